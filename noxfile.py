@@ -1,0 +1,78 @@
+"""nox sessions: tests (core, no TensorFlow), tests_train, plugin, lint, typecheck, docs, bench."""
+
+from __future__ import annotations
+
+import nox
+
+nox.options.default_venv_backend = "venv"
+nox.options.error_on_missing_interpreters = False
+nox.options.sessions = ["tests", "tests_train", "plugin", "lint", "typecheck", "docs"]
+
+PYTHONS = ["3.10", "3.11", "3.12", "3.13"]
+CORPUS_ENV = {"PYTHONHASHSEED": "0"}
+
+
+@nox.session(python=PYTHONS)
+@nox.parametrize("deps", ["lowest", "latest"])
+def tests(session: nox.Session, deps: str) -> None:
+    """Core tests without TensorFlow, at the lowest and latest allowed dependencies."""
+    if deps == "lowest":
+        session.install("-c", "constraints/lowest.txt", "-e", ".[dev,dask]")
+    else:
+        session.install("-e", ".[dev,dask]")
+    session.install("./plugins/mammokit-clahe")
+    session.run(
+        "python", "-c", "import mammokit, sys; assert 'tensorflow' not in sys.modules"
+    )
+    session.run("pytest", "-m", "not train", *session.posargs, env=CORPUS_ENV)
+
+
+@nox.session(python="3.11")
+def tests_train(session: nox.Session) -> None:
+    """Training, prediction and demo tests with the `train` extra (TensorFlow)."""
+    session.install("-e", ".[dev,train]")
+    session.run("pytest", "-m", "train", *session.posargs, env=CORPUS_ENV)
+
+
+@nox.session(python="3.11")
+def plugin(session: nox.Session) -> None:
+    """Build mammokit and the example plugin as wheels and run the plugin's own tests."""
+    session.install("build")
+    wheel_dir = session.create_tmp()
+    session.run("python", "-m", "build", "--wheel", "--outdir", wheel_dir, ".")
+    session.run(
+        "python", "-m", "build", "--wheel", "--outdir", wheel_dir, "plugins/mammokit-clahe"
+    )
+    session.install("--find-links", wheel_dir, "mammokit", "mammokit-clahe", "pytest")
+    session.chdir("plugins/mammokit-clahe")
+    session.run("pytest", "tests", *session.posargs)
+
+
+@nox.session(python="3.11")
+def lint(session: nox.Session) -> None:
+    """ruff check and format check."""
+    session.install("ruff>=0.6")
+    session.run("ruff", "check", "src", "tests", "benchmarks", "plugins", "noxfile.py")
+    session.run("ruff", "format", "--check", "src", "tests", "benchmarks", "plugins", "noxfile.py")
+
+
+@nox.session(python="3.11")
+def typecheck(session: nox.Session) -> None:
+    """mypy on src."""
+    session.install("-e", ".[dev]")
+    session.run("mypy", "src/mammokit")
+
+
+@nox.session(python="3.11")
+def docs(session: nox.Session) -> None:
+    """Build the documentation site strictly."""
+    session.install("-e", ".[docs]")
+    session.run("mkdocs", "build", "--strict", "--site-dir", session.create_tmp() + "/site")
+
+
+@nox.session(python="3.11")
+def bench(session: nox.Session) -> None:
+    """Run the benchmark scripts (figures go to docs/benchmarks.md by hand)."""
+    session.install("-e", ".[dev,dask,train]")
+    for script in session.posargs or ["preprocess"]:
+        session.run("python", f"benchmarks/{script}.py")

@@ -1,0 +1,59 @@
+"""mammokit: breast-cancer detection on screening mammograms, built from plugins.
+
+Only the names in ``__all__`` are public; everything else may change without notice.
+"""
+
+from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError, version
+
+from mammokit.components import Component, DecoderComponent
+from mammokit.config import PreprocessConfig
+from mammokit.errors import (
+    ConfigError,
+    DicomDecodeError,
+    ImageReadError,
+    MammokitError,
+    PluginError,
+    ResourceLimitError,
+)
+from mammokit.images import CropBox, DecodedImage, ImageMeta, Preprocessed, WindowedImage
+from mammokit.pipeline import Pipeline
+from mammokit.plugins import (
+    PluginInfo,
+    get_components,
+    get_plugin_manager,
+    hookimpl,
+    list_plugins,
+    resolve_component,
+)
+
+try:
+    __version__ = version("mammokit")
+except PackageNotFoundError:  # pragma: no cover - running from an uninstalled tree
+    __version__ = "0+unknown"
+
+__all__ = [
+    "Component",
+    "ConfigError",
+    "CropBox",
+    "DecodedImage",
+    "DecoderComponent",
+    "DicomDecodeError",
+    "ImageMeta",
+    "ImageReadError",
+    "MammokitError",
+    "Pipeline",
+    "PluginError",
+    "PluginInfo",
+    "PreprocessConfig",
+    "Preprocessed",
+    "ResourceLimitError",
+    "WindowedImage",
+    "__version__",
+    "get_components",
+    "get_plugin_manager",
+    "hookimpl",
+    "list_plugins",
+    "resolve_component",
+]

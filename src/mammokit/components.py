@@ -1,0 +1,70 @@
+"""The named component records that registry hooks return.
+
+Each record is a small frozen ``attrs`` class: a ``name`` (unique within its hook), a
+one-line ``description`` and a ``factory`` that builds the component. Heavy imports belong
+inside the factory, so listing plugins never imports TensorFlow or a native decoder.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+import attrs
+
+__all__ = ["Component", "DecoderComponent"]
+
+_NAME = re.compile(r"^[a-z][a-z0-9_\-]*$")
+
+
+def _check_name(instance: object, attribute: attrs.Attribute[str], value: str) -> None:
+    if not _NAME.match(value):
+        raise ValueError(
+            f"component name {value!r} must be lower case letters, digits, '_' or '-', "
+            "starting with a letter"
+        )
+
+
+def _check_one_line(instance: object, attribute: attrs.Attribute[str], value: str) -> None:
+    if not value.strip() or "\n" in value:
+        raise ValueError(f"component description must be one non-empty line, got {value!r}")
+
+
+@attrs.frozen
+class Component:
+    """A named, swappable component provided by a plugin.
+
+    Attributes:
+        name: the name a config uses to pick this component, e.g. ``"voi_lut"``.
+        description: one line shown by ``mammokit plugins``.
+        factory: called with the component's options (keyword arguments) to build it.
+    """
+
+    name: str = attrs.field(validator=[attrs.validators.instance_of(str), _check_name])
+    description: str = attrs.field(
+        validator=[attrs.validators.instance_of(str), _check_one_line]
+    )
+    factory: Callable[..., Any] = attrs.field(validator=attrs.validators.is_callable())
+
+
+@attrs.frozen
+class DecoderComponent(Component):
+    """A pixel decoder, with what it can decode.
+
+    Attributes:
+        transfer_syntaxes: the transfer syntax UIDs it decodes; empty means any.
+        is_available: returns True when the decoder's dependencies are importable.
+        reduces_resolution: True if it can decode at a fraction of full resolution.
+        speed_rank: lower is faster; the automatic choice prefers the lowest rank
+            among available decoders that handle the file.
+    """
+
+    transfer_syntaxes: frozenset[str] = attrs.field(
+        default=frozenset(), converter=frozenset
+    )
+    is_available: Callable[[], bool] = attrs.field(
+        default=lambda: True, validator=attrs.validators.is_callable()
+    )
+    reduces_resolution: bool = False
+    speed_rank: int = 100

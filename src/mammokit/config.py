@@ -1,0 +1,159 @@
+"""Configuration records and their TOML form.
+
+One :class:`PreprocessConfig` drives preprocessing at training *and* at inference; it is
+written to every preprocessed folder and every run directory and read back from there.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, TypeVar
+
+import attrs
+
+from mammokit.errors import ConfigError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on Python 3.10 only
+    import tomli as tomllib
+
+__all__ = [
+    "PreprocessConfig",
+    "config_from_dict",
+    "config_to_dict",
+    "load_toml",
+    "save_toml",
+]
+
+C = TypeVar("C")
+
+
+def _size(value: Any) -> tuple[int, int]:
+    if isinstance(value, str):
+        parts = value.lower().replace("×", "x").split("x")
+        value = [int(p) for p in parts]
+    height, width = (int(v) for v in value)
+    if height < 8 or width < 8:
+        raise ValueError(f"size must be at least 8x8, got {height}x{width}")
+    return (height, width)
+
+
+def _options(value: Any) -> dict[str, Any]:
+    return dict(value or {})
+
+
+def _one_of(*choices: str) -> Any:
+    return attrs.validators.in_(choices)
+
+
+@attrs.frozen
+class PreprocessConfig:
+    """How an image becomes model input. Every field is saved with the outputs.
+
+    Attributes:
+        size: output (height, width) in pixels.
+        output_dtype: "uint8" or "uint16".
+        decoder: a decoder name, or "auto" to pick per file the fastest correct one.
+        window: the windowing method; ``window_options`` are passed to its factory.
+        roi: the ROI extractor; ``roi_options`` are passed to its factory.
+        padder: the padder; ``padder_options`` are passed to its factory.
+        aspect: the height/width ratio to pad to; None means ``size[0] / size[1]``.
+        flip: put the breast on the "left" or "right" side, or "none" to never flip.
+        roi_margin: extra margin around the crop, as a fraction of its size.
+        max_pixels: largest rows*columns*frames accepted, checked from the header.
+        max_bytes: largest decoded pixel data size in bytes, checked from the header.
+    """
+
+    size: tuple[int, int] = attrs.field(default=(1024, 512), converter=_size)
+    output_dtype: str = attrs.field(default="uint8", validator=_one_of("uint8", "uint16"))
+    decoder: str = "auto"
+    decoder_options: dict[str, Any] = attrs.field(factory=dict, converter=_options)
+    window: str = "voi_lut"
+    window_options: dict[str, Any] = attrs.field(factory=dict, converter=_options)
+    roi: str = "profile_crop"
+    roi_options: dict[str, Any] = attrs.field(factory=dict, converter=_options)
+    padder: str = "aspect_pad"
+    padder_options: dict[str, Any] = attrs.field(factory=dict, converter=_options)
+    aspect: float | None = attrs.field(default=None)
+    flip: str = attrs.field(default="left", validator=_one_of("left", "right", "none"))
+    roi_margin: float = attrs.field(default=0.0, converter=float)
+    max_pixels: int = attrs.field(default=100_000_000, converter=int)
+    max_bytes: int = attrs.field(default=1 << 30, converter=int)
+
+    @aspect.validator
+    def _check_aspect(self, attribute: attrs.Attribute[float | None], value: float | None) -> None:
+        if value is not None and not value > 0:
+            raise ValueError(f"aspect must be positive, got {value}")
+
+    @property
+    def target_aspect(self) -> float:
+        """The height/width ratio crops are padded to."""
+        return float(self.aspect) if self.aspect is not None else self.size[0] / self.size[1]
+
+
+def config_to_dict(config: Any) -> dict[str, Any]:
+    """An attrs config as plain TOML-ready values (tuples become lists, None is dropped)."""
+
+    def convert(value: Any) -> Any:
+        if attrs.has(type(value)):
+            return config_to_dict(value)
+        if isinstance(value, tuple | list):
+            return [convert(v) for v in value]
+        if isinstance(value, Mapping):
+            return {str(k): convert(v) for k, v in value.items() if v is not None}
+        return value
+
+    return {
+        field.name: convert(getattr(config, field.name))
+        for field in attrs.fields(type(config))
+        if getattr(config, field.name) is not None
+    }
+
+
+def config_from_dict(cls: type[C], data: Mapping[str, Any], *, where: str = "") -> C:
+    """Build ``cls`` from a mapping, rejecting unknown keys and invalid values.
+
+    Raises:
+        ConfigError: naming the offending key (and ``where`` it came from).
+    """
+    known = {field.name: field for field in attrs.fields(cls)}  # type: ignore[arg-type]
+    prefix = f"{where}: " if where else ""
+    unknown = sorted(set(data) - set(known))
+    if unknown:
+        raise ConfigError(
+            f"{prefix}unknown {cls.__name__} key(s) {', '.join(unknown)}; "
+            f"valid keys: {', '.join(known)}"
+        )
+    kwargs: dict[str, Any] = {}
+    for key, value in data.items():
+        field_type = known[key].type
+        if attrs.has(field_type) and isinstance(value, Mapping):  # type: ignore[arg-type]
+            value = config_from_dict(field_type, value, where=f"{where}.{key}".strip("."))  # type: ignore[arg-type]
+        kwargs[key] = value
+    try:
+        return cls(**kwargs)
+    except (TypeError, ValueError) as err:
+        raise ConfigError(f"{prefix}invalid {cls.__name__}: {err}") from err
+
+
+def load_toml(path: str | Path) -> dict[str, Any]:
+    """Read a TOML file into a dict. Raises ConfigError naming the file on a syntax error."""
+    try:
+        with open(path, "rb") as handle:
+            return tomllib.load(handle)
+    except OSError as err:
+        raise ConfigError(f"{path}: cannot read config: {err.strerror or err}") from err
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"{path}: invalid TOML: {err}") from err
+
+
+def save_toml(data: Mapping[str, Any], path: str | Path) -> None:
+    """Write ``data`` as TOML atomically (temporary file, then rename)."""
+    import tomli_w
+
+    from mammokit._atomic import atomic_write_bytes
+
+    atomic_write_bytes(Path(path), tomli_w.dumps(dict(data)).encode("utf-8"))

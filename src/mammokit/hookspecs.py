@@ -1,0 +1,275 @@
+"""Every hook specification of mammokit, in one place.
+
+All hooks are *registry hooks*: each plugin returns a list of named component records, the
+manager collects them all (calling mode "all results are collected"), rejects duplicate
+names, and a config picks one by name. No hook uses ``firstresult``: mammokit never lets
+registration order decide which component runs. The automatic decoder choice, for example,
+ranks the registered decoders by what they declare (see :class:`DecoderComponent`).
+
+Hooks are called with keyword arguments only. A hook may gain arguments in a later
+release, never lose them; an implementation may accept a subset of them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import pluggy
+
+if TYPE_CHECKING:
+    from mammokit.components import Component, DecoderComponent
+
+PROJECT_NAME = "mammokit"
+
+_hookspec = pluggy.HookspecMarker(PROJECT_NAME)
+
+#: The names of the registry hooks, which are the stable API, mapped to the
+#: singular noun used in messages.
+REGISTRY_HOOKS: dict[str, str] = {
+    "mammokit_decoders": "decoder",
+    "mammokit_windowing_methods": "windowing method",
+    "mammokit_roi_extractors": "ROI extractor",
+    "mammokit_padders": "padder",
+    "mammokit_sampling_strategies": "sampling strategy",
+    "mammokit_external_datasets": "external dataset",
+    "mammokit_backbones": "backbone",
+    "mammokit_losses": "loss",
+    "mammokit_threshold_policies": "threshold policy",
+    "mammokit_metrics": "metric",
+}
+
+
+@_hookspec
+def mammokit_decoders() -> Sequence[DecoderComponent]:
+    """Register pixel decoders.
+
+    Calling mode: all results are collected; names must be unique across plugins.
+
+    Args:
+        (none)
+
+    Returns:
+        A list of :class:`~mammokit.DecoderComponent`. ``factory()`` returns an object with
+        ``decode(path, *, min_shape=None, limits=None) -> DecodedImage``.
+
+    .. versionadded:: 0.1.0
+
+    Example::
+
+        @mammokit.hookimpl
+        def mammokit_decoders():
+            return [DecoderComponent("mydec", "My fast decoder", MyDecoder,
+                                     transfer_syntaxes={"1.2.840.10008.1.2.5"})]
+    """
+
+
+@_hookspec
+def mammokit_windowing_methods() -> Sequence[Component]:
+    """Register windowing methods (stored values to display values).
+
+    Calling mode: all results are collected; names must be unique across plugins.
+
+    Args:
+        (none)
+
+    Returns:
+        A list of :class:`~mammokit.Component`. ``factory(**options)`` returns a callable
+        ``(DecodedImage) -> WindowedImage`` whose output has a dark background.
+
+    .. versionadded:: 0.1.0
+
+    Example::
+
+        @mammokit.hookimpl
+        def mammokit_windowing_methods():
+            return [Component("clahe", "CLAHE after VOI LUT", make_clahe)]
+    """
+
+
+@_hookspec
+def mammokit_roi_extractors() -> Sequence[Component]:
+    """Register region-of-interest extractors (where the breast is).
+
+    Calling mode: all results are collected; names must be unique across plugins.
+
+    Args:
+        (none)
+
+    Returns:
+        A list of :class:`~mammokit.Component`. ``factory(**options)`` returns a callable
+        ``(pixels: (H, W) uint8|uint16) -> CropBox | None``; None means "no usable box".
+
+    .. versionadded:: 0.1.0
+
+    Example::
+
+        @mammokit.hookimpl
+        def mammokit_roi_extractors():
+            return [Component("yolox", "YOLOX breast detector", make_detector)]
+    """
+
+
+@_hookspec
+def mammokit_padders() -> Sequence[Component]:
+    """Register padders, which bring a crop to the target aspect ratio.
+
+    Calling mode: all results are collected; names must be unique across plugins.
+
+    Args:
+        (none)
+
+    Returns:
+        A list of :class:`~mammokit.Component`. ``factory(**options)`` returns a callable
+        ``(pixels: (H, W), aspect: float, background: int) -> (H', W')`` of the same dtype.
+
+    .. versionadded:: 0.1.0
+
+    Example::
+
+        @mammokit.hookimpl
+        def mammokit_padders():
+            return [Component("center_pad", "Pad on both sides", make_center_pad)]
+    """
+
+
+@_hookspec
+def mammokit_sampling_strategies() -> Sequence[Component]:
+    """Register sampling strategies that turn a training table into an epoch plan.
+
+    Calling mode: all results are collected; names must be unique across plugins.
+
+    Args:
+        (none)
+
+    Returns:
+        A list of :class:`~mammokit.Component`. ``factory(**options)`` returns an object
+        with ``plan(labels: (N,) int array, *, epoch: int, seed: int, batch_size: int)``
+        giving the row order for that epoch, and a ``class_weight`` mapping or None.
+
+    .. versionadded:: 0.1.0
+
+    Example::
+
+        @mammokit.hookimpl
+        def mammokit_sampling_strategies():
+            return [Component("oversample", "Repeat positives", Oversample)]
+    """
+
+
+@_hookspec
+def mammokit_external_datasets() -> Sequence[Component]:
+    """Register external datasets whose images are added to training only.
+
+    Calling mode: all results are collected; names must be unique across plugins.
+
+    Args:
+        (none)
+
+    Returns:
+        A list of :class:`~mammokit.Component`. ``factory(path, **options)`` returns a
+        table (pandas DataFrame) with at least ``path``, ``cancer``, ``patient_id`` and
+        ``source`` columns.
+
+    .. versionadded:: 0.1.0
+
+    Example::
+
+        @mammokit.hookimpl
+        def mammokit_external_datasets():
+            return [Component("cmmd", "The CMMD collection", read_cmmd)]
+    """
+
+
+@_hookspec
+def mammokit_backbones() -> Sequence[Component]:
+    """Register model backbones.
+
+    Calling mode: all results are collected; names must be unique across plugins.
+
+    Args:
+        (none)
+
+    Returns:
+        A list of :class:`~mammokit.Component`. ``factory(input_shape, *, pretrained=None,
+        **options)`` returns a Keras model mapping ``(B, H, W, C) float32`` to features.
+        TensorFlow must be imported inside the factory, never at module import.
+
+    .. versionadded:: 0.1.0
+
+    Example::
+
+        @mammokit.hookimpl
+        def mammokit_backbones():
+            return [Component("effnet_b0", "EfficientNetB0", make_effnet)]
+    """
+
+
+@_hookspec
+def mammokit_losses() -> Sequence[Component]:
+    """Register training losses.
+
+    Calling mode: all results are collected; names must be unique across plugins.
+
+    Args:
+        (none)
+
+    Returns:
+        A list of :class:`~mammokit.Component`. ``factory(**options)`` returns a Keras loss
+        ``(y_true (B, 1), y_pred (B, 1) probabilities) -> scalar``.
+
+    .. versionadded:: 0.1.0
+
+    Example::
+
+        @mammokit.hookimpl
+        def mammokit_losses():
+            return [Component("dice", "Soft Dice loss", make_dice)]
+    """
+
+
+@_hookspec
+def mammokit_threshold_policies() -> Sequence[Component]:
+    """Register threshold policies that turn breast scores into 0/1 predictions.
+
+    Calling mode: all results are collected; names must be unique across plugins.
+
+    Args:
+        (none)
+
+    Returns:
+        A list of :class:`~mammokit.Component`. ``factory(arg: str | None, **context)``
+        returns a callable ``(scores: (N,) float) -> float | None``; None means
+        "write probabilities".
+
+    .. versionadded:: 0.1.0
+
+    Example::
+
+        @mammokit.hookimpl
+        def mammokit_threshold_policies():
+            return [Component("top_k", "Top k breasts positive", make_top_k)]
+    """
+
+
+@_hookspec
+def mammokit_metrics() -> Sequence[Component]:
+    """Register evaluation metrics (plain numpy, no TensorFlow).
+
+    Calling mode: all results are collected; names must be unique across plugins.
+
+    Args:
+        (none)
+
+    Returns:
+        A list of :class:`~mammokit.Component`. ``factory(**options)`` returns a callable
+        ``(labels: (N,) {0,1}, scores: (N,) float) -> float``.
+
+    .. versionadded:: 0.1.0
+
+    Example::
+
+        @mammokit.hookimpl
+        def mammokit_metrics():
+            return [Component("brier", "Brier score", lambda: brier_score)]
+    """

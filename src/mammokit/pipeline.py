@@ -1,0 +1,136 @@
+"""The :class:`Pipeline`: named components chained into stages."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pluggy
+
+from mammokit.components import Component
+from mammokit.config import PreprocessConfig, config_from_dict, config_to_dict
+from mammokit.errors import ConfigError
+from mammokit.images import DecodedImage, WindowedImage
+from mammokit.plugins import get_components, get_plugin_manager, resolve_component
+
+__all__ = ["Pipeline"]
+
+AUTO_DECODER = "auto"
+
+
+class Pipeline:
+    """Preprocessing stages built from named plugin components.
+
+    ``Pipeline()`` uses the built-in defaults. Give a :class:`PreprocessConfig`, or any of
+    its fields as keywords (``Pipeline(window="clahe", size=(512, 256))``), and optionally
+    a plugin manager (a fresh default one otherwise). Every component name is resolved at
+    construction, so a typo fails at once with a :class:`ConfigError` listing the choices.
+    """
+
+    def __init__(
+        self,
+        config: PreprocessConfig | None = None,
+        *,
+        manager: pluggy.PluginManager | None = None,
+        **overrides: Any,
+    ) -> None:
+        base = config if config is not None else PreprocessConfig()
+        if overrides:
+            merged = config_to_dict(base)
+            merged.update(overrides)
+            base = config_from_dict(PreprocessConfig, merged)
+        self.config: PreprocessConfig = base
+        self.manager: pluggy.PluginManager = manager or get_plugin_manager()
+        self._decoders = get_components(self.manager, "mammokit_decoders")
+        if self.config.decoder != AUTO_DECODER:
+            resolve_component(self.manager, "mammokit_decoders", self.config.decoder)
+        self._window_component = resolve_component(
+            self.manager, "mammokit_windowing_methods", self.config.window
+        )
+        self._roi_component = resolve_component(
+            self.manager, "mammokit_roi_extractors", self.config.roi
+        )
+        self._padder_component = resolve_component(
+            self.manager, "mammokit_padders", self.config.padder
+        )
+        self._window_fn = _build(self._window_component, self.config.window_options)
+        self._roi_fn = _build(self._roi_component, self.config.roi_options)
+        self._pad_fn = _build(self._padder_component, self.config.padder_options)
+
+    def __repr__(self) -> str:
+        return f"Pipeline({self.config!r})"
+
+    @classmethod
+    def from_toml(cls, path: str | Path, **kwargs: Any) -> Pipeline:
+        """A pipeline from a ``preprocess.toml`` (or a TOML with a ``[preprocess]`` table)."""
+        from mammokit.config import load_toml
+
+        data = load_toml(path)
+        data = data.get("preprocess", data)
+        return cls(config_from_dict(PreprocessConfig, data, where=str(path)), **kwargs)
+
+    @property
+    def components(self) -> dict[str, Component]:
+        """The resolved component per stage (the decoder only when one is named)."""
+        chosen = {
+            "window": self._window_component,
+            "roi": self._roi_component,
+            "padder": self._padder_component,
+        }
+        if self.config.decoder != AUTO_DECODER:
+            chosen["decoder"] = self._decoders[self.config.decoder]
+        return chosen
+
+    def decode(
+        self, path: str | Path, *, min_shape: tuple[int, int] | None = None
+    ) -> DecodedImage:
+        """Decode a DICOM (or ordinary image) file to stored values.
+
+        Args:
+            path: the file.
+            min_shape: if given, a decoder may return a reduced-resolution image no
+                smaller than this (rows, columns); otherwise full resolution.
+
+        Returns:
+            :class:`DecodedImage` with (H, W) stored values in pydicom's dtype.
+
+        Raises:
+            DicomDecodeError, ImageReadError, ResourceLimitError: naming the file.
+        """
+        from mammokit.dicom import decode_file
+
+        return decode_file(
+            Path(path),
+            decoders=self._decoders,
+            name=self.config.decoder,
+            options=self.config.decoder_options,
+            min_shape=min_shape,
+            max_pixels=self.config.max_pixels,
+            max_bytes=self.config.max_bytes,
+        )
+
+    def window(self, decoded: DecodedImage) -> WindowedImage:
+        """Stored values to display values with the configured windowing method.
+
+        Ordinary images (PNG, JPEG, TIFF) are already windowed and pass through unchanged.
+
+        Returns:
+            :class:`WindowedImage`: (H, W) uint8/uint16, background dark.
+        """
+        if not decoded.meta.is_dicom:
+            from mammokit.preprocess.windowing import as_windowed
+
+            return as_windowed(decoded)
+        result: WindowedImage = self._window_fn(decoded)
+        return result
+
+
+def _build(component: Component, options: dict[str, Any]) -> Callable[..., Any]:
+    try:
+        built: Callable[..., Any] = component.factory(**options)
+    except TypeError as err:
+        raise ConfigError(f"invalid options for {component.name!r}: {err}") from err
+    return built
+
+
