@@ -42,9 +42,7 @@ class Component:
     """
 
     name: str = attrs.field(validator=[attrs.validators.instance_of(str), _check_name])
-    description: str = attrs.field(
-        validator=[attrs.validators.instance_of(str), _check_one_line]
-    )
+    description: str = attrs.field(validator=[attrs.validators.instance_of(str), _check_one_line])
     factory: Callable[..., Any] = attrs.field(validator=attrs.validators.is_callable())
 
 
@@ -60,9 +58,7 @@ class DecoderComponent(Component):
             among available decoders that handle the file.
     """
 
-    transfer_syntaxes: frozenset[str] = attrs.field(
-        default=frozenset(), converter=frozenset
-    )
+    transfer_syntaxes: frozenset[str] = attrs.field(default=frozenset(), converter=frozenset)
     is_available: Callable[[], bool] = attrs.field(
         default=lambda: True, validator=attrs.validators.is_callable()
     )

@@ -33,7 +33,7 @@ C = TypeVar("C")
 
 def _size(value: Any) -> tuple[int, int]:
     if isinstance(value, str):
-        parts = value.lower().replace("×", "x").split("x")
+        parts = value.lower().replace("\u00d7", "x").split("x")
         value = [int(p) for p in parts]
     height, width = (int(v) for v in value)
     if height < 8 or width < 8:

@@ -46,8 +46,7 @@ def mammokit_decoders() -> Sequence[DecoderComponent]:
 
     Calling mode: all results are collected; names must be unique across plugins.
 
-    Args:
-        (none)
+    Arguments: none yet (a hook may gain keyword arguments, never lose them).
 
     Returns:
         A list of :class:`~mammokit.DecoderComponent`. ``factory()`` returns an object with
@@ -70,8 +69,7 @@ def mammokit_windowing_methods() -> Sequence[Component]:
 
     Calling mode: all results are collected; names must be unique across plugins.
 
-    Args:
-        (none)
+    Arguments: none yet (a hook may gain keyword arguments, never lose them).
 
     Returns:
         A list of :class:`~mammokit.Component`. ``factory(**options)`` returns a callable
@@ -93,8 +91,7 @@ def mammokit_roi_extractors() -> Sequence[Component]:
 
     Calling mode: all results are collected; names must be unique across plugins.
 
-    Args:
-        (none)
+    Arguments: none yet (a hook may gain keyword arguments, never lose them).
 
     Returns:
         A list of :class:`~mammokit.Component`. ``factory(**options)`` returns a callable
@@ -116,8 +113,7 @@ def mammokit_padders() -> Sequence[Component]:
 
     Calling mode: all results are collected; names must be unique across plugins.
 
-    Args:
-        (none)
+    Arguments: none yet (a hook may gain keyword arguments, never lose them).
 
     Returns:
         A list of :class:`~mammokit.Component`. ``factory(**options)`` returns a callable
@@ -139,8 +135,7 @@ def mammokit_sampling_strategies() -> Sequence[Component]:
 
     Calling mode: all results are collected; names must be unique across plugins.
 
-    Args:
-        (none)
+    Arguments: none yet (a hook may gain keyword arguments, never lose them).
 
     Returns:
         A list of :class:`~mammokit.Component`. ``factory(**options)`` returns an object
@@ -163,8 +158,7 @@ def mammokit_external_datasets() -> Sequence[Component]:
 
     Calling mode: all results are collected; names must be unique across plugins.
 
-    Args:
-        (none)
+    Arguments: none yet (a hook may gain keyword arguments, never lose them).
 
     Returns:
         A list of :class:`~mammokit.Component`. ``factory(path, **options)`` returns a
@@ -187,8 +181,7 @@ def mammokit_backbones() -> Sequence[Component]:
 
     Calling mode: all results are collected; names must be unique across plugins.
 
-    Args:
-        (none)
+    Arguments: none yet (a hook may gain keyword arguments, never lose them).
 
     Returns:
         A list of :class:`~mammokit.Component`. ``factory(input_shape, *, pretrained=None,
@@ -211,8 +204,7 @@ def mammokit_losses() -> Sequence[Component]:
 
     Calling mode: all results are collected; names must be unique across plugins.
 
-    Args:
-        (none)
+    Arguments: none yet (a hook may gain keyword arguments, never lose them).
 
     Returns:
         A list of :class:`~mammokit.Component`. ``factory(**options)`` returns a Keras loss
@@ -234,8 +226,7 @@ def mammokit_threshold_policies() -> Sequence[Component]:
 
     Calling mode: all results are collected; names must be unique across plugins.
 
-    Args:
-        (none)
+    Arguments: none yet (a hook may gain keyword arguments, never lose them).
 
     Returns:
         A list of :class:`~mammokit.Component`. ``factory(arg: str | None, **context)``
@@ -258,8 +249,7 @@ def mammokit_metrics() -> Sequence[Component]:
 
     Calling mode: all results are collected; names must be unique across plugins.
 
-    Args:
-        (none)
+    Arguments: none yet (a hook may gain keyword arguments, never lose them).
 
     Returns:
         A list of :class:`~mammokit.Component`. ``factory(**options)`` returns a callable

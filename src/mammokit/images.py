@@ -136,8 +136,8 @@ class CropBox:
         return CropBox(
             int(self.y0 * factor),
             int(self.x0 * factor),
-            max(int(round(self.y1 * factor)), int(self.y0 * factor) + 1),
-            max(int(round(self.x1 * factor)), int(self.x0 * factor) + 1),
+            max(round(self.y1 * factor), int(self.y0 * factor) + 1),
+            max(round(self.x1 * factor), int(self.x0 * factor) + 1),
         )
 
 

@@ -82,9 +82,7 @@ class Pipeline:
             chosen["decoder"] = self._decoders[self.config.decoder]
         return chosen
 
-    def decode(
-        self, path: str | Path, *, min_shape: tuple[int, int] | None = None
-    ) -> DecodedImage:
+    def decode(self, path: str | Path, *, min_shape: tuple[int, int] | None = None) -> DecodedImage:
         """Decode a DICOM (or ordinary image) file to stored values.
 
         Args:
@@ -132,5 +130,3 @@ def _build(component: Component, options: dict[str, Any]) -> Callable[..., Any]:
     except TypeError as err:
         raise ConfigError(f"invalid options for {component.name!r}: {err}") from err
     return built
-
-

@@ -167,13 +167,9 @@ def _distribution(pm: pluggy.PluginManager, name: str) -> tuple[str, str]:
     return dists.get(name, ("(unknown)", ""))
 
 
-def _components_by_plugin(
-    pm: pluggy.PluginManager, hook_name: str
-) -> list[tuple[str, Component]]:
+def _components_by_plugin(pm: pluggy.PluginManager, hook_name: str) -> list[tuple[str, Component]]:
     if hook_name not in REGISTRY_HOOKS:
-        raise ConfigError(
-            f"Unknown hook {hook_name!r}; choose one of: {', '.join(REGISTRY_HOOKS)}"
-        )
+        raise ConfigError(f"Unknown hook {hook_name!r}; choose one of: {', '.join(REGISTRY_HOOKS)}")
     caller = getattr(pm.hook, hook_name)
     found: list[tuple[str, Component]] = []
     for impl in caller.get_hookimpls():
@@ -182,8 +178,7 @@ def _components_by_plugin(
             result = impl.function(**{arg: None for arg in impl.argnames})
         except Exception as err:
             raise PluginError(
-                f"Plugin {plugin_name!r} failed in hook {hook_name}: "
-                f"{type(err).__name__}: {err}"
+                f"Plugin {plugin_name!r} failed in hook {hook_name}: {type(err).__name__}: {err}"
             ) from err
         for component in result or ():
             if not isinstance(component, Component):
@@ -227,9 +222,7 @@ def resolve_component(pm: pluggy.PluginManager, hook_name: str, name: str) -> Co
     except KeyError:
         noun = REGISTRY_HOOKS[hook_name]
         available = ", ".join(components) or "(none registered)"
-        raise ConfigError(
-            f"Unknown {noun} {name!r}; choose one of: {available}"
-        ) from None
+        raise ConfigError(f"Unknown {noun} {name!r}; choose one of: {available}") from None
 
 
 def list_plugins(pm: pluggy.PluginManager) -> list[PluginInfo]:
@@ -237,9 +230,7 @@ def list_plugins(pm: pluggy.PluginManager) -> list[PluginInfo]:
     provides: dict[str, dict[str, list[str]]] = {}
     for hook_name in REGISTRY_HOOKS:
         for plugin_name, component in _components_by_plugin(pm, hook_name):
-            provides.setdefault(plugin_name, {}).setdefault(hook_name, []).append(
-                component.name
-            )
+            provides.setdefault(plugin_name, {}).setdefault(hook_name, []).append(component.name)
     infos = []
     for plugin in pm.get_plugins():
         name = _plugin_name(pm, plugin)

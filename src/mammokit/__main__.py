@@ -1,0 +1,5 @@
+"""``python -m mammokit``: the command line."""
+
+from mammokit.cli import run
+
+run()

@@ -1,0 +1,58 @@
+"""PreprocessConfig validation and its TOML round trip."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from mammokit import ConfigError, PreprocessConfig
+from mammokit.config import config_from_dict, config_to_dict, load_toml, save_toml
+
+
+def test_defaults_follow_the_method() -> None:
+    config = PreprocessConfig()
+    assert config.size == (1024, 512)
+    assert config.target_aspect == 2.0
+    assert (config.window, config.roi, config.padder, config.decoder) == (
+        "voi_lut",
+        "profile_crop",
+        "aspect_pad",
+        "auto",
+    )
+
+
+def test_toml_round_trip(tmp_path: Path) -> None:
+    config = PreprocessConfig(
+        size="512x256", output_dtype="uint16", window_options={"window_index": 1}, aspect=1.75
+    )
+    path = tmp_path / "preprocess.toml"
+    save_toml({"preprocess": config_to_dict(config)}, path)
+    loaded = config_from_dict(PreprocessConfig, load_toml(path)["preprocess"])
+    assert loaded == config
+    assert loaded.size == (512, 256) and loaded.target_aspect == 1.75
+    assert not list(tmp_path.glob(".*.tmp")), "the atomic writer left a temporary file"
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"sizes": [1, 2]}, "unknown PreprocessConfig key"),
+        ({"size": [4, 4]}, "at least 8x8"),
+        ({"output_dtype": "float32"}, "output_dtype"),
+        ({"flip": "up"}, "flip"),
+        ({"aspect": -1.0}, "aspect must be positive"),
+    ],
+)
+def test_invalid_values_raise_config_error(data: dict[str, object], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        config_from_dict(PreprocessConfig, data, where="test.toml")
+
+
+def test_load_toml_errors_name_the_file(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text("size = [1024,\n")
+    with pytest.raises(ConfigError, match=r"bad\.toml: invalid TOML"):
+        load_toml(bad)
+    with pytest.raises(ConfigError, match=r"missing\.toml: cannot read config"):
+        load_toml(tmp_path / "missing.toml")
