@@ -21,9 +21,7 @@ def tests(session: nox.Session, deps: str) -> None:
     else:
         session.install("-e", ".[dev,dask]")
     session.install("./plugins/mammokit-clahe")
-    session.run(
-        "python", "-c", "import mammokit, sys; assert 'tensorflow' not in sys.modules"
-    )
+    session.run("python", "-c", "import mammokit, sys; assert 'tensorflow' not in sys.modules")
     session.run("pytest", "-m", "not train", *session.posargs, env=CORPUS_ENV)
 
 
@@ -40,9 +38,7 @@ def plugin(session: nox.Session) -> None:
     session.install("build")
     wheel_dir = session.create_tmp()
     session.run("python", "-m", "build", "--wheel", "--outdir", wheel_dir, ".")
-    session.run(
-        "python", "-m", "build", "--wheel", "--outdir", wheel_dir, "plugins/mammokit-clahe"
-    )
+    session.run("python", "-m", "build", "--wheel", "--outdir", wheel_dir, "plugins/mammokit-clahe")
     session.install("--find-links", wheel_dir, "mammokit", "mammokit-clahe", "pytest")
     session.chdir("plugins/mammokit-clahe")
     session.run("pytest", "tests", *session.posargs)
