@@ -1,0 +1,1 @@
+"""The built-in image stages: windowing, ROI, flip, pad, resize, and the chain joining them."""
