@@ -127,6 +127,6 @@ class Pipeline:
 def _build(component: Component, options: dict[str, Any]) -> Callable[..., Any]:
     try:
         built: Callable[..., Any] = component.factory(**options)
-    except TypeError as err:
+    except (TypeError, ValueError) as err:
         raise ConfigError(f"invalid options for {component.name!r}: {err}") from err
     return built

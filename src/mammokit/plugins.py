@@ -10,6 +10,7 @@ import importlib
 import importlib.metadata
 import logging
 import os
+import re
 from collections.abc import Iterable, Sequence
 from types import ModuleType
 from typing import Any
@@ -68,9 +69,14 @@ class PluginInfo:
     provides: dict[str, tuple[str, ...]]
 
 
+def _normalise(name: str) -> str:
+    """PEP 503 normalisation, so ``mammokit_clahe`` and ``Mammokit-CLAHE`` match."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
 def _disabled_names() -> set[str]:
     raw = os.environ.get(DISABLE_ENV, "")
-    return {part.strip() for part in raw.split(",") if part.strip()}
+    return {_normalise(part.strip()) for part in raw.split(",") if part.strip()}
 
 
 def _mammokit_version() -> str:
@@ -100,7 +106,7 @@ def _load_entry_points(pm: pluggy.PluginManager) -> None:
         for ep in dist.entry_points:
             if ep.group != PROJECT_NAME:
                 continue
-            if ep.name in disabled or dist_name in disabled:
+            if _normalise(ep.name) in disabled or _normalise(dist_name) in disabled:
                 logger.info("plugin %r (%s) disabled by %s", ep.name, dist_name, DISABLE_ENV)
                 continue
             if pm.get_plugin(ep.name) is not None or pm.is_blocked(ep.name):

@@ -1,0 +1,52 @@
+"""Tests of the example plugin, written with mammokit's plugin-author fixtures."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import mammokit
+import mammokit_clahe
+
+
+def _first_dicom(root: Path) -> Path:
+    return sorted((root / "train_images").rglob("*.dcm"))[0]
+
+
+def test_clahe_is_registered_by_the_hook(mammokit_manager_with) -> None:
+    pm = mammokit_manager_with(mammokit_clahe)
+    components = mammokit.get_components(pm, "mammokit_windowing_methods")
+    assert components["clahe"].factory is mammokit_clahe.ClaheWindow
+
+
+def test_clahe_raises_local_contrast(mammokit_manager_with, mammokit_tiny_dataset: Path) -> None:
+    pm = mammokit_manager_with(mammokit_clahe)
+    path = _first_dicom(mammokit_tiny_dataset)
+    plain = mammokit.Pipeline(manager=pm)
+    clahe = mammokit.Pipeline(window="clahe", window_options={"clip_limit": 0.05}, manager=pm)
+    decoded = plain.decode(path)
+    base, enhanced = plain.window(decoded), clahe.window(decoded)
+    assert enhanced.pixels.shape == base.pixels.shape
+    assert enhanced.pixels.dtype == base.pixels.dtype
+    tissue = base.pixels > 0
+    assert tissue.any()
+    # Equalisation spreads the tissue's grey levels; the background stays black.
+    assert enhanced.pixels[tissue].std() > base.pixels[tissue].std()
+    assert np.all(enhanced.pixels[~tissue] == 0)
+
+
+def test_clahe_runs_through_the_whole_pipeline(
+    mammokit_manager_with, mammokit_tiny_dataset: Path
+) -> None:
+    pm = mammokit_manager_with(mammokit_clahe)
+    pipe = mammokit.Pipeline(window="clahe", size=(128, 64), manager=pm)
+    out = pipe.preprocess(_first_dicom(mammokit_tiny_dataset))
+    assert out.pixels.shape == (128, 64)
+
+
+def test_invalid_clip_limit_is_a_config_error(mammokit_manager_with) -> None:
+    pm = mammokit_manager_with(mammokit_clahe)
+    with pytest.raises(mammokit.ConfigError, match="clip_limit"):
+        mammokit.Pipeline(window="clahe", window_options={"clip_limit": 5}, manager=pm)
