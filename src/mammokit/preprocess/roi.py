@@ -1,0 +1,300 @@
+"""Where the breast is: ``(H, W) uint8|uint16 -> CropBox | None`` (breast on the left).
+
+Two extractors, both returning None when their box is *degenerate*:
+
+- :class:`ProfileCrop` (``profile_crop``), the smoothed row/column ``sum x std`` profile crop
+  of the published method (METHOD.md, step 2);
+- :class:`OtsuCrop` (``otsu``), the bounding box of the largest connected component of an
+  Otsu mask.
+
+A box is degenerate (:func:`degenerate_reason`) when it is
+
+- *tiny*: narrower or lower than ``min_fraction`` of the frame;
+- *the whole frame*: at least ``full_fraction`` of both sides, i.e. no background was found;
+- *empty*: it holds less than ``min_mass`` of the image's total brightness.
+
+``ProfileCrop.fallback`` names the extractors the chain tries next (``("otsu",)``); after them
+the chain uses the whole image. Which path won is recorded as ``Preprocessed.roi_method``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from mammokit.images import CropBox
+
+__all__ = [
+    "OtsuCrop",
+    "ProfileCrop",
+    "degenerate_reason",
+    "profile_box",
+    "profiles",
+    "smooth",
+]
+
+_BLOCK_ROWS = 512
+
+
+def smooth(values: np.ndarray, fraction: float = 0.01) -> np.ndarray:
+    """Moving average with a kernel of ``fraction`` of ``len(values)``: (N,) -> (N,) float64.
+
+    Edges are averaged over the part of the kernel inside the array (no zero padding).
+    """
+    values = np.asarray(values, dtype=np.float64)
+    k = max(1, int(len(values) * fraction))
+    if k == 1:
+        return values.copy()
+    kernel = np.ones(k)
+    total = np.convolve(values, kernel, mode="same")
+    count = np.convolve(np.ones_like(values), kernel, mode="same")
+    smoothed: np.ndarray = total / count
+    return smoothed
+
+
+def profiles(pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Column and row sums and standard deviations of an (H, W) image.
+
+    Returns:
+        ``(col_sum (W,), col_std (W,), row_sum (H,), row_std (H,))``, float64. Works in
+        blocks of rows, so memory stays a few rows of float32 whatever the image size.
+    """
+    height, width = pixels.shape
+    col_sum = np.zeros(width, np.float64)
+    col_sq = np.zeros(width, np.float64)
+    row_sum = np.empty(height, np.float64)
+    row_sq = np.empty(height, np.float64)
+    for start in range(0, height, _BLOCK_ROWS):
+        block = pixels[start : start + _BLOCK_ROWS].astype(np.float32)
+        col_sum += block.sum(axis=0, dtype=np.float64)
+        row_sum[start : start + len(block)] = block.sum(axis=1, dtype=np.float64)
+        np.square(block, out=block)
+        col_sq += block.sum(axis=0, dtype=np.float64)
+        row_sq[start : start + len(block)] = block.sum(axis=1, dtype=np.float64)
+    col_mean, row_mean = col_sum / height, row_sum / width
+    col_std = np.sqrt(np.maximum(col_sq / height - col_mean**2, 0.0))
+    row_std = np.sqrt(np.maximum(row_sq / width - row_mean**2, 0.0))
+    return col_sum, col_std, row_sum, row_std
+
+
+def _edges(profile: np.ndarray, lo: int, hi: int, threshold: float) -> tuple[int, int, int] | None:
+    """Peak of ``profile[lo:hi]`` and the nearest indices below ``threshold * peak`` on each
+    side: returns ``(start, peak, stop)`` as a half-open run, or None if the peak is 0."""
+    hi = max(hi, lo + 1)
+    peak = lo + int(np.argmax(profile[lo:hi]))
+    level = profile[peak]
+    if not level > 0:
+        return None
+    below = profile < threshold * level
+    after = np.flatnonzero(below[peak + 1 :])
+    stop = peak + 1 + int(after[0]) if after.size else len(profile)
+    before = np.flatnonzero(below[:peak])
+    start = int(before[-1]) + 1 if before.size else 0
+    return start, peak, stop
+
+
+def profile_box(
+    pixels: np.ndarray,
+    *,
+    smooth_fraction: float = 0.01,
+    column_search: float = 0.75,
+    row_search: Sequence[float] = (0.25, 0.75),
+    threshold: float = 0.05,
+    trim_left: bool = False,
+) -> CropBox | None:
+    """The published smoothed-profile crop of an (H, W) image with the breast on the left.
+
+    ``vv = smooth(sums) * smooth(stds)`` per column and per row. Columns: the peak is sought
+    in the first ``column_search`` of the columns; the right edge is the first column past it
+    below ``threshold`` times the peak. Rows: the peak is sought in the ``row_search`` band;
+    top and bottom are the nearest rows below the threshold on either side. The left edge is
+    column 0 (the chest wall), unless ``trim_left`` also trims columns below the threshold.
+
+    The threshold is relative to the peak found in the search window (the published code's
+    ``max(vv)`` there), so a bright marker outside the window cannot raise it and cut the
+    breast. Returns None for an image without any structure.
+    """
+    height, width = pixels.shape
+    if height == 0 or width == 0:
+        return None
+    col_sum, col_std, row_sum, row_std = profiles(pixels)
+    cols = smooth(col_sum, smooth_fraction) * smooth(col_std, smooth_fraction)
+    rows = smooth(row_sum, smooth_fraction) * smooth(row_std, smooth_fraction)
+    col_run = _edges(cols, 0, int(width * column_search), threshold)
+    lo, hi = row_search
+    row_run = _edges(rows, int(height * lo), int(height * hi), threshold)
+    if col_run is None or row_run is None:
+        return None
+    x0 = col_run[0] if trim_left else 0
+    return CropBox(row_run[0], x0, row_run[2], col_run[2])
+
+
+def degenerate_reason(
+    pixels: np.ndarray,
+    box: CropBox | None,
+    *,
+    min_fraction: float = 0.1,
+    full_fraction: float = 0.99,
+    min_mass: float = 0.3,
+) -> str | None:
+    """Why ``box`` is not a usable breast box in ``pixels`` (H, W), or None if it is.
+
+    Returns one of ``"empty"`` (no box, or it holds less than ``min_mass`` of the total
+    brightness), ``"tiny"`` (a side shorter than ``min_fraction`` of the frame's) or
+    ``"whole frame"`` (both sides at least ``full_fraction`` of the frame's).
+    """
+    height, width = pixels.shape
+    if box is None:
+        return "empty"
+    if box.height < min_fraction * height or box.width < min_fraction * width:
+        return "tiny"
+    if box.height >= full_fraction * height and box.width >= full_fraction * width:
+        return "whole frame"
+    total = float(pixels.sum(dtype=np.uint64))
+    inside = float(pixels[box.y0 : box.y1, box.x0 : box.x1].sum(dtype=np.uint64))
+    if total <= 0 or inside < min_mass * total:
+        return "empty"
+    return None
+
+
+class _CheckedExtractor:
+    """Shared degeneracy options of the built-in extractors."""
+
+    def __init__(
+        self,
+        *,
+        min_fraction: float = 0.1,
+        full_fraction: float = 0.99,
+        min_mass: float = 0.3,
+        fallback: Sequence[str] = ("otsu",),
+    ) -> None:
+        if not 0 <= min_fraction < full_fraction <= 1:
+            raise ValueError(
+                f"need 0 <= min_fraction < full_fraction <= 1, got {min_fraction}, {full_fraction}"
+            )
+        if not 0 <= min_mass <= 1:
+            raise ValueError(f"min_mass must be in [0, 1], got {min_mass}")
+        self.min_fraction = min_fraction
+        self.full_fraction = full_fraction
+        self.min_mass = min_mass
+        #: Extractor names the chain tries, in order, when this one returns None.
+        self.fallback: tuple[str, ...] = tuple(fallback)
+
+    def _checked(self, pixels: np.ndarray, box: CropBox | None) -> CropBox | None:
+        reason = degenerate_reason(
+            pixels,
+            box,
+            min_fraction=self.min_fraction,
+            full_fraction=self.full_fraction,
+            min_mass=self.min_mass,
+        )
+        return None if reason else box
+
+
+class ProfileCrop(_CheckedExtractor):
+    """``profile_crop``: the published smoothed-profile crop, None when degenerate.
+
+    Call with (H, W) uint8/uint16 display values, breast on the left. Options: those of
+    :func:`profile_box` and of :func:`degenerate_reason`, and ``fallback`` (the extractor
+    names the chain tries next; default ``("otsu",)``, ``()`` to go straight to the whole
+    image).
+    """
+
+    def __init__(
+        self,
+        *,
+        smooth_fraction: float = 0.01,
+        column_search: float = 0.75,
+        row_search: Sequence[float] = (0.25, 0.75),
+        threshold: float = 0.05,
+        trim_left: bool = False,
+        min_fraction: float = 0.1,
+        full_fraction: float = 0.99,
+        min_mass: float = 0.3,
+        fallback: Sequence[str] = ("otsu",),
+    ) -> None:
+        super().__init__(
+            min_fraction=min_fraction,
+            full_fraction=full_fraction,
+            min_mass=min_mass,
+            fallback=fallback,
+        )
+        lo, hi = (float(v) for v in row_search)
+        if not (0 <= lo < hi <= 1 and 0 < column_search <= 1 and 0 < threshold < 1):
+            raise ValueError(
+                "need 0 <= row_search[0] < row_search[1] <= 1, 0 < column_search <= 1 "
+                f"and 0 < threshold < 1; got {row_search}, {column_search}, {threshold}"
+            )
+        if not 0 < smooth_fraction < 1:
+            raise ValueError(f"smooth_fraction must be in (0, 1), got {smooth_fraction}")
+        self.smooth_fraction = smooth_fraction
+        self.column_search = column_search
+        self.row_search = (lo, hi)
+        self.threshold = threshold
+        self.trim_left = trim_left
+
+    def __call__(self, pixels: np.ndarray) -> CropBox | None:
+        box = profile_box(
+            pixels,
+            smooth_fraction=self.smooth_fraction,
+            column_search=self.column_search,
+            row_search=self.row_search,
+            threshold=self.threshold,
+            trim_left=self.trim_left,
+        )
+        return self._checked(pixels, box)
+
+
+class OtsuCrop(_CheckedExtractor):
+    """``otsu``: bounding box of the largest connected component above Otsu's threshold.
+
+    Call with (H, W) uint8/uint16. The mask is computed on a strided copy whose longer
+    side is at most ``max_side`` pixels, then mapped back. None when degenerate (see
+    :func:`degenerate_reason`); by default it has no fallback of its own.
+    """
+
+    def __init__(
+        self,
+        *,
+        max_side: int = 512,
+        min_fraction: float = 0.1,
+        full_fraction: float = 0.99,
+        min_mass: float = 0.3,
+        fallback: Sequence[str] = (),
+    ) -> None:
+        super().__init__(
+            min_fraction=min_fraction,
+            full_fraction=full_fraction,
+            min_mass=min_mass,
+            fallback=fallback,
+        )
+        if max_side < 16:
+            raise ValueError(f"max_side must be at least 16, got {max_side}")
+        self.max_side = int(max_side)
+
+    def __call__(self, pixels: np.ndarray) -> CropBox | None:
+        from skimage.filters import threshold_otsu
+        from skimage.measure import label
+
+        height, width = pixels.shape
+        step = max(1, -(-max(height, width) // self.max_side))
+        small = pixels[::step, ::step]
+        if small.size == 0 or small.min() == small.max():
+            return None
+        mask = small > threshold_otsu(small)
+        labels = label(mask, connectivity=2)
+        counts = np.bincount(labels.ravel())
+        counts[0] = 0
+        if counts.max() == 0:
+            return None
+        component = labels == int(np.argmax(counts))
+        rows = np.flatnonzero(component.any(axis=1))
+        cols = np.flatnonzero(component.any(axis=0))
+        box = CropBox(
+            int(rows[0]) * step,
+            int(cols[0]) * step,
+            min(height, (int(rows[-1]) + 1) * step),
+            min(width, (int(cols[-1]) + 1) * step),
+        )
+        return self._checked(pixels, box)
