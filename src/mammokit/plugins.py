@@ -47,7 +47,10 @@ TRACE_ENV = "MAMMOKIT_TRACE_PLUGINS"
 
 #: The built-in plugins, registered in this order by :func:`get_plugin_manager`.
 #: Each is an ordinary plugin module living next to the feature it implements.
-BUILTIN_PLUGINS: tuple[str, ...] = ("mammokit.preprocess.plugin",)
+BUILTIN_PLUGINS: tuple[str, ...] = (
+    "mammokit.evaluate.plugin",
+    "mammokit.preprocess.plugin",
+)
 
 _BUILTIN_DISTRIBUTION = "mammokit"
 

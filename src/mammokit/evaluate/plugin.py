@@ -1,0 +1,67 @@
+"""Built-in plugin: threshold policies and evaluation metrics."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import partial
+from typing import Any
+
+from mammokit.components import Component
+from mammokit.evaluate import metrics, thresholds
+from mammokit.plugins import hookimpl
+
+MetricFn = Callable[[Any, Any], float]
+
+
+def _fixed_metric(fn: MetricFn) -> Callable[[], MetricFn]:
+    def factory() -> MetricFn:
+        return fn
+
+    return factory
+
+
+def _thresholded(fn: Callable[..., float]) -> Callable[..., MetricFn]:
+    def factory(threshold: float = 0.5) -> MetricFn:
+        return partial(fn, threshold=float(threshold))
+
+    return factory
+
+
+def _pf1(beta: float = 1.0) -> MetricFn:
+    return partial(metrics.pfbeta, beta=float(beta))
+
+
+@hookimpl
+def mammokit_threshold_policies() -> list[Component]:
+    return [
+        Component(
+            "prior_quantile",
+            "Threshold at the 1-prior quantile of breast scores (prior from the run or ARG)",
+            thresholds.make_prior_quantile,
+        ),
+        Component("fixed", "A fixed threshold: fixed:T", thresholds.make_fixed),
+        Component(
+            "best_pf1",
+            "The threshold maximising binarised pF1 on out-of-fold predictions",
+            thresholds.make_best_pf1,
+        ),
+        Component("none", "No threshold: write probabilities", thresholds.make_none),
+    ]
+
+
+@hookimpl
+def mammokit_metrics() -> list[Component]:
+    return [
+        Component("pf1", "Probabilistic F1 (Kaggle RSNA definition); option beta", _pf1),
+        Component("auc", "ROC AUC (ties count one half)", _fixed_metric(metrics.roc_auc)),
+        Component(
+            "pr_auc", "PR AUC as average precision", _fixed_metric(metrics.average_precision)
+        ),
+        Component("f1", "Binarised F1 at score > threshold", _thresholded(metrics.f1_at_threshold)),
+        Component(
+            "sensitivity", "TP/(TP+FN) at score > threshold", _thresholded(metrics.sensitivity)
+        ),
+        Component(
+            "specificity", "TN/(TN+FP) at score > threshold", _thresholded(metrics.specificity)
+        ),
+    ]

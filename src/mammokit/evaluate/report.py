@@ -1,0 +1,461 @@
+"""The evaluation report: ``report.html``, its PNG figures and ``metrics.json``.
+
+Figures are drawn with matplotlib's object API on the Agg canvas (no pyplot, no display),
+rendered to memory and written atomically; ``report.html`` is written last, so a complete
+``report.html`` always refers to complete images.
+"""
+
+from __future__ import annotations
+
+import html
+import io
+import json
+import math
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import attrs
+import numpy as np
+import pandas as pd
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from mammokit._atomic import atomic_write_bytes
+from mammokit.errors import ConfigError
+from mammokit.evaluate import metrics as m
+from mammokit.evaluate.calibration import reliability_curve
+
+__all__ = ["BREAKDOWN_COLUMNS", "CropLoader", "ReportFiles", "write_report"]
+
+#: Columns a breakdown table is made for, when present (``view`` at image level).
+BREAKDOWN_COLUMNS = ("site_id", "machine_id", "view", "density")
+
+#: ``(image row) -> (H, W) array or None``: the crop shown for an image in the worst-case grid.
+CropLoader = Callable[[pd.Series], "np.ndarray | None"]
+
+_FIGURES = {
+    "roc": "ROC curve",
+    "pr": "Precision-recall curve",
+    "pf1_threshold": "Binarised pF1 against threshold",
+    "histogram": "Score histograms by class",
+    "calibration": "Calibration (reliability) plot",
+    "worst_cases": "Worst false negatives and false positives",
+}
+
+
+@attrs.frozen
+class ReportFiles:
+    """What :func:`write_report` wrote.
+
+    Attributes:
+        html: ``report.html``.
+        figures: figure key -> PNG path.
+        metrics_json: ``metrics.json`` (the metrics table, machine-readable).
+    """
+
+    html: Path
+    figures: dict[str, Path]
+    metrics_json: Path
+
+
+def _save(fig: Figure, path: Path) -> Path:
+    FigureCanvasAgg(fig)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=100)
+    atomic_write_bytes(path, buffer.getvalue())
+    return path
+
+
+def _operating_point(y: np.ndarray, s: np.ndarray, threshold: float | None) -> m.Counts | None:
+    return None if threshold is None else m.confusion_counts(y, s, threshold)
+
+
+def _plot_roc(y: np.ndarray, s: np.ndarray, threshold: float | None, auc: float) -> Figure:
+    fig = Figure(figsize=(5, 5))
+    ax = fig.add_subplot()
+    fpr, tpr, _ = m.roc_curve(y, s)
+    ax.plot(fpr, tpr, drawstyle="default", label=f"ROC (AUC {auc:.3f})")
+    ax.plot([0, 1], [0, 1], color="grey", linestyle=":", linewidth=1, label="chance")
+    c = _operating_point(y, s, threshold)
+    if c is not None and c.tp + c.fn and c.fp + c.tn:
+        ax.plot(c.fp / (c.fp + c.tn), c.tp / (c.tp + c.fn), "o", color="red",
+                label=f"operating point (t={threshold:.4g})")  # fmt: skip
+    ax.set(xlabel="False positive rate", ylabel="True positive rate (sensitivity)",
+           xlim=(0, 1), ylim=(0, 1.01), title="ROC (breast level)")  # fmt: skip
+    ax.legend(loc="lower right")
+    return fig
+
+
+def _plot_pr(y: np.ndarray, s: np.ndarray, threshold: float | None, ap: float) -> Figure:
+    fig = Figure(figsize=(5, 5))
+    ax = fig.add_subplot()
+    precision, recall, _ = m.pr_curve(y, s)
+    if recall.size and not np.isnan(recall).any():
+        ax.step(np.r_[0, recall], np.r_[precision[0], precision], where="pre",
+                label=f"PR (AP {ap:.3f})")  # fmt: skip
+    prevalence = float(y.mean()) if y.size else 0.0
+    ax.axhline(prevalence, color="grey", linestyle=":", linewidth=1, label="prevalence")
+    c = _operating_point(y, s, threshold)
+    if c is not None and c.tp + c.fn and c.tp + c.fp:
+        ax.plot(c.tp / (c.tp + c.fn), c.tp / (c.tp + c.fp), "o", color="red",
+                label=f"operating point (t={threshold:.4g})")  # fmt: skip
+    ax.set(xlabel="Recall (sensitivity)", ylabel="Precision", xlim=(0, 1), ylim=(0, 1.01),
+           title="Precision-recall (breast level)")  # fmt: skip
+    ax.legend(loc="upper right")
+    return fig
+
+
+def _plot_pf1(y: np.ndarray, s: np.ndarray, threshold: float | None) -> Figure:
+    fig = Figure(figsize=(6, 4))
+    ax = fig.add_subplot()
+    thresholds, f1 = m.f1_curve(y, s)
+    low = min(0.0, float(s.min())) if s.size else 0.0
+    ax.step(np.where(np.isinf(thresholds), low, thresholds), f1, where="post",
+            label="binarised pF1 (score > t)")  # fmt: skip
+    ax.axhline(m.pfbeta(y, s), color="green", linestyle="--", linewidth=1,
+               label="pF1 of probabilities")  # fmt: skip
+    if threshold is not None:
+        ax.axvline(threshold, color="red", linewidth=1, label=f"threshold {threshold:.4g}")
+    ax.set(xlabel="Threshold t", ylabel="pF1", ylim=(0, 1.01), title="pF1 against threshold")
+    ax.legend(loc="upper right")
+    return fig
+
+
+def _plot_histogram(y: np.ndarray, s: np.ndarray, threshold: float | None) -> Figure:
+    fig = Figure(figsize=(6, 4))
+    ax = fig.add_subplot()
+    low, high = min(0.0, float(s.min(initial=0.0))), max(1.0, float(s.max(initial=1.0)))
+    bins = np.linspace(low, high, 41).tolist()
+    for label, colour, name in ((0, "tab:blue", "negative"), (1, "tab:red", "positive")):
+        values = s[y == label]
+        if values.size:
+            ax.hist(values, bins=bins, density=True, alpha=0.55, color=colour,
+                    label=f"{name} (n={values.size})")  # fmt: skip
+    if threshold is not None:
+        ax.axvline(threshold, color="black", linewidth=1, label=f"threshold {threshold:.4g}")
+    ax.set(xlabel="Breast score", ylabel="Density (per class)", title="Scores by class")
+    ax.legend(loc="upper center")
+    return fig
+
+
+def _plot_calibration(y: np.ndarray, s: np.ndarray) -> Figure:
+    fig = Figure(figsize=(5, 6))
+    top, bottom = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 1]})
+    mean_score, rate, count = reliability_curve(y, s, bins=10)
+    top.plot([0, 1], [0, 1], color="grey", linestyle=":", linewidth=1, label="perfect")
+    top.plot(mean_score, rate, "o-", label="observed")
+    top.set(ylabel="Observed positive rate", xlim=(0, 1), ylim=(0, 1.01),
+            title="Calibration (breast level)")  # fmt: skip
+    top.legend(loc="upper left")
+    bottom.bar(mean_score, count, width=0.08, color="tab:grey")
+    bottom.set(xlabel="Mean score in bin", ylabel="Breasts")
+    bottom.set_yscale("log")
+    return fig
+
+
+def _worst(breasts: pd.DataFrame, threshold: float | None, n: int) -> dict[str, pd.DataFrame]:
+    positives = breasts[breasts["cancer"] == 1]
+    negatives = breasts[breasts["cancer"] == 0]
+    if threshold is not None:
+        positives = positives[positives["score"] <= threshold]
+        negatives = negatives[negatives["score"] > threshold]
+    return {
+        "False negatives (lowest-scored positives)": positives.nsmallest(n, "score"),
+        "False positives (highest-scored negatives)": negatives.nlargest(n, "score"),
+    }
+
+
+def _breast_panel(
+    prediction_id: str, images: pd.DataFrame | None, loader: CropLoader | None
+) -> np.ndarray | None:
+    """The crops of one breast side by side, each scaled to the same height (float [0, 1])."""
+    if images is None or loader is None:
+        return None
+    crops = []
+    for _, row in images[images["prediction_id"] == prediction_id].head(4).iterrows():
+        crop = loader(row)
+        if crop is None:
+            continue
+        crop = np.asarray(crop, dtype=np.float32)
+        top = float(crop.max()) or 1.0
+        crops.append(crop / top)
+    if not crops:
+        return None
+    height = max(c.shape[0] for c in crops)
+    resized = []
+    for crop in crops:
+        rows = np.linspace(0, crop.shape[0] - 1, height).round().astype(int)
+        width = max(1, round(crop.shape[1] * height / crop.shape[0]))
+        cols = np.linspace(0, crop.shape[1] - 1, width).round().astype(int)
+        resized.append(crop[np.ix_(rows, cols)])
+        resized.append(np.ones((height, max(1, height // 40)), dtype=np.float32))
+    return np.concatenate(resized[:-1], axis=1)
+
+
+def _plot_worst(
+    breasts: pd.DataFrame,
+    threshold: float | None,
+    images: pd.DataFrame | None,
+    loader: CropLoader | None,
+    n: int,
+) -> Figure:
+    groups = _worst(breasts, threshold, n)
+    columns = max(1, n)
+    fig = Figure(figsize=(2.4 * columns, 6.4))
+    axes = fig.subplots(2, columns, squeeze=False)
+    for row_index, (title, cases) in enumerate(groups.items()):
+        for col in range(columns):
+            ax = axes[row_index][col]
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if col >= len(cases):
+                ax.axis("off")
+                if col == 0:
+                    ax.text(0.5, 0.5, "none", ha="center", va="center", transform=ax.transAxes)
+                continue
+            case = cases.iloc[col]
+            panel = _breast_panel(str(case["prediction_id"]), images, loader)
+            if panel is None:
+                ax.text(0.5, 0.5, "no image", ha="center", va="center", transform=ax.transAxes)
+            else:
+                ax.imshow(panel, cmap="gray", vmin=0.0, vmax=1.0)
+            ax.set_title(f"{case['prediction_id']}\nscore {case['score']:.3f}", fontsize=8)
+        axes[row_index][0].set_ylabel(title, fontsize=8)
+        axes[row_index][0].axis("on")
+    fig.suptitle("Worst false negatives (top) and false positives (bottom)")
+    fig.tight_layout()
+    return fig
+
+
+def _fmt(value: float, digits: int = 3) -> str:
+    return (
+        "n/a"
+        if value is None or (isinstance(value, float) and math.isnan(value))
+        else (f"{value:.{digits}f}")
+    )
+
+
+def _summary_metrics(threshold: float | None) -> dict[str, Callable[[Any, Any], float]]:
+    table: dict[str, Callable[[Any, Any], float]] = {
+        "pF1 (probabilities)": m.pfbeta,
+        "ROC AUC": m.roc_auc,
+        "PR AUC (average precision)": m.average_precision,
+    }
+    if threshold is not None:
+        t = float(threshold)
+        table["pF1 (binarised)"] = lambda y, s: m.f1_at_threshold(y, s, t)
+        table["Sensitivity"] = lambda y, s: m.sensitivity(y, s, t)
+        table["Specificity"] = lambda y, s: m.specificity(y, s, t)
+    return table
+
+
+def _group_rows(frame: pd.DataFrame, column: str, threshold: float | None) -> list[dict[str, Any]]:
+    rows = []
+    for key, group in frame.groupby(frame[column].astype(str), sort=True):
+        y = group["cancer"].to_numpy()
+        s = group["score"].to_numpy(dtype=np.float64)
+        row: dict[str, Any] = {
+            column: key,
+            "n": len(group),
+            "positives": int(y.sum()),
+            "ROC AUC": m.roc_auc(y, s),
+            "pF1 (probabilities)": m.pfbeta(y, s),
+        }
+        if threshold is not None:
+            row["pF1 (binarised)"] = m.f1_at_threshold(y, s, threshold)
+            row["Sensitivity"] = m.sensitivity(y, s, threshold)
+            row["Specificity"] = m.specificity(y, s, threshold)
+        rows.append(row)
+    return rows
+
+
+def _breakdowns(
+    breasts: pd.DataFrame, images: pd.DataFrame | None, threshold: float | None
+) -> dict[str, list[dict[str, Any]]]:
+    out: dict[str, list[dict[str, Any]]] = {}
+    for column in BREAKDOWN_COLUMNS:
+        if column in breasts.columns and breasts[column].notna().any():
+            out[column] = _group_rows(breasts, column, threshold)
+        elif (
+            images is not None
+            and column in images.columns
+            and {"cancer", "score"} <= set(images.columns)
+            and images[column].notna().any()
+        ):
+            out[column] = _group_rows(images, column, threshold)
+    return out
+
+
+def _html_table(rows: Sequence[Mapping[str, Any]]) -> str:
+    if not rows:
+        return "<p>(none)</p>"
+    headers = list(rows[0])
+    head = "".join(f"<th>{html.escape(str(h))}</th>" for h in headers)
+    body = []
+    for row in rows:
+        cells = []
+        for h in headers:
+            v = row[h]
+            text = _fmt(v) if isinstance(v, float) else str(v)
+            cells.append(f"<td>{html.escape(text)}</td>")
+        body.append("<tr>" + "".join(cells) + "</tr>")
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+
+
+_CSS = """
+body { font-family: system-ui, sans-serif; margin: 2em; color: #222; max-width: 1200px; }
+table { border-collapse: collapse; margin: 0.5em 0 1.5em; }
+th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: right; }
+th { background: #f0f0f0; }
+td:first-child, th:first-child { text-align: left; }
+figure { display: inline-block; margin: 0.5em; vertical-align: top; }
+figcaption { font-size: 0.9em; color: #555; }
+.note { color: #555; font-size: 0.9em; }
+"""
+
+
+def write_report(
+    out_dir: str | Path,
+    breasts: pd.DataFrame,
+    *,
+    threshold: float | None,
+    policy: str = "",
+    images: pd.DataFrame | None = None,
+    crop_loader: CropLoader | None = None,
+    title: str = "mammokit evaluation",
+    notes: Sequence[str] = (),
+    n_boot: int = 1000,
+    seed: int = 0,
+    n_worst: int = 6,
+) -> ReportFiles:
+    """Write the evaluation report for labelled breast scores.
+
+    Args:
+        out_dir: folder to write into (created).
+        breasts: one row per breast with ``prediction_id``, ``cancer`` (0/1), ``score``
+            (float), and optionally ``patient_id`` (bootstrap groups; else the breast),
+            ``site_id``, ``machine_id``, ``density``.
+        threshold: the operating threshold (``score > threshold`` positive), or None when
+            the policy writes probabilities.
+        policy: the threshold policy text, shown in the report.
+        images: optional image rows (``prediction_id``, and for the view breakdown
+            ``view``, ``cancer``, ``score``) used for the crops and image-level breakdowns.
+        crop_loader: ``(image row) -> (H, W) array | None`` giving the crop to show.
+        title: the page title.
+        notes: extra lines shown under the title (data source, run directories...).
+        n_boot, seed: bootstrap resamples (by patient) and their seed.
+        n_worst: cases per row of the worst-case grid.
+
+    Returns:
+        :class:`ReportFiles`.
+
+    Raises:
+        ConfigError: required columns missing or labels/scores invalid.
+    """
+    missing = [c for c in ("prediction_id", "cancer", "score") if c not in breasts.columns]
+    if missing:
+        raise ConfigError(f"report: breast table lacks column(s) {', '.join(missing)}")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    y, s = m.check_labels_scores(breasts["cancer"].to_numpy(), breasts["score"].to_numpy())
+    y = y.astype(np.uint8)
+    groups = breasts["patient_id"].astype(str).to_numpy() if "patient_id" in breasts else None
+    cis = m.bootstrap_cis(_summary_metrics(threshold), y, s, groups, n_boot=n_boot, seed=seed)
+    auc = cis["ROC AUC"].estimate
+    ap = cis["PR AUC (average precision)"].estimate
+
+    figures = {
+        "roc": _plot_roc(y, s, threshold, auc),
+        "pr": _plot_pr(y, s, threshold, ap),
+        "pf1_threshold": _plot_pf1(y, s, threshold),
+        "histogram": _plot_histogram(y, s, threshold),
+        "calibration": _plot_calibration(y, s),
+        "worst_cases": _plot_worst(breasts, threshold, images, crop_loader, n_worst),
+    }
+    paths = {key: _save(fig, out / f"{key}.png") for key, fig in figures.items()}
+
+    counts = _operating_point(y, s, threshold)
+    summary = {
+        "breasts": int(y.size),
+        "positive_breasts": int(y.sum()),
+        "patients": len(set(groups)) if groups is not None else int(y.size),
+        "threshold": threshold,
+        "policy": policy,
+        "counts": attrs.asdict(counts) if counts is not None else None,
+        "metrics": {
+            name: {
+                "estimate": ci.estimate,
+                "low": ci.low,
+                "high": ci.high,
+                "level": ci.level,
+                "n_boot": ci.n_boot,
+                "n_valid": ci.n_valid,
+            }
+            for name, ci in cis.items()
+        },
+    }
+    breakdowns = _breakdowns(breasts, images, threshold)
+    summary["breakdowns"] = breakdowns
+    metrics_json = out / "metrics.json"
+    text = json.dumps(_finite(summary), indent=2, allow_nan=False)
+    atomic_write_bytes(metrics_json, (text + "\n").encode("utf-8"))
+
+    level = round(100 * next(iter(cis.values())).level) if cis else 95
+    metric_rows = [
+        {
+            "metric": name,
+            "estimate": ci.estimate,
+            f"{level}% CI low": ci.low,
+            f"{level}% CI high": ci.high,
+        }
+        for name, ci in cis.items()
+    ]
+    threshold_text = "none (probabilities)" if threshold is None else f"{threshold:.6g}"
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        f"<title>{html.escape(title)}</title><style>{_CSS}</style></head><body>",
+        f"<h1>{html.escape(title)}</h1>",
+        *(f'<p class="note">{html.escape(note)}</p>' for note in notes),
+        f"<p>{summary['breasts']} breasts ({summary['positive_breasts']} positive) from "
+        f"{summary['patients']} patients. Threshold policy: "
+        f"<code>{html.escape(policy or '-')}</code>, threshold {html.escape(threshold_text)}"
+        " (positive when score &gt; threshold).</p>",
+    ]
+    if counts is not None:
+        parts.append(_html_table([{"TP": counts.tp, "FP": counts.fp, "TN": counts.tn,
+                                   "FN": counts.fn}]))  # fmt: skip
+    parts += [
+        f"<h2>Metrics ({level}% bootstrap CI, {n_boot} resamples by patient, seed {seed})</h2>",
+        _html_table(metric_rows),
+        "<h2>Figures</h2>",
+    ]
+    for key, caption in _FIGURES.items():
+        parts.append(
+            f'<figure><img src="{key}.png" alt="{html.escape(caption)}">'
+            f"<figcaption>{html.escape(caption)}</figcaption></figure>"
+        )
+    if breakdowns:
+        parts.append("<h2>Breakdown</h2>")
+        for column, rows in breakdowns.items():
+            level_name = "image" if column == "view" else "breast"
+            parts.append(f"<h3>By {html.escape(column)} ({level_name} level)</h3>")
+            parts.append(_html_table(rows))
+    parts.append("</body></html>\n")
+    html_path = out / "report.html"
+    atomic_write_bytes(html_path, "\n".join(parts).encode("utf-8"))
+    return ReportFiles(html=html_path, figures=paths, metrics_json=metrics_json)
+
+
+def _finite(value: Any) -> Any:
+    """JSON-ready copy: numpy scalars to Python, NaN/inf to None (strict JSON)."""
+    if isinstance(value, Mapping):
+        return {str(k): _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, float | np.floating):
+        return float(value) if math.isfinite(value) else None
+    return value
