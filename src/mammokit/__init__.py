@@ -27,6 +27,7 @@ from mammokit.plugins import (
     list_plugins,
     resolve_component,
 )
+from mammokit.preprocess.windowing import apply_voi_lut
 
 try:
     __version__ = version("mammokit")
@@ -51,6 +52,7 @@ __all__ = [
     "ResourceLimitError",
     "WindowedImage",
     "__version__",
+    "apply_voi_lut",
     "get_components",
     "get_plugin_manager",
     "hookimpl",

@@ -50,6 +50,8 @@ TRACE_ENV = "MAMMOKIT_TRACE_PLUGINS"
 BUILTIN_PLUGINS: tuple[str, ...] = (
     "mammokit.evaluate.plugin",
     "mammokit.preprocess.plugin",
+    "mammokit.preprocess.windowing_plugin",
+    "mammokit.dicom.plugin",
 )
 
 _BUILTIN_DISTRIBUTION = "mammokit"

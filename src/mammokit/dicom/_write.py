@@ -1,0 +1,87 @@
+"""Writing small monochrome DICOM files, for tests and benchmarks (not a public API).
+
+The synthetic dataset generator (:mod:`mammokit.synthetic`) makes realistic phantoms; this
+only wraps an array in a valid header, optionally compressed with one of pydicom's encoders.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.uid import UID, ExplicitVRLittleEndian, ImplicitVRLittleEndian, generate_uid
+
+from mammokit._atomic import atomic_write_bytes
+
+__all__ = ["dataset_for", "write_dicom"]
+
+_SECONDARY_CAPTURE = "1.2.840.10008.5.1.4.1.1.7"
+_DIGITAL_MAMMOGRAPHY = "1.2.840.10008.5.1.4.1.1.1.2"
+
+
+def dataset_for(
+    pixels: np.ndarray,
+    *,
+    photometric: str = "MONOCHROME2",
+    bits_stored: int | None = None,
+    **elements: Any,
+) -> Dataset:
+    """A dataset holding (H, W) or (F, H, W) uint8/uint16/int8/int16 ``pixels``, uncompressed.
+
+    ``elements`` are extra keywords set on the dataset (e.g. ``WindowCenter=[...]``,
+    ``VOILUTFunction="SIGMOID"``, ``PixelPaddingValue=0``, ``ImageLaterality="L"``).
+    """
+    pixels = np.ascontiguousarray(pixels)
+    if pixels.dtype.kind not in "iu" or pixels.dtype.itemsize > 2:
+        raise TypeError(f"pixels must be 8/16-bit integers, got {pixels.dtype}")
+    ds = Dataset()
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.MediaStorageSOPClassUID = UID(_DIGITAL_MAMMOGRAPHY)
+    ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.SOPClassUID = _DIGITAL_MAMMOGRAPHY
+    ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID
+    ds.Modality = "MG"
+    ds.PatientID = "0"
+    ds.SamplesPerPixel = 1
+    ds.PhotometricInterpretation = photometric
+    if pixels.ndim == 3:
+        ds.NumberOfFrames = pixels.shape[0]
+    ds.Rows, ds.Columns = pixels.shape[-2:]
+    ds.BitsAllocated = 8 * pixels.dtype.itemsize
+    ds.BitsStored = bits_stored or ds.BitsAllocated
+    ds.HighBit = ds.BitsStored - 1
+    ds.PixelRepresentation = 1 if pixels.dtype.kind == "i" else 0
+    for keyword, value in elements.items():
+        setattr(ds, keyword, value)
+    ds.PixelData = pixels.tobytes()
+    return ds
+
+
+def write_dicom(
+    path: str | Path,
+    pixels: np.ndarray,
+    *,
+    transfer_syntax: str = ExplicitVRLittleEndian,
+    encoding_options: dict[str, Any] | None = None,
+    **kwargs: Any,
+) -> Path:
+    """Write ``pixels`` as a DICOM file with ``transfer_syntax`` (compressing as needed).
+
+    ``kwargs`` go to :func:`dataset_for`. Compressed transfer syntaxes use pydicom's
+    encoders (RLE Lossless, JPEG 2000 via pylibjpeg-openjpeg, ...). Returns the path.
+    """
+    path = Path(path)
+    ds = dataset_for(pixels, **kwargs)
+    if transfer_syntax == ImplicitVRLittleEndian:
+        ds.file_meta.TransferSyntaxUID = ImplicitVRLittleEndian
+    elif transfer_syntax != ExplicitVRLittleEndian:
+        ds.compress(transfer_syntax, np.ascontiguousarray(pixels), **(encoding_options or {}))
+    from io import BytesIO
+
+    buffer = BytesIO()
+    ds.save_as(buffer, enforce_file_format=True)
+    atomic_write_bytes(path, buffer.getvalue())
+    return path
