@@ -123,6 +123,38 @@ class Pipeline:
         result: WindowedImage = self._window_fn(decoded)
         return result
 
+    def preprocess_dataset(
+        self,
+        images_dir: str | Path,
+        table: Any,
+        out_dir: str | Path,
+        *,
+        workers: int | None = None,
+        format: str = "png",
+        executor: str = "process",
+        **options: Any,
+    ) -> Any:
+        """Preprocess every row of an RSNA table into ``out_dir``, resumably.
+
+        A thin call of :func:`mammokit.data.preprocess_dataset` (see it for ``scheduler``,
+        ``overwrite``, ``quiet`` and ``shard_bytes``). ``table`` is a CSV path or a DataFrame.
+
+        Returns:
+            :class:`mammokit.data.DatasetResult`.
+        """
+        from mammokit.data.runner import preprocess_dataset
+
+        return preprocess_dataset(
+            self,
+            images_dir,
+            table,
+            out_dir,
+            workers=workers,
+            format=format,
+            executor=executor,
+            **options,
+        )
+
 
 def _build(component: Component, options: dict[str, Any]) -> Callable[..., Any]:
     try:

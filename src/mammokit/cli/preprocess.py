@@ -1,0 +1,100 @@
+"""``mammokit preprocess``: a whole RSNA table of DICOMs to model-ready images, resumably."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+#: How many failures are printed on stderr before pointing at failures.csv.
+_LISTED = 20
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "preprocess",
+        help="preprocess every image of a train.csv/test.csv into PNGs or TFRecord shards",
+        description="Decode, window, crop, pad and resize every image listed in an RSNA-style "
+        "table (<images>/<patient_id>/<image_id>.dcm) into --out, with index.csv, "
+        "failures.csv and preprocess.toml. Interrupted runs resume where they stopped: rerun "
+        "the same command. Exit status: 0 all images done, 1 some failed (listed), 2 usage.",
+    )
+    parser.add_argument("--images", required=True, metavar="DIR", help="the images folder")
+    parser.add_argument("--csv", required=True, metavar="CSV", help="train.csv or test.csv")
+    parser.add_argument("--out", required=True, metavar="DIR", help="the output folder")
+    parser.add_argument("--size", metavar="HxW", help="output size, e.g. 1024x512")
+    parser.add_argument(
+        "--workers", type=int, metavar="N", help="worker processes (default: one per core)"
+    )
+    parser.add_argument("--format", choices=("png", "tfrecord"), default="png")
+    parser.add_argument(
+        "--config",
+        metavar="TOML",
+        help="a preprocess.toml (or any TOML with a [preprocess] table); --size overrides it",
+    )
+    parser.add_argument("--executor", choices=("process", "dask"), default="process")
+    parser.add_argument(
+        "--scheduler", metavar="ADDR", help="Dask scheduler address (default: a LocalCluster)"
+    )
+    parser.add_argument(
+        "--shard-size",
+        type=float,
+        metavar="MB",
+        default=150.0,
+        help="TFRecord shard size target in MB (default 150)",
+    )
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="discard the results already in --out (needed to change its configuration)",
+    )
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from mammokit.config import PreprocessConfig, config_from_dict, load_toml
+    from mammokit.data.runner import preprocess_dataset
+    from mammokit.errors import ConfigError
+    from mammokit.pipeline import Pipeline
+
+    settings: dict[str, Any] = {}
+    if args.config:
+        data = load_toml(args.config)
+        settings = dict(data.get("preprocess", data))
+    if args.size:
+        settings["size"] = args.size
+    if args.shard_size <= 0:
+        raise ConfigError(f"--shard-size must be positive, got {args.shard_size}")
+    config = config_from_dict(PreprocessConfig, settings, where=args.config or "--size")
+    result = preprocess_dataset(
+        Pipeline(config),
+        args.images,
+        args.csv,
+        args.out,
+        workers=args.workers,
+        format=args.format,
+        executor=args.executor,
+        scheduler=args.scheduler,
+        overwrite=args.overwrite,
+        quiet=args.quiet,
+        shard_bytes=max(1, int(args.shard_size * 1024 * 1024)),
+    )
+    if not args.quiet:
+        print(
+            f"{result.succeeded} of {result.total} images preprocessed into {result.out_dir} "
+            f"({result.skipped} already done, {result.failed} failed)",
+            file=sys.stderr,
+        )
+    if result.failures:
+        print(f"{result.failed} image(s) failed:", file=sys.stderr)
+        for failure in result.failures[:_LISTED]:
+            print(
+                f"  {failure.image_id} ({failure.path}): {failure.error_type}: {failure.message}",
+                file=sys.stderr,
+            )
+        if result.failed > _LISTED:
+            print(f"  ... and {result.failed - _LISTED} more", file=sys.stderr)
+        print(f"see {result.out_dir / 'failures.csv'}", file=sys.stderr)
+        return 1
+    return 0

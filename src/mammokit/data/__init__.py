@@ -1,0 +1,23 @@
+"""Datasets: RSNA tables, the batch runner, and the preprocessed-folder readers and writers.
+
+TensorFlow is imported only by :func:`tfrecord_dataset`; Dask only by the ``dask`` executor.
+"""
+
+from __future__ import annotations
+
+from mammokit.data.index import read_failures, read_index
+from mammokit.data.runner import DatasetResult, Failure, preprocess_dataset
+from mammokit.data.tables import read_table, resolve_image_path, validate_table
+from mammokit.data.writers import tfrecord_dataset
+
+__all__ = [
+    "DatasetResult",
+    "Failure",
+    "preprocess_dataset",
+    "read_failures",
+    "read_index",
+    "read_table",
+    "resolve_image_path",
+    "tfrecord_dataset",
+    "validate_table",
+]

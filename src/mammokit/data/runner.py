@@ -1,0 +1,401 @@
+"""The batch runner: a whole table of images to a preprocessed folder, resumably.
+
+Layout of the output folder (the contract read by training and prediction)::
+
+    <out>/preprocess.toml           [preprocess] = the PreprocessConfig (written first)
+    <out>/<patient_id>/<image_id>.png        format "png"
+    <out>/shards/shard-KKKKK-of-NNNNN.tfrecord  format "tfrecord" (+ shards/features.json)
+    <out>/index.csv                 table columns + path, crop box, flip, source shape...
+    <out>/failures.csv              image_id, path, error_type, message
+    <out>/.mammokit/                records of finished images (private)
+
+Resuming: each image's output is written atomically, then its record; a rerun skips images
+whose record says "ok" (failures are retried). ``index.csv``, ``failures.csv`` and the shards
+are rebuilt from the records in image_id order. A run killed at any moment and rerun
+therefore ends with the same bytes as one uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import attrs
+import pandas as pd
+
+from mammokit._atomic import atomic_write_bytes
+from mammokit.config import config_to_dict, load_toml, save_toml
+from mammokit.data._job import (
+    STATE_DIR,
+    Job,
+    Outcome,
+    PipelineSpec,
+    payload_path,
+    read_record,
+    record_path,
+    row_digest,
+    run_job,
+)
+from mammokit.data.index import FAILURE_COLUMNS, INDEX_COLUMNS, id_sort_key, write_tables
+from mammokit.data.tables import read_table, validate_table
+from mammokit.data.writers import DEFAULT_SHARD_BYTES, infer_column_types, write_features_file
+from mammokit.errors import ConfigError
+
+__all__ = ["DatasetResult", "Failure", "preprocess_dataset"]
+
+FORMATS = ("png", "tfrecord")
+EXECUTORS = ("process", "dask")
+_RUN_FILE = "run.json"
+_OWN_FILES = ("index.csv", "failures.csv", "preprocess.toml")
+
+
+@attrs.frozen
+class Failure:
+    """One image that could not be preprocessed (a row of ``failures.csv``)."""
+
+    image_id: str
+    path: str
+    error_type: str
+    message: str
+
+
+@attrs.frozen
+class DatasetResult:
+    """The state of an output folder after :func:`preprocess_dataset`.
+
+    Attributes:
+        out_dir: the output folder.
+        total: rows in the table.
+        succeeded: rows in ``index.csv``.
+        failures: the rows of ``failures.csv``, in image_id order.
+        skipped: rows already finished by an earlier run (not redone).
+        processed: rows run by this call.
+        elapsed: seconds this call took.
+        worker_peak_rss: worker process id -> its peak resident memory in bytes.
+    """
+
+    out_dir: Path
+    total: int
+    succeeded: int
+    failures: tuple[Failure, ...]
+    skipped: int
+    processed: int
+    elapsed: float
+    worker_peak_rss: dict[int, int] = attrs.field(factory=dict)
+
+    @property
+    def failed(self) -> int:
+        return len(self.failures)
+
+    @property
+    def ok(self) -> bool:
+        """True when every row was preprocessed."""
+        return not self.failures
+
+
+def preprocess_dataset(
+    pipeline: Any,
+    images_dir: str | Path,
+    table: str | Path | pd.DataFrame,
+    out_dir: str | Path,
+    *,
+    workers: int | None = None,
+    format: str = "png",
+    executor: str = "process",
+    scheduler: str | None = None,
+    overwrite: bool = False,
+    quiet: bool = False,
+    shard_bytes: int = DEFAULT_SHARD_BYTES,
+) -> DatasetResult:
+    """Preprocess every row of ``table`` into ``out_dir`` (see the module doc for the layout).
+
+    Args:
+        pipeline: the :class:`~mammokit.Pipeline` to run.
+        images_dir: holds ``<patient_id>/<image_id>.dcm``.
+        table: a ``train.csv``/``test.csv`` path or an already loaded DataFrame.
+        out_dir: the output folder (created; must not overlap ``images_dir``).
+        workers: processes (or LocalCluster workers); None = one per core; 0 = run in this
+            process (no pool, any plugin works).
+        format: "png" or "tfrecord".
+        executor: "process" (a local pool) or "dask".
+        scheduler: a Dask scheduler address (executor "dask"); None starts a LocalCluster.
+        overwrite: discard an existing output folder's results and start again (needed when
+            its config differs).
+        quiet: no progress bar.
+        shard_bytes: TFRecord shard size target in bytes.
+
+    Returns:
+        :class:`DatasetResult`; failures are listed, not raised.
+
+    Raises:
+        ConfigError: a bad argument, table or folder, or an existing folder made with a
+            different configuration (without ``overwrite``).
+    """
+    started = time.perf_counter()
+    if format not in FORMATS:
+        raise ConfigError(f"unknown format {format!r}; choose one of: {', '.join(FORMATS)}")
+    if executor not in EXECUTORS:
+        raise ConfigError(f"unknown executor {executor!r}; choose one of: {', '.join(EXECUTORS)}")
+    if scheduler and executor != "dask":
+        raise ConfigError("a scheduler address needs executor 'dask'")
+    if workers is not None and workers < 0:
+        raise ConfigError(f"workers must be >= 0, got {workers}")
+    if shard_bytes < 1:
+        raise ConfigError(f"shard_bytes must be positive, got {shard_bytes}")
+    n_workers = (os.cpu_count() or 1) if workers is None else workers
+    if executor == "dask" and n_workers == 0:
+        raise ConfigError("executor 'dask' needs at least one worker")
+
+    frame, table_path = _load_table(table)
+    images = _existing_dir(images_dir, "images folder")
+    out = Path(os.path.abspath(out_dir))
+    _check_overlap(images, out, table_path)
+    clash = sorted(set(frame.columns) & set(INDEX_COLUMNS))
+    if clash:
+        raise ConfigError(f"table column(s) {', '.join(clash)} clash with index.csv columns")
+
+    columns = [str(c) for c in frame.columns]
+    rows = [dict(zip(columns, values, strict=True)) for values in frame.itertuples(False, None)]
+    run_info: dict[str, Any] = {"format": format}
+    column_types: dict[str, str] = {}
+    if format == "tfrecord":
+        column_types = infer_column_types(columns, ([r[c] for c in columns] for r in rows))
+        run_info.update(shard_bytes=shard_bytes, columns=column_types)
+    config = config_to_dict(pipeline.config)
+    _prepare_out(out, config, run_info, overwrite)
+    if format == "tfrecord":
+        bits = 16 if pipeline.config.output_dtype == "uint16" else 8
+        write_features_file(out / "shards", column_types, bits)
+
+    packed: set[str] = set()
+    if format == "tfrecord":
+        from mammokit.data._shards import has_packed
+
+        packed = has_packed(out)
+    jobs: list[Job] = []
+    for row in rows:
+        digest = row_digest(row)
+        job = Job(
+            images_dir=str(images),
+            out_dir=str(out),
+            patient_id=row["patient_id"],
+            image_id=row["image_id"],
+            format=format,
+            features={c: (column_types[c], row[c]) for c in columns} if column_types else {},
+            digest=digest,
+        )
+        if not _finished(out, job, packed):
+            jobs.append(job)
+    jobs.sort(key=lambda j: id_sort_key(j.image_id))
+
+    peak: dict[int, int] = {}
+    if jobs:
+        _execute(pipeline, jobs, n_workers, executor, scheduler, quiet, len(rows), peak)
+    records = _collect_records(out, rows)
+    shard_of = None
+    if format == "tfrecord":
+        from mammokit.data._shards import build_shards
+
+        ok = [
+            (r["image_id"], r["patient_id"])
+            for r in rows
+            if records[r["image_id"]]["status"] == "ok"
+        ]
+        shard_of = build_shards(out, sorted(ok, key=lambda p: id_sort_key(p[0])), shard_bytes)
+    succeeded, _ = write_tables(out, frame, records, shard_of)
+    failures = tuple(
+        Failure(*(records[r["image_id"]][c] for c in FAILURE_COLUMNS))
+        for r in sorted(rows, key=lambda r: id_sort_key(r["image_id"]))
+        if records[r["image_id"]]["status"] != "ok"
+    )
+    return DatasetResult(
+        out_dir=out,
+        total=len(rows),
+        succeeded=succeeded,
+        failures=failures,
+        skipped=len(rows) - len(jobs),
+        processed=len(jobs),
+        elapsed=time.perf_counter() - started,
+        worker_peak_rss=peak,
+    )
+
+
+def _load_table(table: str | Path | pd.DataFrame) -> tuple[pd.DataFrame, Path | None]:
+    if isinstance(table, pd.DataFrame):
+        return validate_table(table, source="table"), None
+    path = Path(os.path.abspath(table))
+    return read_table(path), path
+
+
+def _existing_dir(path: str | Path, what: str) -> Path:
+    folder = Path(os.path.abspath(path))
+    if not folder.is_dir():
+        raise ConfigError(f"{what} {folder} does not exist or is not a folder")
+    return folder
+
+
+def _inside(child: Path, parent: Path) -> bool:
+    return child == parent or parent in child.parents
+
+
+def _check_overlap(images: Path, out: Path, table_path: Path | None) -> None:
+    """Outputs must never land on inputs: the folders may not nest in either direction."""
+    for a, b in ((images, out), (Path(os.path.realpath(images)), Path(os.path.realpath(out)))):
+        if _inside(b, a) or _inside(a, b):
+            raise ConfigError(
+                f"output folder {out} and images folder {images} overlap; "
+                "choose an output folder outside the images folder"
+            )
+    if table_path is not None:
+        real_table = Path(os.path.realpath(table_path))
+        for name in _OWN_FILES:
+            if real_table == Path(os.path.realpath(out / name)):
+                raise ConfigError(f"the table {table_path} would be overwritten by the output")
+
+
+def _prepare_out(
+    out: Path, config: dict[str, Any], run_info: dict[str, Any], overwrite: bool
+) -> None:
+    """Create ``out`` or check that it holds a run with the same configuration."""
+    toml_path = out / "preprocess.toml"
+    run_path = out / STATE_DIR / _RUN_FILE
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"output folder {out} is a file")
+    if toml_path.exists():
+        old = load_toml(toml_path).get("preprocess", {})
+        try:
+            old_run = json.loads(run_path.read_bytes())
+        except (OSError, ValueError):
+            old_run = None
+        changes = _differences(old, config) + (
+            _differences(old_run, run_info) if old_run is not None else []
+        )
+        if overwrite:
+            _clear(out)
+        elif changes:
+            raise ConfigError(
+                f"{out} was preprocessed with a different configuration "
+                f"({'; '.join(changes)}); use a new folder or overwrite"
+            )
+    elif out.exists() and any(out.iterdir()):
+        raise ConfigError(
+            f"output folder {out} is not empty and holds no preprocess.toml; "
+            "choose an empty or new folder"
+        )
+    out.mkdir(parents=True, exist_ok=True)
+    if not toml_path.exists():
+        save_toml({"preprocess": config}, toml_path)
+    text = json.dumps(run_info, indent=1, sort_keys=True) + "\n"
+    atomic_write_bytes(run_path, text.encode())
+
+
+def _differences(old: Any, new: dict[str, Any]) -> list[str]:
+    if not isinstance(old, dict):
+        return ["unreadable previous settings"]
+    keys = sorted(set(old) | set(new))
+    return [f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in keys if old.get(k) != new.get(k)]
+
+
+def _clear(out: Path) -> None:
+    """Remove what an earlier run wrote (its outputs, records and tables), nothing else."""
+    records = out / STATE_DIR / "records"
+    if records.is_dir():
+        for record in records.glob("*/*.json"):
+            png = out / record.parent.name / f"{record.stem}.png"
+            png.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                png.parent.rmdir()
+    shutil.rmtree(out / STATE_DIR, ignore_errors=True)
+    shutil.rmtree(out / "shards", ignore_errors=True)
+    for name in _OWN_FILES:
+        (out / name).unlink(missing_ok=True)
+
+
+def _finished(out: Path, job: Job, packed: set[str]) -> bool:
+    record = read_record(out, job.patient_id, job.image_id)
+    if record is None or record.get("status") != "ok":
+        return False
+    if job.format == "png":
+        return (out / job.patient_id / f"{job.image_id}.png").exists()
+    if record.get("digest") != job.digest:
+        return False  # the row changed: its features in the shard would be stale
+    return payload_path(out, job.patient_id, job.image_id).exists() or job.image_id in packed
+
+
+def _collect_records(out: Path, rows: list[dict[str, str]]) -> dict[str, dict[str, Any]]:
+    records = {}
+    for row in rows:
+        record = read_record(out, row["patient_id"], row["image_id"])
+        if record is None:  # pragma: no cover - every job writes its record
+            raise ConfigError(
+                f"no record at {record_path(out, row['patient_id'], row['image_id'])}"
+            )
+        records[row["image_id"]] = record
+    return records
+
+
+def _execute(
+    pipeline: Any,
+    jobs: list[Job],
+    workers: int,
+    executor: str,
+    scheduler: str | None,
+    quiet: bool,
+    total: int,
+    peak: dict[int, int],
+) -> None:
+    from tqdm.auto import tqdm
+
+    bar = tqdm(
+        total=total,
+        initial=total - len(jobs),
+        unit="img",
+        desc="preprocess",
+        disable=quiet,
+        dynamic_ncols=True,
+        smoothing=0.05,
+    )
+    failed = 0
+
+    def on_outcome(outcome: Outcome) -> None:
+        nonlocal failed
+        if outcome.worker:
+            peak[outcome.worker] = max(peak.get(outcome.worker, 0), outcome.peak_rss)
+        if not outcome.ok:
+            failed += 1
+            bar.set_postfix(failed=failed, refresh=False)
+        bar.update(1)
+
+    try:
+        _dispatch(pipeline, jobs, workers, executor, scheduler, on_outcome)
+    finally:
+        bar.close()
+
+
+def _dispatch(
+    pipeline: Any,
+    jobs: list[Job],
+    workers: int,
+    executor: str,
+    scheduler: str | None,
+    on_outcome: Callable[[Outcome], None],
+) -> None:
+    if executor == "process" and workers == 0:
+        for job in jobs:
+            on_outcome(run_job(pipeline, job))
+        return
+    spec = PipelineSpec.from_pipeline(pipeline)
+    if executor == "dask":
+        from mammokit.data.dask_executor import run_on_dask
+
+        run_on_dask(spec, jobs, workers, on_outcome, scheduler=scheduler)
+    else:
+        from mammokit.data._pool import run_in_pool
+
+        run_in_pool(spec, jobs, min(workers, len(jobs)), on_outcome)

@@ -1,0 +1,246 @@
+"""RSNA-style metadata tables: reading, validation, and safe image paths.
+
+A table is read with every value as text, exactly as written (empty cells stay ``""``), so
+that the columns copied into ``index.csv`` are byte-for-byte what the user gave.
+
+Path policy:
+    The image of a row is ``<images>/<patient_id>/<image_id>.dcm``. Ids are single path
+    components: empty, ``.``, ``..``, absolute paths, ``/``, ``\\``, ``:`` and control
+    characters are rejected when the table is validated (a :class:`ConfigError` naming the row
+    and column), so no id can make an input *or an output* path leave its folder.
+    Symbolic links: the images folder itself may be a link; below it, a file (or patient
+    folder) that is a link is followed only when its target stays inside the real images
+    folder. A link pointing elsewhere is reported as a failure of that image
+    (:class:`ImageReadError`), never read.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import pandas as pd
+
+from mammokit.errors import ConfigError, ImageReadError
+
+__all__ = [
+    "ID_COLUMNS",
+    "TEST_COLUMNS",
+    "TRAIN_COLUMNS",
+    "VIEWS",
+    "check_inside",
+    "image_path",
+    "read_table",
+    "resolve_image_path",
+    "validate_table",
+]
+
+#: Columns every table needs, whatever its kind.
+ID_COLUMNS: tuple[str, ...] = ("patient_id", "image_id", "laterality", "view")
+#: The RSNA ``train.csv`` columns.
+TRAIN_COLUMNS: tuple[str, ...] = (
+    "site_id",
+    "patient_id",
+    "image_id",
+    "laterality",
+    "view",
+    "age",
+    "cancer",
+    "biopsy",
+    "invasive",
+    "BIRADS",
+    "implant",
+    "density",
+    "machine_id",
+    "difficult_negative_case",
+)
+#: The RSNA ``test.csv`` columns.
+TEST_COLUMNS: tuple[str, ...] = (
+    "site_id",
+    "patient_id",
+    "image_id",
+    "laterality",
+    "view",
+    "age",
+    "implant",
+    "machine_id",
+    "prediction_id",
+)
+#: Accepted ``view`` values: the RSNA set (CC, MLO, AT, LM, ML, LMO) plus the other DICOM
+#: mammography view codes (CID 4014).
+VIEWS: frozenset[str] = frozenset(
+    {"CC", "MLO", "AT", "LM", "ML", "LMO", "XCCL", "XCCM", "FB", "SIO", "RL", "RM", "TAN", "ID"}
+)
+LATERALITIES: frozenset[str] = frozenset({"L", "R"})
+_FLAGS = ("0", "1", "")
+_BOOLS = ("0", "1", "True", "False", "")
+#: Columns whose values are checked when present (RSNA writes difficult_negative_case as
+#: True/False, the others as 0/1).
+_FLAG_COLUMNS: dict[str, tuple[str, ...]] = {
+    "cancer": _FLAGS,
+    "biopsy": _FLAGS,
+    "invasive": _FLAGS,
+    "implant": _FLAGS,
+    "difficult_negative_case": _BOOLS,
+}
+_UNSAFE_ID = re.compile(r"[/\\:\x00-\x1f\x7f]")
+_KINDS = ("auto", "train", "test", "any")
+
+
+def read_table(path: str | Path, *, kind: str = "auto") -> pd.DataFrame:
+    """Read and validate a ``train.csv``/``test.csv``.
+
+    Args:
+        path: the CSV file.
+        kind: "train", "test", "any" (only the id columns are required) or "auto" (train
+            when a ``cancer`` column exists, test when a ``prediction_id`` column exists,
+            else "any").
+
+    Returns:
+        A DataFrame of str columns, values as written, in file order.
+
+    Raises:
+        ConfigError: the file is unreadable or invalid (see :func:`validate_table`).
+    """
+    path = Path(path)
+    try:
+        frame = pd.read_csv(
+            path, dtype=str, keep_default_na=False, na_filter=False, encoding="utf-8"
+        )
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: table not found") from None
+    except (OSError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as err:
+        raise ConfigError(f"{path}: cannot read table: {err}") from err
+    return validate_table(frame, kind=kind, source=str(path))
+
+
+def validate_table(
+    frame: pd.DataFrame, *, kind: str = "auto", source: str = "table"
+) -> pd.DataFrame:
+    """Check a metadata table and return it with every value as text.
+
+    Row numbers in messages count data rows from 1; the file line is one more (the header).
+
+    Raises:
+        ConfigError: naming ``source``, the row and the column, for a missing required
+            column, an unsafe or empty id, a laterality other than L/R, an unknown view,
+            a 0/1 (or True/False) column with another value, or a duplicate ``image_id``.
+    """
+    if kind not in _KINDS:
+        raise ConfigError(f"unknown table kind {kind!r}; choose one of: {', '.join(_KINDS)}")
+    columns = [str(c) for c in frame.columns]
+    if kind == "auto":
+        kind = "train" if "cancer" in columns else "test" if "prediction_id" in columns else "any"
+    required = {"train": TRAIN_COLUMNS, "test": TEST_COLUMNS, "any": ID_COLUMNS}[kind]
+    missing = [c for c in required if c not in columns]
+    if missing:
+        raise ConfigError(
+            f"{source}: missing required column(s) {', '.join(missing)} for a {kind} table; "
+            f"found: {', '.join(columns) or '(none)'}"
+        )
+    if len(set(columns)) != len(columns):
+        dup = sorted({c for c in columns if columns.count(c) > 1})
+        raise ConfigError(f"{source}: duplicate column name(s) {', '.join(dup)}")
+    text = frame.copy()
+    text.columns = columns
+    for column in columns:
+        text[column] = ["" if _missing(v) else str(v) for v in text[column]]
+    text = text.reset_index(drop=True)
+
+    def fail(row: int, column: str, problem: str) -> ConfigError:
+        return ConfigError(
+            f"{source}: row {row + 1} (line {row + 2}), column {column!r}: {problem}"
+        )
+
+    for column in ("patient_id", "image_id"):
+        for row, value in enumerate(text[column]):
+            problem = _id_problem(value)
+            if problem:
+                raise fail(row, column, problem)
+    for row, value in enumerate(text["laterality"]):
+        if value not in LATERALITIES:
+            raise fail(row, "laterality", f"{value!r} is not one of L, R")
+    for row, value in enumerate(text["view"]):
+        if value not in VIEWS:
+            raise fail(row, "view", f"{value!r} is not one of {', '.join(sorted(VIEWS))}")
+    for column, allowed in _FLAG_COLUMNS.items():
+        if column in columns:
+            for row, value in enumerate(text[column]):
+                if value not in allowed:
+                    choices = ", ".join(repr(a) for a in allowed)
+                    raise fail(row, column, f"{value!r} is not one of {choices}")
+    first: dict[str, int] = {}
+    for row, value in enumerate(text["image_id"]):
+        if value in first:
+            raise fail(
+                row,
+                "image_id",
+                f"duplicate image_id {value!r} (first in row {first[value] + 1}, "
+                f"line {first[value] + 2})",
+            )
+        first[value] = row
+    return text
+
+
+def _missing(value: object) -> bool:
+    try:
+        return bool(pd.isna(value))  # type: ignore[call-overload]
+    except (TypeError, ValueError):
+        return False
+
+
+def _id_problem(value: str) -> str:
+    if value.strip() == "":
+        return "empty id"
+    if value in (".", "..") or value != value.strip():
+        return f"{value!r} is not a valid id"
+    if _UNSAFE_ID.search(value) or os.path.isabs(value):
+        return (
+            f"{value!r} would leave the images folder "
+            "(ids may not contain / \\ : or control characters)"
+        )
+    return ""
+
+
+def image_path(images_dir: Path, patient_id: str, image_id: str, suffix: str = ".dcm") -> Path:
+    """``<images_dir>/<patient_id>/<image_id><suffix>``, after checking both ids.
+
+    Raises:
+        ConfigError: an id is empty or would leave ``images_dir``.
+    """
+    for column, value in (("patient_id", patient_id), ("image_id", image_id)):
+        problem = _id_problem(value)
+        if problem:
+            raise ConfigError(f"{column}: {problem}")
+    return Path(images_dir) / patient_id / f"{image_id}{suffix}"
+
+
+def check_inside(path: Path, root: Path) -> Path:
+    """The real path of ``path``, checked to lie inside the real ``root``.
+
+    Raises:
+        ImageReadError: ``path`` does not exist, or a symbolic link takes it outside ``root``.
+    """
+    real_root = Path(os.path.realpath(root))
+    real = Path(os.path.realpath(path))
+    if not os.path.lexists(path):
+        raise ImageReadError(path, "file not found")
+    if real != real_root and real_root not in real.parents:
+        raise ImageReadError(path, f"a symbolic link points outside the images folder (to {real})")
+    if not real.is_file():
+        raise ImageReadError(path, "file not found" if not real.exists() else "not a regular file")
+    return real
+
+
+def resolve_image_path(
+    images_dir: str | Path, patient_id: str, image_id: str, suffix: str = ".dcm"
+) -> Path:
+    """The checked, real path of one row's image (see the module's path policy).
+
+    Raises:
+        ConfigError: an unsafe id.
+        ImageReadError: the file is missing or a link leads outside ``images_dir``.
+    """
+    images_dir = Path(images_dir)
+    return check_inside(image_path(images_dir, patient_id, image_id, suffix), images_dir)
