@@ -8,20 +8,12 @@ image in display values; :func:`write_dicom` stores it with a chosen :class:`Enc
 
 from __future__ import annotations
 
-from mammokit.synthetic.dataset import (
-    HARD_CASES,
-    TEST_COLUMNS,
-    TRAIN_COLUMNS,
-    SynthConfig,
-    write_dataset,
-)
+from mammokit.synthetic.dataset import HARD_CASES, SynthConfig, write_dataset
 from mammokit.synthetic.dicom import TRANSFER_SYNTAXES, Encoding, write_dicom
 from mammokit.synthetic.phantom import Lesion, Phantom, Traits, make_phantom
 
 __all__ = [
     "HARD_CASES",
-    "TEST_COLUMNS",
-    "TRAIN_COLUMNS",
     "TRANSFER_SYNTAXES",
     "Encoding",
     "Lesion",

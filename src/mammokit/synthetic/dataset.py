@@ -2,8 +2,9 @@
 
 Layout written under ``root``:
 
-- ``train_images/<patient_id>/<image_id>.dcm`` and ``train.csv`` (:data:`TRAIN_COLUMNS`);
-- with ``test_patients > 0``: ``test_images/...``, ``test.csv`` (:data:`TEST_COLUMNS`, with
+- ``train_images/<patient_id>/<image_id>.dcm`` and ``train.csv`` (the RSNA columns,
+  :data:`mammokit.data.tables.TRAIN_COLUMNS`);
+- with ``test_patients > 0``: ``test_images/...``, ``test.csv`` (``TEST_COLUMNS``, with
   ``prediction_id = <patient_id>_<laterality>``) and ``test_labels.csv`` (``prediction_id,
   cancer``: the hidden labels, for evaluation);
 - ``synth.toml``: the :class:`SynthConfig` it was made with.
@@ -23,47 +24,17 @@ import attrs
 import numpy as np
 
 from mammokit._atomic import atomic_write_bytes
+from mammokit.data.tables import TEST_COLUMNS, TRAIN_COLUMNS
 from mammokit.synthetic.dicom import TRANSFER_SYNTAXES, Encoding, random_encoding, write_dicom
 from mammokit.synthetic.phantom import Lesion, Traits, make_phantom, random_lesion
 
 __all__ = [
     "HARD_CASES",
     "MACHINE_IDS",
-    "TEST_COLUMNS",
-    "TRAIN_COLUMNS",
     "SynthConfig",
     "write_dataset",
 ]
 
-#: The exact column order of the RSNA ``train.csv``.
-TRAIN_COLUMNS = (
-    "site_id",
-    "patient_id",
-    "image_id",
-    "laterality",
-    "view",
-    "age",
-    "cancer",
-    "biopsy",
-    "invasive",
-    "BIRADS",
-    "implant",
-    "density",
-    "machine_id",
-    "difficult_negative_case",
-)
-#: The exact column order of the RSNA ``test.csv``.
-TEST_COLUMNS = (
-    "site_id",
-    "patient_id",
-    "image_id",
-    "laterality",
-    "view",
-    "age",
-    "implant",
-    "machine_id",
-    "prediction_id",
-)
 #: Machine ids seen in the RSNA data.
 MACHINE_IDS = (21, 29, 48, 49, 93, 110, 170, 190, 197, 210, 216)
 #: The hard-case traits ``hard_case_fraction`` draws from.
