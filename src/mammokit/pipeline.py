@@ -11,7 +11,7 @@ import pluggy
 from mammokit.components import Component
 from mammokit.config import PreprocessConfig, config_from_dict, config_to_dict
 from mammokit.errors import ConfigError
-from mammokit.images import DecodedImage, WindowedImage
+from mammokit.images import CropBox, DecodedImage, Preprocessed, WindowedImage
 from mammokit.plugins import get_components, get_plugin_manager, resolve_component
 
 __all__ = ["Pipeline"]
@@ -57,6 +57,9 @@ class Pipeline:
         self._window_fn = _build(self._window_component, self.config.window_options)
         self._roi_fn = _build(self._roi_component, self.config.roi_options)
         self._pad_fn = _build(self._padder_component, self.config.padder_options)
+        from mammokit.preprocess.chain import RoiChain
+
+        self._roi_chain = RoiChain(self.manager, self.config.roi, self._roi_fn)
 
     def __repr__(self) -> str:
         return f"Pipeline({self.config!r})"
@@ -122,6 +125,37 @@ class Pipeline:
             return as_windowed(decoded)
         result: WindowedImage = self._window_fn(decoded)
         return result
+
+    def extract_roi(self, windowed: WindowedImage) -> CropBox:
+        """Where the breast is in a windowed image, with the configured ROI extractor.
+
+        The breast may be on either side. When the extractor finds no usable box, its
+        fallbacks are tried (``profile_crop`` -> ``otsu``), then the whole image is kept.
+
+        Returns:
+            :class:`CropBox` in ``windowed``'s pixel coordinates, widened by ``roi_margin``.
+        """
+        from mammokit.preprocess.chain import extract_roi
+
+        return extract_roi(self, windowed)
+
+    def preprocess(self, path: str | Path) -> Preprocessed:
+        """One DICOM or ordinary image file to model input.
+
+        decode -> window -> flip -> ROI -> crop -> pad -> resize, decoding a JPEG 2000
+        stream at reduced resolution when that cannot make the output worse.
+
+        Returns:
+            :class:`Preprocessed`: ``pixels`` (``config.size``) of ``config.output_dtype``,
+            ``crop_box`` in full-resolution source coordinates, ``flipped``,
+            ``source_shape``, ``roi_method`` ("profile_crop", "otsu" or "full"), ``decoder``.
+
+        Raises:
+            MammokitError: naming the file and the cause.
+        """
+        from mammokit.preprocess.chain import preprocess
+
+        return preprocess(self, path)
 
     def preprocess_dataset(
         self,

@@ -1,0 +1,249 @@
+"""The preprocess chain: decode -> window -> flip -> ROI -> crop -> pad -> resize.
+
+``preprocess(pipe, path) -> Preprocessed`` is what :meth:`Pipeline.preprocess` calls.
+
+Resolution. The ROI and the stages after it work in the *breast-left* orientation of the
+windowed image, at whatever resolution the decoder returned. The first decode asks for
+``min_shape`` = the whole frame at the size the padded crop would need if the breast filled
+the frame (:func:`first_min_shape`); a JPEG 2000 decoder may then return 1/2, 1/4 or 1/8
+resolution. Once the crop box is known, :func:`needed_min_shape` checks that the padded
+crop is at least the output size at that resolution; if not (a small breast), the file is
+decoded again at the resolution that makes it so, and the same box is reused. A reduced
+decode therefore never leaves the resize *upsampling* what a full decode would have
+downsampled.
+
+The ROI fallback chain: the configured extractor first; when it returns None (a degenerate
+box), the extractors named in its ``fallback`` attribute (``profile_crop`` -> ``otsu``);
+then the whole image. ``Preprocessed.roi_method`` records which one produced the box.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pluggy
+
+from mammokit.images import CropBox, Preprocessed, WindowedImage
+from mammokit.preprocess.flip import breast_on_right, mirror
+from mammokit.preprocess.resize import resize
+
+if TYPE_CHECKING:
+    from mammokit.pipeline import Pipeline
+
+__all__ = [
+    "FULL",
+    "RoiChain",
+    "extract_roi",
+    "first_min_shape",
+    "locate",
+    "needed_min_shape",
+    "padded_shape",
+    "preprocess",
+    "to_source",
+    "unmirror",
+]
+
+logger = logging.getLogger("mammokit.preprocess")
+
+#: ``roi_method`` when no extractor gave a usable box and the whole image was kept.
+FULL = "full"
+
+RoiFn = Callable[[np.ndarray], CropBox | None]
+
+
+class RoiChain:
+    """The configured ROI extractor followed by its fallbacks, then the whole image.
+
+    Args:
+        manager: resolves the fallback names (``mammokit_roi_extractors``).
+        name: the configured extractor's name.
+        extractor: the configured extractor, built with its options.
+
+    Raises:
+        ConfigError: a fallback name is not a registered extractor.
+    """
+
+    def __init__(self, manager: pluggy.PluginManager, name: str, extractor: RoiFn) -> None:
+        from mammokit.plugins import resolve_component
+
+        self.steps: list[tuple[str, RoiFn]] = [(name, extractor)]
+        for fallback in getattr(extractor, "fallback", ()):
+            if fallback != name:
+                component = resolve_component(manager, "mammokit_roi_extractors", fallback)
+                self.steps.append((fallback, component.factory()))
+
+    def __call__(self, pixels: np.ndarray) -> tuple[CropBox, str]:
+        """(H, W) breast-left pixels -> (box in those pixels, method name)."""
+        height, width = pixels.shape
+        for name, extractor in self.steps:
+            box = _clipped(extractor(pixels), height, width)
+            if box is not None:
+                return box, name
+            logger.debug("ROI extractor %s found no usable box; trying the next", name)
+        return CropBox(0, 0, height, width), FULL
+
+
+def _clipped(box: CropBox | None, height: int, width: int) -> CropBox | None:
+    """``box`` clipped to the frame, or None if nothing is left."""
+    if box is None:
+        return None
+    y0, x0 = max(0, box.y0), max(0, box.x0)
+    y1, x1 = min(height, box.y1), min(width, box.x1)
+    if y0 >= y1 or x0 >= x1:
+        return None
+    return CropBox(y0, x0, y1, x1)
+
+
+def _with_margin(box: CropBox, margin: float, height: int, width: int) -> CropBox:
+    if margin <= 0:
+        return box
+    dy, dx = round(box.height * margin), round(box.width * margin)
+    return CropBox(
+        max(0, box.y0 - dy), max(0, box.x0 - dx), min(height, box.y1 + dy), min(width, box.x1 + dx)
+    )
+
+
+def locate(
+    pixels: np.ndarray, roi: Callable[[np.ndarray], tuple[CropBox, str]], *, margin: float = 0.0
+) -> tuple[CropBox, str, bool]:
+    """Find the breast in (H, W) display values, whichever side it is on.
+
+    Returns:
+        ``(box, method, on_right)``: the box in the *breast-left* orientation (mirrored
+        coordinates when ``on_right``), widened by ``margin`` of its size, the ROI method
+        that produced it, and whether the breast is on the right in ``pixels``.
+    """
+    on_right = breast_on_right(pixels)
+    view = mirror(pixels) if on_right else pixels
+    box, method = roi(view)
+    return _with_margin(box, margin, *pixels.shape), method, on_right
+
+
+def unmirror(box: CropBox, width: int) -> CropBox:
+    """A box in a left-right mirrored image of ``width`` columns, in the original image."""
+    return CropBox(box.y0, width - box.x1, box.y1, width - box.x0)
+
+
+def to_source(box: CropBox, scale: int, source_shape: tuple[int, int]) -> CropBox:
+    """A box at 1/``scale`` resolution in full-resolution coordinates, clipped to the frame."""
+    rows, cols = source_shape
+    return CropBox(
+        min(box.y0 * scale, rows - 1),
+        min(box.x0 * scale, cols - 1),
+        min(box.y1 * scale, rows),
+        min(box.x1 * scale, cols),
+    )
+
+
+def _at_scale(box: CropBox, scale: int, shape: tuple[int, int]) -> CropBox:
+    """A full-resolution box at 1/``scale`` resolution (rounded outwards), clipped."""
+    rows, cols = shape
+    return CropBox(
+        min(box.y0 // scale, rows - 1),
+        min(box.x0 // scale, cols - 1),
+        min(-(-box.y1 // scale), rows),
+        min(-(-box.x1 // scale), cols),
+    )
+
+
+def padded_shape(box: CropBox, aspect: float) -> tuple[int, int]:
+    """(H', W') of ``box`` padded to ``aspect`` (as ``pad.padded_shape``)."""
+    from mammokit.preprocess.pad import padded_shape as shape_of
+
+    return shape_of(box.height, box.width, aspect)
+
+
+def first_min_shape(size: tuple[int, int], aspect: float) -> tuple[int, int]:
+    """``min_shape`` for the first decode: the output size as a frame of ``aspect``.
+
+    The padded crop is at most the frame (when the breast fills it), so no smaller frame
+    can be enough; whether this one is enough is checked once the box is known.
+    """
+    height, width = size
+    need = max(height, math.ceil(width * aspect))
+    return need, max(width, math.ceil(need / aspect))
+
+
+def needed_min_shape(
+    box: CropBox, frame: tuple[int, int], size: tuple[int, int], aspect: float
+) -> tuple[int, int] | None:
+    """None if ``box`` (in a ``frame``-shaped image) padded to ``aspect`` is at least
+    ``size``; otherwise the frame shape at which it would be (for a second decode)."""
+    padded_h, padded_w = padded_shape(box, aspect)
+    factor = max(size[0] / padded_h, size[1] / padded_w)
+    if factor <= 1:
+        return None
+    return math.ceil(frame[0] * factor), math.ceil(frame[1] * factor)
+
+
+def _source_shape(windowed: WindowedImage) -> tuple[int, int]:
+    meta = windowed.meta
+    if meta.rows > 0 and meta.columns > 0:
+        return meta.rows, meta.columns
+    height, width = windowed.pixels.shape
+    return height * windowed.scale, width * windowed.scale
+
+
+def _mirror_output(on_right: bool, flip: str) -> bool:
+    """Whether the breast-left output must be mirrored to get the configured side."""
+    return flip == "right" or (flip == "none" and on_right)
+
+
+def preprocess(pipe: Pipeline, path: str | Path) -> Preprocessed:
+    """One file to model input with ``pipe``'s configuration (see the module doc).
+
+    Returns:
+        :class:`Preprocessed`: ``pixels`` (``config.size``) in ``config.output_dtype``;
+        ``crop_box`` in full-resolution source coordinates; ``flipped`` True when the
+        output is mirrored relative to the source.
+
+    Raises:
+        MammokitError: from decoding or windowing, naming the file.
+    """
+    config = pipe.config
+    aspect = config.target_aspect
+    decoded = pipe.decode(path, min_shape=first_min_shape(config.size, aspect))
+    windowed = pipe.window(decoded)
+    box, method, on_right = locate(windowed.pixels, pipe._roi_chain, margin=config.roi_margin)
+    source_shape = _source_shape(windowed)
+    frame = windowed.pixels.shape
+    scale = windowed.scale
+    full_box = to_source(unmirror(box, frame[1]) if on_right else box, scale, source_shape)
+    retry = needed_min_shape(box, frame, config.size, aspect) if scale > 1 else None
+    if retry is not None:
+        redecoded = pipe.decode(path, min_shape=retry)
+        if redecoded.scale < scale:
+            logger.debug(
+                "%s: ROI too small at 1/%d, decoded again at 1/%d", path, scale, redecoded.scale
+            )
+            decoded, windowed = redecoded, pipe.window(redecoded)
+            frame, scale = windowed.pixels.shape, windowed.scale
+            local = _at_scale(full_box, scale, frame)
+            box = unmirror(local, frame[1]) if on_right else local
+    view = mirror(windowed.pixels) if on_right else windowed.pixels
+    crop = view[box.y0 : box.y1, box.x0 : box.x1]
+    padded = pipe._pad_fn(crop, aspect, 0)
+    pixels = resize(padded, config.size, max_value=windowed.max_value, dtype=config.output_dtype)
+    mirrored = _mirror_output(on_right, config.flip)
+    if mirrored:
+        pixels = np.ascontiguousarray(pixels[:, ::-1])
+    return Preprocessed(
+        pixels=pixels,
+        meta=windowed.meta,
+        crop_box=full_box,
+        flipped=mirrored != on_right,
+        source_shape=source_shape,
+        roi_method=method,
+        decoder=decoded.decoder,
+    )
+
+
+def extract_roi(pipe: Pipeline, windowed: WindowedImage) -> CropBox:
+    """The crop box of ``windowed`` in its own pixel coordinates (either breast side)."""
+    box, _, on_right = locate(windowed.pixels, pipe._roi_chain, margin=pipe.config.roi_margin)
+    return unmirror(box, windowed.pixels.shape[1]) if on_right else box
