@@ -163,7 +163,9 @@ def meta_from_dataset(path: Path, ds: Dataset) -> ImageMeta:
             window_centers=_floats(ds, "WindowCenter"),
             window_widths=_floats(ds, "WindowWidth"),
             voi_lut_function=function,
-            voi_lut_sequence=tuple(_lut(ds, item) for item in ds.get("VOILUTSequence") or ()),
+            voi_lut_sequence=tuple(
+                _lut(ds, item) for item in ds.get("VOILUTSequence") or () if _has_lut(item)
+            ),
             modality_lut=_modality_lut(ds),
             pixel_padding_value=_padding(ds, "PixelPaddingValue"),
             pixel_padding_range_limit=_padding(ds, "PixelPaddingRangeLimit"),
@@ -208,9 +210,14 @@ def _padding(ds: Dataset, keyword: str) -> int | None:
     return number
 
 
+def _has_lut(item: Dataset) -> bool:
+    """False for an empty LUT item (no descriptor or no data), which is ignored."""
+    return item.get("LUTDescriptor") not in (None, "") and item.get("LUTData") not in (None, b"")
+
+
 def _modality_lut(ds: Dataset) -> tuple[tuple[int, int, int], np.ndarray] | None:
     sequence = ds.get("ModalityLUTSequence")
-    return _lut(ds, sequence[0]) if sequence else None
+    return _lut(ds, sequence[0]) if sequence and _has_lut(sequence[0]) else None
 
 
 def _lut(ds: Dataset, item: Dataset) -> tuple[tuple[int, int, int], np.ndarray]:

@@ -8,11 +8,12 @@ reference: every other decoder must give the same pixels.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pydicom.pixels
 from pydicom.pixels.decoders.base import get_decoder
-from pydicom.uid import UID
+from pydicom.uid import UID, DeflatedExplicitVRLittleEndian
 
 from mammokit.dicom._guard import guard
 from mammokit.dicom.header import read_checked
@@ -72,7 +73,12 @@ class PydicomDecoder:
                 "no installed pydicom decoder plugin handles it",
             )
         with guard(path, f"cannot decode pixel data ({_describe(meta.transfer_syntax)})"):
-            pixels = pydicom.pixels.pixel_array(path, index=self.frame)
+            if meta.transfer_syntax == DeflatedExplicitVRLittleEndian:
+                # pixel_array(path) reads the file raw; a deflated dataset must be inflated.
+                source: Any = pydicom.dcmread(path)
+            else:
+                source = path
+            pixels = pydicom.pixels.pixel_array(source, index=self.frame)
         pixels = native(pixels)
         if pixels.shape != (meta.rows, meta.columns):
             raise DicomDecodeError(
