@@ -78,13 +78,17 @@ def profiles(pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np
     return col_sum, col_std, row_sum, row_std
 
 
-def _edges(profile: np.ndarray, lo: int, hi: int, threshold: float) -> tuple[int, int, int] | None:
-    """Peak of ``profile[lo:hi]`` and the nearest indices below ``threshold * peak`` on each
-    side: returns ``(start, peak, stop)`` as a half-open run, or None if the peak is 0."""
+def _edges(
+    profile: np.ndarray, lo: int, hi: int, threshold: float, relative_to: str
+) -> tuple[int, int, int] | None:
+    """Peak of ``profile[lo:hi]`` and the nearest indices on each side of it below
+    ``threshold`` times ``max(profile)`` (``relative_to="max"``) or times the peak
+    (``"window"``): returns ``(start, peak, stop)`` as a half-open run, or None if the peak
+    is 0."""
     hi = max(hi, lo + 1)
     peak = lo + int(np.argmax(profile[lo:hi]))
-    level = profile[peak]
-    if not level > 0:
+    level = profile[peak] if relative_to == "window" else profile.max()
+    if not profile[peak] > 0:
         return None
     below = profile < threshold * level
     after = np.flatnonzero(below[peak + 1 :])
@@ -94,6 +98,11 @@ def _edges(profile: np.ndarray, lo: int, hi: int, threshold: float) -> tuple[int
     return start, peak, stop
 
 
+def _vv(sums: np.ndarray, stds: np.ndarray, fraction: float) -> np.ndarray:
+    vv: np.ndarray = smooth(sums, fraction) * smooth(stds, fraction)
+    return vv
+
+
 def profile_box(
     pixels: np.ndarray,
     *,
@@ -101,33 +110,43 @@ def profile_box(
     column_search: float = 0.75,
     row_search: Sequence[float] = (0.25, 0.75),
     threshold: float = 0.05,
+    relative_to: str = "max",
     trim_left: bool = False,
 ) -> CropBox | None:
     """The published smoothed-profile crop of an (H, W) image with the breast on the left.
 
-    ``vv = smooth(sums) * smooth(stds)`` per column and per row. Columns: the peak is sought
-    in the first ``column_search`` of the columns; the right edge is the first column past it
-    below ``threshold`` times the peak. Rows: the peak is sought in the ``row_search`` band;
-    top and bottom are the nearest rows below the threshold on either side. The left edge is
-    column 0 (the chest wall), unless ``trim_left`` also trims columns below the threshold.
+    As in the published code (``get_x_offset`` then ``get_y_offsets``):
 
-    The threshold is relative to the peak found in the search window (the published code's
-    ``max(vv)`` there), so a bright marker outside the window cannot raise it and cut the
-    breast. Returns None for an image without any structure.
+    - columns: ``vv = smooth(column sums) * smooth(column stds)``, the moving average over
+      ``smooth_fraction`` of the length; the peak is sought in the first ``column_search`` of
+      the columns; the right edge is the first column past it with ``vv`` below
+      ``threshold * max(vv)``;
+    - rows: the same on the columns kept, with the peak sought in the ``row_search`` band
+      (the middle 50%); top and bottom are the nearest rows below the threshold on either
+      side.
+
+    The left edge is column 0 (the chest wall), unless ``trim_left`` also trims columns
+    below the threshold. ``relative_to="window"`` takes the threshold relative to the peak
+    in the search window instead of ``max(vv)``, so a bright marker outside the window
+    cannot raise it. Returns None for an image without any structure.
     """
     height, width = pixels.shape
     if height == 0 or width == 0:
         return None
-    col_sum, col_std, row_sum, row_std = profiles(pixels)
-    cols = smooth(col_sum, smooth_fraction) * smooth(col_std, smooth_fraction)
-    rows = smooth(row_sum, smooth_fraction) * smooth(row_std, smooth_fraction)
-    col_run = _edges(cols, 0, int(width * column_search), threshold)
-    lo, hi = row_search
-    row_run = _edges(rows, int(height * lo), int(height * hi), threshold)
-    if col_run is None or row_run is None:
+    col_sum, col_std, _, _ = profiles(pixels)
+    cols = _vv(col_sum, col_std, smooth_fraction)
+    col_run = _edges(cols, 0, int(width * column_search), threshold, relative_to)
+    if col_run is None:
         return None
     x0 = col_run[0] if trim_left else 0
-    return CropBox(row_run[0], x0, row_run[2], col_run[2])
+    x1 = col_run[2]
+    _, _, row_sum, row_std = profiles(pixels[:, x0:x1])
+    rows = _vv(row_sum, row_std, smooth_fraction)
+    lo, hi = row_search
+    row_run = _edges(rows, int(height * lo), int(height * hi), threshold, relative_to)
+    if row_run is None:
+        return None
+    return CropBox(row_run[0], x0, row_run[2], x1)
 
 
 def degenerate_reason(
@@ -159,7 +178,9 @@ def degenerate_reason(
 
 
 class _CheckedExtractor:
-    """Shared degeneracy options of the built-in extractors."""
+    """What the built-in extractors share: the degeneracy check (options of
+    :func:`degenerate_reason`), then ``margin``, a fraction of the frame's height and width
+    added around a usable box, and ``fallback``."""
 
     def __init__(
         self,
@@ -167,8 +188,11 @@ class _CheckedExtractor:
         min_fraction: float = 0.1,
         full_fraction: float = 0.99,
         min_mass: float = 0.3,
+        margin: float = 0.02,
         fallback: Sequence[str] = ("otsu",),
     ) -> None:
+        if not 0 <= margin < 0.5:
+            raise ValueError(f"margin must be in [0, 0.5), got {margin}")
         if not 0 <= min_fraction < full_fraction <= 1:
             raise ValueError(
                 f"need 0 <= min_fraction < full_fraction <= 1, got {min_fraction}, {full_fraction}"
@@ -178,6 +202,7 @@ class _CheckedExtractor:
         self.min_fraction = min_fraction
         self.full_fraction = full_fraction
         self.min_mass = min_mass
+        self.margin = margin
         #: Extractor names the chain tries, in order, when this one returns None.
         self.fallback: tuple[str, ...] = tuple(fallback)
 
@@ -189,16 +214,27 @@ class _CheckedExtractor:
             full_fraction=self.full_fraction,
             min_mass=self.min_mass,
         )
-        return None if reason else box
+        if reason or box is None:
+            return None
+        height, width = pixels.shape
+        dy, dx = round(self.margin * height), round(self.margin * width)
+        return CropBox(
+            max(0, box.y0 - dy),
+            max(0, box.x0 - dx) if box.x0 else 0,
+            min(height, box.y1 + dy),
+            min(width, box.x1 + dx),
+        )
 
 
 class ProfileCrop(_CheckedExtractor):
     """``profile_crop``: the published smoothed-profile crop, None when degenerate.
 
     Call with (H, W) uint8/uint16 display values, breast on the left. Options: those of
-    :func:`profile_box` and of :func:`degenerate_reason`, and ``fallback`` (the extractor
-    names the chain tries next; default ``("otsu",)``, ``()`` to go straight to the whole
-    image).
+    :func:`profile_box` and of :func:`degenerate_reason`; ``margin``, a fraction of the
+    frame's height and width added around a usable box (the published code's ``margin``,
+    0 there; 0.02 here keeps the faint skin line at the tip, which falls below the 5%
+    threshold); and ``fallback`` (the extractor names the chain tries next; default
+    ``("otsu",)``, ``()`` to go straight to the whole image).
     """
 
     def __init__(
@@ -208,16 +244,19 @@ class ProfileCrop(_CheckedExtractor):
         column_search: float = 0.75,
         row_search: Sequence[float] = (0.25, 0.75),
         threshold: float = 0.05,
+        relative_to: str = "max",
         trim_left: bool = False,
         min_fraction: float = 0.1,
         full_fraction: float = 0.99,
         min_mass: float = 0.3,
+        margin: float = 0.02,
         fallback: Sequence[str] = ("otsu",),
     ) -> None:
         super().__init__(
             min_fraction=min_fraction,
             full_fraction=full_fraction,
             min_mass=min_mass,
+            margin=margin,
             fallback=fallback,
         )
         lo, hi = (float(v) for v in row_search)
@@ -226,12 +265,15 @@ class ProfileCrop(_CheckedExtractor):
                 "need 0 <= row_search[0] < row_search[1] <= 1, 0 < column_search <= 1 "
                 f"and 0 < threshold < 1; got {row_search}, {column_search}, {threshold}"
             )
+        if relative_to not in ("max", "window"):
+            raise ValueError(f"relative_to must be 'max' or 'window', got {relative_to!r}")
         if not 0 < smooth_fraction < 1:
             raise ValueError(f"smooth_fraction must be in (0, 1), got {smooth_fraction}")
         self.smooth_fraction = smooth_fraction
         self.column_search = column_search
         self.row_search = (lo, hi)
         self.threshold = threshold
+        self.relative_to = relative_to
         self.trim_left = trim_left
 
     def __call__(self, pixels: np.ndarray) -> CropBox | None:
@@ -241,37 +283,67 @@ class ProfileCrop(_CheckedExtractor):
             column_search=self.column_search,
             row_search=self.row_search,
             threshold=self.threshold,
+            relative_to=self.relative_to,
             trim_left=self.trim_left,
         )
         return self._checked(pixels, box)
+
+
+def _run_length(flags: np.ndarray) -> int:
+    """How many leading entries of ``flags`` are True."""
+    stops = np.flatnonzero(~flags)
+    return int(stops[0]) if stops.size else len(flags)
+
+
+def frame_width(mask: np.ndarray, full: float = 0.95) -> tuple[int, int, int, int] | None:
+    """The (top, bottom, left, right) line counts of a frame around ``mask`` (H, W) bool.
+
+    A frame is lines at least ``full`` set on *all four* edges (a breast touches at most
+    three), such as the unexposed border of scanned film. None when there is none.
+    """
+    rows, cols = mask.mean(axis=1) >= full, mask.mean(axis=0) >= full
+    if not (rows[0] and rows[-1] and cols[0] and cols[-1]):
+        return None
+    return (
+        _run_length(rows),
+        _run_length(rows[::-1]),
+        _run_length(cols),
+        _run_length(cols[::-1]),
+    )
 
 
 class OtsuCrop(_CheckedExtractor):
     """``otsu``: bounding box of the largest connected component above Otsu's threshold.
 
     Call with (H, W) uint8/uint16. The mask is computed on a strided copy whose longer
-    side is at most ``max_side`` pixels, then mapped back. None when degenerate (see
-    :func:`degenerate_reason`); by default it has no fallback of its own.
+    side is at most ``max_side`` pixels, then mapped back. With ``strip_frame`` (default), a
+    bright frame on all four edges (a scanned film's border) is removed from the mask
+    first, so it does not join the breast into one frame-sized component. None when
+    degenerate (see :func:`degenerate_reason`); by default it has no fallback of its own.
     """
 
     def __init__(
         self,
         *,
         max_side: int = 512,
+        strip_frame: bool = True,
         min_fraction: float = 0.1,
         full_fraction: float = 0.99,
         min_mass: float = 0.3,
+        margin: float = 0.02,
         fallback: Sequence[str] = (),
     ) -> None:
         super().__init__(
             min_fraction=min_fraction,
             full_fraction=full_fraction,
             min_mass=min_mass,
+            margin=margin,
             fallback=fallback,
         )
         if max_side < 16:
             raise ValueError(f"max_side must be at least 16, got {max_side}")
         self.max_side = int(max_side)
+        self.strip_frame = strip_frame
 
     def __call__(self, pixels: np.ndarray) -> CropBox | None:
         from skimage.filters import threshold_otsu
@@ -283,6 +355,15 @@ class OtsuCrop(_CheckedExtractor):
         if small.size == 0 or small.min() == small.max():
             return None
         mask = small > threshold_otsu(small)
+        frame = frame_width(mask) if self.strip_frame else None
+        if frame is not None:
+            # Threshold again inside the frame, without its bright lines in the histogram.
+            top, bottom, left, right = frame
+            inner = small[top : len(small) - bottom, left : small.shape[1] - right]
+            mask[:] = False
+            if inner.size and inner.min() < inner.max():
+                inside = mask[top : len(small) - bottom, left : small.shape[1] - right]
+                inside[:] = inner > threshold_otsu(inner)
         labels = label(mask, connectivity=2)
         counts = np.bincount(labels.ravel())
         counts[0] = 0
