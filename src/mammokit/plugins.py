@@ -52,6 +52,7 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "mammokit.preprocess.plugin",
     "mammokit.preprocess.windowing_plugin",
     "mammokit.dicom.plugin",
+    "mammokit.train.plugin",
 )
 
 _BUILTIN_DISTRIBUTION = "mammokit"

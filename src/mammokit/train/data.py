@@ -1,0 +1,234 @@
+"""tf.data input: preprocessed PNGs (or in-memory arrays) -> batches, with in-graph
+augmentation for training (imports TensorFlow lazily).
+
+Training batches are ``(images (B, H, W, 1) float32 in [0, 1], labels (B, 1) float32,
+weights (B,) float32)``; evaluation batches are images only. Row order comes from the
+sampling plan (already shuffled per epoch, deterministically); decoding runs in parallel,
+batches are augmented as a whole and prefetched.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from mammokit.train._tf import import_tf
+from mammokit.train.config import AugmentConfig
+
+tf = import_tf()
+
+__all__ = [
+    "augment_batch",
+    "decode_png",
+    "eval_dataset",
+    "load_images",
+    "train_dataset",
+]
+
+#: ``Dataset.map`` parallelism: let tf.data pick.
+_AUTOTUNE = -1
+
+
+def _options() -> Any:
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    options.deterministic = True
+    return options
+
+
+def decode_png(path: Any, *, bit_depth: int, image_size: tuple[int, int] | None = None) -> Any:
+    """A PNG file path (string tensor) -> ``(H, W, 1) float32`` in [0, 1] (value / dtype
+    max), resized (bilinear, antialiased) to ``image_size`` if given and different."""
+    dtype = tf.uint16 if bit_depth == 16 else tf.uint8
+    image = tf.io.decode_png(tf.io.read_file(path), channels=1, dtype=dtype)
+    image = tf.cast(image, tf.float32) / float(2**bit_depth - 1)
+    return _resize(image, image_size)
+
+
+def _resize(image: Any, image_size: tuple[int, int] | None) -> Any:
+    if image_size is None:
+        return image
+    shape = tf.shape(image)
+    target = tf.constant(image_size, dtype=tf.int32)
+    same = tf.reduce_all(tf.equal(shape[-3:-1], target))
+    return tf.cond(
+        same,
+        lambda: tf.ensure_shape(image, [*image_size, 1]),
+        lambda: tf.image.resize(image, image_size, method="bilinear", antialias=True),
+    )
+
+
+def load_images(
+    paths: Sequence[str], *, bit_depth: int, image_size: tuple[int, int] | None = None
+) -> np.ndarray:
+    """Decode PNG files into one ``(N, H, W, 1) float32`` array (parallel, in order)."""
+    dataset = tf.data.Dataset.from_tensor_slices(list(paths)).map(
+        lambda p: decode_png(p, bit_depth=bit_depth, image_size=image_size),
+        num_parallel_calls=_AUTOTUNE,
+        deterministic=True,
+    )
+    batches = list(dataset.batch(64).as_numpy_iterator())
+    if not batches:
+        raise ValueError("no images to load")
+    return np.concatenate(batches, axis=0)
+
+
+def _source(
+    rows: np.ndarray,
+    *,
+    paths: Sequence[str] | None,
+    images: np.ndarray | None,
+    bit_depth: int,
+    image_size: tuple[int, int] | None,
+) -> Any:
+    """Dataset of single images ``(H, W, 1) float32`` for ``rows`` (indices into the
+    table), decoded from ``paths`` or gathered from the in-memory ``images``."""
+    rows_ds = tf.data.Dataset.from_tensor_slices(np.asarray(rows, dtype=np.int64))
+    if images is not None:
+        table = tf.constant(images)
+        return rows_ds.map(lambda i: tf.gather(table, i), num_parallel_calls=_AUTOTUNE)
+    if paths is None:
+        raise ValueError("give paths or images")
+    path_table = tf.constant(list(paths))
+    return rows_ds.map(
+        lambda i: decode_png(tf.gather(path_table, i), bit_depth=bit_depth, image_size=image_size),
+        num_parallel_calls=_AUTOTUNE,
+        deterministic=True,
+    )
+
+
+def train_dataset(
+    rows: np.ndarray,
+    *,
+    labels: np.ndarray,
+    weights: np.ndarray,
+    batch_size: int,
+    augment: AugmentConfig,
+    seed: int,
+    first_step: int = 0,
+    paths: Sequence[str] | None = None,
+    images: np.ndarray | None = None,
+    bit_depth: int = 8,
+    image_size: tuple[int, int] | None = None,
+) -> Any:
+    """Batches over ``rows`` (the concatenated epoch plans, a multiple of ``batch_size``),
+    augmented with seeds ``(seed, step)`` where ``step`` counts from ``first_step``, so a
+    resumed run sees the same augmentation."""
+    rows = np.asarray(rows, dtype=np.int64)
+    pixels = _source(rows, paths=paths, images=images, bit_depth=bit_depth, image_size=image_size)
+    targets = tf.data.Dataset.from_tensor_slices(
+        (
+            np.asarray(labels, dtype=np.float32)[rows][:, None],
+            np.asarray(weights, dtype=np.float32)[rows],
+        )
+    )
+    dataset = tf.data.Dataset.zip((pixels, targets)).batch(batch_size, drop_remainder=True)
+    steps = tf.data.Dataset.range(first_step, first_step + len(rows) // batch_size)
+
+    def augment_one(step: Any, batch: Any) -> Any:
+        image, (label, weight) = batch
+        return augment_batch(image, augment, seed=seed, step=step), label, weight
+
+    dataset = tf.data.Dataset.zip((steps, dataset)).map(
+        augment_one, num_parallel_calls=_AUTOTUNE, deterministic=True
+    )
+    return dataset.prefetch(_AUTOTUNE).with_options(_options())
+
+
+def eval_dataset(
+    count: int,
+    *,
+    batch_size: int,
+    paths: Sequence[str] | None = None,
+    images: np.ndarray | None = None,
+    bit_depth: int = 8,
+    image_size: tuple[int, int] | None = None,
+) -> Any:
+    """Batches of ``(B, H, W, 1) float32`` over all ``count`` rows in order, no augmentation."""
+    pixels = _source(
+        np.arange(count),
+        paths=paths,
+        images=images,
+        bit_depth=bit_depth,
+        image_size=image_size,
+    )
+    return pixels.batch(batch_size).prefetch(_AUTOTUNE).with_options(_options())
+
+
+def _affine_transforms(cfg: AugmentConfig, u: Any, height: Any, width: Any) -> Any:
+    """``(B, 8)`` projective transforms (output -> input coordinates) for a random rotation,
+    zoom and shift about the image centre; ``u`` is ``(B, 4)`` uniform in [-1, 1]."""
+    angle = u[:, 0] * cfg.rotate_degrees * math.pi / 180.0
+    zoom = 1.0 + u[:, 1] * cfg.scale
+    ty = u[:, 2] * cfg.translate * height
+    tx = u[:, 3] * cfg.translate * width
+    cy, cx = (height - 1.0) / 2.0, (width - 1.0) / 2.0
+    cos, sin = tf.cos(angle) / zoom, tf.sin(angle) / zoom
+    # input = R/zoom @ (output - centre - shift) + centre
+    a0, a1 = cos, -sin
+    b0, b1 = sin, cos
+    a2 = cx - a0 * (cx + tx) - a1 * (cy + ty)
+    b2 = cy - b0 * (cx + tx) - b1 * (cy + ty)
+    zeros = tf.zeros_like(a0)
+    return tf.stack([a0, a1, a2, b0, b1, b2, zeros, zeros], axis=1)
+
+
+def augment_batch(images: Any, cfg: AugmentConfig, *, seed: int, step: Any) -> Any:
+    """``(B, H, W, 1) float32 in [0, 1]`` -> the same, randomly flipped, rotated/zoomed/
+    shifted (black fill), brightness/contrast/gamma-jittered and cut out, per image.
+    Deterministic in ``(seed, step)``."""
+    batch = tf.shape(images)[0]
+    height = tf.cast(tf.shape(images)[1], tf.float32)
+    width = tf.cast(tf.shape(images)[2], tf.float32)
+    base = tf.stack([tf.cast(seed, tf.int64), tf.cast(step, tf.int64)])
+
+    def uniform(salt: int, shape: Any, low: float = 0.0, high: float = 1.0) -> Any:
+        return tf.random.stateless_uniform(
+            shape, seed=[*base, 0, salt * 1000003], minval=low, maxval=high
+        )
+
+    def where(mask: Any, a: Any, b: Any) -> Any:
+        return tf.where(tf.reshape(mask, [-1, 1, 1, 1]), a, b)
+
+    x = images
+    if cfg.hflip > 0:
+        x = where(uniform(1, [batch]) < cfg.hflip, tf.reverse(x, axis=[2]), x)
+    if cfg.vflip > 0:
+        x = where(uniform(2, [batch]) < cfg.vflip, tf.reverse(x, axis=[1]), x)
+    if cfg.rotate_degrees > 0 or cfg.scale > 0 or cfg.translate > 0:
+        transforms = _affine_transforms(cfg, uniform(3, [batch, 4], -1.0, 1.0), height, width)
+        x = tf.raw_ops.ImageProjectiveTransformV3(
+            images=x,
+            transforms=transforms,
+            output_shape=tf.shape(x)[1:3],
+            fill_value=0.0,
+            interpolation="BILINEAR",
+            fill_mode="CONSTANT",
+        )
+    if cfg.contrast > 0:
+        factor = tf.reshape(uniform(4, [batch], 1 - cfg.contrast, 1 + cfg.contrast), [-1, 1, 1, 1])
+        mean = tf.reduce_mean(x, axis=[1, 2, 3], keepdims=True)
+        x = (x - mean) * factor + mean
+    if cfg.brightness > 0:
+        x = x + tf.reshape(uniform(5, [batch], -cfg.brightness, cfg.brightness), [-1, 1, 1, 1])
+    x = tf.clip_by_value(x, 0.0, 1.0)
+    if cfg.gamma > 0:
+        gamma = tf.reshape(uniform(6, [batch], 1 - cfg.gamma, 1 + cfg.gamma), [-1, 1, 1, 1])
+        x = tf.pow(x + 1e-6, gamma)
+    if cfg.cutout > 0:
+        ch = tf.maximum(1.0, cfg.cutout_size * height)
+        cw = tf.maximum(1.0, cfg.cutout_size * width)
+        y0 = uniform(7, [batch]) * (height - ch)
+        x0 = uniform(8, [batch]) * (width - cw)
+        rows = tf.range(height)[None, :, None]
+        cols = tf.range(width)[None, None, :]
+        inside = (
+            (rows >= y0[:, None, None]) & (rows < (y0 + ch)[:, None, None])
+            & (cols >= x0[:, None, None]) & (cols < (x0 + cw)[:, None, None])
+        )  # fmt: skip
+        apply = (uniform(9, [batch]) < cfg.cutout)[:, None, None]
+        x = tf.where((inside & apply)[..., None], 0.0, x)
+    return tf.clip_by_value(x, 0.0, 1.0)

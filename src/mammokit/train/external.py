@@ -1,0 +1,189 @@
+"""External training-only datasets: ``ddsm`` and ``image_folder`` (no TensorFlow).
+
+A dataset factory ``factory(path, **options)`` returns a table with ``path`` (absolute
+image file), ``cancer``, ``patient_id`` and ``source``. :func:`load_external` then runs
+every image through the *same* :class:`~mammokit.Pipeline` preprocessing as the main data
+(the images are ordinary PNG/JPEG/TIFF files, treated as already windowed, so windowing is
+skipped), writes the results under ``<run>/external/<name>/`` and returns training rows.
+These rows are added to training only, never to validation.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+import pandas as pd
+import pluggy
+
+from mammokit.components import Component
+from mammokit.config import PreprocessConfig
+from mammokit.errors import ConfigError, MammokitError
+from mammokit.plugins import get_plugin_manager, resolve_component
+
+__all__ = ["ddsm", "external_components", "image_folder", "load_external"]
+
+logger = logging.getLogger(__name__)
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".pgm")
+_COLUMNS = ("path", "cancer", "patient_id", "source")
+
+
+def _folder(path: str | Path) -> Path:
+    root = Path(path)
+    if not root.is_dir():
+        raise ConfigError(f"{root}: external dataset folder not found")
+    return root
+
+
+def _images_under(root: Path) -> list[Path]:
+    return sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+
+
+def ddsm(path: str | Path, *, metadata: str | None = None) -> pd.DataFrame:
+    """The DDSM positive-case layout: ``<root>/<case>/.../<image>.png``, every image a
+    positive. The case folder (first path component) is the patient id. An optional
+    metadata CSV (``metadata``, relative to ``root`` or absolute) with a ``path`` column
+    (relative to ``root``) adds its other columns.
+
+    Returns:
+        DataFrame with ``path, cancer, patient_id, source`` (+ metadata columns).
+    """
+    root = _folder(path)
+    files = _images_under(root)
+    if not files:
+        raise ConfigError(f"{root}: no images ({', '.join(IMAGE_SUFFIXES)}) for ddsm")
+    rel = [f.relative_to(root) for f in files]
+    table = pd.DataFrame(
+        {
+            "path": [str(f) for f in files],
+            "rel": [r.as_posix() for r in rel],
+            "cancer": 1,
+            "patient_id": [r.parts[0] if len(r.parts) > 1 else r.stem for r in rel],
+            "source": "ddsm",
+        }
+    )
+    if metadata:
+        meta_path = Path(metadata) if Path(metadata).is_absolute() else root / metadata
+        if not meta_path.is_file():
+            raise ConfigError(f"{meta_path}: ddsm metadata CSV not found")
+        meta = pd.read_csv(meta_path, dtype=str, keep_default_na=False)
+        if "path" not in meta.columns:
+            raise ConfigError(f"{meta_path}: metadata CSV needs a 'path' column")
+        extra = meta.rename(columns={"path": "rel"}).drop(
+            columns=[c for c in _COLUMNS if c in meta.columns], errors="ignore"
+        )
+        table = table.merge(extra, on="rel", how="left")
+    return table.drop(columns="rel")
+
+
+def image_folder(path: str | Path, *, labels: str = "labels.csv") -> pd.DataFrame:
+    """Any folder of images with a CSV of labels (``labels``, relative to the folder)
+    having ``path`` (relative to the folder) and ``cancer`` (0/1) columns, and optionally
+    ``patient_id`` (default: the file name without suffix).
+
+    Returns:
+        DataFrame with ``path, cancer, patient_id, source``.
+    """
+    root = _folder(path)
+    csv_path = root / labels
+    if not csv_path.is_file():
+        raise ConfigError(f"{csv_path}: labels CSV not found for image_folder")
+    table = pd.read_csv(csv_path, dtype={"path": str, "patient_id": str})
+    missing = [c for c in ("path", "cancer") if c not in table.columns]
+    if missing:
+        raise ConfigError(f"{csv_path}: missing column(s) {', '.join(missing)}")
+    if not table["cancer"].isin([0, 1]).all():
+        raise ConfigError(f"{csv_path}: 'cancer' must be 0 or 1")
+    absent = [p for p in table["path"] if not (root / p).is_file()]
+    if absent:
+        raise ConfigError(f"{csv_path}: {len(absent)} listed image(s) not found, e.g. {absent[0]}")
+    if "patient_id" not in table.columns:
+        table["patient_id"] = [Path(p).stem for p in table["path"]]
+    table["path"] = [str(root / p) for p in table["path"]]
+    table["source"] = "image_folder"
+    return table
+
+
+def load_external(
+    specs: Sequence[str],
+    preprocess: PreprocessConfig,
+    out_dir: Path,
+    *,
+    manager: pluggy.PluginManager | None = None,
+) -> pd.DataFrame:
+    """Read and preprocess every ``"name:path"`` external dataset into ``out_dir/<name>/``.
+
+    Returns:
+        Training rows: ``image_id, patient_id, laterality, prediction_id, cancer,
+        abs_path, source`` (empty when ``specs`` is empty). Images that fail to
+        preprocess are listed in ``out_dir/<name>/failures.csv`` and logged.
+
+    Raises:
+        ConfigError: unknown dataset name, bad table, or no image preprocessed at all.
+    """
+    if not specs:
+        return pd.DataFrame()
+    from mammokit.data.writers import write_png
+    from mammokit.pipeline import Pipeline
+
+    manager = manager or get_plugin_manager()
+    pipeline = Pipeline(preprocess, manager=manager)
+    frames = []
+    for spec in specs:
+        name, _, path = spec.partition(":")
+        component = resolve_component(manager, "mammokit_external_datasets", name)
+        table = component.factory(path)
+        missing = [c for c in _COLUMNS if c not in table.columns]
+        if missing:
+            raise ConfigError(f"external dataset {name!r} lacks column(s) {', '.join(missing)}")
+        target = out_dir / name
+        rows, failures = [], []
+        for index, item in enumerate(table.itertuples(index=False)):
+            image_id = f"{name}-{index:06d}"
+            png = target / f"{image_id}.png"
+            if not png.exists():
+                try:
+                    result = pipeline.preprocess(item.path)
+                except MammokitError as err:
+                    failures.append({"path": item.path, "error": f"{type(err).__name__}: {err}"})
+                    continue
+                write_png(png, result.pixels)
+            patient = f"{name}-{item.patient_id}"
+            rows.append(
+                {
+                    "image_id": image_id,
+                    "patient_id": patient,
+                    "laterality": "",
+                    "prediction_id": f"{patient}_{image_id}",
+                    "cancer": int(item.cancer),
+                    "abs_path": str(png),
+                    "source": str(item.source),
+                }
+            )
+        if failures:
+            target.mkdir(parents=True, exist_ok=True)
+            pd.DataFrame(failures).to_csv(target / "failures.csv", index=False)
+            logger.warning(
+                "external %s: %d of %d images failed to preprocess (see %s)",
+                name, len(failures), len(table), target / "failures.csv",
+            )  # fmt: skip
+        if not rows:
+            raise ConfigError(
+                f"external dataset {name!r} at {path}: no image could be preprocessed"
+            )
+        frames.append(pd.DataFrame(rows))
+    return pd.concat(frames, ignore_index=True)
+
+
+def external_components() -> list[Component]:
+    """The built-in external dataset readers."""
+    return [
+        Component(
+            "ddsm", "DDSM positive cases: a folder of PNG images (+ optional metadata CSV)", ddsm
+        ),
+        Component(
+            "image_folder", "Any image folder with a labels CSV (path, cancer)", image_folder
+        ),
+    ]

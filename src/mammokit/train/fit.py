@@ -1,0 +1,411 @@
+"""The training loop: preprocessed folder -> run directory (imports TensorFlow lazily).
+
+``train(data_dir, run_dir, config)``:
+1. builds the distribution strategy (first, as multi-worker collectives require);
+2. reads ``index.csv`` + ``preprocess.toml``, splits the patient-grouped fold and checks it
+   for leaks, appends external training-only datasets;
+3. writes ``config.toml`` ([preprocess], [train], [stats]);
+4. draws every epoch's sampling plan (deterministic in seed and epoch) and streams it
+   through :func:`mammokit.train.data.train_dataset`;
+5. fits, validating each epoch per image and per breast, saving ``last`` and the ``best``
+   (by breast-level pF1) weights plus the model/optimizer state for ``--resume``;
+6. writes ``model.keras`` (best or last weights) and ``oof.csv``.
+Nothing is pickled: weights are HDF5, optimizer state a TF checkpoint, the rest CSV/TOML/JSON.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import attrs
+import numpy as np
+import pandas as pd
+import pluggy
+
+from mammokit._atomic import atomic_write_bytes
+from mammokit.config import PreprocessConfig, config_from_dict, config_to_dict, load_toml, save_toml
+from mammokit.errors import ConfigError
+from mammokit.plugins import get_plugin_manager, resolve_component
+from mammokit.train.config import TrainConfig
+from mammokit.train.folds import split_fold
+from mammokit.train.rundir import OOF_COLUMNS, RunDir
+from mammokit.train.sampling import epoch_rng, pad_to_batches, sample_weights
+
+__all__ = ["TrainResult", "read_dataset", "train"]
+
+logger = logging.getLogger(__name__)
+
+#: Source tag of the rows of the preprocessed folder itself.
+MAIN_SOURCE = "data"
+
+
+@attrs.frozen
+class TrainResult:
+    """What :func:`train` produced.
+
+    Attributes:
+        run_dir: the run directory.
+        history: one row per epoch (the content of ``history.csv``).
+        best: the best validation breast-level pF1.
+        epochs_run: epochs trained by this call (0 if already finished).
+    """
+
+    run_dir: Path
+    history: pd.DataFrame = attrs.field(eq=False)
+    best: float
+    epochs_run: int
+
+
+def read_dataset(data_dir: str | Path) -> tuple[pd.DataFrame, PreprocessConfig]:
+    """The index table (with absolute ``abs_path``, ``prediction_id`` and ``source``) and
+    the PreprocessConfig of a preprocessed folder.
+
+    Raises:
+        ConfigError: not a preprocessed folder, no ``cancer`` column, TFRecord-only output.
+    """
+    from mammokit.data import read_index
+    from mammokit.evaluate.aggregate import with_prediction_id
+
+    root = Path(data_dir)
+    toml = root / "preprocess.toml"
+    if not toml.exists():
+        raise ConfigError(f"{toml}: not found; run `mammokit preprocess` first")
+    raw = load_toml(toml)
+    preprocess = config_from_dict(PreprocessConfig, raw.get("preprocess", raw), where=str(toml))
+    table = read_index(root)
+    if "cancer" not in table.columns:
+        raise ConfigError(f"{root / 'index.csv'}: no 'cancer' column; cannot train on it")
+    if table.empty:
+        raise ConfigError(f"{root / 'index.csv'}: no images")
+    if table["path"].str.endswith(".tfrecord").any():
+        raise ConfigError(
+            f"{root}: TFRecord output is read by the input pipeline only from PNG folders "
+            "in this version; preprocess with --format png"
+        )
+    table = with_prediction_id(table)
+    table["abs_path"] = [str(root.resolve() / p) for p in table["path"]]
+    table["cancer"] = table["cancer"].astype(int)
+    table["source"] = MAIN_SOURCE
+    return table, preprocess
+
+
+def _stats(train_rows: pd.DataFrame, seed: int) -> dict[str, Any]:
+    own = train_rows[train_rows["source"] == MAIN_SOURCE]
+    breasts = own.groupby("prediction_id")["cancer"].max()
+    return {"positive_rate": float(breasts.mean()) if len(breasts) else 0.0, "seed": int(seed)}
+
+
+def _plans(
+    strategy_obj: Any, labels: np.ndarray, config: TrainConfig, first_epoch: int
+) -> tuple[np.ndarray, int]:
+    """Concatenated row plans of epochs ``first_epoch .. epochs-1`` and steps per epoch."""
+    plans = []
+    steps = None
+    for epoch in range(config.epochs):
+        plan = strategy_obj.plan(
+            labels, epoch=epoch, seed=config.seed, batch_size=config.batch_size
+        )
+        plan = pad_to_batches(plan, config.batch_size, epoch_rng(config.seed, epoch, salt=1))
+        if steps is None:
+            steps = len(plan) // config.batch_size
+        # every epoch gets the first epoch's length, so steps_per_epoch is constant
+        plan = np.resize(plan, steps * config.batch_size)
+        if epoch >= first_epoch:
+            plans.append(plan)
+    rows = np.concatenate(plans) if plans else np.zeros(0, np.int64)
+    return rows, int(steps or 1)
+
+
+def _check_resume(run: RunDir, config: TrainConfig) -> None:
+    if not run.config.exists():
+        raise ConfigError(f"{run.root}: nothing to resume (no config.toml)")
+    from mammokit.train.rundir import read_run_config
+
+    _, saved, _ = read_run_config(run.root)
+    mine = {k: v for k, v in config_to_dict(config).items() if k != "epochs"}
+    theirs = {k: v for k, v in config_to_dict(saved).items() if k != "epochs"}
+    diff = sorted(k for k in set(mine) | set(theirs) if mine.get(k) != theirs.get(k))
+    if diff:
+        raise ConfigError(
+            f"{run.config}: --resume with a different training config ({', '.join(diff)}); "
+            "resume with the saved config or start a new run directory"
+        )
+
+
+@contextlib.contextmanager
+def _ema_weights(model: Any, optimizer: Any) -> Iterator[None]:
+    """Temporarily put the optimizer's EMA weights into ``model`` (no-op without EMA)."""
+    averages = getattr(optimizer, "_model_variables_moving_average", None)
+    if not getattr(optimizer, "use_ema", False) or not averages:
+        yield
+        return
+    variables = model.trainable_variables
+    backup = [v.numpy() for v in variables]
+    for variable in variables:
+        variable.assign(averages[optimizer._index_dict[optimizer._var_key(variable)]])
+    try:
+        yield
+    finally:
+        for variable, value in zip(variables, backup, strict=False):
+            variable.assign(value)
+
+
+def _predict(model: Any, dataset: Any) -> np.ndarray:
+    """``(N,) float64`` scores, run outside the distribution (identical on every worker)."""
+    from mammokit.train._tf import import_tf
+
+    tf = import_tf()
+    step = getattr(model, "_mammokit_predict", None)
+    if step is None:
+        step = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
+        model._mammokit_predict = step
+    outputs = [step(batch).numpy() for batch in dataset]
+    return np.concatenate(outputs).reshape(-1).astype(np.float64) if outputs else np.zeros(0)
+
+
+def _make_callback(keras: Any, **kwargs: Any) -> Any:
+    class EpochEnd(keras.callbacks.Callback):  # type: ignore[misc,name-defined]
+        """Validate (image/breast pF1 and AUC, val loss), add them to ``logs``, then save
+        last/best weights and the resume state."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.__dict__.update(kwargs)
+            self.best: float | None = kwargs["best"]
+
+        def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+            from mammokit.train.metrics import validation_metrics
+
+            logs = logs if logs is not None else {}
+            with _ema_weights(self.model, self.model.optimizer):
+                scores = _predict(self.model, self.val_dataset)
+                labels = self.val_table["cancer"].to_numpy().astype(np.float64)
+                eps = 1e-7
+                clipped = np.clip(scores, eps, 1 - eps)
+                logs["val_loss"] = float(
+                    -np.mean(labels * np.log(clipped) + (1 - labels) * np.log(1 - clipped))
+                )
+                for key, value in validation_metrics(self.val_table, scores).items():
+                    logs[f"val_{key}"] = float(value)
+                current = logs["val_breast_pf1"]
+                self.model.save_weights(str(self.write_dir / "last.weights.h5"))
+                if self.best is None or current > self.best:
+                    self.best = float(current)
+                    self.model.save_weights(str(self.write_dir / "best.weights.h5"))
+            self.checkpoint.write(str(self.state_prefix))
+            if self.is_chief:
+                self.run.write_state({"epoch": epoch + 1, "best": self.best, "seed": self.seed})
+            logs["best_val_breast_pf1"] = self.best
+
+    return EpochEnd()
+
+
+def _non_chief_dir(run: RunDir, is_chief: bool) -> Path:
+    if is_chief:
+        return run.checkpoints
+    return Path(tempfile.mkdtemp(prefix="mammokit-worker-"))
+
+
+def train(
+    data_dir: str | Path,
+    run_dir: str | Path,
+    config: TrainConfig,
+    *,
+    resume: bool = False,
+    manager: pluggy.PluginManager | None = None,
+    verbose: int = 2,
+) -> TrainResult:
+    """Train ``config`` on the preprocessed folder ``data_dir``, writing ``run_dir``.
+
+    Args:
+        resume: continue from ``run_dir``'s last checkpoint (same config, seed and next
+            epoch); without it, an existing run directory with checkpoints is an error.
+        verbose: Keras progress (2 = one line per epoch, 0 = silent).
+
+    Raises:
+        ConfigError: invalid data, config or run directory.
+    """
+    from mammokit.train.strategy import make_strategy
+
+    info = make_strategy(config.strategy)  # before any other TensorFlow op
+    from mammokit.train._tf import import_keras, import_tf
+    from mammokit.train.data import eval_dataset, load_images, train_dataset
+    from mammokit.train.external import load_external
+    from mammokit.train.metrics import keras_pf1
+    from mammokit.train.model import build_model
+    from mammokit.train.optim import build_optimizer, set_mixed_precision
+
+    tf = import_tf()
+    keras = import_keras()
+    manager = manager or get_plugin_manager()
+    run = RunDir(run_dir)
+    state = run.read_state()
+    if resume:
+        _check_resume(run, config)
+        if state is None:
+            raise ConfigError(f"{run.root}: nothing to resume (no checkpoints/state.json)")
+    elif state is not None or run.model.exists():
+        raise ConfigError(
+            f"{run.root} already holds a run; use --resume to continue it or choose a new --out"
+        )
+    table, preprocess = read_dataset(data_dir)
+    train_rows, val_rows = split_fold(
+        table, n_folds=config.n_folds, fold=config.fold, seed=config.seed
+    )
+    stats = _stats(train_rows, config.seed)
+    extras = load_external(config.external, preprocess, run.external, manager=manager)
+    if not extras.empty:
+        train_rows = pd.concat([train_rows, extras], ignore_index=True)
+    image_size = config.image_size or preprocess.size
+    bit_depth = 16 if preprocess.output_dtype == "uint16" else 8
+    if info.is_chief:
+        run.root.mkdir(parents=True, exist_ok=True)
+        if not resume:
+            save_toml(
+                {
+                    "preprocess": config_to_dict(preprocess),
+                    "train": config_to_dict(config),
+                    "stats": stats,
+                },
+                run.config,
+            )
+    sampler = resolve_component(manager, "mammokit_sampling_strategies", config.sampling)
+    try:
+        sampler_obj = sampler.factory(**config.sampling_options)
+    except TypeError as err:
+        raise ConfigError(f"invalid options for sampling {config.sampling!r}: {err}") from err
+    labels = train_rows["cancer"].to_numpy().astype(np.int64)
+    weights = sample_weights(labels, sampler_obj.class_weight)
+    first_epoch = int(state["epoch"]) if (resume and state) else 0
+    rows, steps_per_epoch = _plans(sampler_obj, labels, config, first_epoch)
+
+    train_images = (
+        load_images(list(train_rows["abs_path"]), bit_depth=bit_depth, image_size=image_size)
+        if config.cache
+        else None
+    )
+    train_ds = train_dataset(
+        rows,
+        labels=labels,
+        weights=weights,
+        batch_size=config.batch_size,
+        augment=config.augment,
+        seed=config.seed,
+        first_step=first_epoch * steps_per_epoch,
+        paths=None if config.cache else list(train_rows["abs_path"]),
+        images=train_images,
+        bit_depth=bit_depth,
+        image_size=image_size,
+    )
+    val_ds = eval_dataset(
+        len(val_rows),
+        batch_size=config.batch_size,
+        paths=list(val_rows["abs_path"]),
+        bit_depth=bit_depth,
+        image_size=image_size,
+    )
+
+    set_mixed_precision(config.mixed_precision, device=info.device)
+    keras.utils.set_random_seed(config.seed)
+    loss_component = resolve_component(manager, "mammokit_losses", config.loss)
+    with info.strategy.scope():
+        model = build_model(config, image_size, manager=manager)
+        optimizer = build_optimizer(config, steps_per_epoch=steps_per_epoch, model=model)
+        try:
+            loss = loss_component.factory(**config.loss_options)
+        except TypeError as err:
+            raise ConfigError(f"invalid options for loss {config.loss!r}: {err}") from err
+        model.compile(
+            optimizer=optimizer,
+            loss=loss,
+            metrics=[keras.metrics.AUC(name="auc"), keras_pf1(name="pf1")],
+            steps_per_execution=config.steps_per_execution,
+            jit_compile=False,
+        )
+        optimizer.build(model.trainable_variables)
+    checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer)
+    if resume and first_epoch > 0:
+        checkpoint.read(str(run.state_prefix)).expect_partial()
+    write_dir = _non_chief_dir(run, info.is_chief)
+    write_dir.mkdir(parents=True, exist_ok=True)
+    state_prefix = run.state_prefix if info.is_chief else write_dir / "state" / "ckpt"
+    epoch_end = _make_callback(
+        keras,
+        val_dataset=val_ds,
+        val_table=val_rows,
+        write_dir=write_dir,
+        best=(state or {}).get("best") if resume else None,
+        checkpoint=checkpoint,
+        state_prefix=state_prefix,
+        run=run,
+        is_chief=info.is_chief,
+        seed=config.seed,
+    )
+    callbacks = [
+        epoch_end,
+        keras.callbacks.CSVLogger(
+            str(run.history if info.is_chief else write_dir / "history.csv"), append=resume
+        ),
+        keras.callbacks.TensorBoard(
+            log_dir=str(run.tensorboard if info.is_chief else write_dir / "tb"),
+            write_graph=False,
+            profile_batch=0,
+        ),
+    ]
+    epochs_run = max(config.epochs - first_epoch, 0)
+    if epochs_run:
+        model.fit(
+            train_ds,
+            epochs=config.epochs,
+            initial_epoch=first_epoch,
+            steps_per_epoch=steps_per_epoch,
+            callbacks=callbacks,
+            verbose=verbose,
+        )
+    final = write_dir / f"{config.final_weights}.weights.h5"
+    _write_outputs(run, config, image_size, final, val_rows, val_ds, manager, info.is_chief)
+    if not info.is_chief:
+        shutil.rmtree(write_dir, ignore_errors=True)
+    history = pd.read_csv(run.history) if run.history.exists() else pd.DataFrame()
+    best = epoch_end.best if epoch_end.best is not None else math.nan
+    return TrainResult(run.root, history, float(best), epochs_run)
+
+
+def _write_outputs(
+    run: RunDir,
+    config: TrainConfig,
+    image_size: tuple[int, int],
+    weights: Path,
+    val_rows: pd.DataFrame,
+    val_ds: Any,
+    manager: pluggy.PluginManager,
+    is_chief: bool,
+) -> None:
+    """``model.keras`` (a clean, uncompiled float32 model with ``weights``) and ``oof.csv``."""
+    from mammokit.train._tf import import_keras
+    from mammokit.train.model import build_model
+
+    keras = import_keras()
+    policy = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy("float32")
+    try:
+        model = build_model(config, image_size, manager=manager)
+        model.load_weights(str(weights))
+    finally:
+        keras.mixed_precision.set_global_policy(policy)
+    scores = _predict(model, val_ds)
+    if not is_chief:
+        return
+    tmp = run.root / ".model.keras.tmp.keras"
+    model.save(str(tmp), save_format="keras")
+    tmp.replace(run.model)
+    oof = val_rows.assign(score=scores)
+    oof = oof[[c for c in OOF_COLUMNS if c in oof.columns]]
+    atomic_write_bytes(run.oof, oof.to_csv(index=False).encode("utf-8"))

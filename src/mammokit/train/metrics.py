@@ -1,0 +1,89 @@
+"""Metrics during training: probabilistic F1 and ROC AUC, per image and per breast.
+
+:func:`validation_metrics` is numpy (through :mod:`mammokit.evaluate.metrics`);
+:func:`keras_pf1` builds the streaming Keras metric (TensorFlow imported lazily), which
+agrees with ``mammokit.evaluate.metrics.pfbeta``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["keras_pf1", "validation_metrics"]
+
+
+def validation_metrics(table: pd.DataFrame, scores: np.ndarray) -> dict[str, float]:
+    """Image- and breast-level pF1 and AUC of ``scores`` on the validation ``table``.
+
+    ``table`` has ``cancer`` and ``prediction_id`` (or ``patient_id`` and ``laterality``);
+    ``scores`` is ``(N,) float`` per row. Breast score = mean over the breast's images.
+    Uses :mod:`mammokit.evaluate.metrics`, the numpy reference.
+    """
+    from mammokit.evaluate.aggregate import aggregate_scores
+    from mammokit.evaluate.metrics import pfbeta, roc_auc
+
+    images = table.assign(score=np.asarray(scores, dtype=np.float64).ravel())
+    labels = images["cancer"].astype(int).to_numpy()
+    breasts = aggregate_scores(images, "mean")
+    return {
+        "image_pf1": pfbeta(labels, images["score"].to_numpy()),
+        "image_auc": roc_auc(labels, images["score"].to_numpy()),
+        "breast_pf1": pfbeta(breasts["cancer"].to_numpy(), breasts["score"].to_numpy()),
+        "breast_auc": roc_auc(breasts["cancer"].to_numpy(), breasts["score"].to_numpy()),
+    }
+
+
+_KERAS_CLASSES: dict[str, type] = {}
+
+
+def _pf1_class() -> type:
+    if "pf1" in _KERAS_CLASSES:
+        return _KERAS_CLASSES["pf1"]
+    from mammokit.train._tf import import_keras, import_tf
+
+    tf = import_tf()
+    keras = import_keras()
+
+    class ProbabilisticF1(keras.metrics.Metric):  # type: ignore[misc,name-defined]
+        """Streaming probabilistic F-beta over all batches seen (Kaggle's definition)."""
+
+        def __init__(self, beta: float = 1.0, name: str = "pf1", **kwargs: Any) -> None:
+            super().__init__(name=name, **kwargs)
+            self.beta = float(beta)
+            self.ctp = self.add_weight(name="ctp", initializer="zeros", dtype=tf.float64)
+            self.cfp = self.add_weight(name="cfp", initializer="zeros", dtype=tf.float64)
+            self.n_pos = self.add_weight(name="n_pos", initializer="zeros", dtype=tf.float64)
+
+        def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
+            y = tf.reshape(tf.cast(y_true, tf.float64), [-1])
+            p = tf.clip_by_value(tf.reshape(tf.cast(y_pred, tf.float64), [-1]), 0.0, 1.0)
+            positive = tf.cast(tf.equal(y, 1.0), tf.float64)
+            self.ctp.assign_add(tf.reduce_sum(p * positive))
+            self.cfp.assign_add(tf.reduce_sum(p * (1.0 - positive)))
+            self.n_pos.assign_add(tf.reduce_sum(positive))
+
+        def result(self) -> Any:
+            precision = tf.math.divide_no_nan(self.ctp, self.ctp + self.cfp)
+            recall = tf.math.divide_no_nan(self.ctp, self.n_pos)
+            b2 = self.beta * self.beta
+            value = tf.math.divide_no_nan((1.0 + b2) * precision * recall, b2 * precision + recall)
+            return tf.cast(value, tf.float32)
+
+        def reset_state(self) -> None:
+            for variable in (self.ctp, self.cfp, self.n_pos):
+                variable.assign(tf.zeros_like(variable))
+
+        def get_config(self) -> dict[str, Any]:
+            return {**super().get_config(), "beta": self.beta}
+
+    _KERAS_CLASSES["pf1"] = ProbabilisticF1
+    return ProbabilisticF1
+
+
+def keras_pf1(beta: float = 1.0, name: str = "pf1") -> Any:
+    """A Keras streaming pF-beta metric (compile it in ``metrics=``, not
+    ``weighted_metrics=``, so class weights do not bend it)."""
+    return _pf1_class()(beta=beta, name=name)

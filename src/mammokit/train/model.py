@@ -1,0 +1,55 @@
+"""The full classifier: input stem -> backbone -> head (imports TensorFlow lazily)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pluggy
+
+from mammokit.components import Component
+from mammokit.errors import ConfigError
+from mammokit.plugins import get_plugin_manager, resolve_component
+from mammokit.train.config import TrainConfig
+
+__all__ = ["build_model"]
+
+
+def build_model(
+    config: TrainConfig,
+    image_size: tuple[int, int],
+    *,
+    manager: pluggy.PluginManager | None = None,
+) -> Any:
+    """Build the classifier ``(B, H, W, 1) float32 in [0, 1] -> (B, 1) float32 sigmoid``.
+
+    Inside the model: :class:`~mammokit.train.layers.InputStem` turns the grey channel
+    into 3 channels, the configured backbone gives a feature map, then global average
+    pooling -> optional hidden dense + GELU -> dropout(``head_dropout``) -> dense(1,
+    sigmoid) in float32 (also under mixed precision).
+
+    Raises:
+        ConfigError: unknown backbone or invalid backbone options.
+    """
+    from mammokit.train._tf import import_keras
+    from mammokit.train.layers import InputStem
+
+    keras = import_keras()
+    manager = manager or get_plugin_manager()
+    component: Component = resolve_component(manager, "mammokit_backbones", config.backbone)
+    height, width = image_size
+    try:
+        backbone = component.factory(
+            (height, width, 3), pretrained=config.pretrained, **config.backbone_options
+        )
+    except TypeError as err:
+        raise ConfigError(f"invalid options for backbone {config.backbone!r}: {err}") from err
+    inputs = keras.Input((height, width, 1), name="image", dtype="float32")
+    x = InputStem(mode=config.resolved_input_mode, name="input_stem")(inputs)
+    x = backbone(x)
+    x = keras.layers.GlobalAveragePooling2D(name="head_pool")(x)
+    if config.head_hidden:
+        x = keras.layers.Dense(config.head_hidden, activation="gelu", name="head_hidden")(x)
+    if config.head_dropout:
+        x = keras.layers.Dropout(config.head_dropout, name="head_dropout")(x)
+    outputs = keras.layers.Dense(1, activation="sigmoid", dtype="float32", name="head_out")(x)
+    return keras.Model(inputs, outputs, name=f"mammokit_{config.backbone}")

@@ -1,0 +1,183 @@
+"""Sampling strategies: how the training rows are drawn each epoch (numpy only, no TF).
+
+A strategy has ``plan(labels, *, epoch, seed, batch_size) -> (M,) int64`` row indices in
+the order of that epoch, and ``class_weight``: ``{0: w0, 1: w1}`` or None. Plans are
+deterministic in ``(seed, epoch)``, so a resumed run draws the same rows.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+
+import attrs
+import numpy as np
+
+from mammokit.components import Component
+from mammokit.errors import ConfigError
+
+__all__ = [
+    "BalancedBatches",
+    "ClassWeight",
+    "NoSampling",
+    "Undersample",
+    "epoch_rng",
+    "pad_to_batches",
+    "sampling_components",
+    "sample_weights",
+]
+
+
+def epoch_rng(seed: int, epoch: int, salt: int = 0) -> np.random.Generator:
+    """The random generator of one epoch: a function of ``(seed, epoch, salt)`` only."""
+    return np.random.default_rng([int(seed), int(epoch), int(salt)])
+
+
+def _labels(labels: np.ndarray) -> np.ndarray:
+    array = np.asarray(labels)
+    if array.ndim != 1:
+        raise ConfigError(f"labels must be 1-D, got shape {array.shape}")
+    if array.size and not np.isin(array, (0, 1)).all():
+        raise ConfigError("labels must be 0 or 1")
+    return array.astype(np.int64)
+
+
+def pad_to_batches(order: np.ndarray, batch_size: int, rng: np.random.Generator) -> np.ndarray:
+    """``order`` extended to a multiple of ``batch_size`` with rows drawn from itself, so
+    every batch is full (what synchronous multi-replica training wants)."""
+    order = np.asarray(order, dtype=np.int64)
+    if order.size == 0:
+        raise ConfigError("the epoch plan is empty: no training rows")
+    missing = (-order.size) % batch_size
+    if missing:
+        order = np.concatenate([order, rng.choice(order, size=missing, replace=True)])
+    return order
+
+
+@attrs.frozen
+class NoSampling:
+    """Every row once per epoch, shuffled."""
+
+    class_weight: Mapping[int, float] | None = None
+
+    def plan(self, labels: np.ndarray, *, epoch: int, seed: int, batch_size: int) -> np.ndarray:
+        labels = _labels(labels)
+        return epoch_rng(seed, epoch).permutation(labels.size).astype(np.int64)
+
+
+@attrs.frozen
+class Undersample:
+    """All positives plus a fresh random ``negative_fraction`` of the negatives each epoch,
+    shuffled. ``class_weight`` may be given as well (e.g. ``{0: 1, 1: 5}``)."""
+
+    negative_fraction: float = attrs.field(default=1 / 3, converter=float)
+    class_weight: Mapping[int, float] | None = attrs.field(
+        default=None, converter=lambda v: None if v is None else _weights(v)
+    )
+
+    def __attrs_post_init__(self) -> None:
+        if not 0.0 < self.negative_fraction <= 1.0:
+            raise ConfigError(f"negative_fraction must be in (0, 1], got {self.negative_fraction}")
+
+    def plan(self, labels: np.ndarray, *, epoch: int, seed: int, batch_size: int) -> np.ndarray:
+        labels = _labels(labels)
+        rng = epoch_rng(seed, epoch)
+        positives = np.flatnonzero(labels == 1)
+        negatives = np.flatnonzero(labels == 0)
+        keep = round(self.negative_fraction * negatives.size)
+        if negatives.size:
+            keep = max(keep, 1)
+        chosen = rng.choice(negatives, size=keep, replace=False) if keep else negatives[:0]
+        return rng.permutation(np.concatenate([positives, chosen])).astype(np.int64)
+
+
+def _weights(value: Mapping[int | str, float]) -> dict[int, float]:
+    weights = {int(k): float(v) for k, v in dict(value).items()}
+    if set(weights) - {0, 1} or any(w < 0 for w in weights.values()):
+        raise ConfigError(f"class_weight must map 0 and 1 to non-negative weights, got {value}")
+    return {0: weights.get(0, 1.0), 1: weights.get(1, 1.0)}
+
+
+@attrs.frozen
+class ClassWeight:
+    """Every row once per epoch, shuffled; the loss weighs class ``c`` by ``weights[c]``."""
+
+    weights: Mapping[int, float] = attrs.field(factory=lambda: {0: 1.0, 1: 5.0}, converter=_weights)
+
+    @property
+    def class_weight(self) -> Mapping[int, float]:
+        return self.weights
+
+    def plan(self, labels: np.ndarray, *, epoch: int, seed: int, batch_size: int) -> np.ndarray:
+        labels = _labels(labels)
+        return epoch_rng(seed, epoch).permutation(labels.size).astype(np.int64)
+
+
+@attrs.frozen
+class BalancedBatches:
+    """Every negative once per epoch, with positives repeated so that they make up
+    ``positive_fraction`` of the epoch and every batch holds at least one positive.
+
+    The epoch has ``ceil(n_neg / ((1 - f) * B))`` batches; positives are spread over them
+    as evenly as possible (cycling through a fresh permutation of the positives).
+    """
+
+    positive_fraction: float = attrs.field(default=1 / 7, converter=float)
+    class_weight: Mapping[int, float] | None = None
+
+    def __attrs_post_init__(self) -> None:
+        if not 0.0 < self.positive_fraction < 1.0:
+            raise ConfigError(f"positive_fraction must be in (0, 1), got {self.positive_fraction}")
+
+    def plan(self, labels: np.ndarray, *, epoch: int, seed: int, batch_size: int) -> np.ndarray:
+        labels = _labels(labels)
+        rng = epoch_rng(seed, epoch)
+        positives = np.flatnonzero(labels == 1)
+        negatives = rng.permutation(np.flatnonzero(labels == 0))
+        if positives.size == 0:
+            raise ConfigError("balanced_batches needs at least one positive training row")
+        neg_per_batch = max(math.floor((1.0 - self.positive_fraction) * batch_size), 0)
+        neg_per_batch = min(neg_per_batch, batch_size - 1)
+        if negatives.size == 0 or neg_per_batch == 0:
+            n_batches = max(1, math.ceil(positives.size / batch_size))
+        else:
+            n_batches = max(1, math.ceil(negatives.size / neg_per_batch))
+        neg_split = np.array_split(negatives, n_batches)
+        pos_counts = [batch_size - part.size for part in neg_split]
+        cycles = math.ceil(sum(pos_counts) / positives.size)
+        pos_stream = np.concatenate([rng.permutation(positives) for _ in range(cycles)])
+        bounds = np.cumsum([0, *pos_counts])
+        batches = [
+            rng.permutation(np.concatenate([pos_stream[bounds[i] : bounds[i + 1]], part]))
+            for i, part in enumerate(neg_split)
+        ]
+        return np.concatenate(batches).astype(np.int64)
+
+
+def sample_weights(labels: np.ndarray, class_weight: Mapping[int, float] | None) -> np.ndarray:
+    """``(N,) float32`` per-row loss weights from a class-weight mapping (1 when None)."""
+    labels = _labels(labels)
+    if not class_weight:
+        return np.ones(labels.size, dtype=np.float32)
+    table = np.array([class_weight.get(0, 1.0), class_weight.get(1, 1.0)], dtype=np.float32)
+    return table[labels]
+
+
+def sampling_components() -> list[Component]:
+    """The built-in sampling strategies."""
+    return [
+        Component(
+            "undersample",
+            "Keep all positives and a fresh fraction of negatives each epoch (default 1/3)",
+            Undersample,
+        ),
+        Component(
+            "class_weight", "All rows; weigh the loss per class (default {0: 1, 1: 5})", ClassWeight
+        ),
+        Component(
+            "balanced_batches",
+            "Repeat positives to a target fraction (default 1/7), at least one per batch",
+            BalancedBatches,
+        ),
+        Component("none", "All rows once per epoch, shuffled", NoSampling),
+    ]
