@@ -5,15 +5,30 @@ from __future__ import annotations
 from typing import Any
 
 from mammokit.components import DecoderComponent
+from mammokit.dicom._uids import J2K, J2K_LOSSLESS
 from mammokit.plugins import hookimpl
 
 __all__ = ["mammokit_decoders"]
+
+_J2K: frozenset[str] = frozenset({J2K_LOSSLESS, J2K})
 
 
 def _pydicom(**options: Any) -> Any:
     from mammokit.dicom.pydicom_decoder import PydicomDecoder
 
     return PydicomDecoder(**options)
+
+
+def _j2k_reduced(**options: Any) -> Any:
+    from mammokit.dicom.j2k_reduced import J2kReducedDecoder
+
+    return J2kReducedDecoder(**options)
+
+
+def _pillow_has_openjpeg() -> bool:
+    from PIL import features
+
+    return bool(features.check_codec("jpg_2000"))
 
 
 @hookimpl
@@ -24,5 +39,14 @@ def mammokit_decoders() -> list[DecoderComponent]:
             description="pydicom 3 + pylibjpeg plugins: every transfer syntax; the reference",
             factory=_pydicom,
             speed_rank=100,
+        ),
+        DecoderComponent(
+            name="j2k_reduced",
+            description="JPEG 2000 at 1/2, 1/4 or 1/8 resolution (Pillow/OpenJPEG) when allowed",
+            factory=_j2k_reduced,
+            transfer_syntaxes=_J2K,  # type: ignore[arg-type]  # attrs converter typing
+            is_available=_pillow_has_openjpeg,
+            reduces_resolution=True,
+            speed_rank=10,
         ),
     ]

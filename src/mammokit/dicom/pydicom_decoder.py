@@ -13,9 +13,10 @@ from typing import Any
 import numpy as np
 import pydicom.pixels
 from pydicom.pixels.decoders.base import get_decoder
-from pydicom.uid import UID, DeflatedExplicitVRLittleEndian
+from pydicom.uid import UID
 
 from mammokit.dicom._guard import guard
+from mammokit.dicom._uids import DEFLATED
 from mammokit.dicom.header import read_checked
 from mammokit.dicom.limits import DEFAULT_LIMITS, Limits
 from mammokit.errors import DicomDecodeError
@@ -73,7 +74,7 @@ class PydicomDecoder:
                 "no installed pydicom decoder plugin handles it",
             )
         with guard(path, f"cannot decode pixel data ({_describe(meta.transfer_syntax)})"):
-            if meta.transfer_syntax == DeflatedExplicitVRLittleEndian:
+            if meta.transfer_syntax == DEFLATED:
                 # pixel_array(path) reads the file raw; a deflated dataset must be inflated.
                 source: Any = pydicom.dcmread(path)
             else:
