@@ -18,7 +18,15 @@ from mammokit.errors import ConfigError, MammokitError
 __all__ = ["COMMANDS", "build_parser", "main"]
 
 #: Sub-command modules, in the order ``--help`` lists them.
-COMMANDS: tuple[str, ...] = ("plugins", "preprocess", "synth", "train")
+COMMANDS: tuple[str, ...] = (
+    "plugins",
+    "preprocess",
+    "synth",
+    "train",
+    "predict",
+    "evaluate",
+    "explain",
+)
 
 EXIT_OK, EXIT_FAILURES, EXIT_USAGE = 0, 1, 2
 

@@ -1,0 +1,275 @@
+"""``mammokit evaluate`` as a function: labelled scores -> thresholded metrics -> a report.
+
+Two sources of scores:
+
+- a run's out-of-fold validation predictions (``oof.csv``, image level, labelled);
+- a predictions file with a labels table: an image score file written by ``predict``
+  (``image_id``, ``prediction_id``, ``score``), a breast file (``prediction_id, score``), or
+  a probability submission (``prediction_id, cancer``); labels per breast
+  (``prediction_id, cancer``, e.g. ``test_labels.csv``) or per image (``train.csv``-like,
+  with ``image_id``, ``patient_id``, ``laterality``, ``cancer``).
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import attrs
+import numpy as np
+import pandas as pd
+import pluggy
+
+from mammokit.errors import ConfigError
+from mammokit.evaluate.aggregate import aggregate_scores, with_prediction_id
+from mammokit.evaluate.report import CropLoader, ReportFiles, write_report
+from mammokit.evaluate.runinfo import RunInfo, oof_breasts, read_oof, read_run, run_calibration
+from mammokit.evaluate.thresholds import build_policy
+
+__all__ = [
+    "EvaluationData",
+    "evaluate",
+    "join_labels",
+    "png_crop_loader",
+    "read_labels",
+    "read_predictions",
+]
+
+_TEXT_IDS = {"image_id": str, "patient_id": str, "prediction_id": str, "laterality": str}
+#: Label-table columns copied onto the scores for the report's breakdowns.
+_META = ("patient_id", "laterality", "site_id", "machine_id", "view", "density")
+
+
+def _read_csv(path: str | Path, what: str) -> pd.DataFrame:
+    try:
+        return pd.read_csv(path, dtype=_TEXT_IDS, keep_default_na=False, na_values=[""])
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: {what} file not found") from None
+    except (OSError, ValueError, pd.errors.ParserError) as err:
+        raise ConfigError(f"{path}: cannot read {what}: {err}") from err
+
+
+def read_predictions(path: str | Path) -> pd.DataFrame:
+    """A predictions file as a table with a ``score`` column.
+
+    Accepts image scores (``image_id`` + ``score``), breast scores (``prediction_id`` +
+    ``score``) or a probability submission (``prediction_id, cancer``, renamed to score).
+
+    Raises:
+        ConfigError: no score column, or a submission of 0/1 decisions only.
+    """
+    frame = _read_csv(path, "predictions")
+    if "score" not in frame.columns:
+        if {"prediction_id", "cancer"} <= set(frame.columns):
+            frame = frame.rename(columns={"cancer": "score"})
+        else:
+            raise ConfigError(
+                f"{path}: predictions need a score column (or prediction_id,cancer); "
+                f"found {', '.join(map(str, frame.columns))}"
+            )
+    if "image_id" not in frame.columns and "prediction_id" not in frame.columns:
+        raise ConfigError(f"{path}: predictions need image_id or prediction_id")
+    return frame
+
+
+def read_labels(path: str | Path) -> pd.DataFrame:
+    """A labels table: ``prediction_id, cancer`` per breast, or a ``train.csv``-like image
+    table (``prediction_id`` is then made from ``patient_id`` and ``laterality``)."""
+    frame = _read_csv(path, "labels")
+    if "cancer" not in frame.columns:
+        raise ConfigError(f"{path}: labels need a cancer column")
+    return with_prediction_id(frame)
+
+
+def join_labels(
+    predictions: pd.DataFrame, labels: pd.DataFrame, aggregate: str
+) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """Attach labels to scores; returns ``(breasts, images or None)``.
+
+    Image-level predictions are labelled by ``image_id`` when the labels have it, else by
+    their breast; then aggregated. Metadata columns of the labels (site, machine, view,
+    density...) are copied where the predictions lack them.
+
+    Raises:
+        ConfigError: no prediction has a label. Predictions without a label are dropped
+            with a warning; labelled breasts without a prediction are an error.
+    """
+    breast_labels = aggregate_scores(
+        labels.assign(score=0.0), "max", score_columns=("score",)
+    ).drop(columns=["score", "n_images"])
+    if "image_id" in predictions.columns:
+        images = with_prediction_id(predictions).drop(columns=["cancer"], errors="ignore")
+        if "image_id" in labels.columns:
+            extra = [c for c in ("cancer", *_META) if c in labels and c not in images]
+            images = images.merge(labels[["image_id", *extra]], on="image_id", how="left")
+        else:
+            extra = [c for c in ("cancer", *_META) if c in breast_labels and c not in images]
+            images = images.merge(breast_labels[["prediction_id", *extra]], on="prediction_id",
+                                  how="left")  # fmt: skip
+        images = _drop_unlabelled(images, "image")
+        breasts = aggregate_scores(images, aggregate)
+    else:
+        images = None
+        scored = predictions.drop(columns=["cancer"], errors="ignore")
+        extra = [c for c in breast_labels.columns if c not in scored or c == "prediction_id"]
+        breasts = _drop_unlabelled(
+            scored.merge(breast_labels[extra], on="prediction_id", how="left"), "breast"
+        )
+        breasts = breasts.sort_values("prediction_id").reset_index(drop=True)
+    missing = sorted(set(breast_labels["prediction_id"]) - set(breasts["prediction_id"]))
+    if missing:
+        raise ConfigError(
+            f"{len(missing)} labelled breast(s) have no prediction, e.g. {', '.join(missing[:5])}"
+        )
+    return breasts, images
+
+
+def _drop_unlabelled(frame: pd.DataFrame, level: str) -> pd.DataFrame:
+    unlabelled = frame["cancer"].isna()
+    if unlabelled.all():
+        raise ConfigError("no prediction matches a label: check the ids of both files")
+    if unlabelled.any():
+        warnings.warn(
+            f"{int(unlabelled.sum())} {level}(s) have no label and are left out",
+            stacklevel=3,
+        )
+    out = frame[~unlabelled].copy()
+    out["cancer"] = out["cancer"].astype(int)
+    return out
+
+
+def png_crop_loader(preprocessed_dir: str | Path) -> CropLoader:
+    """A crop loader reading the PNGs of a preprocessed folder (``index.csv`` + PNGs) by
+    ``image_id``: ``(row) -> (H, W) uint8/uint16 or None``."""
+    from PIL import Image
+
+    from mammokit.data import read_index
+
+    root = Path(preprocessed_dir)
+    index = read_index(root)
+    paths = dict(zip(index["image_id"].astype(str), index["path"].astype(str), strict=True))
+
+    def load(row: pd.Series) -> np.ndarray | None:
+        relative = paths.get(str(row.get("image_id", "")))
+        if relative is None or not relative.endswith(".png"):
+            return None
+        with Image.open(root / relative) as image:
+            return np.asarray(image)
+
+    return load
+
+
+@attrs.frozen
+class EvaluationData:
+    """Labelled breast scores ready for the report.
+
+    Attributes:
+        breasts: ``prediction_id``, ``cancer``, ``score`` (+ patient and metadata).
+        images: image rows (for crops and the view breakdown), or None.
+        source: a one-line description of where the scores came from.
+    """
+
+    breasts: pd.DataFrame
+    images: pd.DataFrame | None
+    source: str
+
+
+def _oof_data(runs: Sequence[RunInfo], aggregate: str) -> EvaluationData:
+    frames = []
+    for run in runs:
+        oof = read_oof(run.path)
+        if oof is None:
+            raise ConfigError(f"{run.path}: no oof.csv; give --predictions and --labels")
+        frames.append(oof)
+    images = pd.concat(frames, ignore_index=True)
+    images["cancer"] = images["cancer"].astype(int)
+    names = ", ".join(str(r.path) for r in runs)
+    return EvaluationData(
+        aggregate_scores(images, aggregate), images, f"out-of-fold predictions of {names}"
+    )
+
+
+def evaluate(
+    runs: Sequence[str | Path],
+    out_dir: str | Path,
+    *,
+    predictions: str | Path | None = None,
+    labels: str | Path | None = None,
+    aggregate: str = "mean",
+    threshold: str = "prior_quantile",
+    calibration: str = "none",
+    crops: str | Path | None = None,
+    n_boot: int = 1000,
+    seed: int = 0,
+    manager: pluggy.PluginManager | None = None,
+) -> ReportFiles:
+    """Evaluate a run's out-of-fold predictions, or a predictions file against labels.
+
+    Args:
+        runs: run directories; they give the threshold policy its context (training
+            positive rate, out-of-fold predictions) and, without ``predictions``, the scores.
+        out_dir: the report folder.
+        predictions: a predictions file (see :func:`read_predictions`); give ``labels``
+            with it, or neither.
+        labels: the labels table (see :func:`read_labels`).
+        aggregate: image -> breast aggregation ("mean" or "max").
+        threshold: a threshold policy ``NAME[:ARG]``.
+        calibration: "none", "platt" or "isotonic": fitted on the run's out-of-fold
+            breasts (saved in the run) and applied to the evaluated scores; one run only.
+        crops: a preprocessed folder (``index.csv`` + PNGs) to show crops from.
+        n_boot: bootstrap resamples (by patient).
+        seed: the bootstrap seed.
+        manager: plugin manager for the threshold policy.
+
+    Returns:
+        :class:`~mammokit.evaluate.report.ReportFiles`.
+    """
+    if not runs:
+        raise ConfigError("evaluate needs at least one run directory")
+    if (predictions is None) != (labels is None):
+        raise ConfigError("give --predictions and --labels together")
+    infos = [read_run(r) for r in runs]
+    if predictions is not None and labels is not None:
+        breasts, images = join_labels(read_predictions(predictions), read_labels(labels), aggregate)
+        data = EvaluationData(breasts, images, f"{predictions} against {labels}")
+    else:
+        data = _oof_data(infos, aggregate)
+    notes = [f"Scores: {data.source}; aggregation per breast: {aggregate}."]
+    breasts = data.breasts
+    calibrations: list[Any] | None = None
+    if calibration != "none":
+        if len(infos) != 1:
+            raise ConfigError(
+                "evaluate calibrates with one run only; for an ensemble, calibrate in "
+                "`mammokit predict --calibration` and evaluate its breast_scores.csv"
+            )
+        fitted = run_calibration(infos[0], calibration, aggregate)
+        calibrations = [fitted]
+        breasts = breasts.assign(score=fitted.apply(breasts["score"].to_numpy()))
+        notes.append(f"Scores calibrated ({calibration}, fitted on {infos[0].path}/oof.csv).")
+    rates = [r.positive_rate for r in infos if r.positive_rate is not None]
+    oof = oof_breasts(infos, aggregate, calibrations)
+    policy = build_policy(
+        threshold,
+        manager=manager,
+        positive_rate=float(np.mean(rates)) if rates else None,
+        oof_labels=None if oof is None else oof[0],
+        oof_scores=None if oof is None else oof[1],
+    )
+    value = policy(breasts["score"].to_numpy(dtype=np.float64))
+    if predictions is None and threshold.startswith("best_pf1"):
+        notes.append("best_pf1 was chosen on these same out-of-fold predictions (optimistic).")
+    return write_report(
+        out_dir,
+        breasts,
+        threshold=value,
+        policy=threshold,
+        images=data.images,
+        crop_loader=png_crop_loader(crops) if crops is not None else None,
+        title="mammokit evaluation",
+        notes=notes,
+        n_boot=n_boot,
+        seed=seed,
+    )

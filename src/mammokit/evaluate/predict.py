@@ -1,0 +1,349 @@
+"""Prediction: DICOMs + a test table -> image scores -> breast scores -> ``submission.csv``.
+
+One preprocessing path. The images are preprocessed by the batch runner
+(:func:`mammokit.data.preprocess_dataset`, i.e. :meth:`Pipeline.preprocess` in worker
+processes) with the :class:`PreprocessConfig` saved in each run, into a cache folder of
+PNGs exactly like the training data, then read by the training input pipeline
+(:func:`mammokit.train.data.eval_dataset`: PNG -> value / dtype max -> resize to the
+model's size when it differs). Nothing in this module reimplements a preprocessing step.
+
+Memory stays bounded: images are preprocessed one per worker and written to disk, then
+streamed through one model at a time in batches.
+
+Outputs (all written atomically):
+
+- ``submission.csv``: ``prediction_id,cancer``, one row per prediction id of the table,
+  sorted; ``cancer`` is 0/1, or a probability with the ``none`` policy.
+- ``image_scores.csv``: the table's columns + ``score`` (ensemble mean) and, for an
+  ensemble, ``score_0``, ``score_1``... per run.
+- ``breast_scores.csv``: ``prediction_id, patient_id, laterality, n_images, score`` (after
+  calibration and ensembling), ``prediction``.
+- ``predict_failures.csv`` when some image could not be preprocessed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import attrs
+import numpy as np
+import pandas as pd
+import pluggy
+
+from mammokit._atomic import atomic_write_bytes
+from mammokit.config import PreprocessConfig, config_to_dict
+from mammokit.errors import ConfigError
+from mammokit.evaluate.aggregate import AGGREGATIONS, aggregate_scores
+from mammokit.evaluate.calibration import CALIBRATION_METHODS, Calibration
+from mammokit.evaluate.runinfo import RunInfo, oof_breasts, read_run, run_calibration
+from mammokit.evaluate.thresholds import apply_threshold, build_policy
+
+__all__ = [
+    "TTA_MODES",
+    "PredictResult",
+    "predict",
+    "preprocess_for_run",
+    "score_images",
+]
+
+logger = logging.getLogger(__name__)
+
+TTA_MODES = ("none", "hflip")
+
+
+@attrs.frozen
+class PredictResult:
+    """What :func:`predict` wrote and decided.
+
+    Attributes:
+        submission: the ``submission.csv`` path.
+        image_scores: the per-image score file.
+        breast_scores: the per-breast score file.
+        threshold: the threshold applied, or None (probabilities).
+        preprocess_configs: the config each run's images were preprocessed with, in run
+            order (always the run's saved ``[preprocess]``).
+        n_images: images scored; ``failures``: (image_id, message) not scored.
+        missing_breasts: prediction ids with no scored image (written as 0, or as the
+            prior with probabilities).
+    """
+
+    submission: Path
+    image_scores: Path
+    breast_scores: Path
+    threshold: float | None
+    preprocess_configs: tuple[PreprocessConfig, ...]
+    n_images: int
+    failures: tuple[tuple[str, str], ...]
+    missing_breasts: tuple[str, ...]
+
+
+def _config_key(config: PreprocessConfig) -> str:
+    text = json.dumps(config_to_dict(config), sort_keys=True)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+def preprocess_for_run(
+    run: RunInfo,
+    images_dir: str | Path,
+    table: pd.DataFrame,
+    cache_dir: str | Path,
+    *,
+    workers: int | None = None,
+    quiet: bool = False,
+    manager: pluggy.PluginManager | None = None,
+) -> tuple[Path, Any]:
+    """Preprocess ``table``'s images with the run's saved config into
+    ``<cache_dir>/<config digest>/`` (resumable; shared by runs with the same config).
+
+    Returns:
+        ``(folder, DatasetResult)``; the folder has ``index.csv`` and the PNGs.
+    """
+    from mammokit.data import preprocess_dataset
+    from mammokit.pipeline import Pipeline
+
+    out = Path(cache_dir) / _config_key(run.preprocess)
+    pipeline = Pipeline(run.preprocess, manager=manager)
+    result = preprocess_dataset(
+        pipeline, images_dir, table, out, workers=workers, format="png", quiet=quiet
+    )
+    return out, result
+
+
+def score_images(
+    run: RunInfo,
+    paths: Sequence[str],
+    *,
+    batch_size: int = 16,
+    tta: str = "none",
+    progress: bool = True,
+) -> np.ndarray:
+    """Model probabilities for preprocessed PNGs: ``(N,) paths -> (N,) float64``.
+
+    The PNGs are decoded and resized by the training input pipeline; ``tta="hflip"``
+    averages the prediction with that of the left-right mirrored image.
+    """
+    if tta not in TTA_MODES:
+        raise ConfigError(f"Unknown TTA {tta!r}; choose one of: {', '.join(TTA_MODES)}")
+    from tqdm.auto import tqdm
+
+    from mammokit.train import load_model
+    from mammokit.train.data import eval_dataset
+
+    if not paths:
+        return np.zeros(0, dtype=np.float64)
+    model = load_model(run.path)
+    dataset = eval_dataset(
+        len(paths),
+        batch_size=batch_size,
+        paths=list(paths),
+        bit_depth=run.bit_depth,
+        image_size=run.model_input_size,
+    )
+    scores: list[np.ndarray] = []
+    with tqdm(total=len(paths), desc=f"predict {run.path.name}", unit="img",
+              disable=not progress) as bar:  # fmt: skip
+        for batch in dataset:
+            out = np.asarray(model(batch, training=False), dtype=np.float64).reshape(-1)
+            if tta == "hflip":
+                flipped = np.asarray(model(batch[:, :, ::-1, :], training=False), np.float64)
+                out = (out + flipped.reshape(-1)) / 2.0
+            scores.append(out)
+            bar.update(out.size)
+    return np.concatenate(scores)
+
+
+def _csv(frame: pd.DataFrame, path: Path) -> Path:
+    atomic_write_bytes(path, frame.to_csv(index=False, lineterminator="\n").encode("utf-8"))
+    return path
+
+
+def _read_test_table(table: str | Path | pd.DataFrame) -> pd.DataFrame:
+    from mammokit.data import read_table, validate_table
+
+    if isinstance(table, pd.DataFrame):
+        frame = validate_table(table.astype(str), kind="any", source="table")
+    else:
+        frame = read_table(table, kind="any")
+    if "prediction_id" not in frame.columns:
+        frame = frame.assign(prediction_id=frame["patient_id"] + "_" + frame["laterality"])
+    return frame
+
+
+def predict(
+    runs: Sequence[str | Path],
+    images_dir: str | Path,
+    table: str | Path | pd.DataFrame,
+    out: str | Path,
+    *,
+    tta: str = "none",
+    aggregate: str = "mean",
+    threshold: str = "prior_quantile",
+    probabilities: bool = False,
+    calibration: str = "none",
+    scores_path: str | Path | None = None,
+    cache_dir: str | Path | None = None,
+    workers: int | None = None,
+    batch_size: int = 16,
+    progress: bool = True,
+    manager: pluggy.PluginManager | None = None,
+) -> PredictResult:
+    """Predict every breast of ``table`` with one run or the average of several.
+
+    Args:
+        runs: run directories (an ensemble when more than one).
+        images_dir: ``<patient_id>/<image_id>.dcm`` files.
+        table: ``test.csv`` (``prediction_id`` is made from patient and laterality when
+            absent).
+        out: the ``submission.csv`` to write; the other files go beside it.
+        tta: "none" or "hflip".
+        aggregate: "mean" or "max" over a breast's images, per run.
+        threshold: a threshold policy ``NAME[:ARG]`` (``prior_quantile`` by default: the
+            runs' mean training positive rate).
+        probabilities: write probabilities whatever the policy (same as ``none``).
+        calibration: "none", "platt" or "isotonic": each run's breast scores are mapped
+            with a calibration fitted on its ``oof.csv`` (saved in the run) before averaging.
+        scores_path: the per-image score file (default ``<out dir>/image_scores.csv``).
+        cache_dir: keep the preprocessed images there (reused by a rerun); default a
+            temporary folder removed afterwards.
+        workers: preprocessing processes (None: one per core; 0: in this process).
+        batch_size: images per model call.
+        progress: show progress bars.
+        manager: plugin manager for preprocessing and the threshold policy.
+
+    Returns:
+        :class:`PredictResult`.
+
+    Raises:
+        ConfigError: bad arguments, runs or table; MammokitError subclasses from loading.
+    """
+    if not runs:
+        raise ConfigError("predict needs at least one run directory")
+    if aggregate not in AGGREGATIONS:
+        raise ConfigError(
+            f"Unknown aggregation {aggregate!r}; choose one of: {', '.join(AGGREGATIONS)}"
+        )
+    if calibration not in ("none", *CALIBRATION_METHODS):
+        raise ConfigError(f"Unknown calibration {calibration!r}; choose none, platt, isotonic")
+    if tta not in TTA_MODES:
+        raise ConfigError(f"Unknown TTA {tta!r}; choose one of: {', '.join(TTA_MODES)}")
+    infos = [read_run(r) for r in runs]
+    for info in infos:
+        if not info.model_path.is_file():
+            raise ConfigError(f"{info.path}: no model.keras in the run directory")
+    frame = _read_test_table(table)
+    out_path = Path(out)
+    image_scores_path = Path(scores_path) if scores_path else out_path.with_name("image_scores.csv")
+    calibrations: list[Calibration | None] = [
+        None if calibration == "none" else run_calibration(info, calibration, aggregate)
+        for info in infos
+    ]
+    rates = [i.positive_rate for i in infos if i.positive_rate is not None]
+    oof = oof_breasts(infos, aggregate, calibrations)
+    policy = build_policy(
+        "none" if probabilities else threshold,
+        manager=manager,
+        positive_rate=float(np.mean(rates)) if rates else None,
+        oof_labels=None if oof is None else oof[0],
+        oof_scores=None if oof is None else oof[1],
+    )
+
+    with tempfile.TemporaryDirectory(prefix="mammokit-predict-") as scratch:
+        cache = Path(cache_dir) if cache_dir is not None else Path(scratch)
+        per_run, failures = _score_runs(
+            infos, images_dir, frame, cache,
+            workers=workers, batch_size=batch_size, tta=tta, progress=progress, manager=manager,
+        )  # fmt: skip
+
+    scored_ids = sorted(set.intersection(*(set(s) for s in per_run)), key=str)
+    images = frame.set_index("image_id").loc[scored_ids].reset_index()
+    columns = [f"score_{k}" for k in range(len(infos))]
+    for column, scores in zip(columns, per_run, strict=True):
+        images[column] = [scores[i] for i in images["image_id"]]
+    images["score"] = images[columns].mean(axis=1)
+    breasts = _breast_scores(images, columns, calibrations, aggregate)
+    value = policy(breasts["score"].to_numpy(dtype=np.float64)) if len(breasts) else None
+
+    all_ids = sorted(frame["prediction_id"].unique().tolist())
+    missing = sorted(set(all_ids) - set(breasts["prediction_id"]))
+    fill = (float(np.mean(rates)) if rates else 0.0) if value is None else 0.0
+    decided = dict(
+        zip(breasts["prediction_id"], apply_threshold(breasts["score"], value), strict=True)
+    )
+    submission = pd.DataFrame(
+        {"prediction_id": all_ids, "cancer": [decided.get(p, fill) for p in all_ids]}
+    )
+    if value is not None:
+        submission["cancer"] = submission["cancer"].astype(int)
+    breasts["prediction"] = [decided[p] for p in breasts["prediction_id"]]
+    if len(infos) == 1:
+        images = images.drop(columns=columns)
+    _csv(images, image_scores_path)
+    breast_path = _csv(breasts, image_scores_path.with_name("breast_scores.csv"))
+    failures_path = out_path.with_name("predict_failures.csv")
+    if failures:
+        _csv(pd.DataFrame(failures, columns=["image_id", "message"]), failures_path)
+    _csv(submission, out_path)
+    return PredictResult(
+        submission=out_path,
+        image_scores=image_scores_path,
+        breast_scores=breast_path,
+        threshold=value,
+        preprocess_configs=tuple(i.preprocess for i in infos),
+        n_images=len(images),
+        failures=tuple(failures),
+        missing_breasts=tuple(missing),
+    )
+
+
+def _score_runs(
+    infos: Sequence[RunInfo],
+    images_dir: str | Path,
+    frame: pd.DataFrame,
+    cache: Path,
+    *,
+    workers: int | None,
+    batch_size: int,
+    tta: str,
+    progress: bool,
+    manager: pluggy.PluginManager | None,
+) -> tuple[list[dict[str, float]], list[tuple[str, str]]]:
+    """Per run: image_id -> score; plus the images no run could preprocess."""
+    per_run: list[dict[str, float]] = []
+    failures: dict[str, str] = {}
+    for info in infos:
+        folder, result = preprocess_for_run(
+            info, images_dir, frame, cache, workers=workers, quiet=not progress, manager=manager
+        )
+        for failure in result.failures:
+            failures.setdefault(failure.image_id, f"{failure.error_type}: {failure.message}")
+        from mammokit.data import read_index
+
+        index = read_index(folder) if result.succeeded else pd.DataFrame(columns=["image_id"])
+        paths = [str(folder / p) for p in index.get("path", [])]
+        scores = score_images(info, paths, batch_size=batch_size, tta=tta, progress=progress)
+        per_run.append(dict(zip(index["image_id"].astype(str), scores.tolist(), strict=True)))
+    return per_run, sorted(failures.items())
+
+
+def _breast_scores(
+    images: pd.DataFrame,
+    columns: Sequence[str],
+    calibrations: Sequence[Calibration | None],
+    aggregate: str,
+) -> pd.DataFrame:
+    """Aggregate each run's scores per breast, calibrate per run, then average the runs."""
+    breasts = aggregate_scores(images, aggregate, score_columns=tuple(columns))
+    for column, calibration in zip(columns, calibrations, strict=True):
+        if calibration is not None:
+            breasts[column] = calibration.apply(breasts[column].to_numpy())
+    breasts["score"] = breasts[list(columns)].mean(axis=1)
+    keep = ["prediction_id", "patient_id", "laterality", "n_images", "score"]
+    if len(columns) > 1 or any(c is not None for c in calibrations):
+        keep += list(columns)
+    return breasts[[c for c in keep if c in breasts.columns]]
