@@ -46,9 +46,9 @@ def resize(
 ) -> np.ndarray:
     """(H, W) uint8/uint16 in ``[0, max_value]`` -> ``size`` (h, w) ``dtype``, anti-aliased.
 
-    uint8 and uint16 are resized natively by Pillow ("L" and "I;16" modes, no float copy of
-    the input); large reductions first shrink by an integer factor (``reducing_gap=3``),
-    which Pillow documents as indistinguishable from the exact filter.
+    Pillow resizes uint8 as "L" and uint16 as "I" (int32); large reductions first shrink by
+    an integer factor (``reducing_gap=3``), which Pillow documents as indistinguishable
+    from the exact filter. The result is rounded and clipped to ``dtype``.
     """
     height, width = size
     if pixels.dtype not in (np.uint8, np.uint16):
@@ -56,6 +56,8 @@ def resize(
     source = np.ascontiguousarray(pixels)
     if source.shape != (height, width):
         image = Image.fromarray(source)
+        if image.mode != "L":
+            image = image.convert("I")  # Pillow's integer-factor reduce has no "I;16"
         image = image.resize((width, height), RESAMPLE[resample], reducing_gap=3.0)
         source = np.asarray(image)
     return to_dtype(source, max_value, dtype)
