@@ -210,14 +210,22 @@ def _calls(pipe: Pipeline, monkeypatch: pytest.MonkeyPatch) -> list[int]:
     return scales
 
 
+def _reduced_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, size: tuple[int, int]
+) -> tuple[Any, Path, Preprocessed, list[int]]:
+    """Preprocess a 256 x 208 phantom with the block-average decoder; also return the
+    scale of every decode made."""
+    ph = phantom((256, 208), seed=1)
+    path = dicom(tmp_path / "1.dcm", ph, Encoding(bits_stored=12))
+    pipe = _reducing_pipeline(size)
+    scales = _calls(pipe, monkeypatch)
+    return ph, path, pipe.preprocess(path), scales
+
+
 def test_reduced_decode_is_used_when_the_crop_stays_large_enough(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    ph = phantom((256, 208), seed=1)
-    path = dicom(tmp_path / "1.dcm", ph, Encoding(bits_stored=12))
-    pipe = _reducing_pipeline((48, 24))
-    scales = _calls(pipe, monkeypatch)
-    out = pipe.preprocess(path)
+    ph, path, out, scales = _reduced_run(tmp_path, monkeypatch, (48, 24))
     assert scales == [4]
     assert out.decoder == "blockavg"
     assert out.source_shape == (256, 208)
@@ -229,11 +237,7 @@ def test_reduced_decode_is_used_when_the_crop_stays_large_enough(
 def test_small_crop_is_decoded_again_at_a_finer_scale(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    ph = phantom((256, 208), seed=1)
-    path = dicom(tmp_path / "1.dcm", ph, Encoding(bits_stored=12))
-    pipe = _reducing_pipeline((128, 104))
-    scales = _calls(pipe, monkeypatch)
-    out = pipe.preprocess(path)
+    _, path, out, scales = _reduced_run(tmp_path, monkeypatch, (128, 104))
     # The 1/2 frame is 128 x 104, but the padded crop in it is smaller than the output:
     # decode again at full resolution.
     assert scales == [2, 1]
