@@ -306,7 +306,8 @@ def bootstrap_cis(
 
     Args:
         metrics: name -> ``(labels, scores) -> float``.
-        labels, scores: (N,) as for the metrics.
+        labels: (N,) as for the metrics.
+        scores: (N,) as for the metrics.
         groups: (N,) group key per row (e.g. patient_id); every resample draws as many
             groups as there are, with replacement, and keeps all their rows. None resamples
             rows.
