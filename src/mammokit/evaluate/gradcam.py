@@ -111,7 +111,8 @@ def explain_image(
     overlay as an RGB PNG.
 
     Raises:
-        ImageReadError: the image cannot be read; ConfigError: not a run directory.
+        ImageReadError: the image cannot be read.
+        ConfigError: not a run directory.
     """
     from PIL import Image
 
