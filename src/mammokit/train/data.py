@@ -187,7 +187,7 @@ def augment_batch(images: Any, cfg: AugmentConfig, *, seed: int, step: Any) -> A
 
     def uniform(salt: int, shape: Any, low: float = 0.0, high: float = 1.0) -> Any:
         return tf.random.stateless_uniform(
-            shape, seed=[*base, 0, salt * 1000003], minval=low, maxval=high
+            shape, seed=base + tf.constant([0, salt * 1000003], tf.int64), minval=low, maxval=high
         )
 
     def where(mask: Any, a: Any, b: Any) -> Any:

@@ -55,12 +55,14 @@ class TrainResult:
         history: one row per epoch (the content of ``history.csv``).
         best: the best validation breast-level pF1.
         epochs_run: epochs trained by this call (0 if already finished).
+        model: the final Keras model (the weights ``model.keras`` holds).
     """
 
     run_dir: Path
     history: pd.DataFrame = attrs.field(eq=False)
     best: float
     epochs_run: int
+    model: Any = attrs.field(default=None, eq=False, repr=False)
 
 
 def read_dataset(data_dir: str | Path) -> tuple[pd.DataFrame, PreprocessConfig]:
@@ -370,12 +372,14 @@ def train(
             verbose=verbose,
         )
     final = write_dir / f"{config.final_weights}.weights.h5"
-    _write_outputs(run, config, image_size, final, val_rows, val_ds, manager, info.is_chief)
+    final_model = _write_outputs(
+        run, config, image_size, final, val_rows, val_ds, manager, info.is_chief
+    )
     if not info.is_chief:
         shutil.rmtree(write_dir, ignore_errors=True)
     history = pd.read_csv(run.history) if run.history.exists() else pd.DataFrame()
     best = epoch_end.best if epoch_end.best is not None else math.nan
-    return TrainResult(run.root, history, float(best), epochs_run)
+    return TrainResult(run.root, history, float(best), epochs_run, final_model)
 
 
 def _write_outputs(
@@ -387,8 +391,9 @@ def _write_outputs(
     val_ds: Any,
     manager: pluggy.PluginManager,
     is_chief: bool,
-) -> None:
-    """``model.keras`` (a clean, uncompiled float32 model with ``weights``) and ``oof.csv``."""
+) -> Any:
+    """Write ``model.keras`` (a clean, uncompiled float32 model with ``weights``) and
+    ``oof.csv`` (chief only); return that model."""
     from mammokit.train._tf import import_keras
     from mammokit.train.model import build_model
 
@@ -402,10 +407,11 @@ def _write_outputs(
         keras.mixed_precision.set_global_policy(policy)
     scores = _predict(model, val_ds)
     if not is_chief:
-        return
+        return model
     tmp = run.root / ".model.keras.tmp.keras"
     model.save(str(tmp), save_format="keras")
     tmp.replace(run.model)
     oof = val_rows.assign(score=scores)
     oof = oof[[c for c in OOF_COLUMNS if c in oof.columns]]
     atomic_write_bytes(run.oof, oof.to_csv(index=False).encode("utf-8"))
+    return model

@@ -1,0 +1,133 @@
+"""End to end: `mammokit synth` + `mammokit preprocess` output -> `mammokit train` with
+ConvNeXtV2Atto at 128x64 on CPU -> a reloadable model; --resume; two workers."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from mammokit.cli import main
+from mammokit.config import load_toml
+
+pytestmark = pytest.mark.train
+
+HERE = Path(__file__).resolve().parent
+
+
+@pytest.fixture(scope="module")
+def run_dir(preprocessed_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("run") / "run"
+    status = main(
+        ["train", "--data", str(preprocessed_dir), "--out", str(out),
+         "--backbone", "convnextv2_atto", "--epochs", "1", "--batch-size", "8",
+         "--image-size", "128x64", "--strategy", "cpu", "--quiet"]
+    )  # fmt: skip
+    assert status == 0
+    return out
+
+
+def test_train_writes_the_run_directory(run_dir: Path, preprocessed_dir: Path) -> None:
+    for name in ("config.toml", "model.keras", "history.csv", "oof.csv"):
+        assert (run_dir / name).is_file(), name
+    for name in ("best.weights.h5", "last.weights.h5", "state.json"):
+        assert (run_dir / "checkpoints" / name).is_file(), name
+    assert any((run_dir / "tb").rglob("events.out.tfevents.*"))
+    config = load_toml(run_dir / "config.toml")
+    assert config["preprocess"]["size"] == [128, 64]
+    assert config["train"]["backbone"] == "convnextv2_atto"
+    assert 0.0 < config["stats"]["positive_rate"] < 1.0 and config["stats"]["seed"] == 42
+    history = pd.read_csv(run_dir / "history.csv")
+    assert list(history["epoch"]) == [0]
+    for column in ("loss", "val_breast_pf1", "val_breast_auc", "val_image_pf1", "val_image_auc"):
+        assert np.isfinite(history[column]).all(), column
+    oof = pd.read_csv(run_dir / "oof.csv", dtype={"patient_id": str, "image_id": str})
+    assert list(oof.columns) == [
+        "image_id", "patient_id", "laterality", "prediction_id", "cancer", "score"
+    ]  # fmt: skip
+    index = pd.read_csv(preprocessed_dir / "index.csv", dtype={"patient_id": str})
+    assert 0 < len(oof) < len(index)
+    assert oof["score"].between(0, 1).all()
+
+
+def test_reloaded_model_gives_the_same_predictions(run_dir: Path, preprocessed_dir: Path) -> None:
+    from mammokit.train import load_model, predict_images
+
+    oof = pd.read_csv(run_dir / "oof.csv", dtype={"patient_id": str, "image_id": str})
+    index = pd.read_csv(preprocessed_dir / "index.csv", dtype={"image_id": str})
+    paths = index.set_index("image_id").loc[oof["image_id"], "path"]
+    pixels = np.stack([np.asarray(Image.open(preprocessed_dir / p)) for p in paths])
+    model = load_model(run_dir)
+    assert model.input_shape == (None, 128, 64, 1) and model.output_shape == (None, 1)
+    scores = predict_images(model, pixels)
+    np.testing.assert_allclose(scores, oof["score"].to_numpy(), atol=1e-5)
+    np.testing.assert_allclose(predict_images(run_dir, pixels[:3]), scores[:3], atol=1e-6)
+
+
+def test_resume_continues_from_the_last_checkpoint(run_dir: Path, preprocessed_dir: Path) -> None:
+    from mammokit.train._tf import import_tf
+
+    tf = import_tf()
+    again = ["train", "--data", str(preprocessed_dir), "--out", str(run_dir), "--quiet"]
+    assert main([*again, "--epochs", "1"]) == 2  # an existing run needs --resume
+    assert main([*again, "--resume", "--backbone", "simple_cnn"]) == 2  # config is the saved one
+
+    def iterations() -> int:
+        reader = tf.train.load_checkpoint(str(run_dir / "checkpoints" / "state" / "ckpt"))
+        return int(reader.get_tensor("optimizer/_iterations/.ATTRIBUTES/VARIABLE_VALUE"))
+
+    after_one = iterations()
+    assert after_one > 0
+    assert main([*again, "--resume", "--epochs", "2"]) == 0
+    history = pd.read_csv(run_dir / "history.csv")
+    assert list(history["epoch"]) == [0, 1]
+    assert json.loads((run_dir / "checkpoints" / "state.json").read_text())["epoch"] == 2
+    assert iterations() == 2 * after_one
+    assert load_toml(run_dir / "config.toml")["train"]["epochs"] == 1  # saved config kept
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_two_workers_end_with_identical_weights(preprocessed_dir: Path, tmp_path: Path) -> None:
+    ports = [_free_port(), _free_port()]
+    cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
+    procs = []
+    for index in range(2):
+        env = dict(os.environ)
+        env["TF_CONFIG"] = json.dumps(
+            {"cluster": cluster, "task": {"type": "worker", "index": index}}
+        )
+        procs.append(
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    str(HERE / "_mw_worker.py"),
+                    str(preprocessed_dir),
+                    str(tmp_path / "run"),
+                    str(tmp_path / f"w{index}.npy"),
+                ],
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )  # fmt: skip
+        )
+    for proc in procs:
+        output, _ = proc.communicate(timeout=400)
+        assert proc.returncode == 0, output[-3000:]
+    w0, w1 = np.load(tmp_path / "w0.npy"), np.load(tmp_path / "w1.npy")
+    assert w0.shape == w1.shape and np.array_equal(w0, w1)
+    assert (tmp_path / "run" / "model.keras").is_file()
+    assert list(pd.read_csv(tmp_path / "run" / "history.csv")["epoch"]) == [0]
