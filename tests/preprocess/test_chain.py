@@ -246,3 +246,16 @@ def test_small_crop_is_decoded_again_at_a_finer_scale(
     for side in ("y0", "x0", "y1", "x1"):
         assert abs(getattr(out.crop_box, side) - getattr(full.crop_box, side)) <= 2
     assert np.abs(out.pixels.astype(int) - full.pixels.astype(int)).mean() < 3
+
+
+def test_auto_decoder_reduces_jpeg2000_and_matches_the_full_decode(tmp_path: Path) -> None:
+    ph = phantom((512, 416), seed=2, view="MLO")
+    path = dicom(tmp_path / "1.dcm", ph, Encoding(transfer_syntax="jpeg2000", bits_stored=12))
+    out = Pipeline(size=(96, 48)).preprocess(path)
+    full = Pipeline(size=(96, 48), decoder="pydicom").preprocess(path)
+    assert out.decoder == "j2k_reduced" and full.decoder == "pydicom"
+    assert out.source_shape == (512, 416)
+    assert kept(ph.breast_mask, out.crop_box) >= 0.98
+    for side in ("y0", "x0", "y1", "x1"):
+        assert abs(getattr(out.crop_box, side) - getattr(full.crop_box, side)) <= 8
+    assert np.abs(out.pixels.astype(int) - full.pixels.astype(int)).mean() < 4

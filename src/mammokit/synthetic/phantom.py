@@ -28,7 +28,7 @@ __all__ = [
     "random_lesion",
 ]
 
-#: Display value of the background (before noise).
+#: Display value of the bare background (noise-free).
 BACKGROUND = 0.02
 #: Fibroglandular texture amplitude per BI-RADS density class ("" = unknown, like B).
 DENSITY_TEXTURE = {"A": 0.05, "B": 0.09, "C": 0.14, "D": 0.19, "": 0.09}
@@ -341,10 +341,15 @@ def make_phantom(
         patch *= breast[where] * _thickness(r[where])
         image[where] += lesion.contrast * patch
         lesion_mask[where] = patch > 0.5
+    # Quantum noise grows with the signal: none on the bare background (as on detectors
+    # that clip it), which also keeps JPEG 2000 files near real sizes.
     noise = rng.standard_normal(shape, dtype=np.float32)
-    noise *= 0.006
+    signal = np.clip(image - np.float32(BACKGROUND), 0, 1)
+    np.sqrt(signal, out=signal)
+    noise *= signal
+    noise *= np.float32(0.008)
     image += noise
-    del noise
+    del noise, signal
     level = float(min(0.98, image[breast].max() + 0.08)) if breast.any() else 0.9
     if traits.markers:
         _markers(rng, image, breast, level)

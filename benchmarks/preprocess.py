@@ -1,0 +1,335 @@
+"""Benchmark ``Pipeline().preprocess`` against a plain re-implementation of the published method.
+
+Generates (once, cached) full-size 5355x4915 JPEG 2000 lossless phantom DICOMs, varied like
+the RSNA files (MONOCHROME1/2, SIGMOID/LINEAR, 12-16 bits stored, CC/MLO, both sides), and
+times, in one process and side by side, image after image:
+
+- (a) ``mammokit.Pipeline().preprocess(path)`` to 1024x512 (the defaults: automatic decoder,
+  which picks ``j2k_reduced``; VOI LUT as a lookup table; profile crop; pad; resize);
+- (b) the published method written plainly: full pydicom decode, float64 VOI LUT, flip,
+  smoothed-profile crop (the notebook's code), pad, resize.
+
+It prints per-image medians, the ratio (b)/(a) (target >= 15), the share of (a) spent in
+``Pipeline.decode`` (target >= 60%), the peak RSS of each, measured in a fresh process per
+method (target (a) <= 500 MB), SSIM between (a) and (b) at equal size and aspect (target
+>= 0.95), and whether TensorFlow was ever imported (target: never).
+
+For the comparison, (b) uses mammokit's default crop margin (2% of the frame; the published
+code has the same ``margin`` parameter, set to 0 there) and pads the same way (right, and
+equally top and bottom), so that the two outputs show the same region.
+
+Usage::
+
+    python benchmarks/preprocess.py [--images 4] [--repeat 3] [--size 1024x512]
+                                    [--shape 5355x4915] [--cache DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+TARGETS = {"ratio": 15.0, "decode_share": 0.60, "rss_a_mb": 500.0, "ssim": 0.95}
+MARGIN = 0.02
+
+
+def _pair(text: str) -> tuple[int, int]:
+    height, width = (int(v) for v in text.lower().split("x"))
+    return height, width
+
+
+def phantoms(cache: Path, count: int, shape: tuple[int, int]) -> list[Path]:
+    """``count`` JPEG 2000 lossless phantom DICOMs of ``shape``, generated once into ``cache``."""
+    from mammokit.synthetic import Encoding, make_phantom, write_dicom
+
+    folder = cache / f"preprocess-j2k-{shape[0]}x{shape[1]}"
+    variants = [
+        ("CC", False, "MONOCHROME2", "LINEAR", 12),
+        ("MLO", True, "MONOCHROME1", "SIGMOID", 12),
+        ("MLO", False, "MONOCHROME2", "SIGMOID", 14),
+        ("CC", True, "MONOCHROME1", "LINEAR", 16),
+    ]
+    paths = []
+    for i in range(count):
+        view, right, photometric, function, bits = variants[i % len(variants)]
+        path = folder / f"{1000 + i}.dcm"
+        paths.append(path)
+        if path.exists():
+            continue
+        started = time.perf_counter()
+        phantom = make_phantom(shape, view=view, breast_on_right=right, seed=i, density="C")
+        encoding = Encoding(
+            photometric=photometric,
+            voi_function=function,
+            bits_stored=bits,
+            transfer_syntax="jpeg2000",
+            extra_windows=1,
+        )
+        write_dicom(
+            path,
+            phantom,
+            encoding,
+            patient_id="1",
+            image_id=path.stem,
+            laterality="R" if right else "L",
+            view=view,
+            seed=i,
+        )
+        print(f"  generated {path.name} in {time.perf_counter() - started:.1f} s", flush=True)
+    return paths
+
+
+# ---- (b): the published method, written plainly ---------------------------------------
+
+
+def _smooth(values: np.ndarray) -> np.ndarray:
+    kernel_size = max(1, int(len(values) * 0.01))
+    kernel = np.ones(kernel_size) / kernel_size
+    return np.convolve(values, kernel, mode="same")
+
+
+def _first(value: Any) -> float:
+    try:
+        return float(value[0])
+    except TypeError:
+        return float(value)
+
+
+def published(path: Path, size: tuple[int, int], aspect: float) -> np.ndarray:
+    """(b): the published pipeline on one file -> (H, W) uint8 at ``size``."""
+    import pydicom
+    from PIL import Image
+
+    ds = pydicom.dcmread(path)
+    x = ds.pixel_array.astype(np.float64)  # full decode
+    center, width = _first(ds.WindowCenter), _first(ds.WindowWidth)
+    y_max = 2 ** int(ds.BitsStored) - 1
+    if ds.get("VOILUTFunction", "LINEAR") == "SIGMOID":
+        image = y_max / (1 + np.exp(-4 * (x - center) / width))
+    else:
+        center, width = center - 0.5, width - 1
+        image = np.clip(((x - center) / width + 0.5) * y_max, 0, y_max)
+    if ds.PhotometricInterpretation == "MONOCHROME1":
+        image = y_max - image
+    n = int(image.shape[1] * 0.1)
+    if image[:, -n:].sum() > image[:, :n].sum():
+        image = np.fliplr(image)
+    height, width_px = image.shape
+    # get_x_offset
+    vv = _smooth(image.sum(axis=0)) * _smooth(image.std(axis=0))
+    argmax = vv[: int(width_px * 0.75)].argmax()
+    below = np.flatnonzero(vv[argmax:] < vv.max() * 0.05)
+    x1 = argmax + int(below[0]) if below.size else width_px
+    x1 = min(width_px, x1 + int(width_px * MARGIN))
+    image = image[:, :x1]
+    # get_y_offsets
+    vv = _smooth(image.sum(axis=1)) * _smooth(image.std(axis=1))
+    argmax = int(height * 0.25) + vv[int(height * 0.25) : int(height * 0.75)].argmax()
+    threshold = vv.max() * 0.05
+    below_top = np.flatnonzero(vv[:argmax] < threshold)
+    below_bottom = np.flatnonzero(vv[argmax:] < threshold)
+    y0 = int(below_top[-1]) + 1 if below_top.size else 0
+    y1 = argmax + int(below_bottom[0]) if below_bottom.size else height
+    y0 = max(0, y0 - int(height * MARGIN))
+    y1 = min(height, y1 + int(height * MARGIN))
+    crop = image[y0:y1]
+    # pad to the aspect ratio with background, then resize
+    ch, cw = crop.shape
+    if ch < cw * aspect:
+        new_h, new_w = round(cw * aspect), cw
+    else:
+        new_h, new_w = ch, round(ch / aspect)
+    padded = np.zeros((new_h, new_w))
+    top = (new_h - ch) // 2
+    padded[top : top + ch, :cw] = crop
+    scaled = Image.fromarray((padded / y_max * 255).astype(np.float32))
+    resized = scaled.resize((size[1], size[0]), Image.Resampling.LANCZOS)
+    return np.clip(np.rint(np.asarray(resized)), 0, 255).astype(np.uint8)
+
+
+# ---- (a) and the measurements ---------------------------------------------------------
+
+
+class TimedPipeline:
+    """``Pipeline()`` whose ``decode`` calls are timed."""
+
+    def __init__(self, size: tuple[int, int]) -> None:
+        from mammokit import Pipeline
+
+        self.pipe = Pipeline(size=size)
+        self.decode_seconds = 0.0
+        original = self.pipe.decode
+
+        def decode(path: Any, *, min_shape: Any = None) -> Any:
+            started = time.perf_counter()
+            try:
+                return original(path, min_shape=min_shape)
+            finally:
+                self.decode_seconds += time.perf_counter() - started
+
+        self.pipe.decode = decode  # type: ignore[method-assign]
+
+    def __call__(self, path: Path) -> Any:
+        return self.pipe.preprocess(path)
+
+
+def worker(method: str, paths: list[Path], size: tuple[int, int]) -> dict[str, Any]:
+    """Run one method on every file in this (fresh) process; report its peak RSS."""
+    aspect = size[0] / size[1]
+    if method == "a":
+        pipe = TimedPipeline(size)
+        for path in paths:
+            pipe(path)
+    else:
+        for path in paths:
+            published(path, size, aspect)
+    return {"peak_rss_mb": peak_rss_mb(), "tensorflow": "tensorflow" in sys.modules}
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident set size in MB.
+
+    Linux's ``VmHWM`` belongs to the process image, so it starts afresh at ``exec``;
+    ``ru_maxrss`` would also count the parent's memory at fork time.
+    """
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _rss(method: str, paths: list[Path], size: tuple[int, int]) -> dict[str, Any]:
+    command = [
+        sys.executable,
+        __file__,
+        "--worker",
+        method,
+        "--size",
+        f"{size[0]}x{size[1]}",
+        *map(str, paths),
+    ]
+    output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+    result: dict[str, Any] = json.loads(output.strip().splitlines()[-1])
+    return result
+
+
+def measure(paths: list[Path], size: tuple[int, int], repeat: int) -> dict[str, Any]:
+    from skimage.metrics import structural_similarity
+
+    aspect = size[0] / size[1]
+    timed = TimedPipeline(size)
+    timed(paths[0])  # warm up imports and plugin loading
+    published(paths[0], size, aspect)
+    rows = []
+    for path in paths:
+        a_times, b_times, decode_times = [], [], []
+        for _ in range(repeat):
+            timed.decode_seconds = 0.0
+            started = time.perf_counter()
+            out = timed(path)
+            a_times.append(time.perf_counter() - started)
+            decode_times.append(timed.decode_seconds)
+            started = time.perf_counter()
+            reference = published(path, size, aspect)
+            b_times.append(time.perf_counter() - started)
+        a, b = statistics.median(a_times), statistics.median(b_times)
+        decode = statistics.median(decode_times)
+        ssim = structural_similarity(out.pixels, reference, data_range=255)
+        rows.append(
+            {
+                "image": path.name,
+                "a_s": a,
+                "b_s": b,
+                "ratio": b / a,
+                "decode_share": decode / a,
+                "ssim": float(ssim),
+                "decoder": out.decoder,
+                "roi": out.roi_method,
+                "crop": [out.crop_box.y0, out.crop_box.x0, out.crop_box.y1, out.crop_box.x1],
+            }
+        )
+        print(
+            f"  {path.name}: (a) {a:.3f} s  (b) {b:.3f} s  ratio {b / a:.1f}  "
+            f"decode {decode / a:.0%}  SSIM {ssim:.3f}  [{out.decoder}, {out.roi_method}]",
+            flush=True,
+        )
+    a_med = statistics.median(r["a_s"] for r in rows)
+    b_med = statistics.median(r["b_s"] for r in rows)
+    return {
+        "images": rows,
+        "a_median_s": a_med,
+        "b_median_s": b_med,
+        "ratio": b_med / a_med,
+        "decode_share": statistics.median(r["decode_share"] for r in rows),
+        "ssim_min": min(r["ssim"] for r in rows),
+        "tensorflow_in_main": "tensorflow" in sys.modules,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--images", type=int, default=4)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--size", type=_pair, default=(1024, 512))
+    parser.add_argument("--shape", type=_pair, default=(5355, 4915))
+    parser.add_argument(
+        "--cache", type=Path, default=Path(tempfile.gettempdir()) / "mammokit-bench"
+    )
+    parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument("--worker", choices=["a", "b"], help=argparse.SUPPRESS)
+    parser.add_argument("paths", nargs="*", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.worker:
+        print(json.dumps(worker(args.worker, args.paths, args.size)))
+        return 0
+
+    print(f"phantoms: {args.images} x {args.shape[0]}x{args.shape[1]} JPEG 2000 lossless")
+    paths = phantoms(args.cache, args.images, args.shape)
+    print(f"(a) Pipeline().preprocess vs (b) published method, to {args.size[0]}x{args.size[1]}")
+    figures = measure(paths, args.size, args.repeat)
+    rss_a, rss_b = _rss("a", paths, args.size), _rss("b", paths, args.size)
+    figures.update(
+        rss_a_mb=rss_a["peak_rss_mb"],
+        rss_b_mb=rss_b["peak_rss_mb"],
+        tensorflow=figures["tensorflow_in_main"] or rss_a["tensorflow"] or rss_b["tensorflow"],
+        cpu_count=os.cpu_count(),
+        load_average=os.getloadavg()[0],
+    )
+    checks = {
+        "ratio (b)/(a) >= 15": figures["ratio"] >= TARGETS["ratio"],
+        "decode share of (a) >= 60%": figures["decode_share"] >= TARGETS["decode_share"],
+        "peak RSS (a) <= 500 MB": figures["rss_a_mb"] <= TARGETS["rss_a_mb"],
+        "SSIM(a, b) >= 0.95": figures["ssim_min"] >= TARGETS["ssim"],
+        "TensorFlow never imported": not figures["tensorflow"],
+    }
+    print()
+    print(f"median per image: (a) {figures['a_median_s']:.3f} s, (b) {figures['b_median_s']:.3f} s")
+    print(f"ratio (b)/(a): {figures['ratio']:.1f}")
+    print(f"share of (a) in decoding: {figures['decode_share']:.0%}")
+    print(f"peak RSS: (a) {figures['rss_a_mb']:.0f} MB, (b) {figures['rss_b_mb']:.0f} MB")
+    print(f"SSIM(a, b): min {figures['ssim_min']:.3f}")
+    print(f"TensorFlow imported: {figures['tensorflow']}")
+    print(f"(load average {figures['load_average']:.1f} on {figures['cpu_count']} CPUs)")
+    for name, ok in checks.items():
+        print(f"  [{'ok' if ok else 'MISSED'}] {name}")
+    if args.json:
+        args.json.write_text(json.dumps(figures, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
