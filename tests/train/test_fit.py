@@ -122,7 +122,7 @@ def test_two_workers_end_with_identical_weights(preprocessed_dir: Path, tmp_path
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
                 text=True,
-            )  # fmt: skip
+            )
         )
     for proc in procs:
         output, _ = proc.communicate(timeout=400)

@@ -9,8 +9,8 @@ from every weight at every step, independent of the learning rate. Keras's AdamW
 fraction; during warmup and cosine decay the Keras decay follows the schedule, which is
 what tfa users were advised to do by hand.
 
-Norm parameters, biases, GRN and layer-scale parameters (every variable with at most one
-dimension larger than 1) are excluded from weight decay.
+Norm parameters, biases, GRN and layer-scale parameters (every 1-D variable) are excluded
+from weight decay.
 """
 
 from __future__ import annotations
@@ -74,10 +74,9 @@ def WarmupCosine(peak: float, warmup_steps: int, total_steps: int, min_ratio: fl
 
 
 def decay_excluded(variables: Any) -> list[Any]:
-    """The variables weight decay must skip: every variable with at most one dimension
-    larger than 1 (biases, LayerNorm/BatchNorm gamma and beta, GRN gamma and beta,
-    layer scale)."""
-    return [v for v in variables if sum(int(d) > 1 for d in v.shape) <= 1]
+    """The variables weight decay must skip: every vector (biases, LayerNorm/BatchNorm
+    gamma and beta, GRN gamma and beta, layer scale). Kernels (2-D and up) are decayed."""
+    return [v for v in variables if len(v.shape) <= 1]
 
 
 def build_optimizer(config: TrainConfig, *, steps_per_epoch: int, model: Any) -> Any:
