@@ -200,13 +200,17 @@ def test_every_bench_section_file_is_included() -> None:
 
 def test_bench_hook_includes_a_section_file(tmp_path: Path) -> None:
     hook = _load_hook("bench_sections")
-    (tmp_path / "_bench_dataset.md").write_text("| workers | images/s |\n|---|---|\n| 2 | 3.1 |\n")
+    (tmp_path / "_bench_dataset.md").write_text(
+        "## Workers\n\n| workers | images/s |\n|---|---|\n| 2 | 3.1 |\n\n```\n# comment\n```\n"
+    )
     page = (
         "## Dataset\n\n<!-- mammokit-bench: dataset -->\n\n"
         "## Demo\n\n<!-- mammokit-bench: demo -->\n"
     )
     rendered = hook.render(page, tmp_path)
     assert "| 2 | 3.1 |" in rendered
+    assert "\n### Workers\n" in rendered  # nested under the page's own "## Dataset"
+    assert "\n# comment\n" in rendered  # code is left alone
     assert hook.NOT_YET in rendered.split("## Demo", 1)[1]
     assert "mammokit-bench" not in rendered
 

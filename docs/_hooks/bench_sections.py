@@ -22,12 +22,27 @@ def section_path(docs_dir: Path, area: str) -> Path:
     return docs_dir / f"_bench_{area}.md"
 
 
+def demote_headings(markdown: str) -> str:
+    """Every Markdown heading one level deeper (outside code fences), so that a section
+    file's ``##`` headings nest under the page's ``##`` section of that area."""
+    lines, fenced = [], False
+    for line in markdown.splitlines():
+        if line.lstrip().startswith(("```", "~~~")):
+            fenced = not fenced
+        elif not fenced and re.match(r"#{1,5} ", line):
+            line = "#" + line
+        lines.append(line)
+    return "\n".join(lines)
+
+
 def render(markdown: str, docs_dir: Path) -> str:
     """``markdown`` with every marker replaced by its section file (or :data:`NOT_YET`)."""
 
     def replace(match: re.Match[str]) -> str:
         path = section_path(docs_dir, match.group(1))
-        return path.read_text(encoding="utf-8").strip() if path.is_file() else NOT_YET
+        if not path.is_file():
+            return NOT_YET
+        return demote_headings(path.read_text(encoding="utf-8").strip())
 
     return MARKER.sub(replace, markdown)
 
