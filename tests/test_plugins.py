@@ -198,3 +198,26 @@ def test_every_registry_hook_can_be_listed() -> None:
         assert isinstance(get_components(pm, hook_name), dict)
     with pytest.raises(ConfigError, match="Unknown hook"):
         get_components(pm, "mammokit_nope")
+
+
+def test_trace_variable_logs_every_hook_call(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setenv("MAMMOKIT_TRACE_PLUGINS", "1")
+    with caplog.at_level("DEBUG", logger="mammokit.plugins"):
+        pm = _manager(WindowPlugin("traced"))
+        get_components(pm, "mammokit_windowing_methods")
+    traced = [
+        r.getMessage() for r in caplog.records if "mammokit_windowing_methods" in r.getMessage()
+    ]
+    assert any("'traced'" in m or "traced" in m for m in traced)
+    assert all(hook in caplog.text for hook in REGISTRY_HOOKS)
+
+
+def test_no_trace_without_the_variable(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.delenv("MAMMOKIT_TRACE_PLUGINS", raising=False)
+    with caplog.at_level("DEBUG", logger="mammokit.plugins"):
+        get_components(_manager(WindowPlugin("quiet")), "mammokit_windowing_methods")
+    assert "gave" not in caplog.text

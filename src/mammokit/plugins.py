@@ -162,7 +162,8 @@ def get_plugin_manager(
         pm.check_pending()
     except pluggy.PluginValidationError as err:
         raise PluginError(f"Plugin {err.plugin!r} is invalid: {err}") from err
-    if os.environ.get(TRACE_ENV) == "1":
+    pm._mammokit_trace = os.environ.get(TRACE_ENV) == "1"  # type: ignore[attr-defined]
+    if pm._mammokit_trace:  # type: ignore[attr-defined]
         pm.trace.root.setwriter(logger.debug)
         pm.enable_tracing()
     for hook_name in REGISTRY_HOOKS:
@@ -199,6 +200,9 @@ def _components_by_plugin(pm: pluggy.PluginManager, hook_name: str) -> list[tupl
                     "expected mammokit.Component records"
                 )
             found.append((plugin_name, component))
+        if getattr(pm, "_mammokit_trace", False):
+            names = [component.name for component in result or ()]
+            logger.debug("hook %s: plugin %r gave %s", hook_name, plugin_name, names)
     return found
 
 
