@@ -35,11 +35,11 @@ import pydicom
 from PIL import Image
 from pydicom.encaps import generate_frames
 
+from mammokit.dicom._base import FrameDecoder, pydicom_dtype
 from mammokit.dicom._guard import guard
 from mammokit.dicom._uids import J2K, J2K_LOSSLESS
 from mammokit.dicom.choose import MAX_REDUCTION, reduction_level
-from mammokit.dicom.header import frame_count, read_checked
-from mammokit.dicom.limits import DEFAULT_LIMITS, Limits
+from mammokit.dicom.header import frame_count
 from mammokit.errors import DicomDecodeError
 from mammokit.images import DecodedImage, ImageMeta
 
@@ -141,11 +141,6 @@ def _trim(frame: bytes) -> bytes:
     return frame
 
 
-def _pydicom_dtype(meta: ImageMeta) -> np.dtype:
-    size = 1 if meta.bits_allocated <= 8 else 2
-    return np.dtype(f"{'i' if meta.pixel_representation == 1 else 'u'}{size}")
-
-
 def to_stored(container: np.ndarray, stream: Codestream, meta: ImageMeta) -> np.ndarray:
     """Pillow's (H, W) uint8/uint16 container values -> pydicom's stored values and dtype."""
     bits = 8 * container.dtype.itemsize
@@ -153,7 +148,7 @@ def to_stored(container: np.ndarray, stream: Codestream, meta: ImageMeta) -> np.
     if stream.signed:  # Pillow adds 2**(p-1); subtract it, wrapping: two's complement bits
         raw = np.subtract(raw, 1 << (stream.precision - 1), dtype=raw.dtype)
         raw = raw.view(np.dtype(f"i{raw.dtype.itemsize}"))
-    target = _pydicom_dtype(meta)
+    target = pydicom_dtype(meta)
     if raw.dtype.itemsize != target.itemsize:
         # sign-extend (signed) or zero-extend into the larger container, wrapping like C
         raw = raw.astype(np.dtype(f"{raw.dtype.kind}{target.itemsize}"))
@@ -164,35 +159,28 @@ def to_stored(container: np.ndarray, stream: Codestream, meta: ImageMeta) -> np.
     return np.ascontiguousarray(out)
 
 
-class J2kReducedDecoder:
+class J2kReducedDecoder(FrameDecoder):
     """Reduced-resolution JPEG 2000 decoding with Pillow.
 
     Args:
         frame: the frame to take from a multi-frame file; None (default) rejects them.
-        max_reduction: the largest level tried (1..3; 3 means 1/8).
+        max_reduction: the largest level tried (0..3; 3 means 1/8).
 
-    ``decode`` returns (ceil(H / s), ceil(W / s)) stored values in pydicom's dtype, with
-    ``scale`` s = 2**n.
+    ``decode(path, min_shape=...)`` returns (ceil(H / s), ceil(W / s)) stored values in
+    pydicom's dtype, with ``scale`` s = 2**n, the coarsest level still >= ``min_shape``.
     """
 
     name = NAME
 
     def __init__(self, frame: int | None = None, max_reduction: int = MAX_REDUCTION) -> None:
+        super().__init__(frame)
         if not 0 <= max_reduction <= MAX_REDUCTION:
             raise TypeError(f"max_reduction must be in 0..{MAX_REDUCTION}, got {max_reduction}")
-        self.frame = frame
         self.max_reduction = max_reduction
 
-    def decode(
-        self,
-        path: Path,
-        *,
-        min_shape: tuple[int, int] | None = None,
-        limits: Limits | None = None,
+    def _decode(
+        self, path: Path, meta: ImageMeta, min_shape: tuple[int, int] | None
     ) -> DecodedImage:
-        """Decode ``path`` at the coarsest level allowed by ``min_shape`` (None: full size)."""
-        path = Path(path)
-        _header, meta = read_checked(path, limits or DEFAULT_LIMITS, frame=self.frame)
         if meta.transfer_syntax not in J2K_TRANSFER_SYNTAXES:
             raise DicomDecodeError(
                 path, f"transfer syntax {meta.transfer_syntax} is not JPEG 2000 (j2k_reduced)"

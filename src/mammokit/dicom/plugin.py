@@ -5,12 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from mammokit.components import DecoderComponent
+from mammokit.dicom._dicomsdl_table import VERIFIED_TRANSFER_SYNTAXES, dicomsdl_available
 from mammokit.dicom._uids import J2K, J2K_LOSSLESS
 from mammokit.plugins import hookimpl
 
 __all__ = ["mammokit_decoders"]
 
 _J2K: frozenset[str] = frozenset({J2K_LOSSLESS, J2K})
+_DICOMSDL: frozenset[str] = frozenset(VERIFIED_TRANSFER_SYNTAXES)
 
 
 def _pydicom(**options: Any) -> Any:
@@ -23,6 +25,12 @@ def _j2k_reduced(**options: Any) -> Any:
     from mammokit.dicom.j2k_reduced import J2kReducedDecoder
 
     return J2kReducedDecoder(**options)
+
+
+def _dicomsdl(**options: Any) -> Any:
+    from mammokit.dicom.dicomsdl_decoder import DicomsdlDecoder
+
+    return DicomsdlDecoder(**options)
 
 
 def _pillow_has_openjpeg() -> bool:
@@ -48,5 +56,13 @@ def mammokit_decoders() -> list[DecoderComponent]:
             is_available=_pillow_has_openjpeg,
             reduces_resolution=True,
             speed_rank=10,
+        ),
+        DecoderComponent(
+            name="dicomsdl",
+            description="dicomsdl (mammokit[fast]): native JPEG lossless and RLE, verified",
+            factory=_dicomsdl,
+            transfer_syntaxes=_DICOMSDL,  # type: ignore[arg-type]  # attrs converter typing
+            is_available=dicomsdl_available,
+            speed_rank=20,
         ),
     ]

@@ -11,20 +11,18 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pydicom
 import pydicom.pixels
 from pydicom.pixels.decoders.base import get_decoder
 from pydicom.uid import UID
 
+from mammokit.dicom._base import FrameDecoder
 from mammokit.dicom._guard import guard
 from mammokit.dicom._uids import DEFLATED
-from mammokit.dicom.header import read_checked
-from mammokit.dicom.limits import DEFAULT_LIMITS, Limits
 from mammokit.errors import DicomDecodeError
-from mammokit.images import DecodedImage
+from mammokit.images import DecodedImage, ImageMeta
 
-__all__ = ["PydicomDecoder", "native", "pydicom_can_decode"]
-
-NAME = "pydicom"
+__all__ = ["PydicomDecoder", "describe_uid", "native", "pydicom_can_decode"]
 
 
 def pydicom_can_decode(uid: str) -> bool:
@@ -42,54 +40,38 @@ def native(pixels: np.ndarray) -> np.ndarray:
     return pixels
 
 
-class PydicomDecoder:
+def describe_uid(uid: str) -> str:
+    """``"1.2.840.10008.1.2.5 (RLE Lossless)"``."""
+    name = UID(uid).name if uid else ""
+    return f"{uid} ({name})" if name and name != uid else uid or "(none)"
+
+
+class PydicomDecoder(FrameDecoder):
     """Full-resolution decode through ``pydicom.pixels.pixel_array``.
 
     Args:
         frame: the frame to take from a multi-frame file; None (default) rejects them.
 
-    ``decode`` returns (H, W) stored values in pydicom's dtype (native byte order):
-    exactly ``ds.pixel_array`` (or ``ds.pixel_array[frame]``).
+    ``decode`` ignores ``min_shape`` and returns (H, W) stored values in pydicom's dtype
+    (native byte order): exactly ``ds.pixel_array`` (or ``ds.pixel_array[frame]``).
     """
 
-    name = NAME
+    name = "pydicom"
 
-    def __init__(self, frame: int | None = None) -> None:
-        self.frame = frame
-
-    def decode(
-        self,
-        path: Path,
-        *,
-        min_shape: tuple[int, int] | None = None,
-        limits: Limits | None = None,
+    def _decode(
+        self, path: Path, meta: ImageMeta, min_shape: tuple[int, int] | None
     ) -> DecodedImage:
-        """Decode ``path``; ``min_shape`` is ignored (always full resolution)."""
-        path = Path(path)
-        _ds, meta = read_checked(path, limits or DEFAULT_LIMITS, frame=self.frame)
         if not pydicom_can_decode(meta.transfer_syntax):
             raise DicomDecodeError(
                 path,
-                f"unsupported transfer syntax {_describe(meta.transfer_syntax)}: "
+                f"unsupported transfer syntax {describe_uid(meta.transfer_syntax)}: "
                 "no installed pydicom decoder plugin handles it",
             )
-        with guard(path, f"cannot decode pixel data ({_describe(meta.transfer_syntax)})"):
+        with guard(path, f"cannot decode pixel data ({describe_uid(meta.transfer_syntax)})"):
             if meta.transfer_syntax == DEFLATED:
                 # pixel_array(path) reads the file raw; a deflated dataset must be inflated.
                 source: Any = pydicom.dcmread(path)
             else:
                 source = path
             pixels = pydicom.pixels.pixel_array(source, index=self.frame)
-        pixels = native(pixels)
-        if pixels.shape != (meta.rows, meta.columns):
-            raise DicomDecodeError(
-                path,
-                f"decoded shape {pixels.shape} does not match the header's "
-                f"{meta.rows}x{meta.columns}",
-            )
-        return DecodedImage(pixels=pixels, meta=meta, decoder=NAME, scale=1)
-
-
-def _describe(uid: str) -> str:
-    name = UID(uid).name if uid else ""
-    return f"{uid} ({name})" if name and name != uid else uid or "(none)"
+        return self._result(path, native(pixels), meta)

@@ -1,0 +1,71 @@
+"""What every built-in decoder shares: the frame option, the header check, the result check."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import ClassVar
+
+import numpy as np
+
+from mammokit.dicom.header import read_checked
+from mammokit.dicom.limits import DEFAULT_LIMITS, Limits
+from mammokit.errors import DicomDecodeError
+from mammokit.images import DecodedImage, ImageMeta
+
+__all__ = ["FrameDecoder", "pydicom_dtype"]
+
+
+def pydicom_dtype(meta: ImageMeta) -> np.dtype:
+    """The dtype pydicom gives: uint8/int8 up to 8 bits allocated, else uint16/int16
+    (32-bit data: uint32/int32)."""
+    size = 1 if meta.bits_allocated <= 8 else 2 if meta.bits_allocated <= 16 else 4
+    return np.dtype(f"{'i' if meta.pixel_representation == 1 else 'u'}{size}")
+
+
+class FrameDecoder:
+    """Base of the built-in decoders (the object a decoder component's factory returns).
+
+    Args:
+        frame: the frame to take from a multi-frame file; None (default) rejects them.
+
+    ``decode(path, *, min_shape=None, limits=None)`` reads and checks the header (limits,
+    monochrome, frames) before any pixel data, then calls ``_decode``.
+    """
+
+    name: ClassVar[str] = ""
+
+    def __init__(self, frame: int | None = None) -> None:
+        if frame is not None and (isinstance(frame, bool) or not isinstance(frame, int)):
+            raise TypeError(f"frame must be an integer or None, got {frame!r}")
+        self.frame = frame
+
+    def decode(
+        self,
+        path: Path,
+        *,
+        min_shape: tuple[int, int] | None = None,
+        limits: Limits | None = None,
+    ) -> DecodedImage:
+        """(H, W) stored values of ``path`` (see the subclass for ``min_shape``).
+
+        Raises:
+            DicomDecodeError, ImageReadError, ResourceLimitError: naming the file.
+        """
+        path = Path(path)
+        _header, meta = read_checked(path, limits or DEFAULT_LIMITS, frame=self.frame)
+        return self._decode(path, meta, min_shape)
+
+    def _decode(
+        self, path: Path, meta: ImageMeta, min_shape: tuple[int, int] | None
+    ) -> DecodedImage:
+        raise NotImplementedError
+
+    def _result(self, path: Path, pixels: np.ndarray, meta: ImageMeta) -> DecodedImage:
+        """A full-resolution result, after checking its shape against the header."""
+        if pixels.shape != (meta.rows, meta.columns):
+            raise DicomDecodeError(
+                path,
+                f"{self.name}: decoded shape {pixels.shape} does not match the header's "
+                f"{meta.rows}x{meta.columns}",
+            )
+        return DecodedImage(pixels=pixels, meta=meta, decoder=self.name, scale=1)
