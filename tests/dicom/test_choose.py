@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pydicom
 import pytest
-from pydicom.uid import JPEG2000Lossless, RLELossless
+from pydicom.uid import JPEG2000Lossless, JPEGLossless, JPEGLosslessSV1, RLELossless
 
 import mammokit
 from mammokit.dicom import decode_file
@@ -95,16 +95,27 @@ def test_auto_choice_table(
 
 @needs_dicomsdl
 @pytest.mark.parametrize(
-    ("dtype", "bits"), [(np.uint16, 12), (np.uint16, 16), (np.int16, 16), (np.uint8, 8)]
+    ("ts", "dtype", "bits"),
+    [
+        (RLELossless, np.uint16, 12),
+        (RLELossless, np.uint16, 16),
+        (RLELossless, np.int16, 16),
+        (RLELossless, np.uint8, 8),
+        (JPEGLosslessSV1, np.uint16, 12),
+        (JPEGLosslessSV1, np.uint16, 16),
+        (JPEGLosslessSV1, np.uint8, 8),
+        (JPEGLossless, np.uint16, 14),
+    ],
 )
-def test_auto_uses_dicomsdl_for_rle_identically(tmp_path: Path, dtype: type, bits: int) -> None:
+def test_auto_uses_dicomsdl_identically(tmp_path: Path, ts: str, dtype: type, bits: int) -> None:
     pixels = _pixels(dtype, bits)
-    path = write_dicom(tmp_path / "a.dcm", pixels, transfer_syntax=RLELossless, bits_stored=bits)
+    path = write_dicom(tmp_path / "a.dcm", pixels, transfer_syntax=ts, bits_stored=bits)
     decoded = decode_file(path, decoders=_decoders(), name="auto")
     assert decoded.decoder == "dicomsdl"
     reference = pydicom.dcmread(path).pixel_array
     assert decoded.pixels.dtype == reference.dtype
     np.testing.assert_array_equal(decoded.pixels, reference)
+    np.testing.assert_array_equal(decoded.pixels, pixels)
 
 
 def test_auto_without_dicomsdl_uses_pydicom(tmp_path: Path, without_dicomsdl: None) -> None:

@@ -14,6 +14,7 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import UID, ExplicitVRLittleEndian, ImplicitVRLittleEndian, generate_uid
 
 from mammokit._atomic import atomic_write_bytes
+from mammokit.dicom._uids import JPEG_LOSSLESS, JPEG_LOSSLESS_SV1
 
 __all__ = ["dataset_for", "write_dicom"]
 
@@ -60,6 +61,20 @@ def dataset_for(
     return ds
 
 
+def _compress_jpeg_lossless(ds: Dataset, pixels: np.ndarray, transfer_syntax: str) -> None:
+    """Encapsulate JPEG lossless SV1 codestreams (pydicom has no encoder for them)."""
+    from pydicom.encaps import encapsulate
+
+    from mammokit.dicom._ljpeg import encode_jpeg_lossless
+
+    if pixels.dtype.kind != "u":
+        raise TypeError("the JPEG lossless encoder takes unsigned pixels only")
+    frames = pixels if pixels.ndim == 3 else pixels[None]
+    ds.PixelData = encapsulate([encode_jpeg_lossless(f, int(ds.BitsStored)) for f in frames])
+    ds["PixelData"].VR = "OB"
+    ds.file_meta.TransferSyntaxUID = UID(transfer_syntax)
+
+
 def write_dicom(
     path: str | Path,
     pixels: np.ndarray,
@@ -71,12 +86,15 @@ def write_dicom(
     """Write ``pixels`` as a DICOM file with ``transfer_syntax`` (compressing as needed).
 
     ``kwargs`` go to :func:`dataset_for`. Compressed transfer syntaxes use pydicom's
-    encoders (RLE Lossless, JPEG 2000 via pylibjpeg-openjpeg, ...). Returns the path.
+    encoders (RLE Lossless, JPEG 2000 via pylibjpeg-openjpeg, ...), and JPEG lossless
+    (process 14, SV1; unsigned data) mammokit's own encoder. Returns the path.
     """
     path = Path(path)
     ds = dataset_for(pixels, **kwargs)
     if transfer_syntax == ImplicitVRLittleEndian:
         ds.file_meta.TransferSyntaxUID = ImplicitVRLittleEndian
+    elif transfer_syntax in (JPEG_LOSSLESS, JPEG_LOSSLESS_SV1):
+        _compress_jpeg_lossless(ds, np.ascontiguousarray(pixels), transfer_syntax)
     elif transfer_syntax != ExplicitVRLittleEndian:
         ds.compress(transfer_syntax, np.ascontiguousarray(pixels), **(encoding_options or {}))
     from io import BytesIO
