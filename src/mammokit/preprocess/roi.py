@@ -178,9 +178,10 @@ def degenerate_reason(
 
 
 class _CheckedExtractor:
-    """What the built-in extractors share: the degeneracy check (options of
-    :func:`degenerate_reason`), then ``margin``, a fraction of the frame's height and width
-    added around a usable box, and ``fallback``."""
+    """What the built-in extractors share: the degeneracy check (options ``min_fraction``,
+    ``full_fraction``, ``min_mass`` of :func:`degenerate_reason`), then ``margin``, a
+    fraction of the frame's height and width added around a usable box (0.02), and
+    ``fallback``. Subclasses pass these through as ``**checks``."""
 
     def __init__(
         self,
@@ -246,19 +247,10 @@ class ProfileCrop(_CheckedExtractor):
         threshold: float = 0.05,
         relative_to: str = "max",
         trim_left: bool = False,
-        min_fraction: float = 0.1,
-        full_fraction: float = 0.99,
-        min_mass: float = 0.3,
-        margin: float = 0.02,
         fallback: Sequence[str] = ("otsu",),
+        **checks: float,
     ) -> None:
-        super().__init__(
-            min_fraction=min_fraction,
-            full_fraction=full_fraction,
-            min_mass=min_mass,
-            margin=margin,
-            fallback=fallback,
-        )
+        super().__init__(fallback=fallback, **checks)
         lo, hi = (float(v) for v in row_search)
         if not (0 <= lo < hi <= 1 and 0 < column_search <= 1 and 0 < threshold < 1):
             raise ValueError(
@@ -327,19 +319,10 @@ class OtsuCrop(_CheckedExtractor):
         *,
         max_side: int = 512,
         strip_frame: bool = True,
-        min_fraction: float = 0.1,
-        full_fraction: float = 0.99,
-        min_mass: float = 0.3,
-        margin: float = 0.02,
         fallback: Sequence[str] = (),
+        **checks: float,
     ) -> None:
-        super().__init__(
-            min_fraction=min_fraction,
-            full_fraction=full_fraction,
-            min_mass=min_mass,
-            margin=margin,
-            fallback=fallback,
-        )
+        super().__init__(fallback=fallback, **checks)
         if max_side < 16:
             raise ValueError(f"max_side must be at least 16, got {max_side}")
         self.max_side = int(max_side)
