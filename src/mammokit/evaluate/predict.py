@@ -17,7 +17,8 @@ Outputs (all written atomically):
 - ``image_scores.csv``: the table's columns + ``score`` (ensemble mean) and, for an
   ensemble, ``score_0``, ``score_1``... per run.
 - ``breast_scores.csv``: ``prediction_id, patient_id, laterality, n_images, score`` (after
-  calibration and ensembling), ``prediction``.
+  calibration and ensembling), ``prediction``; with an ensemble or a calibration also
+  ``score_0``, ``score_1``... the uncalibrated breast score of each run.
 - ``predict_failures.csv`` when some image could not be preprocessed.
 """
 
@@ -337,12 +338,16 @@ def _breast_scores(
     calibrations: Sequence[Calibration | None],
     aggregate: str,
 ) -> pd.DataFrame:
-    """Aggregate each run's scores per breast, calibrate per run, then average the runs."""
+    """Aggregate each run's scores per breast, calibrate per run, then average the runs.
+
+    The per-run columns keep the uncalibrated breast scores; ``score`` is the final one.
+    """
     breasts = aggregate_scores(images, aggregate, score_columns=tuple(columns))
-    for column, calibration in zip(columns, calibrations, strict=True):
-        if calibration is not None:
-            breasts[column] = calibration.apply(breasts[column].to_numpy())
-    breasts["score"] = breasts[list(columns)].mean(axis=1)
+    final = [
+        breasts[column].to_numpy() if calibration is None else calibration.apply(breasts[column])
+        for column, calibration in zip(columns, calibrations, strict=True)
+    ]
+    breasts["score"] = np.mean(final, axis=0)
     keep = ["prediction_id", "patient_id", "laterality", "n_images", "score"]
     if len(columns) > 1 or any(c is not None for c in calibrations):
         keep += list(columns)
