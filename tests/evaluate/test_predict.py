@@ -237,7 +237,10 @@ def test_evaluate_report_on_predictions_and_on_oof(work: Path) -> None:
     assert main(["evaluate", "--run", str(work / "run1"), "--run", str(work / "run2"),
                  "--out", str(oof_report), "--images", str(work / "pp"),
                  "--n-boot", "50"]) == 0  # fmt: skip
-    assert "out-of-fold predictions" in (oof_report / "report.html").read_text()
+    html = (oof_report / "report.html").read_text()
+    assert "out-of-fold predictions" in html
+    for column in ("site_id", "machine_id", "view", "density"):  # from pp/index.csv
+        assert f"By {column}" in html
 
 
 def test_explain_writes_a_heatmap_at_the_model_input_size(work: Path) -> None:

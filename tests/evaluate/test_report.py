@@ -118,3 +118,14 @@ def test_report_rejects_missing_columns(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="score"):
         write_report(tmp_path, pd.DataFrame({"prediction_id": ["1_L"], "cancer": [1]}),
                      threshold=None)  # fmt: skip
+
+
+def test_breakdown_groups_missing_values(tmp_path: Path) -> None:
+    breasts, _ = _tables(20, seed=2)
+    breasts["density"] = np.where(breasts["patient_id"] % 3 == 0, None, "C")
+    files = write_report(tmp_path, breasts, threshold=0.5, n_boot=20)
+    rows = json.loads(files.metrics_json.read_text())["breakdowns"]["density"]
+    assert {row["density"]: row["n"] for row in rows} == {
+        "(missing)": int((breasts["patient_id"] % 3 == 0).sum()),
+        "C": int((breasts["patient_id"] % 3 != 0).sum()),
+    }

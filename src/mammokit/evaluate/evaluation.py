@@ -176,7 +176,11 @@ class EvaluationData:
     source: str
 
 
-def _oof_data(runs: Sequence[RunInfo], aggregate: str) -> EvaluationData:
+def _oof_data(
+    runs: Sequence[RunInfo], aggregate: str, metadata: pd.DataFrame | None
+) -> EvaluationData:
+    """The runs' pooled ``oof.csv`` rows, with the metadata columns (site, machine, view,
+    density) of ``metadata`` (a preprocessed folder's index) joined by image_id."""
     frames = []
     for run in runs:
         oof = read_oof(run.path)
@@ -185,6 +189,10 @@ def _oof_data(runs: Sequence[RunInfo], aggregate: str) -> EvaluationData:
         frames.append(oof)
     images = pd.concat(frames, ignore_index=True)
     images["cancer"] = images["cancer"].astype(int)
+    if metadata is not None:
+        extra = [c for c in _META if c in metadata.columns and c not in images.columns]
+        meta = metadata[["image_id", *extra]].astype({"image_id": str})
+        images = images.merge(meta, on="image_id", how="left")
     names = ", ".join(str(r.path) for r in runs)
     return EvaluationData(
         aggregate_scores(images, aggregate), images, f"out-of-fold predictions of {names}"
@@ -218,7 +226,8 @@ def evaluate(
         threshold: a threshold policy ``NAME[:ARG]``.
         calibration: "none", "platt" or "isotonic": fitted on the run's out-of-fold
             breasts (saved in the run) and applied to the evaluated scores; one run only.
-        crops: a preprocessed folder (``index.csv`` + PNGs) to show crops from.
+        crops: a preprocessed folder (``index.csv`` + PNGs) to show crops from; for
+            out-of-fold scores also the source of site/machine/view/density breakdowns.
         n_boot: bootstrap resamples (by patient).
         seed: the bootstrap seed.
         manager: plugin manager for the threshold policy.
@@ -235,7 +244,9 @@ def evaluate(
         breasts, images = join_labels(read_predictions(predictions), read_labels(labels), aggregate)
         data = EvaluationData(breasts, images, f"{predictions} against {labels}")
     else:
-        data = _oof_data(infos, aggregate)
+        from mammokit.data import read_index
+
+        data = _oof_data(infos, aggregate, read_index(crops) if crops is not None else None)
     notes = [f"Scores: {data.source}; aggregation per breast: {aggregate}."]
     breasts = data.breasts
     calibrations: list[Any] | None = None

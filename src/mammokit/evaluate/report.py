@@ -252,7 +252,8 @@ def _summary_metrics(threshold: float | None) -> dict[str, Callable[[Any, Any], 
 
 def _group_rows(frame: pd.DataFrame, column: str, threshold: float | None) -> list[dict[str, Any]]:
     rows = []
-    for key, group in frame.groupby(frame[column].astype(str), sort=True):
+    keys = frame[column].astype(object).where(frame[column].notna(), "(missing)").astype(str)
+    for key, group in frame.groupby(keys, sort=True):
         y = group["cancer"].to_numpy()
         s = group["score"].to_numpy(dtype=np.float64)
         row: dict[str, Any] = {
