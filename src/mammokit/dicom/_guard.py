@@ -43,7 +43,9 @@ def guard(
 
     Raises:
         MammokitError subclasses unchanged; MemoryError as ResourceLimitError; anything
-        else as ``error``. Library warnings are logged (debug level), never raised.
+        else (including a native decoder's panic) as ``error``; KeyboardInterrupt,
+        SystemExit and other BaseExceptions unchanged. Library warnings are logged (debug
+        level), never raised.
 
     Note:
         ``warnings.catch_warnings`` is process-global: decoding in several threads at once
@@ -67,3 +69,9 @@ def guard(
         raise ImageReadError(path, f"{what}: permission denied") from err
     except Exception as err:
         raise error(path, f"{what}: {short(err)}") from err
+    except BaseException as err:
+        # A Rust decoder's panic (pyo3's PanicException, e.g. pylibjpeg-rle on a lying
+        # header) derives from BaseException; it is a decode failure, not an interrupt.
+        if type(err).__name__ != "PanicException":
+            raise
+        raise error(path, f"{what}: decoder panicked: {short(err)}") from err

@@ -9,6 +9,7 @@ frame to take (decoder option ``frame``).
 
 from __future__ import annotations
 
+import math
 import struct
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,13 @@ import pydicom
 from pydicom.dataset import Dataset
 
 from mammokit.dicom._guard import guard
-from mammokit.dicom.limits import Limits, check_dataset, check_file_size
+from mammokit.dicom.limits import (
+    BoundedFile,
+    Limits,
+    check_dataset,
+    check_file_size,
+    check_inflated_size,
+)
 from mammokit.errors import DicomDecodeError
 from mammokit.images import ImageMeta
 
@@ -44,8 +51,8 @@ def read_header(path: Path) -> Dataset:
         DicomDecodeError: not a DICOM file, or its header cannot be parsed.
         ImageReadError: the file cannot be opened.
     """
-    with guard(path, "cannot read the DICOM header"):
-        return pydicom.dcmread(path, stop_before_pixels=True)
+    with guard(path, "cannot read the DICOM header"), BoundedFile(path) as handle:
+        return pydicom.dcmread(handle, stop_before_pixels=True)
 
 
 def read_checked(
@@ -58,6 +65,7 @@ def read_checked(
         DicomDecodeError: see :func:`read_header` and :func:`check_image`.
     """
     check_file_size(path, limits)
+    check_inflated_size(path, limits)
     ds = read_header(path)
     with guard(path, "invalid image header"):
         check_dataset(path, ds, limits)
@@ -184,9 +192,17 @@ def _laterality(ds: Dataset) -> str:
     return ""
 
 
+def _finite(keyword: str, value: Any) -> float:
+    """``float(value)``; ValueError for NaN or infinity (they poison the lookup tables)."""
+    number = float(value)
+    if not math.isfinite(number):
+        raise ValueError(f"{keyword} is {value!r}, not a finite number")
+    return number
+
+
 def _float_or(ds: Dataset, keyword: str, default: float) -> float:
     value = ds.get(keyword)
-    return default if value in (None, "") else float(value)
+    return default if value in (None, "") else _finite(keyword, value)
 
 
 def _floats(ds: Dataset, keyword: str) -> tuple[float, ...]:
@@ -194,8 +210,8 @@ def _floats(ds: Dataset, keyword: str) -> tuple[float, ...]:
     if value in (None, ""):
         return ()
     if isinstance(value, str | bytes | int | float):
-        return (float(value),)
-    return tuple(float(v) for v in value)
+        return (_finite(keyword, value),)
+    return tuple(_finite(keyword, v) for v in value)
 
 
 def _padding(ds: Dataset, keyword: str) -> int | None:

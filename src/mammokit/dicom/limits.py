@@ -6,7 +6,10 @@ A header that claims a huge image (a lying or malicious file) must fail fast wit
 
 from __future__ import annotations
 
+import io
 import os
+import struct
+import zlib
 from pathlib import Path
 
 import attrs
@@ -14,7 +17,33 @@ from pydicom.dataset import Dataset
 
 from mammokit.errors import ResourceLimitError
 
-__all__ = ["DEFAULT_LIMITS", "Limits", "check_dataset", "check_file_size", "check_size"]
+__all__ = [
+    "DEFAULT_LIMITS",
+    "BoundedFile",
+    "Limits",
+    "check_dataset",
+    "check_file_size",
+    "check_inflated_size",
+    "check_size",
+]
+
+_DEFLATED = b"1.2.840.10008.1.2.1.99"
+_LONG_VRS = (
+    b"OB",
+    b"OD",
+    b"OF",
+    b"OL",
+    b"OV",
+    b"OW",
+    b"SQ",
+    b"SV",
+    b"UC",
+    b"UN",
+    b"UR",
+    b"UT",
+    b"UV",
+)
+_CHUNK = 1 << 20
 
 
 def _positive(instance: object, attribute: attrs.Attribute[int], value: int) -> None:
@@ -94,3 +123,70 @@ def check_dataset(path: Path, ds: Dataset, limits: Limits) -> None:
         bits=int(ds.get("BitsAllocated", 8) or 8),
         limits=limits,
     )
+
+
+class BoundedFile(io.BufferedReader):
+    """A binary file whose ``read(n)`` never asks for more than what is left of it.
+
+    pydicom reads an element value with ``fp.read(length)``; a buffered read allocates
+    ``length`` bytes up front, so one flipped bit in a length field would make a 10 kB
+    file allocate up to 4 GiB. Pass this to ``pydicom.dcmread`` instead of a path.
+    """
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(io.FileIO(path, "rb"))
+        self._end = os.fstat(self.fileno()).st_size
+
+    def read(self, size: int | None = -1) -> bytes:
+        if size is not None and size > io.DEFAULT_BUFFER_SIZE:
+            size = max(0, min(size, self._end - self.tell()))
+        return super().read(size)
+
+
+def _deflated_body(head: bytes) -> int | None:
+    """Where the dataset starts if the file meta in ``head`` says Deflated, else None."""
+    if head[128:132] != b"DICM":
+        return None
+    pos, deflated = 132, False
+    while pos + 8 <= len(head) and head[pos : pos + 2] == b"\x02\x00":
+        element = head[pos + 2 : pos + 4]
+        if head[pos + 4 : pos + 6] in _LONG_VRS:
+            (length,) = struct.unpack_from("<I", head, pos + 8)
+            start = pos + 12
+        else:
+            (length,) = struct.unpack_from("<H", head, pos + 6)
+            start = pos + 8
+        if element == b"\x10\x00":
+            deflated = head[start : start + length].rstrip(b"\x00 ") == _DEFLATED
+        pos = start + length
+    return pos if deflated else None
+
+
+def check_inflated_size(path: Path, limits: Limits) -> None:
+    """Raise ResourceLimitError if a Deflated dataset inflates to more than ``max_bytes``.
+
+    pydicom inflates a Deflated Explicit VR Little Endian body in one piece before parsing
+    it, so a small file of compressed zeros (a decompression bomb: 300 kB -> 300 MB) would
+    take gigabytes. The body is inflated here in chunks, counted and discarded, first.
+    """
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(1 << 16)
+            start = _deflated_body(head)
+            if start is None:
+                return
+            handle.seek(start)
+            inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+            total = 0
+            while not inflater.eof and (chunk := handle.read(_CHUNK)):
+                while chunk and not inflater.eof:
+                    total += len(inflater.decompress(chunk, _CHUNK))
+                    if total > limits.max_bytes:
+                        raise ResourceLimitError(
+                            path,
+                            f"deflated dataset inflates to more than the limit "
+                            f"max_bytes={limits.max_bytes:,}",
+                        )
+                    chunk = inflater.unconsumed_tail
+    except (OSError, zlib.error):
+        return  # the reader reports the unreadable file or bad stream with its own message

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pluggy
 
+from mammokit.errors import ResourceLimitError
 from mammokit.images import CropBox, Preprocessed, WindowedImage
 from mammokit.preprocess.flip import breast_on_right, mirror
 from mammokit.preprocess.resize import resize
@@ -189,6 +190,22 @@ def _source_shape(windowed: WindowedImage) -> tuple[int, int]:
     return height * windowed.scale, width * windowed.scale
 
 
+def _check_padded_size(path: str | Path, box: CropBox, aspect: float, max_pixels: int) -> None:
+    """Raise ResourceLimitError if padding ``box`` to ``aspect`` exceeds ``max_pixels``.
+
+    The header limits bound the decoded image, not the padded crop: a long thin image
+    (e.g. a lying 65535x512 header) would pad to 65535x32768 at aspect 2, gigabytes.
+    """
+    height, width = padded_shape(box, aspect)
+    if height * width > max_pixels:
+        raise ResourceLimitError(
+            path,
+            f"the {box.height}x{box.width} crop padded to aspect {aspect:g} would be "
+            f"{height}x{width} = {height * width:,} pixels, more than the limit "
+            f"max_pixels={max_pixels:,}",
+        )
+
+
 def _mirror_output(on_right: bool, flip: str) -> bool:
     """Whether the breast-left output must be mirrored to get the configured side."""
     return flip == "right" or (flip == "none" and on_right)
@@ -227,6 +244,7 @@ def preprocess(pipe: Pipeline, path: str | Path) -> Preprocessed:
             box = unmirror(local, frame[1]) if on_right else local
     view = mirror(windowed.pixels) if on_right else windowed.pixels
     crop = view[box.y0 : box.y1, box.x0 : box.x1]
+    _check_padded_size(path, box, aspect, config.max_pixels)
     padded = pipe._pad_fn(crop, aspect, 0)
     pixels = resize(padded, config.size, max_value=windowed.max_value, dtype=config.output_dtype)
     mirrored = _mirror_output(on_right, config.flip)

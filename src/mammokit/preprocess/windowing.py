@@ -252,7 +252,14 @@ class VoiLut:
         except TypeError as err:
             raise DicomDecodeError(path, str(err)) from err
         pad = _padding_mask(meta, values) if self.padding else np.zeros(values.shape, bool)
-        modality = _modality(meta, values)
+        with np.errstate(over="ignore", invalid="ignore"):
+            modality = _modality(meta, values)
+        if not np.isfinite(modality).all():
+            raise DicomDecodeError(
+                path,
+                f"Rescale Slope {meta.rescale_slope:g} / Intercept {meta.rescale_intercept:g} "
+                "overflow: the modality values are not finite",
+            )
         has_window = bool(meta.window_centers) and bool(meta.window_widths)
         if meta.voi_lut_sequence and (self.use_sequence or not has_window):
             norm = _sequence_lut(path, meta, self.window_index, modality)
