@@ -221,6 +221,14 @@ def test_failed_images_are_reported_and_every_breast_is_written(work: Path) -> N
     assert submission.set_index("prediction_id").loc[victim, "cancer"] == 0
     failures = pd.read_csv(out.with_name("predict_failures.csv"), dtype=str)
     assert len(failures) == (test["prediction_id"] == victim).sum()
+    # Nothing scorable at all: an error, no submission.
+    only_victim = work / "only_victim.csv"
+    test[test["prediction_id"] == victim].to_csv(only_victim, index=False)
+    nothing = work / "nothing" / "submission.csv"
+    status = main(["predict", "--run", str(work / "run1"), "--images", str(broken), "--csv",
+                   str(only_victim), "--out", str(nothing), "--workers", "0",
+                   "--quiet"])  # fmt: skip
+    assert status == 1 and not nothing.exists()
 
 
 def test_evaluate_report_on_predictions_and_on_oof(work: Path) -> None:

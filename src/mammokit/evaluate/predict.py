@@ -39,7 +39,7 @@ import pluggy
 
 from mammokit._atomic import atomic_write_bytes
 from mammokit.config import PreprocessConfig, config_to_dict
-from mammokit.errors import ConfigError
+from mammokit.errors import ConfigError, MammokitError
 from mammokit.evaluate.aggregate import AGGREGATIONS, aggregate_scores
 from mammokit.evaluate.calibration import CALIBRATION_METHODS, Calibration
 from mammokit.evaluate.runinfo import RunInfo, oof_breasts, read_run, run_calibration
@@ -261,14 +261,24 @@ def predict(
             workers=workers, batch_size=batch_size, tta=tta, progress=progress, manager=manager,
         )  # fmt: skip
 
+    failures_path = out_path.with_name("predict_failures.csv")
+    if failures:
+        _csv(pd.DataFrame(failures, columns=["image_id", "message"]), failures_path)
+    else:
+        failures_path.unlink(missing_ok=True)  # a stale list from an earlier call
     scored_ids = sorted(set.intersection(*(set(s) for s in per_run)), key=str)
+    if not scored_ids:
+        raise MammokitError(
+            f"no image of the table could be preprocessed (see {failures_path}); "
+            "nothing was written"
+        )
     images = frame.set_index("image_id").loc[scored_ids].reset_index()
     columns = [f"score_{k}" for k in range(len(infos))]
     for column, scores in zip(columns, per_run, strict=True):
         images[column] = [scores[i] for i in images["image_id"]]
     images["score"] = images[columns].mean(axis=1)
     breasts = _breast_scores(images, columns, calibrations, aggregate)
-    value = policy(breasts["score"].to_numpy(dtype=np.float64)) if len(breasts) else None
+    value = policy(breasts["score"].to_numpy(dtype=np.float64))
 
     all_ids = sorted(frame["prediction_id"].unique().tolist())
     missing = sorted(set(all_ids) - set(breasts["prediction_id"]))
@@ -286,9 +296,6 @@ def predict(
         images = images.drop(columns=columns)
     _csv(images, image_scores_path)
     breast_path = _csv(breasts, image_scores_path.with_name("breast_scores.csv"))
-    failures_path = out_path.with_name("predict_failures.csv")
-    if failures:
-        _csv(pd.DataFrame(failures, columns=["image_id", "message"]), failures_path)
     _csv(submission, out_path)
     return PredictResult(
         submission=out_path,
