@@ -21,10 +21,10 @@ from mammokit.data._job import STATE_DIR, payload_path
 from mammokit.data.writers import iter_framed_records
 from mammokit.errors import ConfigError
 
-__all__ = ["SHARD_DIR", "build_shards", "has_packed", "shard_name"]
+__all__ = ["MANIFEST", "SHARD_DIR", "build_shards", "has_packed", "shard_name"]
 
 SHARD_DIR = "shards"
-_MANIFEST = "shards.json"
+MANIFEST = "shards.json"
 #: Per shard, its [image_id, patient_id] pairs in order.
 Groups = list[list[list[str]]]
 
@@ -35,7 +35,7 @@ def shard_name(index: int, count: int) -> str:
 
 def _manifest(out_dir: Path) -> dict[str, Groups] | None:
     try:
-        data = json.loads((out_dir / STATE_DIR / _MANIFEST).read_bytes())
+        data = json.loads((out_dir / STATE_DIR / MANIFEST).read_bytes())
     except (OSError, ValueError):
         return None
     return data if isinstance(data, dict) else None
@@ -110,7 +110,7 @@ def build_shards(
         if stale.name not in keep:
             stale.unlink()
     text = json.dumps({"shards": groups}, indent=0) + "\n"
-    atomic_write_bytes(out_dir / STATE_DIR / _MANIFEST, text.encode())
+    atomic_write_bytes(out_dir / STATE_DIR / MANIFEST, text.encode())
     _drop_payloads(out_dir, images)
     return _paths(groups)
 

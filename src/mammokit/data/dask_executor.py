@@ -57,7 +57,7 @@ def run_on_dask(
     cluster = None
     try:
         if scheduler:
-            client = distributed.Client(scheduler, timeout="20s")
+            client = distributed.Client(scheduler)  # distributed.comm.timeouts.connect
         else:
             cluster = distributed.LocalCluster(
                 n_workers=workers,

@@ -20,9 +20,10 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,7 @@ from mammokit.data._job import (
     row_digest,
     run_job,
 )
+from mammokit.data._shards import MANIFEST
 from mammokit.data.index import FAILURE_COLUMNS, INDEX_COLUMNS, id_sort_key, write_tables
 from mammokit.data.tables import read_table, validate_table
 from mammokit.data.writers import DEFAULT_SHARD_BYTES, infer_column_types, write_features_file
@@ -168,52 +170,18 @@ def preprocess_dataset(
         column_types = infer_column_types(columns, ([r[c] for c in columns] for r in rows))
         run_info.update(shard_bytes=shard_bytes, columns=column_types)
     config = config_to_dict(pipeline.config)
-    _prepare_out(out, config, run_info, overwrite)
-    if format == "tfrecord":
-        bits = 16 if pipeline.config.output_dtype == "uint16" else 8
-        write_features_file(out / "shards", column_types, bits)
-
-    packed: set[str] = set()
-    if format == "tfrecord":
-        from mammokit.data._shards import has_packed
-
-        packed = has_packed(out)
-    jobs: list[Job] = []
-    for row in rows:
-        digest = row_digest(row)
-        job = Job(
-            images_dir=str(images),
-            out_dir=str(out),
-            patient_id=row["patient_id"],
-            image_id=row["image_id"],
-            format=format,
-            features={c: (column_types[c], row[c]) for c in columns} if column_types else {},
-            digest=digest,
-        )
-        if not _finished(out, job, packed):
-            jobs.append(job)
-    jobs.sort(key=lambda j: id_sort_key(j.image_id))
-
-    peak: dict[int, int] = {}
-    if jobs:
-        _execute(pipeline, jobs, n_workers, executor, scheduler, quiet, len(rows), peak)
-    records = _collect_records(out, rows)
-    shard_of = None
-    if format == "tfrecord":
-        from mammokit.data._shards import build_shards
-
-        ok = [
-            (r["image_id"], r["patient_id"])
-            for r in rows
-            if records[r["image_id"]]["status"] == "ok"
-        ]
-        shard_of = build_shards(out, sorted(ok, key=lambda p: id_sort_key(p[0])), shard_bytes)
-    succeeded, _ = write_tables(out, frame, records, shard_of)
-    failures = tuple(
-        Failure(*(records[r["image_id"]][c] for c in FAILURE_COLUMNS))
-        for r in sorted(rows, key=lambda r: id_sort_key(r["image_id"]))
-        if records[r["image_id"]]["status"] != "ok"
-    )
+    _check_usable(out)
+    with _locked(out):
+        _prepare_out(out, config, run_info, overwrite)
+        _sweep_temporaries(out, sorted({r["patient_id"] for r in rows}))
+        if format == "tfrecord":
+            bits = 16 if pipeline.config.output_dtype == "uint16" else 8
+            write_features_file(out / "shards", column_types, bits)
+        jobs = _pending(out, images, rows, format, column_types)
+        peak: dict[int, int] = {}
+        if jobs:
+            _execute(pipeline, jobs, n_workers, executor, scheduler, quiet, len(rows), peak)
+        succeeded, failures = _finish(out, frame, rows, format, shard_bytes)
     return DatasetResult(
         out_dir=out,
         total=len(rows),
@@ -224,6 +192,60 @@ def preprocess_dataset(
         elapsed=time.perf_counter() - started,
         worker_peak_rss=peak,
     )
+
+
+def _pending(
+    out: Path,
+    images: Path,
+    rows: list[dict[str, str]],
+    format: str,
+    column_types: dict[str, str],
+) -> list[Job]:
+    """The jobs of the rows not finished yet, in image_id order."""
+    packed: set[str] = set()
+    if format == "tfrecord":
+        from mammokit.data._shards import has_packed
+
+        packed = has_packed(out)
+    jobs: list[Job] = []
+    for row in rows:
+        job = Job(
+            images_dir=str(images),
+            out_dir=str(out),
+            patient_id=row["patient_id"],
+            image_id=row["image_id"],
+            format=format,
+            features={c: (t, row[c]) for c, t in column_types.items()},
+            digest=row_digest(row),
+        )
+        if not _finished(out, job, packed):
+            jobs.append(job)
+    return sorted(jobs, key=lambda j: id_sort_key(j.image_id))
+
+
+def _finish(
+    out: Path, frame: pd.DataFrame, rows: list[dict[str, str]], format: str, shard_bytes: int
+) -> tuple[int, tuple[Failure, ...]]:
+    """Build the shards (tfrecord) and the tables from the records."""
+    records = _collect_records(out, rows)
+    ordered = sorted(rows, key=lambda r: id_sort_key(r["image_id"]))
+    shard_of = None
+    if format == "tfrecord":
+        from mammokit.data._shards import build_shards
+
+        ok = [
+            (r["image_id"], r["patient_id"])
+            for r in ordered
+            if records[r["image_id"]]["status"] == "ok"
+        ]
+        shard_of = build_shards(out, ok, shard_bytes)
+    succeeded, _ = write_tables(out, frame, records, shard_of)
+    failures = tuple(
+        Failure(*(records[r["image_id"]][c] for c in FAILURE_COLUMNS))
+        for r in ordered
+        if records[r["image_id"]]["status"] != "ok"
+    )
+    return succeeded, failures
 
 
 def _load_table(table: str | Path | pd.DataFrame) -> tuple[pd.DataFrame, Path | None]:
@@ -259,14 +281,63 @@ def _check_overlap(images: Path, out: Path, table_path: Path | None) -> None:
                 raise ConfigError(f"the table {table_path} would be overwritten by the output")
 
 
+def _check_usable(out: Path) -> None:
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"output folder {out} is a file")
+    foreign = out.is_dir() and any(entry.name != STATE_DIR for entry in out.iterdir())
+    if foreign and not (out / "preprocess.toml").exists():
+        raise ConfigError(
+            f"output folder {out} is not empty and holds no preprocess.toml; "
+            "choose an empty or new folder"
+        )
+
+
+@contextlib.contextmanager
+def _locked(out: Path) -> Iterator[None]:
+    """Hold ``<out>/.mammokit/lock`` for the run: one run per output folder at a time.
+
+    The lock dies with its process, so a killed run never leaves ``out`` locked.
+    """
+    state = out / STATE_DIR
+    state.mkdir(parents=True, exist_ok=True)
+    with open(state / "lock", "ab") as handle:
+        try:
+            import fcntl
+        except ImportError:  # pragma: no cover - Windows: no lock
+            yield
+            return
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as err:
+            raise ConfigError(f"another mammokit run is writing to {out}; wait for it") from err
+        yield
+
+
+_TEMPORARY = re.compile(r"\..+\.[A-Za-z0-9_]{8}\.tmp")
+
+
+def _sweep_temporaries(out: Path, patients: Iterable[str]) -> None:
+    """Delete temporary files left by atomic writes of a run that was killed."""
+    state = out / STATE_DIR
+    folders = [out, out / "shards", state]
+    for patient in patients:
+        folders += [out / patient, state / "records" / patient, state / "payloads" / patient]
+    for folder in folders:
+        try:
+            entries = list(os.scandir(folder))
+        except OSError:
+            continue
+        for entry in entries:
+            if _TEMPORARY.fullmatch(entry.name) and entry.is_file(follow_symlinks=False):
+                Path(entry.path).unlink(missing_ok=True)
+
+
 def _prepare_out(
     out: Path, config: dict[str, Any], run_info: dict[str, Any], overwrite: bool
 ) -> None:
     """Create ``out`` or check that it holds a run with the same configuration."""
     toml_path = out / "preprocess.toml"
     run_path = out / STATE_DIR / _RUN_FILE
-    if out.exists() and not out.is_dir():
-        raise ConfigError(f"output folder {out} is a file")
     if toml_path.exists():
         old = load_toml(toml_path).get("preprocess", {})
         try:
@@ -283,11 +354,6 @@ def _prepare_out(
                 f"{out} was preprocessed with a different configuration "
                 f"({'; '.join(changes)}); use a new folder or overwrite"
             )
-    elif out.exists() and any(out.iterdir()):
-        raise ConfigError(
-            f"output folder {out} is not empty and holds no preprocess.toml; "
-            "choose an empty or new folder"
-        )
     out.mkdir(parents=True, exist_ok=True)
     if not toml_path.exists():
         save_toml({"preprocess": config}, toml_path)
@@ -311,10 +377,11 @@ def _clear(out: Path) -> None:
             png.unlink(missing_ok=True)
             with contextlib.suppress(OSError):
                 png.parent.rmdir()
-    shutil.rmtree(out / STATE_DIR, ignore_errors=True)
-    shutil.rmtree(out / "shards", ignore_errors=True)
-    for name in _OWN_FILES:
-        (out / name).unlink(missing_ok=True)
+    for folder in (out / STATE_DIR / "records", out / STATE_DIR / "payloads", out / "shards"):
+        shutil.rmtree(folder, ignore_errors=True)
+    for path in (*(out / n for n in _OWN_FILES), out / STATE_DIR / _RUN_FILE):
+        path.unlink(missing_ok=True)
+    (out / STATE_DIR / MANIFEST).unlink(missing_ok=True)
 
 
 def _finished(out: Path, job: Job, packed: set[str]) -> bool:

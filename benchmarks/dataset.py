@@ -1,0 +1,127 @@
+"""Benchmark ``mammokit preprocess``: throughput with 1 and 2 workers, memory, Dask overhead.
+
+Generates (once, cached) full-size 5355x4915 JPEG 2000 phantom DICOMs with
+``mammokit.synthetic.write_dataset``, then preprocesses them with the default configuration:
+
+1. the process pool with 1 worker, then 2 workers: images/s and the 2/1 ratio (target >= 1.8
+   on 2 cores);
+2. peak resident memory of each worker process (target <= 500 MB);
+3. a Dask LocalCluster with 2 workers: its time relative to the 2-worker pool (target <= 1.2),
+   and that its outputs equal the pool's byte for byte.
+
+Usage::
+
+    python benchmarks/dataset.py [--images 16] [--cache DIR] [--size 5355x4915]
+
+Times are wall-clock for the whole ``preprocess_dataset`` call (pool or cluster start-up
+included), best of ``--repeat`` runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import filecmp
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from mammokit import Pipeline
+from mammokit.synthetic import SynthConfig, write_dataset
+
+
+def _dataset(cache: Path, images: int, size: tuple[int, int]) -> Path:
+    patients = -(-images // 4)
+    root = cache / f"j2k-{patients}x4-{size[0]}x{size[1]}"
+    if not (root / "train.csv").exists():
+        print(f"generating {patients * 4} JPEG 2000 phantoms {size[0]}x{size[1]} in {root} ...")
+        started = time.perf_counter()
+        tmp = Path(tempfile.mkdtemp(dir=cache))
+        write_dataset(
+            tmp,
+            SynthConfig(
+                patients=patients, image_size=size, seed=0, transfer_syntaxes=("jpeg2000",)
+            ),
+        )
+        shutil.rmtree(root, ignore_errors=True)
+        tmp.rename(root)
+        print(f"  done in {time.perf_counter() - started:.0f} s")
+    return root
+
+
+def _same_tree(a: Path, b: Path) -> bool:
+    files_a = sorted(
+        p.relative_to(a) for p in a.rglob("*") if p.is_file() and ".mammokit" not in p.parts
+    )
+    files_b = sorted(
+        p.relative_to(b) for p in b.rglob("*") if p.is_file() and ".mammokit" not in p.parts
+    )
+    return files_a == files_b and all(filecmp.cmp(a / f, b / f, shallow=False) for f in files_a)
+
+
+def _run(
+    pipeline: Pipeline, data: Path, out: Path, repeat: int, **kwargs: object
+) -> tuple[float, object]:
+    best, result = float("inf"), None
+    for _ in range(repeat):
+        shutil.rmtree(out, ignore_errors=True)
+        started = time.perf_counter()
+        result = pipeline.preprocess_dataset(
+            data / "train_images", data / "train.csv", out, quiet=True, **kwargs
+        )
+        best = min(best, time.perf_counter() - started)
+        assert result.ok, result.failures
+    return best, result
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--images", type=int, default=16)
+    parser.add_argument("--size", default="5355x4915")
+    parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument("--no-dask", action="store_true")
+    parser.add_argument(
+        "--cache",
+        type=Path,
+        default=Path(
+            os.environ.get("MAMMOKIT_BENCH_CACHE", Path.home() / ".cache" / "mammokit-bench")
+        ),
+    )
+    args = parser.parse_args()
+    size = tuple(int(v) for v in args.size.lower().split("x"))
+    args.cache.mkdir(parents=True, exist_ok=True)
+    data = _dataset(args.cache, args.images, (size[0], size[1]))
+    n = 4 * (-(-args.images // 4))
+    pipeline = Pipeline()
+    print(
+        f"{n} images {size[0]}x{size[1]} JPEG 2000 -> {pipeline.config.size} "
+        f"{pipeline.config.output_dtype}, decoder {pipeline.config.decoder!r}, "
+        f"{os.cpu_count()} CPUs, Python {sys.version.split()[0]}"
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        t1, r1 = _run(pipeline, data, work / "w1", args.repeat, workers=1)
+        t2, r2 = _run(pipeline, data, work / "w2", args.repeat, workers=2)
+        print(f"1 worker : {t1:7.2f} s  {n / t1:6.2f} images/s")
+        print(f"2 workers: {t2:7.2f} s  {n / t2:6.2f} images/s")
+        print(f"speed-up 2/1 workers: {t1 / t2:.2f}  (target >= 1.8)")
+        peaks = [v / 2**20 for v in (*r1.worker_peak_rss.values(), *r2.worker_peak_rss.values())]
+        print(
+            f"peak RSS per worker: max {max(peaks):.0f} MB, "
+            f"{', '.join(f'{p:.0f}' for p in peaks)} MB  (target <= 500)"
+        )
+        print(f"outputs 1 worker == 2 workers: {_same_tree(work / 'w1', work / 'w2')}")
+        if not args.no_dask:
+            td, rd = _run(pipeline, data, work / "dask", args.repeat, workers=2, executor="dask")
+            dpeaks = [v / 2**20 for v in rd.worker_peak_rss.values()]
+            print(f"dask LocalCluster(2): {td:7.2f} s  {n / td:6.2f} images/s")
+            print(f"dask / process pool time: {td / t2:.2f}  (target <= 1.2)")
+            print(f"dask worker peak RSS: {', '.join(f'{p:.0f}' for p in dpeaks)} MB")
+            print(f"outputs dask == process: {_same_tree(work / 'w2', work / 'dask')}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
