@@ -40,6 +40,7 @@ from mammokit.dicom._guard import guard
 from mammokit.dicom._uids import J2K, J2K_LOSSLESS
 from mammokit.dicom.choose import MAX_REDUCTION, reduction_level
 from mammokit.dicom.header import frame_count
+from mammokit.dicom.limits import BoundedFile
 from mammokit.errors import DicomDecodeError
 from mammokit.images import DecodedImage, ImageMeta
 
@@ -208,8 +209,8 @@ class J2kReducedDecoder(FrameDecoder):
         )
 
     def _frame_bytes(self, path: Path) -> bytes:
-        with guard(path, "cannot read the encapsulated pixel data"):
-            ds = pydicom.dcmread(path)
+        with guard(path, "cannot read the encapsulated pixel data"), BoundedFile(path) as handle:
+            ds = pydicom.dcmread(handle)  # bounded: a lying item length must not allocate GiBs
             frames = frame_count(path, ds)
             index = self.frame or 0
             for i, frame in enumerate(generate_frames(ds.PixelData, number_of_frames=frames)):

@@ -148,7 +148,7 @@ def _deflated_body(head: bytes) -> int | None:
     if head[128:132] != b"DICM":
         return None
     pos, deflated = 132, False
-    while pos + 8 <= len(head) and head[pos : pos + 2] == b"\x02\x00":
+    while pos + 12 <= len(head) and head[pos : pos + 2] == b"\x02\x00":
         element = head[pos + 2 : pos + 4]
         if head[pos + 4 : pos + 6] in _LONG_VRS:
             (length,) = struct.unpack_from("<I", head, pos + 8)

@@ -19,6 +19,7 @@ from pydicom.uid import UID
 from mammokit.dicom._base import FrameDecoder
 from mammokit.dicom._guard import guard
 from mammokit.dicom._uids import DEFLATED
+from mammokit.dicom.limits import BoundedFile
 from mammokit.errors import DicomDecodeError
 from mammokit.images import DecodedImage, ImageMeta
 
@@ -67,11 +68,14 @@ class PydicomDecoder(FrameDecoder):
                 f"unsupported transfer syntax {describe_uid(meta.transfer_syntax)}: "
                 "no installed pydicom decoder plugin handles it",
             )
-        with guard(path, f"cannot decode pixel data ({describe_uid(meta.transfer_syntax)})"):
+        with (
+            guard(path, f"cannot decode pixel data ({describe_uid(meta.transfer_syntax)})"),
+            BoundedFile(path) as handle,  # a lying item length must not allocate GiBs
+        ):
             if meta.transfer_syntax == DEFLATED:
                 # pixel_array(path) reads the file raw; a deflated dataset must be inflated.
-                source: Any = pydicom.dcmread(path)
+                source: Any = pydicom.dcmread(handle)
             else:
-                source = path
+                source = handle
             pixels = pydicom.pixels.pixel_array(source, index=self.frame)
         return self._result(path, native(pixels), meta)
