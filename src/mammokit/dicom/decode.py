@@ -11,6 +11,7 @@ import attrs
 import numpy as np
 
 from mammokit.components import Component, DecoderComponent
+from mammokit.dicom._base import FrameDecoder
 from mammokit.dicom._guard import guard
 from mammokit.dicom.choose import candidates
 from mammokit.dicom.header import read_checked
@@ -86,8 +87,7 @@ def decode_file(
         return read_image(path, limits)
     if not kind:
         raise _not_an_image(path)
-    frame = options.get("frame")
-    _ds, meta = read_checked(path, limits, frame=frame if isinstance(frame, int) else None)
+    _ds, meta = read_checked(path, limits, frame=_frame(options))
     if name != AUTO:
         _check_named(path, decoders, name, meta)
         return _run(path, decoders[name], options, min_shape, limits, meta)
@@ -110,6 +110,11 @@ def decode_file(
                 names[i + 1],
             )
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _frame(options: dict[str, Any]) -> int | None:
+    frame = options.get("frame")
+    return frame if isinstance(frame, int) and not isinstance(frame, bool) else None
 
 
 def _not_an_image(path: Path) -> DicomDecodeError:
@@ -149,7 +154,11 @@ def _run(
     except TypeError as err:
         raise ConfigError(f"invalid options for decoder {component.name!r}: {err}") from err
     with guard(path, f"decoder {component.name!r} failed"):
-        result = decoder.decode(path, min_shape=min_shape, limits=limits)
+        if isinstance(decoder, FrameDecoder) and decoder.frame == _frame(options):
+            # A built-in decoder: the header was read and checked above, skip doing it again.
+            result = decoder._decode(path, meta, min_shape)
+        else:
+            result = decoder.decode(path, min_shape=min_shape, limits=limits)
     if not isinstance(result, DecodedImage):
         raise DicomDecodeError(
             path, f"decoder {component.name!r} returned {type(result).__name__}, not DecodedImage"
