@@ -131,3 +131,39 @@ def test_two_workers_end_with_identical_weights(preprocessed_dir: Path, tmp_path
     assert w0.shape == w1.shape and np.array_equal(w0, w1)
     assert (tmp_path / "run" / "model.keras").is_file()
     assert list(pd.read_csv(tmp_path / "run" / "history.csv")["epoch"]) == [0]
+
+
+def test_tfrecord_stream_keeps_each_epochs_plan(tfrecord_dir: Path) -> None:
+    from mammokit.data import read_index
+    from mammokit.train.config import AugmentConfig
+    from mammokit.train.data import TFRecordSource, train_dataset
+
+    index = read_index(tfrecord_dir)
+    count = len(index)
+    rng = np.random.default_rng(0)
+    plans = [rng.choice(count, size=16, replace=True) for _ in range(3)]
+    dataset = train_dataset(
+        np.concatenate(plans),
+        labels=np.arange(count, dtype=np.float32),  # the label is the row: track rows
+        weights=np.ones(count, np.float32),
+        batch_size=8,
+        augment=AugmentConfig.off(),
+        seed=0,
+        tfrecords=TFRecordSource(str(tfrecord_dir), index["image_id"]),
+        epoch_size=16,
+    )
+    seen = [batch[1].numpy().ravel().astype(int) for batch in dataset]
+    assert len(seen) == 6 and all(len(b) == 8 for b in seen)
+    for epoch, plan in enumerate(plans):
+        got = np.concatenate(seen[2 * epoch : 2 * epoch + 2])
+        assert sorted(got) == sorted(plan)
+
+
+def test_train_from_tfrecord_shards(tfrecord_dir: Path, tmp_path: Path) -> None:
+    from mammokit.train import TrainConfig, load_model, train
+
+    config = TrainConfig(backbone="simple_cnn", epochs=1, batch_size=8, strategy="cpu")
+    result = train(tfrecord_dir, tmp_path / "run", config, verbose=0)
+    oof = pd.read_csv(tmp_path / "run" / "oof.csv")
+    assert len(oof) > 0 and oof["score"].between(0, 1).all()
+    assert load_model(result.run_dir).output_shape == (None, 1)

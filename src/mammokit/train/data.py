@@ -13,6 +13,7 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
+import attrs
 import numpy as np
 
 from mammokit.train._tf import import_tf
@@ -21,6 +22,7 @@ from mammokit.train.config import AugmentConfig
 tf = import_tf()
 
 __all__ = [
+    "TFRecordSource",
     "augment_batch",
     "decode_png",
     "eval_dataset",
@@ -76,6 +78,49 @@ def load_images(
     return np.concatenate(batches, axis=0)
 
 
+@attrs.frozen
+class TFRecordSource:
+    """Images stored as TFRecord shards (``mammokit preprocess --format tfrecord``).
+
+    Attributes:
+        data_dir: the preprocessed folder (with ``shards/``).
+        image_ids: ``(N,)`` the image_id of each table row; records of other images are
+            skipped.
+    """
+
+    data_dir: str
+    image_ids: tuple[str, ...] = attrs.field(converter=lambda v: tuple(str(i) for i in v))
+
+
+def _decode_bytes(data: Any, *, bit_depth: int, image_size: tuple[int, int] | None) -> Any:
+    dtype = tf.uint16 if bit_depth == 16 else tf.uint8
+    image = tf.io.decode_png(data, channels=1, dtype=dtype)
+    return _resize(tf.cast(image, tf.float32) / float(2**bit_depth - 1), image_size)
+
+
+def _records(source: TFRecordSource) -> Any:
+    """``(png bytes, row)`` for every record of a table row, in shard order."""
+    from mammokit.data import tfrecord_dataset
+
+    keys = tf.constant(list(source.image_ids))
+    lookup = tf.lookup.StaticHashTable(
+        tf.lookup.KeyValueTensorInitializer(keys, tf.range(len(source.image_ids), dtype=tf.int64)),
+        default_value=-1,
+    )
+
+    def pair(example: Any) -> Any:
+        image_id = example["image_id"]
+        if image_id.dtype != tf.string:
+            image_id = tf.strings.as_string(image_id)
+        return example["image"], lookup.lookup(image_id)
+
+    return (
+        tfrecord_dataset(source.data_dir, decode=False)
+        .map(pair, num_parallel_calls=_AUTOTUNE)
+        .filter(lambda data, row: row >= 0)
+    )
+
+
 def _source(
     rows: np.ndarray,
     *,
@@ -84,17 +129,55 @@ def _source(
     bit_depth: int,
     image_size: tuple[int, int] | None,
 ) -> Any:
-    """Dataset of single images ``(H, W, 1) float32`` for ``rows`` (indices into the
-    table), decoded from ``paths`` or gathered from the in-memory ``images``."""
+    """Dataset of ``(image (H, W, 1) float32, row int64)`` for ``rows`` (indices into the
+    table) in that order, decoded from ``paths`` or gathered from the in-memory ``images``."""
     rows_ds = tf.data.Dataset.from_tensor_slices(np.asarray(rows, dtype=np.int64))
     if images is not None:
         table = tf.constant(images)
-        return rows_ds.map(lambda i: tf.gather(table, i), num_parallel_calls=_AUTOTUNE)
+        return rows_ds.map(lambda i: (tf.gather(table, i), i), num_parallel_calls=_AUTOTUNE)
     if paths is None:
-        raise ValueError("give paths or images")
+        raise ValueError("give paths, images or tfrecords")
     path_table = tf.constant(list(paths))
     return rows_ds.map(
-        lambda i: decode_png(tf.gather(path_table, i), bit_depth=bit_depth, image_size=image_size),
+        lambda i: (
+            decode_png(tf.gather(path_table, i), bit_depth=bit_depth, image_size=image_size),
+            i,
+        ),
+        num_parallel_calls=_AUTOTUNE,
+        deterministic=True,
+    )
+
+
+def _tfrecord_stream(
+    source: TFRecordSource,
+    rows: np.ndarray,
+    *,
+    epoch_size: int,
+    seed: int,
+    bit_depth: int,
+    image_size: tuple[int, int] | None,
+) -> Any:
+    """``(image, row)`` streamed from shards: each epoch repeats every record as often as
+    its row occurs in that epoch's plan, then shuffles (buffer up to 4096). The plan's
+    multiset is kept; its order (and so a per-batch guarantee) is not."""
+    count = len(source.image_ids)
+    plans = np.asarray(rows, dtype=np.int64).reshape(-1, epoch_size)
+    counts = tf.constant(np.stack([np.bincount(p, minlength=count) for p in plans]))
+    records = _records(source)
+    buffer = int(min(max(epoch_size, 1), 4096))
+
+    def one_epoch(epoch: Any) -> Any:
+        repeated = records.flat_map(
+            lambda data, row: tf.data.Dataset.from_tensors((data, row)).repeat(counts[epoch, row])
+        )
+        return repeated.shuffle(buffer, seed=tf.cast(seed, tf.int64) * 7919 + epoch)
+
+    stream = tf.data.Dataset.range(len(plans)).flat_map(one_epoch)
+    return stream.map(
+        lambda data, row: (
+            _decode_bytes(data, bit_depth=bit_depth, image_size=image_size),
+            row,
+        ),
         num_parallel_calls=_AUTOTUNE,
         deterministic=True,
     )
@@ -111,26 +194,42 @@ def train_dataset(
     first_step: int = 0,
     paths: Sequence[str] | None = None,
     images: np.ndarray | None = None,
+    tfrecords: TFRecordSource | None = None,
+    epoch_size: int | None = None,
     bit_depth: int = 8,
     image_size: tuple[int, int] | None = None,
 ) -> Any:
     """Batches over ``rows`` (the concatenated epoch plans, a multiple of ``batch_size``),
     augmented with seeds ``(seed, step)`` where ``step`` counts from ``first_step``, so a
-    resumed run sees the same augmentation."""
+    resumed run sees the same augmentation. Images come from ``paths`` (PNG files),
+    ``images`` (in memory) or ``tfrecords`` (streamed; ``epoch_size`` = rows per epoch)."""
     rows = np.asarray(rows, dtype=np.int64)
-    pixels = _source(rows, paths=paths, images=images, bit_depth=bit_depth, image_size=image_size)
-    targets = tf.data.Dataset.from_tensor_slices(
-        (
-            np.asarray(labels, dtype=np.float32)[rows][:, None],
-            np.asarray(weights, dtype=np.float32)[rows],
+    if tfrecords is not None:
+        pairs = _tfrecord_stream(
+            tfrecords,
+            rows,
+            epoch_size=epoch_size or len(rows),
+            seed=seed,
+            bit_depth=bit_depth,
+            image_size=image_size,
         )
-    )
-    dataset = tf.data.Dataset.zip((pixels, targets)).batch(batch_size, drop_remainder=True)
+    else:
+        pairs = _source(
+            rows, paths=paths, images=images, bit_depth=bit_depth, image_size=image_size
+        )
+    label_table = tf.constant(np.asarray(labels, dtype=np.float32))
+    weight_table = tf.constant(np.asarray(weights, dtype=np.float32))
+    dataset = pairs.batch(batch_size, drop_remainder=True)
     steps = tf.data.Dataset.range(first_step, first_step + len(rows) // batch_size)
 
     def augment_one(step: Any, batch: Any) -> Any:
-        image, (label, weight) = batch
-        return augment_batch(image, augment, seed=seed, step=step), label, weight
+        image, row = batch
+        label = tf.gather(label_table, row)[:, None]
+        return (
+            augment_batch(image, augment, seed=seed, step=step),
+            label,
+            tf.gather(weight_table, row),
+        )
 
     dataset = tf.data.Dataset.zip((steps, dataset)).map(
         augment_one, num_parallel_calls=_AUTOTUNE, deterministic=True
@@ -144,18 +243,28 @@ def eval_dataset(
     batch_size: int,
     paths: Sequence[str] | None = None,
     images: np.ndarray | None = None,
+    tfrecords: TFRecordSource | None = None,
     bit_depth: int = 8,
     image_size: tuple[int, int] | None = None,
 ) -> Any:
-    """Batches of ``(B, H, W, 1) float32`` over all ``count`` rows in order, no augmentation."""
-    pixels = _source(
-        np.arange(count),
-        paths=paths,
-        images=images,
-        bit_depth=bit_depth,
-        image_size=image_size,
-    )
-    return pixels.batch(batch_size).prefetch(_AUTOTUNE).with_options(_options())
+    """Batches of ``(images (B, H, W, 1) float32, rows (B,) int64)`` over all ``count``
+    rows, no augmentation: in row order from ``paths``/``images``, in shard order from
+    ``tfrecords`` (use ``rows`` to put predictions back in table order)."""
+    if tfrecords is not None:
+        pairs = _records(tfrecords).map(
+            lambda data, row: (
+                _decode_bytes(data, bit_depth=bit_depth, image_size=image_size),
+                row,
+            ),
+            num_parallel_calls=_AUTOTUNE,
+            deterministic=True,
+        )
+    else:
+        pairs = _source(
+            np.arange(count), paths=paths, images=images, bit_depth=bit_depth,
+            image_size=image_size,
+        )  # fmt: skip
+    return pairs.batch(batch_size).prefetch(_AUTOTUNE).with_options(_options())
 
 
 def _affine_transforms(cfg: AugmentConfig, u: Any, height: Any, width: Any) -> Any:

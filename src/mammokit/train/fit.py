@@ -86,11 +86,6 @@ def read_dataset(data_dir: str | Path) -> tuple[pd.DataFrame, PreprocessConfig]:
         raise ConfigError(f"{root / 'index.csv'}: no 'cancer' column; cannot train on it")
     if table.empty:
         raise ConfigError(f"{root / 'index.csv'}: no images")
-    if table["path"].str.endswith(".tfrecord").any():
-        raise ConfigError(
-            f"{root}: TFRecord output is read by the input pipeline only from PNG folders "
-            "in this version; preprocess with --format png"
-        )
     table = with_prediction_id(table)
     table["abs_path"] = [str(root.resolve() / p) for p in table["path"]]
     table["cancer"] = table["cancer"].astype(int)
@@ -159,8 +154,9 @@ def _ema_weights(model: Any, optimizer: Any) -> Iterator[None]:
             variable.assign(value)
 
 
-def _predict(model: Any, dataset: Any) -> np.ndarray:
-    """``(N,) float64`` scores, run outside the distribution (identical on every worker)."""
+def _predict(model: Any, dataset: Any, count: int) -> np.ndarray:
+    """``(count,) float64`` scores in row order from batches of ``(images, rows)``, run
+    outside the distribution (identical on every worker)."""
     from mammokit.train._tf import import_tf
 
     tf = import_tf()
@@ -168,8 +164,19 @@ def _predict(model: Any, dataset: Any) -> np.ndarray:
     if step is None:
         step = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
         model._mammokit_predict = step
-    outputs = [step(batch).numpy() for batch in dataset]
-    return np.concatenate(outputs).reshape(-1).astype(np.float64) if outputs else np.zeros(0)
+    outputs, rows = [], []
+    for images, batch_rows in dataset:
+        outputs.append(step(images).numpy().reshape(-1))
+        rows.append(batch_rows.numpy())
+    if not outputs:
+        return np.zeros(0)
+    scores = np.full(count, np.nan)
+    scores[np.concatenate(rows)] = np.concatenate(outputs)
+    if np.isnan(scores).any():
+        raise ConfigError(
+            f"{int(np.isnan(scores).sum())} validation image(s) missing from the data"
+        )
+    return scores
 
 
 def _make_callback(keras: Any, **kwargs: Any) -> Any:
@@ -187,7 +194,7 @@ def _make_callback(keras: Any, **kwargs: Any) -> Any:
 
             logs = logs if logs is not None else {}
             with _ema_weights(self.model, self.model.optimizer):
-                scores = _predict(self.model, self.val_dataset)
+                scores = _predict(self.model, self.val_dataset, len(self.val_table))
                 labels = self.val_table["cancer"].to_numpy().astype(np.float64)
                 eps = 1e-7
                 clipped = np.clip(scores, eps, 1 - eps)
@@ -238,7 +245,7 @@ def train(
 
     info = make_strategy(config.strategy)  # before any other TensorFlow op
     from mammokit.train._tf import import_keras, import_tf
-    from mammokit.train.data import eval_dataset, load_images, train_dataset
+    from mammokit.train.data import TFRecordSource, eval_dataset, load_images, train_dataset
     from mammokit.train.external import load_external
     from mammokit.train.metrics import keras_pf1
     from mammokit.train.model import build_model
@@ -288,11 +295,16 @@ def train(
     first_epoch = int(state["epoch"]) if (resume and state) else 0
     rows, steps_per_epoch = _plans(sampler_obj, labels, config, first_epoch)
 
+    use_records = bool(table["path"].str.endswith(".tfrecord").all())
+    if use_records and not extras.empty:
+        raise ConfigError("external datasets need a PNG preprocessed folder, not TFRecords")
     train_images = (
         load_images(list(train_rows["abs_path"]), bit_depth=bit_depth, image_size=image_size)
-        if config.cache
+        if config.cache and not use_records
         else None
     )
+    train_records = TFRecordSource(str(data_dir), train_rows["image_id"]) if use_records else None
+    val_records = TFRecordSource(str(data_dir), val_rows["image_id"]) if use_records else None
     train_ds = train_dataset(
         rows,
         labels=labels,
@@ -301,15 +313,18 @@ def train(
         augment=config.augment,
         seed=config.seed,
         first_step=first_epoch * steps_per_epoch,
-        paths=None if config.cache else list(train_rows["abs_path"]),
+        paths=None if (train_images is not None or use_records) else list(train_rows["abs_path"]),
         images=train_images,
+        tfrecords=train_records,
+        epoch_size=steps_per_epoch * config.batch_size,
         bit_depth=bit_depth,
         image_size=image_size,
     )
     val_ds = eval_dataset(
         len(val_rows),
         batch_size=config.batch_size,
-        paths=list(val_rows["abs_path"]),
+        paths=None if use_records else list(val_rows["abs_path"]),
+        tfrecords=val_records,
         bit_depth=bit_depth,
         image_size=image_size,
     )
@@ -405,7 +420,7 @@ def _write_outputs(
         model.load_weights(str(weights))
     finally:
         keras.mixed_precision.set_global_policy(policy)
-    scores = _predict(model, val_ds)
+    scores = _predict(model, val_ds, len(val_rows))
     if not is_chief:
         return model
     tmp = run.root / ".model.keras.tmp.keras"
