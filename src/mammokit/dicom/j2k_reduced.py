@@ -41,16 +41,29 @@ from mammokit.dicom._uids import J2K, J2K_LOSSLESS
 from mammokit.dicom.choose import MAX_REDUCTION, reduction_level
 from mammokit.dicom.header import frame_count
 from mammokit.dicom.limits import BoundedFile
-from mammokit.errors import DicomDecodeError
+from mammokit.errors import DicomDecodeError, ResourceLimitError
 from mammokit.images import DecodedImage, ImageMeta
 
-__all__ = ["J2K_TRANSFER_SYNTAXES", "Codestream", "J2kReducedDecoder", "parse_codestream"]
+__all__ = [
+    "J2K_TRANSFER_SYNTAXES",
+    "Codestream",
+    "J2kReducedDecoder",
+    "check_tiles",
+    "check_tiles_in_file",
+    "parse_codestream",
+]
 
 NAME = "j2k_reduced"
 
 #: JPEG 2000 lossless and lossy (Part 1). HTJ2K is left out: no monochrome HTJ2K file to
 #: verify against pydicom is at hand.
 J2K_TRANSFER_SYNTAXES = frozenset({J2K_LOSSLESS, J2K})
+
+#: A codestream may have at most max(MIN_TILE_ALLOWANCE, pixels // MIN_MEAN_TILE_PIXELS)
+#: tiles. OpenJPEG spends about 12 kB per tile, so a 3 kB file with 3x3-pixel tiles made it
+#: allocate 370 MB; real encoders use one tile or tiles of 256 pixels and more a side.
+MIN_MEAN_TILE_PIXELS = 64 * 64
+MIN_TILE_ALLOWANCE = 64
 
 _SOC_SIZ = b"\xff\x4f\xff\x51"
 _EOC = b"\xff\xd9"
@@ -67,6 +80,7 @@ class Codestream:
         precision: bits per sample of the first component.
         signed: whether the first component is signed.
         levels: the fewest decomposition levels of any component (COD/COC).
+        tiles: how many tiles the SIZ tile grid has.
     """
 
     width: int
@@ -77,6 +91,7 @@ class Codestream:
     precision: int
     signed: bool
     levels: int
+    tiles: int = 1
 
     def reduced_size(self, n: int) -> tuple[int, int]:
         """(height, width) of the image decoded at level ``n`` (ISO 15444-1 B.5)."""
@@ -102,7 +117,11 @@ def parse_codestream(data: bytes) -> Codestream:
         raise ValueError("no JPEG 2000 codestream (SOC, SIZ) found")
     pos = start + 2
     _, length = struct.unpack_from(">HH", data, pos)
-    (_, _, xsiz, ysiz, xo, yo, _, _, _, _, csiz) = struct.unpack_from(">HHIIIIIIIIH", data, pos + 2)
+    (_, _, xsiz, ysiz, xo, yo, xt, yt, xto, yto, csiz) = struct.unpack_from(
+        ">HHIIIIIIIIH", data, pos + 2
+    )
+    if not (xt and yt and xto <= xo < xsiz and yto <= yo < ysiz):
+        raise ValueError("invalid image or tile geometry in SIZ")
     ssiz = data[pos + 2 + 38]
     levels: int | None = None
     pos += 2 + length
@@ -127,7 +146,34 @@ def parse_codestream(data: bytes) -> Codestream:
         precision=(ssiz & 0x7F) + 1,
         signed=bool(ssiz & 0x80),
         levels=levels,
+        tiles=-(-(xsiz - xto) // xt) * -(-(ysiz - yto) // yt),
     )
+
+
+def check_tiles(path: Path, stream: Codestream) -> None:
+    """Raise ResourceLimitError if the codestream has too many tiles for its size."""
+    allowed = max(MIN_TILE_ALLOWANCE, stream.width * stream.height // MIN_MEAN_TILE_PIXELS)
+    if stream.tiles > allowed:
+        raise ResourceLimitError(
+            path,
+            f"JPEG 2000 codestream has {stream.tiles:,} tiles for a {stream.height}x"
+            f"{stream.width} image, more than the {allowed:,} allowed (OpenJPEG needs "
+            "about 12 kB per tile)",
+        )
+
+
+def check_tiles_in_file(path: Path, frame: int | None) -> None:
+    """:func:`check_tiles` on frame ``frame`` (0 if None) of a JPEG 2000 DICOM file.
+
+    For decoders that hand the codestream to OpenJPEG themselves (``pydicom``). A
+    codestream this module cannot parse is left to the decoder to report.
+    """
+    data = J2kReducedDecoder(frame)._frame_bytes(path)
+    try:
+        stream = parse_codestream(data)
+    except (ValueError, IndexError, struct.error):
+        return
+    check_tiles(path, stream)
 
 
 def _fewest(current: int | None, value: int) -> int:
@@ -230,6 +276,7 @@ class J2kReducedDecoder(FrameDecoder):
             )
         if not 1 <= stream.precision <= 16:
             raise DicomDecodeError(path, f"unsupported JPEG 2000 precision {stream.precision}")
+        check_tiles(path, stream)
 
 
 def _pillow_decode(data: bytes, stream: Codestream, level: int) -> np.ndarray:

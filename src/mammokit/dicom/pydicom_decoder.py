@@ -18,12 +18,25 @@ from pydicom.uid import UID
 
 from mammokit.dicom._base import FrameDecoder
 from mammokit.dicom._guard import guard
-from mammokit.dicom._uids import DEFLATED
+from mammokit.dicom._uids import DEFLATED, J2K, J2K_LOSSLESS
+from mammokit.dicom.j2k_reduced import check_tiles_in_file
 from mammokit.dicom.limits import BoundedFile
 from mammokit.errors import DicomDecodeError
 from mammokit.images import DecodedImage, ImageMeta
 
 __all__ = ["PydicomDecoder", "describe_uid", "native", "pydicom_can_decode"]
+
+#: JPEG 2000 and HTJ2K (lossless, lossless RPCL, lossy): decoded by OpenJPEG, whose tile
+#: count is checked first.
+_OPENJPEG_SYNTAXES = frozenset(
+    {
+        J2K_LOSSLESS,
+        J2K,
+        "1.2.840.10008.1.2.4.201",
+        "1.2.840.10008.1.2.4.202",
+        "1.2.840.10008.1.2.4.203",
+    }
+)
 
 
 def pydicom_can_decode(uid: str) -> bool:
@@ -68,6 +81,8 @@ class PydicomDecoder(FrameDecoder):
                 f"unsupported transfer syntax {describe_uid(meta.transfer_syntax)}: "
                 "no installed pydicom decoder plugin handles it",
             )
+        if meta.transfer_syntax in _OPENJPEG_SYNTAXES:
+            check_tiles_in_file(path, self.frame)  # a tile-grid bomb, before OpenJPEG sees it
         with (
             guard(path, f"cannot decode pixel data ({describe_uid(meta.transfer_syntax)})"),
             BoundedFile(path) as handle,  # a lying item length must not allocate GiBs
