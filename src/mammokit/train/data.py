@@ -246,10 +246,16 @@ def eval_dataset(
     tfrecords: TFRecordSource | None = None,
     bit_depth: int = 8,
     image_size: tuple[int, int] | None = None,
+    with_rows: bool = False,
 ) -> Any:
-    """Batches of ``(images (B, H, W, 1) float32, rows (B,) int64)`` over all ``count``
-    rows, no augmentation: in row order from ``paths``/``images``, in shard order from
-    ``tfrecords`` (use ``rows`` to put predictions back in table order)."""
+    """Batches of ``images (B, H, W, 1) float32`` over all ``count`` rows in row order, no
+    augmentation; with ``with_rows``, batches of ``(images, rows (B,) int64)``.
+
+    From ``tfrecords`` the order is the shard order, so ``with_rows=True`` is required
+    (use ``rows`` to put predictions back in table order).
+    """
+    if tfrecords is not None and not with_rows:
+        raise ValueError("eval_dataset over TFRecords needs with_rows=True")
     if tfrecords is not None:
         pairs = _records(tfrecords).map(
             lambda data, row: (
@@ -264,6 +270,8 @@ def eval_dataset(
             np.arange(count), paths=paths, images=images, bit_depth=bit_depth,
             image_size=image_size,
         )  # fmt: skip
+    if not with_rows:
+        pairs = pairs.map(lambda image, row: image)
     return pairs.batch(batch_size).prefetch(_AUTOTUNE).with_options(_options())
 
 

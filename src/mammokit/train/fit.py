@@ -325,6 +325,7 @@ def train(
         batch_size=config.batch_size,
         paths=None if use_records else list(val_rows["abs_path"]),
         tfrecords=val_records,
+        with_rows=True,
         bit_depth=bit_depth,
         image_size=image_size,
     )
