@@ -100,12 +100,16 @@ def main() -> int:
         f"{pipeline.config.output_dtype}, decoder {pipeline.config.decoder!r}, "
         f"{os.cpu_count()} CPUs, Python {sys.version.split()[0]}"
     )
+    print(f"load average before: {_load()}")
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         t1, r1 = _run(pipeline, data, work / "w1", args.repeat, workers=1)
         t2, r2 = _run(pipeline, data, work / "w2", args.repeat, workers=2)
-        print(f"1 worker : {t1:7.2f} s  {n / t1:6.2f} images/s")
-        print(f"2 workers: {t2:7.2f} s  {n / t2:6.2f} images/s")
+        for label, t, r in (("1 worker ", t1, r1), ("2 workers", t2, r2)):
+            print(
+                f"{label}: {t:7.2f} s  {n / t:6.2f} images/s  "
+                f"(worker CPU {r.cpu_seconds / n:.2f} s/image)"
+            )
         print(f"speed-up 2/1 workers: {t1 / t2:.2f}  (target >= 1.8)")
         peaks = [v / 2**20 for v in (*r1.worker_peak_rss.values(), *r2.worker_peak_rss.values())]
         print(
@@ -120,7 +124,15 @@ def main() -> int:
             print(f"dask / process pool time: {td / t2:.2f}  (target <= 1.2)")
             print(f"dask worker peak RSS: {', '.join(f'{p:.0f}' for p in dpeaks)} MB")
             print(f"outputs dask == process: {_same_tree(work / 'w2', work / 'dask')}")
+    print(f"load average after: {_load()}  (other processes on the machine skew the ratios)")
     return 0
+
+
+def _load() -> str:
+    try:
+        return ", ".join(f"{v:.1f}" for v in os.getloadavg())
+    except OSError:  # pragma: no cover - not available on this platform
+        return "n/a"
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ import json
 import os
 import pickle
 import sys
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from types import ModuleType
@@ -157,6 +158,7 @@ class Outcome:
         error_type, message: why it failed ("" when ok).
         worker: the worker process id.
         peak_rss: the worker's peak resident memory so far, in bytes.
+        cpu_seconds: CPU time the job took in its worker.
     """
 
     image_id: str
@@ -165,6 +167,7 @@ class Outcome:
     message: str = ""
     worker: int = 0
     peak_rss: int = 0
+    cpu_seconds: float = 0.0
 
 
 def row_digest(row: Mapping[str, str]) -> str:
@@ -290,6 +293,7 @@ def run_job(spec: PipelineSpec | Any, job: Job) -> Outcome:
     Bad input (any :class:`MammokitError`, or running out of memory) becomes a failure
     record; any other exception is a bug and propagates.
     """
+    cpu = time.process_time()
     try:
         record = _preprocess(_pipeline(spec), job)
     except (MammokitError, MemoryError) as err:
@@ -303,6 +307,7 @@ def run_job(spec: PipelineSpec | Any, job: Job) -> Outcome:
         message=record.get("message", ""),
         worker=os.getpid(),
         peak_rss=_peak_rss(),
+        cpu_seconds=time.process_time() - cpu,
     )
 
 

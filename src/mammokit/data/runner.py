@@ -80,6 +80,8 @@ class DatasetResult:
         processed: rows run by this call.
         elapsed: seconds this call took.
         worker_peak_rss: worker process id -> its peak resident memory in bytes.
+        cpu_seconds: CPU time the jobs of this call took in their workers (the pipeline
+            build in each worker included).
     """
 
     out_dir: Path
@@ -90,6 +92,7 @@ class DatasetResult:
     processed: int
     elapsed: float
     worker_peak_rss: dict[int, int] = attrs.field(factory=dict)
+    cpu_seconds: float = 0.0
 
     @property
     def failed(self) -> int:
@@ -178,9 +181,7 @@ def preprocess_dataset(
             bits = 16 if pipeline.config.output_dtype == "uint16" else 8
             write_features_file(out / "shards", column_types, bits)
         jobs = _pending(out, images, rows, format, column_types)
-        peak: dict[int, int] = {}
-        if jobs:
-            _execute(pipeline, jobs, n_workers, executor, scheduler, quiet, len(rows), peak)
+        peak, cpu = _execute(pipeline, jobs, n_workers, executor, scheduler, quiet, len(rows))
         succeeded, failures = _finish(out, frame, rows, format, shard_bytes)
     return DatasetResult(
         out_dir=out,
@@ -191,6 +192,7 @@ def preprocess_dataset(
         processed=len(jobs),
         elapsed=time.perf_counter() - started,
         worker_peak_rss=peak,
+        cpu_seconds=cpu,
     )
 
 
@@ -415,9 +417,14 @@ def _execute(
     scheduler: str | None,
     quiet: bool,
     total: int,
-    peak: dict[int, int],
-) -> None:
+) -> tuple[dict[int, int], float]:
+    """Run the jobs with a progress bar; returns (peak RSS per worker, total CPU seconds)."""
     from tqdm.auto import tqdm
+
+    peak: dict[int, int] = {}
+    cpu = 0.0
+    if not jobs:
+        return peak, cpu
 
     bar = tqdm(
         total=total,
@@ -427,13 +434,15 @@ def _execute(
         disable=quiet,
         dynamic_ncols=True,
         smoothing=0.05,
+        postfix={"failed": 0},
     )
     failed = 0
 
     def on_outcome(outcome: Outcome) -> None:
-        nonlocal failed
+        nonlocal failed, cpu
         if outcome.worker:
             peak[outcome.worker] = max(peak.get(outcome.worker, 0), outcome.peak_rss)
+        cpu += outcome.cpu_seconds
         if not outcome.ok:
             failed += 1
             bar.set_postfix(failed=failed, refresh=False)
@@ -443,6 +452,7 @@ def _execute(
         _dispatch(pipeline, jobs, workers, executor, scheduler, on_outcome)
     finally:
         bar.close()
+    return peak, cpu
 
 
 def _dispatch(
