@@ -173,6 +173,31 @@ def test_output_folder_may_not_touch_the_inputs(synth: Path, tmp_path: Path) -> 
         pipe.preprocess_dataset(images, table, tmp_path / "o", format="jpeg")
 
 
+def test_empty_table(synth: Path, tmp_path: Path) -> None:
+    empty = read_table(synth / "train.csv").iloc[:0]
+    for output in ("png", "tfrecord"):
+        out = tmp_path / output
+        result = Pipeline(size=SIZE).preprocess_dataset(
+            synth / "train_images", empty, out, format=output, workers=0, quiet=True
+        )
+        assert result.ok and result.total == 0
+        assert len(read_index(out)) == 0 and len(read_failures(out)) == 0
+
+
+def test_one_run_per_output_folder(synth: Path, tmp_path: Path) -> None:
+    fcntl = pytest.importorskip("fcntl")
+
+    out = tmp_path / "out"
+    (out / ".mammokit").mkdir(parents=True)
+    with open(out / ".mammokit" / "lock", "ab") as held:
+        fcntl.flock(held.fileno(), fcntl.LOCK_EX)
+        with pytest.raises(ConfigError, match="another mammokit run is writing"):
+            Pipeline(size=SIZE).preprocess_dataset(
+                synth / "train_images", synth / "train.csv", out, workers=0, quiet=True
+            )
+    assert not (out / "preprocess.toml").exists()
+
+
 def test_sixteen_bit_output(synth: Path, tmp_path: Path) -> None:
     pipe = Pipeline(size=SIZE, output_dtype="uint16")
     out = tmp_path / "out"

@@ -92,8 +92,16 @@ def test_config_file_and_tfrecord_format(synth: Path, tmp_path: Path) -> None:
 
 def test_synth_output_is_accepted_unchanged(tmp_path: Path) -> None:
     data = tmp_path / "synth"
-    assert main(["synth", "--out", str(data), "--patients", "2", "--size", "96x80"]) == 0
-    assert main(_args(data, tmp_path / "out", "--workers", "0")) == 0
+    synth = ["synth", "--out", str(data), "--patients", "2", "--test-patients", "1"]
+    assert main([*synth, "--size", "96x80"]) == 0
+    assert main(_args(data, tmp_path / "train", "--workers", "0")) == 0
+    test_args = _args(data, tmp_path / "test", "--workers", "0")
+    test_args[test_args.index("--images") + 1] = str(data / "test_images")
+    test_args[test_args.index("--csv") + 1] = str(data / "test.csv")
+    assert main(test_args) == 0
+    index = read_table(tmp_path / "test" / "index.csv", kind="any")
+    assert len(index) == 4
+    assert (index["prediction_id"] == index["patient_id"] + "_" + index["laterality"]).all()
 
 
 def _cli(log: Path, *args: str) -> subprocess.Popen[bytes]:
