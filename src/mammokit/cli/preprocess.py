@@ -24,15 +24,28 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--out", required=True, metavar="DIR", help="the output folder")
     parser.add_argument("--size", metavar="HxW", help="output size, e.g. 1024x512")
     parser.add_argument(
-        "--workers", type=int, metavar="N", help="worker processes (default: one per core)"
+        "--workers",
+        type=int,
+        metavar="N",
+        help="worker processes (default: one per core; 0: in this process)",
     )
-    parser.add_argument("--format", choices=("png", "tfrecord"), default="png")
+    parser.add_argument(
+        "--format",
+        choices=("png", "tfrecord"),
+        default="png",
+        help="one PNG per image, or TFRecord shards (default png)",
+    )
     parser.add_argument(
         "--config",
         metavar="TOML",
         help="a preprocess.toml (or any TOML with a [preprocess] table); --size overrides it",
     )
-    parser.add_argument("--executor", choices=("process", "dask"), default="process")
+    parser.add_argument(
+        "--executor",
+        choices=("process", "dask"),
+        default="process",
+        help="a local process pool, or Dask (extra 'dask'; default process)",
+    )
     parser.add_argument(
         "--scheduler", metavar="ADDR", help="Dask scheduler address (default: a LocalCluster)"
     )

@@ -153,7 +153,7 @@ def preprocess_dataset(
         raise ConfigError(f"workers must be >= 0, got {workers}")
     if shard_bytes < 1:
         raise ConfigError(f"shard_bytes must be positive, got {shard_bytes}")
-    n_workers = (os.cpu_count() or 1) if workers is None else workers
+    n_workers = _cores() if workers is None else workers
     if executor == "dask" and n_workers == 0:
         raise ConfigError("executor 'dask' needs at least one worker")
 
@@ -248,6 +248,14 @@ def _finish(
         if records[r["image_id"]]["status"] != "ok"
     )
     return succeeded, failures
+
+
+def _cores() -> int:
+    """The CPUs this process may run on (its affinity mask, e.g. a container's share)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - macOS, Windows
+        return os.cpu_count() or 1
 
 
 def _load_table(table: str | Path | pd.DataFrame) -> tuple[pd.DataFrame, Path | None]:
