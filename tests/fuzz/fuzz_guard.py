@@ -129,7 +129,8 @@ class Outcome:
 
 @contextmanager
 def time_limit(seconds: float, hard_seconds: float) -> Iterator[None]:
-    """Raise CaseTimeout after ``seconds``; kill the process after ``hard_seconds``."""
+    """Raise CaseTimeout after ``seconds``; kill the process after ``hard_seconds`` (the
+    traceback goes to ``hard-timeouts.log`` in the findings folder)."""
     use_alarm = hasattr(signal, "SIGALRM")
 
     def on_alarm(signum: int, frame: Any) -> None:
@@ -138,7 +139,7 @@ def time_limit(seconds: float, hard_seconds: float) -> Iterator[None]:
     if use_alarm:
         previous = signal.signal(signal.SIGALRM, on_alarm)
         signal.setitimer(signal.ITIMER_REAL, seconds)
-    faulthandler.dump_traceback_later(hard_seconds, exit=True)
+    faulthandler.dump_traceback_later(hard_seconds, exit=True, file=_hard_timeout_log())
     try:
         yield
     finally:
@@ -146,6 +147,23 @@ def time_limit(seconds: float, hard_seconds: float) -> Iterator[None]:
         if use_alarm:
             signal.setitimer(signal.ITIMER_REAL, 0)
             signal.signal(signal.SIGALRM, previous)
+
+
+_HARD_LOG: list[Any] = []
+
+
+def _hard_timeout_log() -> Any:
+    """The file a hard timeout's traceback goes to (pytest captures stderr, and the
+    process then exits before the capture is shown)."""
+    if not _HARD_LOG:
+        path = _findings_dir() / "hard-timeouts.log"
+        _HARD_LOG.append(path.open("a"))
+        _HARD_LOG[0].write(
+            f"pid {os.getpid()}: on a hard timeout the case being run is the newest "
+            "mutant.dcm (see run_case's workdir); its traceback follows.\n"
+        )
+        _HARD_LOG[0].flush()
+    return _HARD_LOG[0]
 
 
 def _peak_rss() -> int:

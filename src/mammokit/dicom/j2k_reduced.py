@@ -49,7 +49,7 @@ __all__ = [
     "Codestream",
     "J2kReducedDecoder",
     "check_tiles",
-    "check_tiles_in_file",
+    "frame_bytes",
     "parse_codestream",
 ]
 
@@ -162,18 +162,20 @@ def check_tiles(path: Path, stream: Codestream) -> None:
         )
 
 
-def check_tiles_in_file(path: Path, frame: int | None) -> None:
-    """:func:`check_tiles` on frame ``frame`` (0 if None) of a JPEG 2000 DICOM file.
+def frame_bytes(path: Path, frame: int | None) -> bytes:
+    """The encapsulated bytes of frame ``frame`` (0 if None) of a DICOM file.
 
-    For decoders that hand the codestream to OpenJPEG themselves (``pydicom``). A
-    codestream this module cannot parse is left to the decoder to report.
+    Raises:
+        DicomDecodeError: unreadable encapsulated pixel data, or too few frames.
     """
-    data = J2kReducedDecoder(frame)._frame_bytes(path)
-    try:
-        stream = parse_codestream(data)
-    except (ValueError, IndexError, struct.error):
-        return
-    check_tiles(path, stream)
+    with guard(path, "cannot read the encapsulated pixel data"), BoundedFile(path) as handle:
+        ds = pydicom.dcmread(handle)  # bounded: a lying item length must not allocate GiBs
+        frames = frame_count(path, ds)
+        index = frame or 0
+        for i, data in enumerate(generate_frames(ds.PixelData, number_of_frames=frames)):
+            if i == index:
+                return _trim(data)
+    raise DicomDecodeError(path, f"pixel data holds fewer than {index + 1} frame(s)")
 
 
 def _fewest(current: int | None, value: int) -> int:
@@ -232,7 +234,7 @@ class J2kReducedDecoder(FrameDecoder):
             raise DicomDecodeError(
                 path, f"transfer syntax {meta.transfer_syntax} is not JPEG 2000 (j2k_reduced)"
             )
-        data = self._frame_bytes(path)
+        data = frame_bytes(path, self.frame)
         with guard(path, "invalid JPEG 2000 codestream"):
             stream = parse_codestream(data)
         self._check_stream(path, stream, meta)
@@ -253,16 +255,6 @@ class J2kReducedDecoder(FrameDecoder):
         return DecodedImage(
             pixels=to_stored(container, stream, meta), meta=meta, decoder=NAME, scale=1 << level
         )
-
-    def _frame_bytes(self, path: Path) -> bytes:
-        with guard(path, "cannot read the encapsulated pixel data"), BoundedFile(path) as handle:
-            ds = pydicom.dcmread(handle)  # bounded: a lying item length must not allocate GiBs
-            frames = frame_count(path, ds)
-            index = self.frame or 0
-            for i, frame in enumerate(generate_frames(ds.PixelData, number_of_frames=frames)):
-                if i == index:
-                    return _trim(frame)
-        raise DicomDecodeError(path, f"pixel data holds fewer than {index + 1} frame(s)")
 
     @staticmethod
     def _check_stream(path: Path, stream: Codestream, meta: ImageMeta) -> None:

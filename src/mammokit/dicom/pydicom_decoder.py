@@ -7,6 +7,7 @@ reference: every other decoder must give the same pixels.
 
 from __future__ import annotations
 
+import struct
 from pathlib import Path
 from typing import Any
 
@@ -16,10 +17,10 @@ import pydicom.pixels
 from pydicom.pixels.decoders.base import get_decoder
 from pydicom.uid import UID
 
+from mammokit.dicom import _uids
 from mammokit.dicom._base import FrameDecoder
 from mammokit.dicom._guard import guard
-from mammokit.dicom._uids import DEFLATED, J2K, J2K_LOSSLESS
-from mammokit.dicom.j2k_reduced import check_tiles_in_file
+from mammokit.dicom.j2k_reduced import check_tiles, frame_bytes, parse_codestream
 from mammokit.dicom.limits import BoundedFile
 from mammokit.errors import DicomDecodeError
 from mammokit.images import DecodedImage, ImageMeta
@@ -30,12 +31,28 @@ __all__ = ["PydicomDecoder", "describe_uid", "native", "pydicom_can_decode"]
 #: count is checked first.
 _OPENJPEG_SYNTAXES = frozenset(
     {
-        J2K_LOSSLESS,
-        J2K,
+        _uids.J2K_LOSSLESS,
+        _uids.J2K,
         "1.2.840.10008.1.2.4.201",
         "1.2.840.10008.1.2.4.202",
         "1.2.840.10008.1.2.4.203",
     }
+)
+#: JPEG (baseline, extended, lossless) and JPEG-LS: decoded by libjpeg / Pillow, whose
+#: frame size (SOF) is checked against the header first.
+_JPEG_SYNTAXES = frozenset(
+    {
+        _uids.JPEG_BASELINE,
+        _uids.JPEG_EXTENDED,
+        _uids.JPEG_LOSSLESS,
+        _uids.JPEG_LOSSLESS_SV1,
+        _uids.JPEG_LS_LOSSLESS,
+        _uids.JPEG_LS_NEAR_LOSSLESS,
+    }
+)
+#: Start-of-frame markers (SOF0-3, 5-7, 9-11, 13-15, and JPEG-LS SOF55).
+_SOF_MARKERS = frozenset(
+    (*range(0xC0, 0xC4), *range(0xC5, 0xC8), *range(0xC9, 0xCC), *range(0xCD, 0xD0), 0xF7)
 )
 
 
@@ -81,16 +98,67 @@ class PydicomDecoder(FrameDecoder):
                 f"unsupported transfer syntax {describe_uid(meta.transfer_syntax)}: "
                 "no installed pydicom decoder plugin handles it",
             )
-        if meta.transfer_syntax in _OPENJPEG_SYNTAXES:
-            check_tiles_in_file(path, self.frame)  # a tile-grid bomb, before OpenJPEG sees it
+        _check_codestream(path, meta, self.frame)
         with (
             guard(path, f"cannot decode pixel data ({describe_uid(meta.transfer_syntax)})"),
             BoundedFile(path) as handle,  # a lying item length must not allocate GiBs
         ):
-            if meta.transfer_syntax == DEFLATED:
+            if meta.transfer_syntax == _uids.DEFLATED:
                 # pixel_array(path) reads the file raw; a deflated dataset must be inflated.
                 source: Any = pydicom.dcmread(handle)
             else:
                 source = handle
             pixels = pydicom.pixels.pixel_array(source, index=self.frame)
         return self._result(path, native(pixels), meta)
+
+
+def _check_codestream(path: Path, meta: ImageMeta, frame: int | None) -> None:
+    """Check a compressed frame's own header before a native codec decodes it.
+
+    A JPEG 2000 tile-grid bomb raises ResourceLimitError; a JPEG/JPEG-LS frame whose SOF
+    size differs from Rows x Columns raises DicomDecodeError (libjpeg spent minutes on a
+    738-byte JPEG-LS file whose SOF claimed 65535x65535). A stream whose header cannot be
+    parsed here is left to the codec to report.
+    """
+    syntax = meta.transfer_syntax
+    if syntax not in _OPENJPEG_SYNTAXES and syntax not in _JPEG_SYNTAXES:
+        return
+    data = frame_bytes(path, frame)
+    if syntax in _OPENJPEG_SYNTAXES:
+        try:
+            stream = parse_codestream(data)
+        except (ValueError, IndexError, struct.error):
+            return
+        check_tiles(path, stream)
+        return
+    size = _jpeg_frame_size(data)
+    if size is not None and size[0] != 0 and size != (meta.rows, meta.columns):
+        raise DicomDecodeError(
+            path,
+            f"the JPEG stream is {size[0]}x{size[1]} but the header says "
+            f"{meta.rows}x{meta.columns}",
+        )
+
+
+def _jpeg_frame_size(data: bytes) -> tuple[int, int] | None:
+    """(lines, samples per line) from the first SOF segment of a JPEG/JPEG-LS stream."""
+    if not data.startswith(b"\xff\xd8"):
+        return None
+    pos = 2
+    while pos + 4 <= len(data):
+        if data[pos] != 0xFF:
+            return None
+        marker = data[pos + 1]
+        if marker == 0xFF:  # a fill byte
+            pos += 1
+            continue
+        if marker in _SOF_MARKERS:
+            if pos + 9 > len(data):
+                return None
+            lines, samples = struct.unpack_from(">HH", data, pos + 5)
+            return lines, samples
+        if marker == 0xDA:  # a scan before any frame header
+            return None
+        (length,) = struct.unpack_from(">H", data, pos + 2)
+        pos += 2 + length
+    return None
