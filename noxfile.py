@@ -18,7 +18,10 @@ def tests(session: nox.Session, deps: str) -> None:
     """Core tests without TensorFlow, at the lowest and latest allowed dependencies."""
     # lowest: wheels only, so a pin without a wheel for this Python fails at once, not compiling.
     pins = ["--only-binary=:all:", "-c", "constraints/lowest.txt"] if deps == "lowest" else []
-    session.install(*pins, "-e", ".[dev,dask]")
+    # latest adds the native decoder (the `fast` extra); lowest runs without it, so both the
+    # dicomsdl path and the pure pydicom fallback are tested on every Python.
+    extras = "dev,dask" if deps == "lowest" else "dev,dask,fast"
+    session.install(*pins, "-e", f".[{extras}]")
     session.install(*pins, "./plugins/mammokit-clahe")
     session.run("python", "-c", "import mammokit, sys; assert 'tensorflow' not in sys.modules")
     session.run("pytest", "-m", "not train", *session.posargs, env=CORPUS_ENV)
