@@ -269,7 +269,10 @@ def _pixel_items(data: bytes) -> tuple[int, list[tuple[int, int]], int] | None:
     tag = data.rfind(_PIXEL_DATA_LE)
     while tag >= 0:
         # explicit VR: tag OB 0000 FFFFFFFF; implicit VR: tag FFFFFFFF
-        if data[tag + 4 : tag + 12] == b"OB\x00\x00\xff\xff\xff\xff":
+        if data[tag + 4 : tag + 12] in (
+            b"OB\x00\x00\xff\xff\xff\xff",
+            b"OW\x00\x00\xff\xff\xff\xff",
+        ):
             start = tag + 12
             break
         if data[tag + 4 : tag + 8] == b"\xff\xff\xff\xff":
@@ -362,6 +365,12 @@ def break_encapsulation(data: bytes, how: str, which: int = 0, value: int = 0) -
 
 def zero_pixel_data(data: bytes) -> bytes | None:
     """The same file with an empty (zero-length) Pixel Data element."""
+    parsed = _pixel_items(data)
+    if parsed is not None:  # encapsulated: pydicom refuses to write it empty, so edit bytes
+        start = parsed[0]
+        explicit = data[start - 8 : start - 4] in (b"OB\x00\x00", b"OW\x00\x00")
+        tag = start - (12 if explicit else 8)
+        return data[:tag] + data[tag : start - 4] + b"\x00\x00\x00\x00"
 
     def edit(ds: Any) -> bool:
         if "PixelData" not in ds:
