@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import mammokit
+from mammokit.plugins import BUILTIN_PLUGINS
 
 SNAPSHOT = Path(__file__).with_name("api_snapshot.json")
 REQUIRED = {
@@ -30,12 +31,32 @@ REQUIRED = {
 }
 
 
+class _Named:
+    """Shows a module constant used as a default by its name, not its (growing) value."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+NAMED_DEFAULTS = {id(BUILTIN_PLUGINS): _Named("BUILTIN_PLUGINS")}
+
+
+def _param(param: inspect.Parameter) -> inspect.Parameter:
+    param = param.replace(annotation=inspect.Parameter.empty)
+    if id(param.default) in NAMED_DEFAULTS:
+        param = param.replace(default=NAMED_DEFAULTS[id(param.default)])
+    return param
+
+
 def _signature(obj: Any) -> str:
     try:
         sig = inspect.signature(obj)
     except (TypeError, ValueError):
         return "<no signature>"
-    params = [p.replace(annotation=inspect.Parameter.empty) for p in sig.parameters.values()]
+    params = [_param(p) for p in sig.parameters.values()]
     text = str(sig.replace(parameters=params, return_annotation=inspect.Signature.empty))
     return re.sub(r" at 0x[0-9a-f]+", "", text)
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import mammokit_clahe
 import numpy as np
 import pytest
 
 import mammokit
-import mammokit_clahe
 
 
 def _first_dicom(root: Path) -> Path:
