@@ -191,18 +191,21 @@ def _source_shape(windowed: WindowedImage) -> tuple[int, int]:
 
 
 def _check_padded_size(path: str | Path, box: CropBox, aspect: float, max_pixels: int) -> None:
-    """Raise ResourceLimitError if padding ``box`` to ``aspect`` exceeds ``max_pixels``.
+    """Raise ResourceLimitError if ``box`` padded to ``aspect`` is too large.
 
     The header limits bound the decoded image, not the padded crop: a long thin image
-    (e.g. a lying 65535x512 header) would pad to 65535x32768 at aspect 2, gigabytes.
+    (e.g. a lying 65535x512 header) would pad to 65535x32768 at aspect 2, gigabytes. The
+    padded crop may take ``max(2, aspect, 1 / aspect) * max_pixels`` pixels: enough for a
+    square crop of an image at the limit, not for a needle.
     """
     height, width = padded_shape(box, aspect)
-    if height * width > max_pixels:
+    allowed = int(max(2.0, aspect, 1.0 / aspect) * max_pixels)
+    if height * width > allowed:
         raise ResourceLimitError(
             path,
             f"the {box.height}x{box.width} crop padded to aspect {aspect:g} would be "
-            f"{height}x{width} = {height * width:,} pixels, more than the limit "
-            f"max_pixels={max_pixels:,}",
+            f"{height}x{width} = {height * width:,} pixels, more than the {allowed:,} "
+            f"allowed by max_pixels={max_pixels:,}",
         )
 
 
