@@ -1,4 +1,5 @@
-"""nox sessions: tests (core, no TensorFlow), tests_train, plugin, lint, typecheck, docs, bench."""
+"""nox sessions: tests (core, no TensorFlow), tests_train, plugin, lint, typecheck, docs, bench,
+fuzz (long fuzz run, not a default session)."""
 
 from __future__ import annotations
 
@@ -74,3 +75,18 @@ def bench(session: nox.Session) -> None:
     session.install("-e", ".[dev,dask,train]")
     for script in session.posargs or ["preprocess"]:
         session.run("python", f"benchmarks/{script}.py")
+
+
+@nox.session(python="3.11")
+def fuzz(session: nox.Session) -> None:
+    """The long fuzz run (not a default session): many random mutants per fuzz test.
+
+    ``nox -s fuzz`` runs 2000 examples per test; ``nox -s fuzz -- 10000`` sets the number
+    (further arguments go to pytest). Mutants that break something are saved to
+    ``$MAMMOKIT_FUZZ_FINDINGS`` (default ``<tmp>/mammokit-fuzz-findings``).
+    """
+    session.install("-e", ".[dev]")
+    args = list(session.posargs)
+    examples = args.pop(0) if args and args[0].isdigit() else "2000"
+    env = {**CORPUS_ENV, "MAMMOKIT_FUZZ_PROFILE": "long", "MAMMOKIT_FUZZ_EXAMPLES": examples}
+    session.run("pytest", "tests/fuzz", *args, env=env)
