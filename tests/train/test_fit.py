@@ -167,3 +167,48 @@ def test_train_from_tfrecord_shards(tfrecord_dir: Path, tmp_path: Path) -> None:
     oof = pd.read_csv(tmp_path / "run" / "oof.csv")
     assert len(oof) > 0 and oof["score"].between(0, 1).all()
     assert load_model(result.run_dir).output_shape == (None, 1)
+
+
+def test_train_with_ema_clipping_cache_and_other_components(
+    preprocessed_dir: Path, tmp_path: Path
+) -> None:
+    from mammokit.train import TrainConfig, train
+
+    config = TrainConfig(
+        backbone="simple_cnn",
+        image_size=(64, 32),
+        epochs=2,
+        batch_size=8,
+        strategy="cpu",
+        sampling="balanced_batches",
+        sampling_options={"positive_fraction": 0.25},
+        loss="focal",
+        ema=True,
+        ema_momentum=0.5,
+        clipnorm=1.0,
+        cache=True,
+        augment={"cutout": 0.5, "vflip": 0.5},
+        final_weights="last",
+    )
+    result = train(preprocessed_dir, tmp_path / "run", config, verbose=0)
+    assert list(result.history["epoch"]) == [0, 1]
+    assert result.model.input_shape == (None, 64, 32, 1)
+    assert np.isfinite(result.history["loss"]).all()
+
+
+def test_mixed_precision_keeps_a_float32_output() -> None:
+    from mammokit.train._tf import import_keras
+    from mammokit.train.config import TrainConfig
+    from mammokit.train.model import build_model
+    from mammokit.train.optim import set_mixed_precision
+
+    keras = import_keras()
+    assert set_mixed_precision("auto", device="cpu") == "float32"
+    assert set_mixed_precision("auto", device="tpu") == "mixed_bfloat16"
+    try:
+        assert set_mixed_precision("fp16", device="cpu") == "mixed_float16"
+        model = build_model(TrainConfig(backbone="simple_cnn"), (32, 32))
+        assert model.output.dtype.name == "float32"
+        assert model.get_layer("input_stem").dtype == "float32"
+    finally:
+        keras.mixed_precision.set_global_policy("float32")

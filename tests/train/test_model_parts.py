@@ -120,6 +120,13 @@ def test_pretrained_is_a_local_weights_file(tmp_path: Path) -> None:
         np.testing.assert_array_equal(a, b)
     with pytest.raises(ConfigError, match="never downloads"):
         simple_cnn((32, 32, 3), pretrained=tmp_path / "missing.h5")
+    from mammokit.train._tf import import_keras
+
+    keras = import_keras()
+    other = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2, name="unrelated")])
+    other.save_weights(str(tmp_path / "other.h5"))
+    with pytest.raises(ConfigError, match="no layer"):
+        simple_cnn((32, 32, 3), pretrained=tmp_path / "other.h5")
 
 
 def test_weight_decay_skips_norms_biases_and_grn() -> None:

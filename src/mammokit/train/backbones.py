@@ -33,7 +33,8 @@ def load_local_weights(model: Any, pretrained: str | Path | None) -> None:
     Layers absent from the file (e.g. a classification head) keep their initial values.
 
     Raises:
-        ConfigError: the file does not exist or cannot be read as Keras weights.
+        ConfigError: the file does not exist, cannot be read as Keras weights, or no layer
+            of ``model`` matched it.
     """
     if pretrained is None or str(pretrained) == "":
         return
@@ -43,10 +44,16 @@ def load_local_weights(model: Any, pretrained: str | Path | None) -> None:
             f"pretrained weights {str(path)!r} not found: give a local weights file "
             "(mammokit never downloads weights)"
         )
+    before = [w.copy() for w in model.get_weights()]
     try:
         model.load_weights(str(path), by_name=True, skip_mismatch=True)
     except Exception as err:
         raise ConfigError(f"{path}: cannot load weights: {type(err).__name__}: {err}") from err
+    after = model.get_weights()
+    if before and all((a == b).all() for a, b in zip(before, after, strict=True)):
+        raise ConfigError(
+            f"{path}: no layer of {model.name!r} matched the weights file (by layer name)"
+        )
 
 
 def _convnextv2(function_name: str) -> Callable[..., Any]:
