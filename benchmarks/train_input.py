@@ -14,6 +14,7 @@ import argparse
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -32,14 +33,14 @@ def write_pngs(folder: Path, count: int, size: tuple[int, int]) -> list[str]:
     return paths
 
 
-def images_per_second(model, dataset, steps: int, batch: int) -> float:  # noqa: ANN001
+def images_per_second(model: Any, dataset: Any, steps: int, batch: int) -> float:
     model.fit(dataset, steps_per_epoch=3, epochs=1, verbose=0)  # trace + warm up
     start = time.perf_counter()
     model.fit(dataset, steps_per_epoch=steps, epochs=1, verbose=0)
     return steps * batch / (time.perf_counter() - start)
 
 
-def make_model(backbone: str, size: tuple[int, int]):  # noqa: ANN201
+def make_model(backbone: str, size: tuple[int, int]) -> Any:
     from mammokit.train._tf import import_keras
     from mammokit.train.config import TrainConfig
     from mammokit.train.model import build_model
