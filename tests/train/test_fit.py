@@ -212,3 +212,35 @@ def test_mixed_precision_keeps_a_float32_output() -> None:
         assert model.get_layer("input_stem").dtype == "float32"
     finally:
         keras.mixed_precision.set_global_policy("float32")
+
+
+def test_external_positives_join_training_only(preprocessed_dir: Path, tmp_path: Path) -> None:
+    from mammokit.train import TrainConfig, train
+
+    source = tmp_path / "ddsm" / "case1"
+    source.mkdir(parents=True)
+    yy, xx = np.mgrid[:160, :100]
+    for i in range(3):
+        breast = ((yy - 80) / 70.0) ** 2 + (xx / 80.0) ** 2 < 1
+        Image.fromarray(np.where(breast, 140 + 20 * i, 0).astype(np.uint8)).save(
+            source / f"{i}.png"
+        )
+    config = TrainConfig(
+        backbone="simple_cnn", epochs=1, batch_size=8, strategy="cpu", sampling="none",
+        external=(f"ddsm:{tmp_path / 'ddsm'}",),
+    )  # fmt: skip
+    result = train(preprocessed_dir, tmp_path / "run", config, verbose=0)
+    written = sorted((result.run_dir / "external" / "ddsm").glob("*.png"))
+    assert len(written) == 3
+    with Image.open(written[0]) as image:
+        assert image.size == (64, 128)  # the data's preprocessing size
+    oof = pd.read_csv(result.run_dir / "oof.csv", dtype=str)
+    assert not oof["image_id"].str.startswith("ddsm").any()
+    from mammokit.train.fit import read_dataset
+    from mammokit.train.folds import split_fold
+
+    table, _ = read_dataset(preprocessed_dir)
+    own, _ = split_fold(table, n_folds=5, fold=0, seed=42)
+    expected = own.groupby("prediction_id")["cancer"].max().mean()
+    stats = load_toml(result.run_dir / "config.toml")["stats"]
+    assert stats["positive_rate"] == pytest.approx(expected)  # external positives excluded
