@@ -26,6 +26,7 @@ COMMANDS: tuple[str, ...] = (
     "predict",
     "evaluate",
     "explain",
+    "demo",
 )
 
 EXIT_OK, EXIT_FAILURES, EXIT_USAGE = 0, 1, 2
