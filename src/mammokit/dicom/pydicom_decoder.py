@@ -115,10 +115,11 @@ class PydicomDecoder(FrameDecoder):
 def _check_codestream(path: Path, meta: ImageMeta, frame: int | None) -> None:
     """Check a compressed frame's own header before a native codec decodes it.
 
-    A JPEG 2000 tile-grid bomb raises ResourceLimitError; a JPEG/JPEG-LS frame whose SOF
-    size differs from Rows x Columns raises DicomDecodeError (libjpeg spent minutes on a
-    738-byte JPEG-LS file whose SOF claimed 65535x65535). A stream whose header cannot be
-    parsed here is left to the codec to report.
+    A JPEG 2000 tile-grid bomb raises ResourceLimitError; a JPEG 2000 (SIZ) or JPEG/JPEG-LS
+    (SOF) frame size that differs from Rows x Columns raises DicomDecodeError: libjpeg spent
+    minutes on a 738-byte JPEG-LS file whose SOF claimed 65535x65535, and OpenJPEG decoded
+    a 3 kB file whose SIZ claimed 60000x60000 into a 3.6 G-sample buffer. A stream whose
+    header cannot be parsed here is left to the codec to report.
     """
     syntax = meta.transfer_syntax
     if syntax not in _OPENJPEG_SYNTAXES and syntax not in _JPEG_SYNTAXES:
@@ -129,14 +130,15 @@ def _check_codestream(path: Path, meta: ImageMeta, frame: int | None) -> None:
             stream = parse_codestream(data)
         except (ValueError, IndexError, struct.error):
             return
+        size: tuple[int, int] | None = (stream.height, stream.width)
         check_tiles(path, stream)
-        return
-    size = _jpeg_frame_size(data)
+    else:
+        size = _jpeg_frame_size(data)
     if size is not None and size[0] != 0 and size != (meta.rows, meta.columns):
         raise DicomDecodeError(
             path,
-            f"the JPEG stream is {size[0]}x{size[1]} but the header says "
-            f"{meta.rows}x{meta.columns}",
+            f"the {'JPEG 2000' if syntax in _OPENJPEG_SYNTAXES else 'JPEG'} stream is "
+            f"{size[0]}x{size[1]} but the header says {meta.rows}x{meta.columns}",
         )
 
 
