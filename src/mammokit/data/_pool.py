@@ -31,7 +31,7 @@ def _init_worker() -> None:
 def _context() -> Any:
     if "forkserver" in multiprocessing.get_all_start_methods():
         context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(["mammokit.data._job", "mammokit.pipeline"])
+        context.set_forkserver_preload(["mammokit.data._warm"])
         return context
     return multiprocessing.get_context("spawn")  # pragma: no cover - Windows
 
