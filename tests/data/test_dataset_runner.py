@@ -301,3 +301,13 @@ def test_tfrecord_reader_gives_the_png_pixels_and_the_table(synth: Path, tmp_pat
         )
         assert item["decoder"].numpy().decode() == row["decoder"]
     assert seen == list(index)
+
+
+def test_worker_preload_stays_free_of_tensorflow() -> None:
+    """The fork server imports this module for every worker: TensorFlow would cost each
+    worker hundreds of MB."""
+    import subprocess
+    import sys
+
+    code = "import sys, mammokit.data._warm; assert 'tensorflow' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True)
