@@ -34,13 +34,8 @@ def work(tmp_path_factory: pytest.TempPathFactory) -> Path:
     assert main(["preprocess", "--images", str(ds / "train_images"), "--csv",
                  str(ds / "train.csv"), "--out", str(root / "pp"), "--size", PRE_SIZE,
                  "--workers", "0", "--quiet"]) == 0  # fmt: skip
-    # No augmentation: one epoch of a tiny model; these tests are about prediction.
-    from mammokit.train.config import AugmentConfig
-
-    save_toml({"train": {"augment": config_to_dict(AugmentConfig.off())}}, root / "train.toml")
-    common = ["train", "--data", str(root / "pp"), "--config", str(root / "train.toml"),
-              "--backbone", "simple_cnn", "--epochs", "1", "--batch-size", "8",
-              "--quiet"]  # fmt: skip
+    common = ["train", "--data", str(root / "pp"), "--backbone", "simple_cnn", "--epochs", "1",
+              "--batch-size", "8", "--quiet"]  # fmt: skip
     assert main([*common, "--out", str(root / "run1"), "--fold", "0"]) == 0
     assert main([*common, "--out", str(root / "run2"), "--fold", "1", "--image-size", "48x24"]) == 0
     return root
