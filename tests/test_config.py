@@ -56,3 +56,17 @@ def test_load_toml_errors_name_the_file(tmp_path: Path) -> None:
         load_toml(bad)
     with pytest.raises(ConfigError, match=r"missing\.toml: cannot read config"):
         load_toml(tmp_path / "missing.toml")
+
+
+def test_atomic_writes_get_ordinary_file_permissions(tmp_path: Path) -> None:
+    import os
+
+    from mammokit._atomic import atomic_write_bytes
+
+    old = os.umask(0o022)
+    try:
+        atomic_write_bytes(tmp_path / "out.bin", b"data")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "out.bin").read_bytes() == b"data"
+    assert (tmp_path / "out.bin").stat().st_mode & 0o777 == 0o644
