@@ -63,10 +63,9 @@ def test_atomic_writes_get_ordinary_file_permissions(tmp_path: Path) -> None:
 
     from mammokit._atomic import atomic_write_bytes
 
-    old = os.umask(0o022)
-    try:
-        atomic_write_bytes(tmp_path / "out.bin", b"data")
-    finally:
-        os.umask(old)
+    atomic_write_bytes(tmp_path / "out.bin", b"data")
+    (tmp_path / "plain.bin").write_bytes(b"data")
     assert (tmp_path / "out.bin").read_bytes() == b"data"
-    assert (tmp_path / "out.bin").stat().st_mode & 0o777 == 0o644
+    mode = (tmp_path / "out.bin").stat().st_mode & 0o777
+    assert mode == (tmp_path / "plain.bin").stat().st_mode & 0o777
+    assert mode & 0o044, "other users cannot read the output"
