@@ -229,9 +229,11 @@ def mammokit_threshold_policies() -> Sequence[Component]:
     Arguments: none yet (a hook may gain keyword arguments, never lose them).
 
     Returns:
-        A list of :class:`~mammokit.Component`. ``factory(arg: str | None, **context)``
-        returns a callable ``(scores: (N,) float) -> float | None``; None means
-        "write probabilities".
+        A list of :class:`~mammokit.Component`. ``factory(arg: str | None, *,
+        positive_rate: float | None, oof_labels: (M,) int | None, oof_scores: (M,) float |
+        None)`` returns a callable ``(scores: (N,) float) -> float | None``; None means
+        "write probabilities". ``arg`` is the text after the colon in ``NAME:ARG``; the
+        out-of-fold arrays are breast-level, aggregated like the scores.
 
     .. versionadded:: 0.1.0
 
