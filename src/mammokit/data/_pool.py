@@ -20,7 +20,7 @@ from typing import Any
 
 from mammokit.data._job import Job, Outcome, PipelineSpec, crash_outcome, run_job
 
-__all__ = ["run_in_pool"]
+__all__ = ["run_in_pool", "start_method"]
 
 
 def _init_worker() -> None:
@@ -28,12 +28,16 @@ def _init_worker() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
-def _context() -> Any:
+def start_method() -> str:
+    """ "forkserver" (preloading :mod:`mammokit.data._warm`) where available, else "spawn"."""
     if "forkserver" in multiprocessing.get_all_start_methods():
-        context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(["mammokit.data._warm"])
-        return context
-    return multiprocessing.get_context("spawn")  # pragma: no cover - Windows
+        multiprocessing.get_context("forkserver").set_forkserver_preload(["mammokit.data._warm"])
+        return "forkserver"
+    return "spawn"  # pragma: no cover - Windows
+
+
+def _context() -> Any:
+    return multiprocessing.get_context(start_method())
 
 
 def _pool(workers: int) -> ProcessPoolExecutor:

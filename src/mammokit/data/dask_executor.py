@@ -59,13 +59,7 @@ def run_on_dask(
         if scheduler:
             client = distributed.Client(scheduler)  # distributed.comm.timeouts.connect
         else:
-            cluster = distributed.LocalCluster(
-                n_workers=workers,
-                threads_per_worker=1,
-                processes=True,
-                dashboard_address=None,
-                silence_logs=logging.ERROR,
-            )
+            cluster = _local_cluster(distributed, workers)
             client = distributed.Client(cluster)
     except (OSError, TimeoutError) as err:
         if cluster is not None:
@@ -77,6 +71,26 @@ def run_on_dask(
         client.close()
         if cluster is not None:
             cluster.close()
+
+
+def _local_cluster(distributed: Any, workers: int) -> Any:
+    """A LocalCluster of single-threaded worker processes.
+
+    Where available its workers start from the same warm fork server as the process pool's
+    (faster start and shutdown than dask's default ``spawn``).
+    """
+    import dask
+
+    from mammokit.data._pool import start_method
+
+    with dask.config.set({"distributed.worker.multiprocessing-method": start_method()}):
+        return distributed.LocalCluster(
+            n_workers=workers,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=None,
+            silence_logs=logging.ERROR,
+        )
 
 
 def _run(
