@@ -82,11 +82,17 @@ def fuzz(session: nox.Session) -> None:
     """The long fuzz run (not a default session): many random mutants per fuzz test.
 
     ``nox -s fuzz`` runs 2000 examples per test; ``nox -s fuzz -- 10000`` sets the number
-    (further arguments go to pytest). Mutants that break something are saved to
-    ``$MAMMOKIT_FUZZ_FINDINGS`` (default ``<tmp>/mammokit-fuzz-findings``).
+    (further arguments go to pytest). The address space is capped at 4 GiB, so a runaway
+    allocation is a finding rather than an out-of-memory kill. Mutants that break something
+    are saved to ``$MAMMOKIT_FUZZ_FINDINGS`` (default ``<tmp>/mammokit-fuzz-findings``).
     """
     session.install("-e", ".[dev]")
     args = list(session.posargs)
     examples = args.pop(0) if args and args[0].isdigit() else "2000"
-    env = {**CORPUS_ENV, "MAMMOKIT_FUZZ_PROFILE": "long", "MAMMOKIT_FUZZ_EXAMPLES": examples}
+    env = {
+        **CORPUS_ENV,
+        "MAMMOKIT_FUZZ_PROFILE": "long",
+        "MAMMOKIT_FUZZ_EXAMPLES": examples,
+        "MAMMOKIT_FUZZ_MEMORY_CAP_MB": "4096",
+    }
     session.run("pytest", "tests/fuzz", *args, env=env)

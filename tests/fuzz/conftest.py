@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import resource
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,6 +12,12 @@ from fuzz_guard import STATS, fuzz_pipeline, warm_up
 from fuzz_seeds import corpus_seeds, phantom_seeds
 
 from mammokit import Pipeline
+
+# The long run (nox -s fuzz) caps the address space, so that a runaway native allocation
+# fails (and is reported as a finding) instead of waking the out-of-memory killer.
+if os.environ.get("MAMMOKIT_FUZZ_MEMORY_CAP_MB"):
+    _cap = int(os.environ["MAMMOKIT_FUZZ_MEMORY_CAP_MB"]) << 20
+    resource.setrlimit(resource.RLIMIT_AS, (_cap, resource.getrlimit(resource.RLIMIT_AS)[1]))
 
 # A Rust decoder's panic (caught and reported as a DicomDecodeError) prints a symbolised
 # backtrace when RUST_BACKTRACE is set, which takes seconds per panic.

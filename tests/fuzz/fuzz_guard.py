@@ -286,6 +286,8 @@ def run_case(
             kind, detail = "error", f"{type(err).__name__}: {err}"
             if str(path) not in str(err):
                 kind, detail = "crash", f"error does not name the file: {detail}"
+            elif str(err).endswith(": out of memory"):  # a MemoryError the guard turned
+                kind = "memory"  # into a ResourceLimitError: an allocation ran away
         except MemoryError as err:
             kind, detail = "memory", f"MemoryError escaped: {err}"
         except (KeyboardInterrupt, SystemExit):
