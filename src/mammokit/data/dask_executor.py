@@ -88,7 +88,8 @@ def _local_cluster(distributed: Any, workers: int) -> Any:
             n_workers=workers,
             threads_per_worker=1,
             processes=True,
-            dashboard_address=None,
+            dashboard_address=":0",  # its HTTP server on a free port: 8787 may be taken
+            scheduler_kwargs={"dashboard": False},
             silence_logs=logging.ERROR,
         )
 
