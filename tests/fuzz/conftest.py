@@ -24,15 +24,22 @@ if os.environ.get("MAMMOKIT_FUZZ_MEMORY_CAP_MB"):
 os.environ["RUST_BACKTRACE"] = "0"
 
 
+class Seeds(dict[str, bytes]):
+    """Label -> file bytes, with a short repr (hypothesis prints test arguments)."""
+
+    def __repr__(self) -> str:
+        return f"<{len(self)} seed files>"
+
+
 @pytest.fixture(scope="session")
-def seed_bytes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
+def seed_bytes(tmp_path_factory: pytest.TempPathFactory) -> Seeds:
     """Label -> bytes of every seed file (corpus files and freshly generated phantoms)."""
     folder = tmp_path_factory.mktemp("fuzz-seeds")
-    return dict(corpus_seeds()) | dict(phantom_seeds(folder))
+    return Seeds(dict(corpus_seeds()) | dict(phantom_seeds(folder)))
 
 
 @pytest.fixture(scope="session")
-def fuzz_pipe(seed_bytes: dict[str, bytes], fuzz_dir: Path) -> Pipeline:
+def fuzz_pipe(seed_bytes: Seeds, fuzz_dir: Path) -> Pipeline:
     """``Pipeline(size=(64, 32))`` with the fuzz limits and the memory-safe decoders,
     warmed up on every seed (so no case pays for imports under tracemalloc)."""
     pipe = fuzz_pipeline()

@@ -118,14 +118,19 @@ def _check_codestream(path: Path, meta: ImageMeta, frame: int | None) -> None:
     A JPEG 2000 tile-grid bomb raises ResourceLimitError; a JPEG 2000 (SIZ) or JPEG/JPEG-LS
     (SOF) frame size that differs from Rows x Columns raises DicomDecodeError: libjpeg spent
     minutes on a 738-byte JPEG-LS file whose SOF claimed 65535x65535, and OpenJPEG decoded
-    a 3 kB file whose SIZ claimed 60000x60000 into a 3.6 G-sample buffer. A stream whose
-    header cannot be parsed here is left to the codec to report.
+    a 3 kB file whose SIZ claimed 60000x60000 into a 3.6 G-sample buffer. A JP2 file whose
+    box walk would never end (pydicom 3.0 loops forever on a box of length 0) raises
+    DicomDecodeError. A stream whose header cannot be parsed here is left to the codec.
     """
     syntax = meta.transfer_syntax
     if syntax not in _OPENJPEG_SYNTAXES and syntax not in _JPEG_SYNTAXES:
         return
     data = frame_bytes(path, frame)
     if syntax in _OPENJPEG_SYNTAXES:
+        if _jp2_box_loops(data):
+            raise DicomDecodeError(
+                path, "a JP2 box of length 0 comes before the codestream box (jp2c)"
+            )
         try:
             stream = parse_codestream(data)
         except (ValueError, IndexError, struct.error):
@@ -140,6 +145,22 @@ def _check_codestream(path: Path, meta: ImageMeta, frame: int | None) -> None:
             f"the {'JPEG 2000' if syntax in _OPENJPEG_SYNTAXES else 'JPEG'} stream is "
             f"{size[0]}x{size[1]} but the header says {meta.rows}x{meta.columns}",
         )
+
+
+def _jp2_box_loops(data: bytes) -> bool:
+    """True if pydicom's JP2 box walk (``get_j2k_parameters``) would never end: a box of
+    length 0 ("to the end of the file") before the ``jp2c`` box, so it adds 0 forever."""
+    if not data.startswith(b"\x00\x00\x00\x0cjP  "):
+        return False
+    offset = 12
+    while offset < len(data):
+        if data[offset + 4 : offset + 8] == b"jp2c":
+            return False
+        length = int.from_bytes(data[offset : offset + 4], "big")
+        if length == 0:
+            return True
+        offset += length
+    return False
 
 
 def _jpeg_frame_size(data: bytes) -> tuple[int, int] | None:
