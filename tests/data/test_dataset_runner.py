@@ -83,6 +83,29 @@ def test_rerun_skips_finished_images_and_changes_nothing(synth: Path, tmp_path: 
     assert third.processed == 1 and tree(out) == before
 
 
+def test_rerun_removes_temporaries_of_a_killed_run(synth: Path, tmp_path: Path) -> None:
+    """A SIGKILL between writing a temporary file and renaming it leaves the temporary."""
+    pipe = Pipeline(size=SIZE)
+    out = tmp_path / "out"
+    args = (synth / "train_images", synth / "train.csv", out)
+    pipe.preprocess_dataset(*args, workers=0, quiet=True)
+    before = tree(out)
+    png = next(out.glob("*/*.png"))
+    litter = [
+        png.with_name(f".{png.name}.k2j_9xQa.tmp"),
+        out / ".mammokit" / "records" / png.parent.name / f".{png.stem}.json.abcdefgh.tmp",
+        out / ".index.csv.zz_1zz_1.tmp",
+    ]
+    for path in litter:
+        path.write_bytes(b"partial")
+    keep = png.with_name(".notes.tmp")  # not the shape of a temporary: not ours
+    keep.write_bytes(b"mine")
+    pipe.preprocess_dataset(*args, workers=0, quiet=True)
+    assert not any(path.exists() for path in litter)
+    keep.unlink()
+    assert tree(out) == before
+
+
 def test_corrupt_and_missing_files_are_failures_not_fatal(
     synth: Path, synth_source: Path, tmp_path: Path
 ) -> None:
