@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import shutil
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
-from dataset_helpers import SIZE, CrashingPipeline, tree
+from dataset_helpers import SIZE, CrashingPipeline, assert_same_tree, tree
 from PIL import Image
 
 import mammokit
@@ -234,8 +236,9 @@ def test_sixteen_bit_output(synth: Path, tmp_path: Path) -> None:
 def _tfrecord(
     pipe: Pipeline, synth: Path, out: Path, table: Path | pd.DataFrame, **kw: object
 ) -> object:
+    options: dict[str, Any] = {"shard_bytes": 6000, **kw}
     return pipe.preprocess_dataset(
-        synth / "train_images", table, out, format="tfrecord", quiet=True, shard_bytes=6000, **kw
+        synth / "train_images", table, out, format="tfrecord", quiet=True, **options
     )
 
 
@@ -334,3 +337,62 @@ def test_worker_preload_stays_free_of_tensorflow() -> None:
 
     code = "import sys, mammokit.data._warm; assert 'tensorflow' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+class _Killed(Exception):
+    """Stands for the process dying at that point."""
+
+
+class _StopAt:
+    """Replacements for the packing's writes and deletions that "die" at event ``stop``."""
+
+    def __init__(self, shards: Any, stop: int) -> None:
+        self.write_real, self.drop_real = shards.atomic_write_bytes, shards._drop_payloads
+        self.stop, self.events = stop, 0
+
+    def _tick(self) -> None:
+        self.events += 1
+        if self.events == self.stop:
+            raise _Killed
+
+    def write(self, path: Path, data: bytes) -> None:
+        self._tick()
+        self.write_real(path, data)
+
+    def drop(self, out_dir: Path, images: list[tuple[str, str]]) -> None:
+        for image in images:
+            self._tick()
+            self.drop_real(out_dir, [image])
+
+
+@pytest.mark.parametrize("shard_bytes", [6000, 10**9], ids=["several-shards", "one-shard"])
+def test_tfrecord_packing_interrupted_at_any_step_recovers(
+    synth: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, shard_bytes: int
+) -> None:
+    """Stop the shard packing after each of its writes and deletions in turn (recovering
+    payloads, writing shards and the manifest, deleting payloads); a rerun must still give
+    the bytes of an uninterrupted run."""
+    from mammokit.data import _shards
+
+    pipe = Pipeline(size=SIZE)
+    frame = read_table(synth / "train.csv").iloc[:8]
+    reference = tmp_path / "reference"
+    _tfrecord(pipe, synth, reference, frame, workers=0, shard_bytes=shard_bytes)
+    stop = 0
+    while True:
+        stop += 1
+        out = tmp_path / f"stop-{stop}"
+        _tfrecord(
+            pipe, synth, out, frame.iloc[::2], workers=0, shard_bytes=shard_bytes
+        )  # packed, payloads deleted
+        stopper = _StopAt(_shards, stop)
+        with monkeypatch.context() as patch:
+            patch.setattr(_shards, "atomic_write_bytes", stopper.write)
+            patch.setattr(_shards, "_drop_payloads", stopper.drop)
+            with contextlib.suppress(_Killed):
+                _tfrecord(pipe, synth, out, frame, workers=0, shard_bytes=shard_bytes)
+        _tfrecord(pipe, synth, out, frame, workers=0, shard_bytes=shard_bytes)
+        assert_same_tree(out, reference)
+        if stopper.events < stop:  # the run got through every event: all stops were tried
+            break
+    assert stop > 8
