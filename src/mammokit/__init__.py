@@ -9,6 +9,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 from mammokit.components import Component, DecoderComponent
 from mammokit.config import PreprocessConfig
+from mammokit.data import preprocess_dataset, read_index, read_table
 from mammokit.errors import (
     ConfigError,
     DicomDecodeError,
@@ -17,6 +18,7 @@ from mammokit.errors import (
     PluginError,
     ResourceLimitError,
 )
+from mammokit.evaluate.metrics import pfbeta
 from mammokit.images import CropBox, DecodedImage, ImageMeta, Preprocessed, WindowedImage
 from mammokit.pipeline import Pipeline
 from mammokit.plugins import (
@@ -28,6 +30,8 @@ from mammokit.plugins import (
     resolve_component,
 )
 from mammokit.preprocess.windowing import apply_voi_lut
+from mammokit.synthetic import SynthConfig, write_dataset
+from mammokit.train.config import AugmentConfig, TrainConfig
 
 try:
     __version__ = version("mammokit")
@@ -35,6 +39,7 @@ except PackageNotFoundError:  # pragma: no cover - running from an uninstalled t
     __version__ = "0+unknown"
 
 __all__ = [
+    "AugmentConfig",
     "Component",
     "ConfigError",
     "CropBox",
@@ -50,6 +55,8 @@ __all__ = [
     "PreprocessConfig",
     "Preprocessed",
     "ResourceLimitError",
+    "SynthConfig",
+    "TrainConfig",
     "WindowedImage",
     "__version__",
     "apply_voi_lut",
@@ -57,5 +64,10 @@ __all__ = [
     "get_plugin_manager",
     "hookimpl",
     "list_plugins",
+    "pfbeta",
+    "preprocess_dataset",
+    "read_index",
+    "read_table",
     "resolve_component",
+    "write_dataset",
 ]
