@@ -65,7 +65,7 @@ class PipelineSpec:
     config: dict[str, Any]
     builtins: tuple[str, ...]
     plugins: tuple[Any, ...]
-    cls: type = attrs.field(default=None)
+    cls: type | None = None
 
     @classmethod
     def from_pipeline(cls, pipeline: Any) -> PipelineSpec:

@@ -58,6 +58,7 @@ __all__ = [
     "infer_column_types",
     "iter_framed_records",
     "tfrecord_dataset",
+    "write_features_file",
     "write_png",
 ]
 
