@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import os
 from pathlib import Path
 from typing import Any
@@ -10,6 +11,22 @@ from mammokit import Pipeline
 
 #: The output size the dataset tests use.
 SIZE = (64, 32)
+
+
+def csv_rows(path: Path) -> list[dict[str, str]]:
+    """The rows of a CSV file as strings."""
+    with path.open(newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def accounted_once(table: Path, out: Path) -> tuple[set[str], set[str]]:
+    """The ids in index.csv and failures.csv, checking each input row is in exactly one."""
+    ids = [r["image_id"] for r in csv_rows(table)]
+    done = [r["image_id"] for r in csv_rows(out / "index.csv")]
+    failed = [r["image_id"] for r in csv_rows(out / "failures.csv")]
+    assert len(done) == len(set(done)) and len(failed) == len(set(failed))
+    assert sorted(done + failed) == sorted(ids)
+    return set(done), set(failed)
 
 
 def tree(folder: Path) -> dict[str, bytes]:
@@ -50,3 +67,15 @@ def assert_same_tree(actual: Path, expected: Path) -> None:
                 lineterm="",
             )
     raise AssertionError("\n".join(lines))
+
+
+class SleepingPipeline(Pipeline):
+    """Sleeps a minute on any image that has a ``<image_id>.sleep`` file beside it (a hang)."""
+
+    def preprocess(self, path: Any) -> Any:
+        import time
+
+        path = Path(path)
+        if path.with_suffix(".sleep").exists():
+            time.sleep(60)
+        return super().preprocess(path)

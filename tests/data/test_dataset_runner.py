@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import csv
 import shutil
 from pathlib import Path
 from typing import Any
@@ -12,6 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 from dataset_helpers import SIZE, CrashingPipeline, assert_same_tree, tree
+from dataset_helpers import accounted_once as _accounted_once
+from dataset_helpers import csv_rows as _rows
 from PIL import Image
 
 import mammokit
@@ -20,21 +21,6 @@ from mammokit.config import config_to_dict, load_toml
 from mammokit.data import read_failures, read_index, read_table
 from mammokit.data.index import FAILURE_COLUMNS, INDEX_COLUMNS
 from mammokit.data.writers import iter_framed_records
-
-
-def _rows(path: Path) -> list[dict[str, str]]:
-    with path.open(newline="") as handle:
-        return list(csv.DictReader(handle))
-
-
-def _accounted_once(table: Path, out: Path) -> tuple[set[str], set[str]]:
-    """The ids in index.csv and failures.csv, checking each input row is in exactly one."""
-    ids = [r["image_id"] for r in _rows(table)]
-    done = [r["image_id"] for r in _rows(out / "index.csv")]
-    failed = [r["image_id"] for r in _rows(out / "failures.csv")]
-    assert len(done) == len(set(done)) and len(failed) == len(set(failed))
-    assert sorted(done + failed) == sorted(ids)
-    return set(done), set(failed)
 
 
 def test_png_run_writes_index_images_and_config(synth: Path, tmp_path: Path) -> None:

@@ -57,6 +57,15 @@ def register(subparsers: Any) -> None:
         help="TFRecord shard size target in MB (default 150)",
     )
     parser.add_argument(
+        "--image-timeout",
+        type=float,
+        metavar="S",
+        default=300.0,
+        help="seconds one image may take in a worker before the worker is killed and the "
+        "image is listed as a Timeout failure (default 300; 0: no limit; not applied with "
+        "--workers 0 or --executor dask)",
+    )
+    parser.add_argument(
         "--overwrite",
         action="store_true",
         help="discard the results already in --out (needed to change its configuration)",
@@ -77,6 +86,8 @@ def run(args: argparse.Namespace) -> int:
         settings = dict(data.get("preprocess", data))
     if args.size:
         settings["size"] = args.size
+    if args.image_timeout < 0:
+        raise ConfigError(f"--image-timeout must be >= 0, got {args.image_timeout}")
     if args.shard_size <= 0:
         raise ConfigError(f"--shard-size must be positive, got {args.shard_size}")
     config = config_from_dict(PreprocessConfig, settings, where=args.config or "--size")
@@ -92,6 +103,7 @@ def run(args: argparse.Namespace) -> int:
         overwrite=args.overwrite,
         quiet=args.quiet,
         shard_bytes=max(1, int(args.shard_size * 1024 * 1024)),
+        image_timeout=args.image_timeout or None,
     )
     if not args.quiet:
         print(

@@ -38,6 +38,7 @@ __all__ = [
     "record_path",
     "row_digest",
     "run_job",
+    "timeout_outcome",
 ]
 
 #: mammokit's private bookkeeping folder inside an output folder.
@@ -316,3 +317,10 @@ def crash_outcome(job: Job, detail: str) -> Outcome:
     message = f"the worker process died while preprocessing this image ({detail})"
     _write_record(Path(job.out_dir), job, _failure_record(job, "WorkerCrash", message))
     return Outcome(image_id=job.image_id, ok=False, error_type="WorkerCrash", message=message)
+
+
+def timeout_outcome(job: Job, seconds: float) -> Outcome:
+    """Record a job whose worker was killed after ``seconds`` as a ``Timeout`` failure."""
+    message = f"preprocessing this image took longer than {seconds:g} s; its worker was killed"
+    _write_record(Path(job.out_dir), job, _failure_record(job, "Timeout", message))
+    return Outcome(image_id=job.image_id, ok=False, error_type="Timeout", message=message)

@@ -55,6 +55,8 @@ FORMATS = ("png", "tfrecord")
 EXECUTORS = ("process", "dask")
 _RUN_FILE = "run.json"
 _OWN_FILES = ("index.csv", "failures.csv", "preprocess.toml")
+#: Default seconds one image may take in a pool worker (a 4096x3328 image takes ~1 s).
+DEFAULT_IMAGE_TIMEOUT = 300.0
 
 
 @attrs.frozen
@@ -117,6 +119,7 @@ def preprocess_dataset(
     overwrite: bool = False,
     quiet: bool = False,
     shard_bytes: int = DEFAULT_SHARD_BYTES,
+    image_timeout: float | None = DEFAULT_IMAGE_TIMEOUT,
 ) -> DatasetResult:
     """Preprocess every row of ``table`` into ``out_dir`` (see the module doc for the layout).
 
@@ -134,6 +137,10 @@ def preprocess_dataset(
             its config differs).
         quiet: no progress bar.
         shard_bytes: TFRecord shard size target in bytes.
+        image_timeout: seconds one image may take in a pool worker (executor "process",
+            workers >= 1) before that worker is killed and the image recorded as a
+            ``Timeout`` failure; None = no limit. Not applied with ``workers=0`` (nothing can
+            stop a call in this process) nor with executor "dask".
 
     Returns:
         :class:`DatasetResult`; failures are listed, not raised.
@@ -151,6 +158,8 @@ def preprocess_dataset(
         raise ConfigError("a scheduler address needs executor 'dask'")
     if workers is not None and workers < 0:
         raise ConfigError(f"workers must be >= 0, got {workers}")
+    if image_timeout is not None and not image_timeout > 0:
+        raise ConfigError(f"image_timeout must be positive seconds, got {image_timeout}")
     if shard_bytes < 1:
         raise ConfigError(f"shard_bytes must be positive, got {shard_bytes}")
     n_workers = _cores() if workers is None else workers
@@ -181,7 +190,10 @@ def preprocess_dataset(
             bits = 16 if pipeline.config.output_dtype == "uint16" else 8
             write_features_file(out / "shards", column_types, bits)
         jobs = _pending(out, images, rows, format, column_types)
-        peak, cpu = _execute(pipeline, jobs, n_workers, executor, scheduler, quiet, len(rows))
+        peak, cpu = _execute(
+            pipeline, jobs, n_workers, executor, scheduler, quiet, len(rows), image_timeout
+        )
+        _sweep_temporaries(out, sorted({r["patient_id"] for r in rows}))  # of killed workers
         succeeded, failures = _finish(out, frame, rows, format, shard_bytes)
     return DatasetResult(
         out_dir=out,
@@ -425,6 +437,7 @@ def _execute(
     scheduler: str | None,
     quiet: bool,
     total: int,
+    timeout: float | None = None,
 ) -> tuple[dict[int, int], float]:
     """Run the jobs with a progress bar; returns (peak RSS per worker, total CPU seconds)."""
     from tqdm.auto import tqdm
@@ -457,7 +470,7 @@ def _execute(
         bar.update(1)
 
     try:
-        _dispatch(pipeline, jobs, workers, executor, scheduler, on_outcome)
+        _dispatch(pipeline, jobs, workers, executor, scheduler, on_outcome, timeout)
     finally:
         bar.close()
     return peak, cpu
@@ -470,6 +483,7 @@ def _dispatch(
     executor: str,
     scheduler: str | None,
     on_outcome: Callable[[Outcome], None],
+    timeout: float | None = None,
 ) -> None:
     if executor == "process" and workers == 0:
         for job in jobs:
@@ -483,4 +497,4 @@ def _dispatch(
     else:
         from mammokit.data._pool import run_in_pool
 
-        run_in_pool(spec, jobs, min(workers, len(jobs)), on_outcome)
+        run_in_pool(spec, jobs, min(workers, len(jobs)), on_outcome, timeout)

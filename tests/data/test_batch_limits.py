@@ -1,0 +1,46 @@
+"""Batch runs under stress: a per-image timeout, kills at random points, a full disk."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from dataset_helpers import SIZE, SleepingPipeline, accounted_once, assert_same_tree, tree
+
+from mammokit import Pipeline
+from mammokit.data import read_table
+
+
+def test_a_hanging_image_times_out_and_the_run_goes_on(synth: Path, tmp_path: Path) -> None:
+    table = read_table(synth / "train.csv")
+    victim = table.iloc[4]
+    (synth / "train_images" / victim["patient_id"] / f"{victim['image_id']}.sleep").touch()
+    args = (synth / "train_images", synth / "train.csv")
+    reference = tmp_path / "reference"
+    Pipeline(size=SIZE).preprocess_dataset(*args, reference, workers=0, quiet=True)
+    out = tmp_path / "out"
+    started = time.monotonic()
+    result = SleepingPipeline(size=SIZE).preprocess_dataset(
+        *args, out, workers=2, quiet=True, image_timeout=3
+    )
+    assert time.monotonic() - started < 45, "the hanging image stalled the run"
+    assert result.succeeded == 11
+    assert [(f.image_id, f.error_type) for f in result.failures] == [
+        (str(victim["image_id"]), "Timeout")
+    ]
+    assert "longer than 3 s" in result.failures[0].message
+    accounted_once(synth / "train.csv", out)
+    got, want = tree(out), tree(reference)
+    victim_png = f"{victim['patient_id']}/{victim['image_id']}.png"
+    assert victim_png not in got
+    assert not [name for name in got if name.endswith(".tmp")]
+    for name, data in want.items():
+        if name.endswith(".png") and name != victim_png:
+            assert got[name] == data, name
+    # once the file is fixed, a rerun retries only the timed-out image
+    (synth / "train_images" / victim["patient_id"] / f"{victim['image_id']}.sleep").unlink()
+    again = SleepingPipeline(size=SIZE).preprocess_dataset(
+        *args, out, workers=2, quiet=True, image_timeout=3
+    )
+    assert again.ok and again.processed == 1
+    assert_same_tree(out, reference)
