@@ -27,6 +27,7 @@ from __future__ import annotations
 import contextlib
 import os
 import random
+import struct
 import sys
 import tempfile
 from pathlib import Path
@@ -69,7 +70,10 @@ def custom_mutator(data: bytes, max_size: int, seed: int) -> bytes:
     """libFuzzer's mutator hook: a structured mutation or a byte-level one."""
     rng = random.Random(seed)
     if rng.random() < 0.5:
-        mutated = _structured(data, rng)
+        try:  # the structured mutators expect a well-formed file; an input may not be one
+            mutated = _structured(data, rng)
+        except (ValueError, IndexError, struct.error):
+            mutated = None
         if mutated is not None and len(mutated) <= max_size:
             return mutated
     return atheris.Mutate(data, max_size)

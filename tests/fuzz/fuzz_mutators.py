@@ -395,6 +395,8 @@ def lie_in_codec_header(data: bytes, field: str, value: int) -> bytes | None:
         return None
     frag_pos, frag_len = items[1]
     frag = frag_pos + 8
+    if frag_len < 64:  # too short for any codec header worth lying in
+        return None
     out = bytearray(data)
     big = (0, 1, 3, 65535, 60000, 0x7FFFFFFF, 0xFFFFFFFF)[value % 7]
     if field.startswith("j2k"):
