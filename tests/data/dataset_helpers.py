@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +16,24 @@ from mammokit import Pipeline
 
 #: The output size the dataset tests use.
 SIZE = (64, 32)
+CLI_SIZE = f"{SIZE[0]}x{SIZE[1]}"
+
+
+def cli_args(data: Path, out: Path, *extra: str) -> list[str]:
+    """``mammokit preprocess`` arguments for a synthetic dataset folder ``data``."""
+    return [
+        "preprocess",
+        "--images",
+        str(data / "train_images"),
+        "--csv",
+        str(data / "train.csv"),
+        "--out",
+        str(out),
+        "--size",
+        CLI_SIZE,
+        "--quiet",
+        *extra,
+    ]
 
 
 def csv_rows(path: Path) -> list[dict[str, str]]:
@@ -79,3 +102,31 @@ class SleepingPipeline(Pipeline):
         if path.with_suffix(".sleep").exists():
             time.sleep(60)
         return super().preprocess(path)
+
+
+def start_cli(log: Path, *args: str) -> subprocess.Popen[bytes]:
+    """``python -m mammokit *args`` in its own process group, stderr appended to ``log``."""
+    with log.open("ab") as stderr:
+        return subprocess.Popen(
+            [sys.executable, "-m", "mammokit", *args],
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+            start_new_session=True,  # its own process group: SIGKILL reaches every worker
+        )
+
+
+def kill_cli_after(
+    log: Path, args: list[str], records: Path, finished: int, delay: float = 0.0
+) -> None:
+    """Start the CLI, SIGKILL its whole process group once ``finished`` records exist under
+    ``records`` and ``delay`` more seconds passed; fail if it ended before the kill."""
+    proc = start_cli(log, *args)
+    deadline = time.monotonic() + 120
+    while len(list(records.glob("*/*.json"))) < finished and proc.poll() is None:
+        assert time.monotonic() < deadline, "no image finished in time"
+        time.sleep(0.005)
+    time.sleep(delay)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL, f"ended before the kill: {log.read_text()}"

@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
+import random
 import time
 from pathlib import Path
 
-from dataset_helpers import SIZE, SleepingPipeline, accounted_once, assert_same_tree, tree
+import pytest
+from dataset_helpers import (
+    SIZE,
+    SleepingPipeline,
+    accounted_once,
+    assert_same_tree,
+    cli_args,
+    kill_cli_after,
+    start_cli,
+    tree,
+)
 
 from mammokit import Pipeline
+from mammokit.cli import main
 from mammokit.data import read_table
 
 
@@ -44,3 +56,33 @@ def test_a_hanging_image_times_out_and_the_run_goes_on(synth: Path, tmp_path: Pa
     )
     assert again.ok and again.processed == 1
     assert_same_tree(out, reference)
+
+
+@pytest.mark.parametrize("seed", [11, 12, 13])
+def test_sigkill_at_a_random_point_then_rerun_equals_an_uninterrupted_run(
+    synth: Path, tmp_path: Path, seed: int
+) -> None:
+    """Kill the CLI's process group after a seeded random number of finished images plus a
+    random delay (two kills per seed), rerun, compare bytes and the accounting."""
+    rng = random.Random(seed)
+    output = ("png", "tfrecord")[seed % 2]
+    table = read_table(synth / "train.csv")
+    broken = table.iloc[rng.randrange(len(table))]
+    (synth / "train_images" / broken["patient_id"] / f"{broken['image_id']}.dcm").write_bytes(
+        b"not a dicom"
+    )
+    reference = tmp_path / "reference"
+    assert main(cli_args(synth, reference, "--workers", "0", "--format", output)) == 1
+    out = tmp_path / "killed"
+    args = cli_args(synth, out, "--workers", "2", "--format", output)
+    records = out / ".mammokit" / "records"
+    log = tmp_path / "stderr.txt"
+    finished = 0
+    for _ in range(2):
+        finished = rng.randint(finished, len(table) - 4)
+        # the kill may land while the tables are written: a rerun rebuilds them
+        kill_cli_after(log, args, records, finished, delay=rng.uniform(0.0, 0.3))
+    assert start_cli(log, *args).wait(timeout=300) == 1, log.read_text()
+    assert_same_tree(out, reference)
+    done, failed = accounted_once(synth / "train.csv", out)
+    assert failed == {str(broken["image_id"])} and len(done) == len(table) - 1

@@ -2,37 +2,15 @@
 
 from __future__ import annotations
 
-import contextlib
-import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
-from dataset_helpers import SIZE, assert_same_tree
+from dataset_helpers import CLI_SIZE as _SIZE
+from dataset_helpers import assert_same_tree, kill_cli_after, start_cli
+from dataset_helpers import cli_args as _args
 
 from mammokit.cli import main
 from mammokit.data import read_table
-
-_SIZE = f"{SIZE[0]}x{SIZE[1]}"
-
-
-def _args(data: Path, out: Path, *extra: str) -> list[str]:
-    return [
-        "preprocess",
-        "--images",
-        str(data / "train_images"),
-        "--csv",
-        str(data / "train.csv"),
-        "--out",
-        str(out),
-        "--size",
-        _SIZE,
-        "--quiet",
-        *extra,
-    ]
 
 
 def test_all_ok_exits_0(synth: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -104,16 +82,6 @@ def test_synth_output_is_accepted_unchanged(tmp_path: Path) -> None:
     assert (index["prediction_id"] == index["patient_id"] + "_" + index["laterality"]).all()
 
 
-def _cli(log: Path, *args: str) -> subprocess.Popen[bytes]:
-    with log.open("ab") as stderr:
-        return subprocess.Popen(
-            [sys.executable, "-m", "mammokit", *args],
-            stdout=subprocess.DEVNULL,
-            stderr=stderr,
-            start_new_session=True,  # its own process group: SIGKILL reaches every worker
-        )
-
-
 @pytest.mark.parametrize("output", ["png", "tfrecord"])
 def test_sigkill_then_rerun_equals_an_uninterrupted_run(
     synth: Path, tmp_path: Path, output: str
@@ -125,16 +93,8 @@ def test_sigkill_then_rerun_equals_an_uninterrupted_run(
     args = _args(synth, out, "--workers", "2", "--format", output)
     records = out / ".mammokit" / "records"
     log = tmp_path / "stderr.txt"
-    proc = _cli(log, *args)
-    deadline = time.monotonic() + 120
-    while len(list(records.glob("*/*.json"))) < 3 and proc.poll() is None:
-        assert time.monotonic() < deadline, "no image finished in time"
-        time.sleep(0.005)
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
-    assert proc.returncode == -signal.SIGKILL, f"ended before the kill: {log.read_text()}"
+    kill_cli_after(log, args, records, finished=3)
     assert not (out / "index.csv").exists()
-    rerun = _cli(log, *args)
+    rerun = start_cli(log, *args)
     assert rerun.wait(timeout=300) == 0, log.read_text()
     assert_same_tree(out, reference)
