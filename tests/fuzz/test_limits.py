@@ -76,7 +76,8 @@ def honest(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         for name, uid in SYNTAXES.items()
     }
     pipe = Pipeline(size=SIZE)
-    for path in files.values():
+    thin = write_dicom(folder / "thin.dcm", _image(512, 16) + 100, bits_stored=12)
+    for path in [*files.values(), thin]:  # the thin one takes the ROI fallbacks
         pipe.preprocess(path)
     return files
 
@@ -273,7 +274,20 @@ def test_thin_image_is_not_padded_past_max_pixels(tmp_path: Path, honest: dict[s
     pipe = Pipeline(size=SIZE, max_pixels=1_000_000)
     error = _assert_rejected_cheaply(lambda: pipe.preprocess(path), "padded to aspect 2", 16 << 20)
     assert "4096x2048 = 8,388,608 pixels, more than the 2,000,000 allowed" in error.cause
+    # Up to 16 Mpixel of padding is always allowed within the limits.
     assert Pipeline(size=SIZE, max_pixels=4_200_000).preprocess(path).pixels.shape == SIZE
+
+
+def test_a_needle_is_not_padded_whatever_the_limits(
+    tmp_path: Path, honest: dict[str, Path]
+) -> None:
+    # 20000x4 (80 kpixel) would pad to 20000x10000 = 200 Mpixel at aspect 2: more than 16
+    # times the crop and more than 16 Mpixel, so it fails even under the default limits.
+    path = write_dicom(tmp_path / "needle.dcm", _image(20000, 4) + 100, bits_stored=12)
+    error = _assert_rejected_cheaply(
+        lambda: Pipeline(size=SIZE).preprocess(path), "padded to aspect 2", 16 << 20
+    )
+    assert "more than the 16,777,216 allowed" in error.cause
 
 
 def test_a_square_crop_at_the_limit_may_be_padded(honest: dict[str, Path]) -> None:

@@ -190,22 +190,30 @@ def _source_shape(windowed: WindowedImage) -> tuple[int, int]:
     return height * windowed.scale, width * windowed.scale
 
 
+#: Padding may multiply a crop's pixels at most this much (a crop 16 times thinner than the
+#: target aspect), unless the padded crop stays under PAD_FREE_PIXELS.
+MAX_PAD_GROWTH = 16
+PAD_FREE_PIXELS = 1 << 24
+
+
 def _check_padded_size(path: str | Path, box: CropBox, aspect: float, max_pixels: int) -> None:
     """Raise ResourceLimitError if ``box`` padded to ``aspect`` is too large.
 
     The header limits bound the decoded image, not the padded crop: a long thin image
     (e.g. a lying 65535x512 header) would pad to 65535x32768 at aspect 2, gigabytes. The
-    padded crop may take ``max(2, aspect, 1 / aspect) * max_pixels`` pixels: enough for a
-    square crop of an image at the limit, not for a needle.
+    padded crop may take at most ``max(MAX_PAD_GROWTH * crop pixels, PAD_FREE_PIXELS)``
+    pixels, and never more than ``max(2, aspect, 1 / aspect) * max_pixels`` (enough for a
+    square crop of an image at the limit): room for any breast, not for a needle.
     """
     height, width = padded_shape(box, aspect)
-    allowed = int(max(2.0, aspect, 1.0 / aspect) * max_pixels)
+    cap = int(max(2.0, aspect, 1.0 / aspect) * max_pixels)
+    allowed = min(max(MAX_PAD_GROWTH * box.height * box.width, PAD_FREE_PIXELS), cap)
     if height * width > allowed:
         raise ResourceLimitError(
             path,
             f"the {box.height}x{box.width} crop padded to aspect {aspect:g} would be "
             f"{height}x{width} = {height * width:,} pixels, more than the {allowed:,} "
-            f"allowed by max_pixels={max_pixels:,}",
+            f"allowed (max_pixels={max_pixels:,})",
         )
 
 
