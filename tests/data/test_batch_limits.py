@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import errno
 import random
+import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,7 +21,7 @@ from dataset_helpers import (
     tree,
 )
 
-from mammokit import Pipeline
+from mammokit import MammokitError, Pipeline
 from mammokit.cli import main
 from mammokit.data import read_table
 
@@ -86,3 +89,62 @@ def test_sigkill_at_a_random_point_then_rerun_equals_an_uninterrupted_run(
     assert_same_tree(out, reference)
     done, failed = accounted_once(synth / "train.csv", out)
     assert failed == {str(broken["image_id"])} and len(done) == len(table) - 1
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 40 KiB tmpfs (root only), unmounted afterwards."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=40k", "tmpfs", str(disk)],
+        capture_output=True,
+        check=False,
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode().strip()}")
+    try:
+        yield disk
+    finally:
+        subprocess.run(["umount", str(disk)], check=True)
+
+
+def _resize(disk: Path, size: str) -> None:
+    subprocess.run(["mount", "-o", f"remount,size={size}", str(disk)], check=True)
+
+
+def _assert_whole(out: Path, reference: Path) -> None:
+    """No temporary file, and every file left is byte-identical to the reference's."""
+    want = tree(reference)
+    for name, data in tree(out).items():
+        assert not name.endswith(".tmp"), name
+        if name.endswith(".png") or (name.endswith(".json") and "/records/" in name):
+            assert data == want[name], f"{name} is partial or corrupt"
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_a_full_disk_stops_the_run_cleanly_and_a_rerun_resumes(
+    synth: Path, small_disk: Path, tmp_path: Path, workers: int, capsys: pytest.CaptureFixture[str]
+) -> None:
+    reference = tmp_path / "reference"
+    assert main(cli_args(synth, reference, "--workers", "0")) == 0
+    out = small_disk / "out"
+    if workers == 0:
+        with pytest.raises(MammokitError, match="the disk is full") as info:
+            Pipeline(size=SIZE).preprocess_dataset(
+                synth / "train_images", synth / "train.csv", out, workers=0, quiet=True
+            )
+        assert isinstance(info.value.__cause__, OSError)
+        assert info.value.__cause__.errno == errno.ENOSPC
+    else:
+        capsys.readouterr()
+        assert main(cli_args(synth, out, "--workers", "2")) == 1
+        err = capsys.readouterr().err
+        assert "the disk is full" in err and "rerun the same command" in err
+    assert not (out / "index.csv").exists()
+    assert 0 < len(list((out / ".mammokit" / "records").glob("*/*.json"))) < 12  # mid-run
+    _assert_whole(out, reference)
+    _resize(small_disk, "4m")
+    assert main(cli_args(synth, out, "--workers", str(workers))) == 0
+    assert_same_tree(out, reference)
+    accounted_once(synth / "train.csv", out)

@@ -18,6 +18,7 @@ therefore ends with the same bytes as one uninterrupted run.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import re
@@ -47,7 +48,7 @@ from mammokit.data._shards import MANIFEST
 from mammokit.data.index import FAILURE_COLUMNS, INDEX_COLUMNS, id_sort_key, write_tables
 from mammokit.data.tables import read_table, validate_table
 from mammokit.data.writers import DEFAULT_SHARD_BYTES, infer_column_types, write_features_file
-from mammokit.errors import ConfigError
+from mammokit.errors import ConfigError, MammokitError
 
 __all__ = ["DatasetResult", "Failure", "preprocess_dataset"]
 
@@ -148,6 +149,8 @@ def preprocess_dataset(
     Raises:
         ConfigError: a bad argument, table or folder, or an existing folder made with a
             different configuration (without ``overwrite``).
+        MammokitError: an output could not be written (e.g. the disk is full); the run
+            stops with every file written so far whole, and a rerun resumes.
     """
     started = time.perf_counter()
     if format not in FORMATS:
@@ -183,7 +186,7 @@ def preprocess_dataset(
         run_info.update(shard_bytes=shard_bytes, columns=column_types)
     config = config_to_dict(pipeline.config)
     _check_usable(out)
-    with _locked(out):
+    with _write_errors(out), _locked(out):
         _prepare_out(out, config, run_info, overwrite)
         _sweep_temporaries(out, sorted({r["patient_id"] for r in rows}))
         if format == "tfrecord":
@@ -333,6 +336,24 @@ def _locked(out: Path) -> Iterator[None]:
         except OSError as err:
             raise ConfigError(f"another mammokit run is writing to {out}; wait for it") from err
         yield
+
+
+@contextlib.contextmanager
+def _write_errors(out: Path) -> Iterator[None]:
+    """Turn a failed write (a full disk, a read-only folder) into a :class:`MammokitError`.
+
+    Every output is written atomically, so what is on disk stays whole: the run stops, and
+    rerunning it once there is room resumes to the same bytes as an uninterrupted run.
+    """
+    try:
+        yield
+    except OSError as err:
+        full = err.errno in (errno.ENOSPC, errno.EDQUOT)
+        cause = "the disk is full" if full else "an output could not be written"
+        raise MammokitError(
+            f"{cause} ({err}) while preprocessing into {out}; the files written so far are "
+            "whole: make room and rerun the same command to resume"
+        ) from err
 
 
 _TEMPORARY = re.compile(r"\..+\.[A-Za-z0-9_]{8}\.tmp")
