@@ -50,7 +50,7 @@ from mammokit.data.tables import read_table, validate_table
 from mammokit.data.writers import DEFAULT_SHARD_BYTES, infer_column_types, write_features_file
 from mammokit.errors import ConfigError, MammokitError
 
-__all__ = ["DatasetResult", "Failure", "preprocess_dataset"]
+__all__ = ["DatasetResult", "Failure", "OutputWriteError", "preprocess_dataset"]
 
 FORMATS = ("png", "tfrecord")
 EXECUTORS = ("process", "dask")
@@ -149,7 +149,7 @@ def preprocess_dataset(
     Raises:
         ConfigError: a bad argument, table or folder, or an existing folder made with a
             different configuration (without ``overwrite``).
-        MammokitError: an output could not be written (e.g. the disk is full); the run
+        OutputWriteError: an output could not be written (e.g. the disk is full); the run
             stops with every file written so far whole, and a rerun resumes.
     """
     started = time.perf_counter()
@@ -338,9 +338,16 @@ def _locked(out: Path) -> Iterator[None]:
         yield
 
 
+class OutputWriteError(MammokitError, OSError):
+    """An output of a batch run could not be written (e.g. the disk is full).
+
+    Both a :class:`MammokitError` and an :class:`OSError` carrying the original ``errno``.
+    """
+
+
 @contextlib.contextmanager
 def _write_errors(out: Path) -> Iterator[None]:
-    """Turn a failed write (a full disk, a read-only folder) into a :class:`MammokitError`.
+    """Turn a failed write (a full disk, a read-only folder) into an :class:`OutputWriteError`.
 
     Every output is written atomically, so what is on disk stays whole: the run stops, and
     rerunning it once there is room resumes to the same bytes as an uninterrupted run.
@@ -350,9 +357,10 @@ def _write_errors(out: Path) -> Iterator[None]:
     except OSError as err:
         full = err.errno in (errno.ENOSPC, errno.EDQUOT)
         cause = "the disk is full" if full else "an output could not be written"
-        raise MammokitError(
+        raise OutputWriteError(
+            err.errno,
             f"{cause} ({err}) while preprocessing into {out}; the files written so far are "
-            "whole: make room and rerun the same command to resume"
+            "whole: make room and rerun the same command to resume",
         ) from err
 
 
