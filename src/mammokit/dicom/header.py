@@ -74,10 +74,15 @@ def read_checked(
 
 
 def transfer_syntax(ds: Dataset) -> str:
-    """The transfer syntax UID from the file meta ("" when absent)."""
+    """The transfer syntax UID from the file meta ("" when absent or not a string).
+
+    Raises:
+        pydicom's errors for an element it cannot convert (callers run it in a guard).
+    """
     meta = getattr(ds, "file_meta", None)
     uid = meta.get("TransferSyntaxUID", "") if meta is not None else ""
-    return str(uid or "")
+    # A broken file can hold a sequence here, whose str() parses its items lazily.
+    return str(uid) if isinstance(uid, str) else ""
 
 
 def frame_count(path: Path, ds: Dataset) -> int:
@@ -104,7 +109,9 @@ def check_image(path: Path, ds: Dataset, *, frame: int | None = None) -> None:
         DicomDecodeError: no transfer syntax, no pixel data, a missing or invalid image
             tag, a non-monochrome image, or a multi-frame image without ``frame``.
     """
-    if not transfer_syntax(ds):
+    with guard(path, "invalid file meta"):
+        syntax = transfer_syntax(ds)
+    if not syntax:
         raise DicomDecodeError(path, "missing Transfer Syntax UID (0002,0010) in the file meta")
     with guard(path, "invalid image header"):
         missing = [kw for kw in _REQUIRED if ds.get(kw) in (None, "")]
