@@ -92,8 +92,9 @@ def assert_same_tree(actual: Path, expected: Path) -> None:
     raise AssertionError("\n".join(lines))
 
 
-class SleepingPipeline(Pipeline):
-    """Sleeps a minute on any image that has a ``<image_id>.sleep`` file beside it (a hang)."""
+class SleepingPipeline(CrashingPipeline):
+    """Sleeps a minute on an image with a ``<image_id>.sleep`` file beside it (a hang);
+    crashes like :class:`CrashingPipeline` on one with a ``.crash`` file."""
 
     def preprocess(self, path: Any) -> Any:
         import time

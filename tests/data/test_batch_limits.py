@@ -16,14 +16,16 @@ from dataset_helpers import (
     accounted_once,
     assert_same_tree,
     cli_args,
+    csv_rows,
     kill_cli_after,
     start_cli,
     tree,
 )
 
-from mammokit import MammokitError, Pipeline
+from mammokit import ConfigError, MammokitError, Pipeline
 from mammokit.cli import main
 from mammokit.data import read_table
+from mammokit.data.index import id_sort_key
 
 
 def test_a_hanging_image_times_out_and_the_run_goes_on(synth: Path, tmp_path: Path) -> None:
@@ -151,4 +153,36 @@ def test_a_full_disk_stops_the_run_cleanly_and_a_rerun_resumes(
     _resize(small_disk, "4m")
     assert main(cli_args(synth, out, "--workers", str(workers))) == 0
     assert_same_tree(out, reference)
+    accounted_once(synth / "train.csv", out)
+
+
+def test_image_timeout_must_be_positive(synth: Path, tmp_path: Path) -> None:
+    args = (synth / "train_images", synth / "train.csv", tmp_path / "out")
+    for bad in (0, -1.0, float("nan")):
+        with pytest.raises(ConfigError, match="image_timeout must be positive"):
+            Pipeline(size=SIZE).preprocess_dataset(*args, workers=1, image_timeout=bad)
+    assert main([*cli_args(synth, tmp_path / "cli"), "--image-timeout", "-1"]) == 2
+    assert not (tmp_path / "out").exists() and not (tmp_path / "cli").exists()
+    # 0 on the command line means no limit
+    assert main([*cli_args(synth, tmp_path / "cli", "--workers", "1"), "--image-timeout", "0"]) == 0
+
+
+def test_a_hang_in_flight_when_a_worker_crashes_times_out_when_rerun_alone(
+    synth: Path, tmp_path: Path
+) -> None:
+    """The crash breaks the pool; the hanging image, then rerun in a pool of its own, is
+    killed there after the timeout."""
+    ordered = sorted(csv_rows(synth / "train.csv"), key=lambda r: id_sort_key(r["image_id"]))
+    crash, hang = ordered[0], ordered[1]
+    (synth / "train_images" / crash["patient_id"] / f"{crash['image_id']}.crash").touch()
+    (synth / "train_images" / hang["patient_id"] / f"{hang['image_id']}.sleep").touch()
+    out = tmp_path / "out"
+    result = SleepingPipeline(size=SIZE).preprocess_dataset(
+        synth / "train_images", synth / "train.csv", out, workers=2, quiet=True, image_timeout=3
+    )
+    assert result.succeeded == 10
+    assert {(f.image_id, f.error_type) for f in result.failures} == {
+        (crash["image_id"], "WorkerCrash"),
+        (hang["image_id"], "Timeout"),
+    }
     accounted_once(synth / "train.csv", out)
