@@ -15,6 +15,7 @@ from mammokit.errors import (
     DicomDecodeError,
     ImageReadError,
     MammokitError,
+    OutputWriteError,
     PluginError,
     ResourceLimitError,
 )
@@ -49,6 +50,7 @@ __all__ = [
     "ImageMeta",
     "ImageReadError",
     "MammokitError",
+    "OutputWriteError",
     "Pipeline",
     "PluginError",
     "PluginInfo",

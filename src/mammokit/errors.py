@@ -11,6 +11,7 @@ __all__ = [
     "DicomDecodeError",
     "ImageReadError",
     "MammokitError",
+    "OutputWriteError",
     "PluginError",
     "ResourceLimitError",
 ]
@@ -52,3 +53,11 @@ class DicomDecodeError(ImageReadError):
 
 class ResourceLimitError(ImageReadError):
     """An image header claims more pixels or bytes than the configured limits allow."""
+
+
+class OutputWriteError(MammokitError, OSError):
+    """An output of a batch run could not be written (e.g. the disk is full).
+
+    Both a :class:`MammokitError` and an :class:`OSError` carrying the original ``errno``;
+    everything already written is whole, so rerunning once there is room resumes the run.
+    """

@@ -48,7 +48,7 @@ from mammokit.data._shards import MANIFEST
 from mammokit.data.index import FAILURE_COLUMNS, INDEX_COLUMNS, id_sort_key, write_tables
 from mammokit.data.tables import read_table, validate_table
 from mammokit.data.writers import DEFAULT_SHARD_BYTES, infer_column_types, write_features_file
-from mammokit.errors import ConfigError, MammokitError
+from mammokit.errors import ConfigError, OutputWriteError
 
 __all__ = ["DatasetResult", "Failure", "OutputWriteError", "preprocess_dataset"]
 
@@ -336,13 +336,6 @@ def _locked(out: Path) -> Iterator[None]:
         except OSError as err:
             raise ConfigError(f"another mammokit run is writing to {out}; wait for it") from err
         yield
-
-
-class OutputWriteError(MammokitError, OSError):
-    """An output of a batch run could not be written (e.g. the disk is full).
-
-    Both a :class:`MammokitError` and an :class:`OSError` carrying the original ``errno``.
-    """
 
 
 @contextlib.contextmanager
