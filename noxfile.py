@@ -51,8 +51,8 @@ def plugin(session: nox.Session) -> None:
 def lint(session: nox.Session) -> None:
     """ruff check and format check."""
     session.install("ruff>=0.6")
-    session.run("ruff", "check", "src", "tests", "benchmarks", "plugins", "noxfile.py")
-    session.run("ruff", "format", "--check", "src", "tests", "benchmarks", "plugins", "noxfile.py")
+    session.run("ruff", "check", "src", "tests", "benchmarks", "plugins", "fuzz", "noxfile.py")
+    session.run("ruff", "format", "--check", "src", "tests", "benchmarks", "plugins", "fuzz", "noxfile.py")
 
 
 @nox.session(python="3.11")

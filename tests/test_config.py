@@ -59,7 +59,6 @@ def test_load_toml_errors_name_the_file(tmp_path: Path) -> None:
 
 
 def test_atomic_writes_get_ordinary_file_permissions(tmp_path: Path) -> None:
-    import os
 
     from mammokit._atomic import atomic_write_bytes
 
