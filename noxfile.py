@@ -51,8 +51,9 @@ def plugin(session: nox.Session) -> None:
 def lint(session: nox.Session) -> None:
     """ruff check and format check."""
     session.install("ruff>=0.6")
-    session.run("ruff", "check", "src", "tests", "benchmarks", "plugins", "fuzz", "noxfile.py")
-    session.run("ruff", "format", "--check", "src", "tests", "benchmarks", "plugins", "fuzz", "noxfile.py")
+    paths = ["src", "tests", "benchmarks", "plugins", "fuzz", "noxfile.py"]
+    session.run("ruff", "check", *paths)
+    session.run("ruff", "format", "--check", *paths)
 
 
 @nox.session(python="3.11")
