@@ -23,6 +23,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures import TimeoutError as FutureTimeout  # not builtin before 3.11
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
@@ -136,7 +137,7 @@ def _run_alone(spec: PipelineSpec, job: Job, timeout: float | None) -> Outcome:
     pool = _pool(1)
     try:
         return pool.submit(run_job, spec, job).result(timeout=timeout)
-    except TimeoutError:
+    except FutureTimeout:
         _kill_workers(pool)
         return timeout_outcome(job, timeout or 0.0)
     except BrokenProcessPool:
