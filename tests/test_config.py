@@ -42,6 +42,8 @@ def test_toml_round_trip(tmp_path: Path) -> None:
         ({"output_dtype": "float32"}, "output_dtype"),
         ({"flip": "up"}, "flip"),
         ({"aspect": -1.0}, "aspect must be positive"),
+        ({"max_pixels": 0}, "max_pixels"),
+        ({"max_bytes": -5}, "max_bytes"),
     ],
 )
 def test_invalid_values_raise_config_error(data: dict[str, object], message: str) -> None:

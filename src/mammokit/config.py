@@ -80,8 +80,10 @@ class PreprocessConfig:
     aspect: float | None = attrs.field(default=None)
     flip: str = attrs.field(default="left", validator=_one_of("left", "right", "none"))
     roi_margin: float = attrs.field(default=0.0, converter=float)
-    max_pixels: int = attrs.field(default=100_000_000, converter=int)
-    max_bytes: int = attrs.field(default=1 << 30, converter=int)
+    max_pixels: int = attrs.field(
+        default=100_000_000, converter=int, validator=attrs.validators.gt(0)
+    )
+    max_bytes: int = attrs.field(default=1 << 30, converter=int, validator=attrs.validators.gt(0))
 
     @aspect.validator
     def _check_aspect(self, attribute: attrs.Attribute[float | None], value: float | None) -> None:
