@@ -8,7 +8,7 @@ inside the factory, so listing plugins never imports TensorFlow or a native deco
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import attrs
@@ -29,6 +29,11 @@ def _check_name(instance: object, attribute: attrs.Attribute[str], value: str) -
 def _check_one_line(instance: object, attribute: attrs.Attribute[str], value: str) -> None:
     if not value.strip() or "\n" in value:
         raise ValueError(f"component description must be one non-empty line, got {value!r}")
+
+
+def _frozenset_of_str(values: Iterable[str]) -> frozenset[str]:
+    # A typed converter, so mypy's attrs plugin accepts any iterable of UIDs in __init__.
+    return frozenset(values)
 
 
 @attrs.frozen
@@ -58,7 +63,9 @@ class DecoderComponent(Component):
             among available decoders that handle the file.
     """
 
-    transfer_syntaxes: frozenset[str] = attrs.field(default=frozenset(), converter=frozenset)
+    transfer_syntaxes: frozenset[str] = attrs.field(
+        default=frozenset(), converter=_frozenset_of_str
+    )
     is_available: Callable[[], bool] = attrs.field(
         default=lambda: True, validator=attrs.validators.is_callable()
     )

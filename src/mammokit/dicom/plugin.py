@@ -52,7 +52,7 @@ def mammokit_decoders() -> list[DecoderComponent]:
             name="j2k_reduced",
             description="JPEG 2000 at 1/2, 1/4 or 1/8 resolution (Pillow/OpenJPEG) when allowed",
             factory=_j2k_reduced,
-            transfer_syntaxes=_J2K,  # type: ignore[arg-type]  # attrs converter typing
+            transfer_syntaxes=_J2K,
             is_available=_pillow_has_openjpeg,
             reduces_resolution=True,
             speed_rank=10,
@@ -61,7 +61,7 @@ def mammokit_decoders() -> list[DecoderComponent]:
             name="dicomsdl",
             description="dicomsdl (mammokit[fast]): native JPEG lossless and RLE, verified",
             factory=_dicomsdl,
-            transfer_syntaxes=_DICOMSDL,  # type: ignore[arg-type]  # attrs converter typing
+            transfer_syntaxes=_DICOMSDL,
             is_available=dicomsdl_available,
             speed_rank=20,
         ),
