@@ -61,6 +61,9 @@ class DecoderComponent(Component):
         reduces_resolution: True if it can decode at a fraction of full resolution.
         speed_rank: lower is faster; the automatic choice prefers the lowest rank
             among available decoders that handle the file.
+        named_only: transfer syntaxes (among those it decodes) the decoder is used for only
+            when named; the automatic choice leaves them to other decoders, e.g. because
+            hostile input can corrupt memory in its native code there.
     """
 
     transfer_syntaxes: frozenset[str] = attrs.field(
@@ -71,3 +74,4 @@ class DecoderComponent(Component):
     )
     reduces_resolution: bool = False
     speed_rank: int = 100
+    named_only: frozenset[str] = attrs.field(default=frozenset(), converter=_frozenset_of_str)

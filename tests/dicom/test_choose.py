@@ -11,9 +11,11 @@ from pathlib import Path
 import numpy as np
 import pydicom
 import pytest
+from pydicom.encaps import encapsulate, generate_frames
 from pydicom.uid import JPEG2000Lossless, JPEGLossless, JPEGLosslessSV1, RLELossless
 
 import mammokit
+import mammokit.dicom.choose
 from mammokit.dicom import decode_file
 from mammokit.dicom._dicomsdl_table import (
     EXCLUDED_TRANSFER_SYNTAXES,
@@ -71,7 +73,7 @@ def test_the_table_is_consistent() -> None:
         ("1.2.840.10008.1.2.4.70", None, "dicomsdl", "pydicom"),
         ("1.2.840.10008.1.2.4.70", (100, 100), "dicomsdl", "pydicom"),
         ("1.2.840.10008.1.2.4.57", None, "dicomsdl", "pydicom"),
-        ("1.2.840.10008.1.2.5", None, "dicomsdl", "pydicom"),
+        ("1.2.840.10008.1.2.5", None, "pydicom", "pydicom"),  # dicomsdl: RLE only if named
         ("1.2.840.10008.1.2.1", None, "pydicom", "pydicom"),
         ("1.2.840.10008.1.2.4.80", None, "pydicom", "pydicom"),
     ],
@@ -93,6 +95,22 @@ def test_auto_choice_table(
     assert chosen[-1] in ("pydicom", "j2k_reduced")
 
 
+def test_named_only_is_declared_data_not_a_special_case() -> None:
+    """Any decoder may declare ``named_only``; the automatic choice then skips it there."""
+    meta = ImageMeta(rows=10, columns=10, transfer_syntax="1.2.840.10008.1.2.1")
+    fast = mammokit.DecoderComponent(
+        name="fast",
+        description="a fast native decoder",
+        factory=dict,
+        speed_rank=1,
+        named_only=[meta.transfer_syntax],
+    )
+    decoders = {"fast": fast, "pydicom": _decoders()["pydicom"]}
+    assert candidates(decoders, meta, None) == ["pydicom"]
+    other = ImageMeta(rows=10, columns=10, transfer_syntax="1.2.840.10008.1.2.4.70")
+    assert candidates(decoders, other, None) == ["fast", "pydicom"]
+
+
 @needs_dicomsdl
 @pytest.mark.parametrize(
     ("ts", "dtype", "bits"),
@@ -107,11 +125,14 @@ def test_auto_choice_table(
         (JPEGLossless, np.uint16, 14),
     ],
 )
-def test_auto_uses_dicomsdl_identically(tmp_path: Path, ts: str, dtype: type, bits: int) -> None:
+def test_dicomsdl_decodes_identically(tmp_path: Path, ts: str, dtype: type, bits: int) -> None:
+    """Named, for every verified syntax; chosen automatically for JPEG lossless only."""
     pixels = _pixels(dtype, bits)
     path = write_dicom(tmp_path / "a.dcm", pixels, transfer_syntax=ts, bits_stored=bits)
-    decoded = decode_file(path, decoders=_decoders(), name="auto")
-    assert decoded.decoder == "dicomsdl"
+    decoded = decode_file(path, decoders=_decoders(), name="dicomsdl")
+    assert decode_file(path, decoders=_decoders()).decoder == (
+        "pydicom" if ts == RLELossless else "dicomsdl"
+    )
     reference = pydicom.dcmread(path).pixel_array
     assert decoded.pixels.dtype == reference.dtype
     np.testing.assert_array_equal(decoded.pixels, reference)
@@ -136,7 +157,7 @@ def test_pipeline_records_the_choice_and_a_named_decoder_wins(tmp_path: Path) ->
     assert auto.decode(j2k, min_shape=(40, 30)).decoder == "j2k_reduced"
     assert auto.decode(j2k, min_shape=(40, 30)).scale == 2
     assert auto.decode(j2k).decoder == "pydicom"
-    assert auto.decode(rle).decoder == ("dicomsdl" if dicomsdl_available() else "pydicom")
+    assert auto.decode(rle).decoder == "pydicom"  # dicomsdl decodes RLE only when named
     named = mammokit.Pipeline(decoder="pydicom", manager=auto.manager)
     for path in (j2k, rle):
         decoded = named.decode(path, min_shape=(40, 30))
@@ -153,17 +174,23 @@ def test_pipeline_records_the_choice_and_a_named_decoder_wins(tmp_path: Path) ->
 
 @needs_dicomsdl
 def test_auto_falls_back_to_pydicom_with_a_log(
-    corpus_dir: Path, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    # 32-bit RLE: dicomsdl is not used for 32-bit data (it overflows a buffer on this file),
-    # so the automatic choice falls back to pydicom, and says so.
-    path = corpus_dir / "pydicom" / "rtdose_rle_1frame.dcm"
+    # Two JPEG lossless frames split over four fragments: the check before dicomsdl refuses
+    # a frame that is not one fragment, so the automatic choice falls back to pydicom (which
+    # finds frame boundaries by their EOI markers), and says so.
+    pixels = _pixels()
+    one = write_dicom(tmp_path / "one.dcm", pixels, transfer_syntax=JPEGLosslessSV1, bits_stored=12)
+    ds = pydicom.dcmread(one)
+    frame = next(generate_frames(ds.PixelData, number_of_frames=1))
+    ds.PixelData, ds.NumberOfFrames = encapsulate([frame, frame], fragments_per_frame=2), 2
+    ds.save_as(tmp_path / "two.dcm")
     with caplog.at_level(logging.WARNING, logger="mammokit.dicom"):
-        decoded = decode_file(path, decoders=_decoders(), name="auto")
+        decoded = decode_file(tmp_path / "two.dcm", decoders=_decoders(), options={"frame": 1})
     assert decoded.decoder == "pydicom"
-    np.testing.assert_array_equal(decoded.pixels, pydicom.dcmread(path).pixel_array)
+    np.testing.assert_array_equal(decoded.pixels, pixels)
     assert "decoder 'dicomsdl' failed" in caplog.text
-    assert "only used for 8/16-bit data" in caplog.text
+    assert "4 fragment(s) for 2 frame(s)" in caplog.text
     assert "falling back to 'pydicom'" in caplog.text
 
 

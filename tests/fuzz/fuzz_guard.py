@@ -38,7 +38,7 @@ import numpy as np
 from hypothesis import HealthCheck, settings
 
 from mammokit import MammokitError, Pipeline
-from mammokit.plugins import BUILTIN_PLUGINS, get_plugin_manager, hookimpl
+from mammokit.plugins import get_plugin_manager
 
 __all__ = [
     "HARD_TIMEOUT",
@@ -46,7 +46,6 @@ __all__ = [
     "MAX_TRACED",
     "TIME_LIMIT",
     "FUZZ_LIMITS",
-    "UNSAFE_DECODERS",
     "STATS",
     "CaseTimeout",
     "Outcome",
@@ -191,35 +190,20 @@ def memory_tracking() -> Iterator[dict[str, int]]:
             tracemalloc.stop()
 
 
-#: Decoders left out of the in-process fuzz pipeline: native code known to corrupt the
-#: heap on hostile input (dicomsdl's RLE decoder writes past its buffer when Rows lies),
-#: which no in-process guard can contain. The batch runner isolates them in worker
-#: processes; ``test_fuzz_isolation.py`` checks that.
-UNSAFE_DECODERS = frozenset({"dicomsdl"})
-
-
-class _SafeDecoders:
-    """The built-in decoders minus :data:`UNSAFE_DECODERS` (an inline plugin)."""
-
-    @hookimpl
-    def mammokit_decoders(self) -> list[Any]:
-        from mammokit.dicom import plugin
-
-        return [c for c in plugin.mammokit_decoders() if c.name not in UNSAFE_DECODERS]
-
-
 #: The fuzz pipeline's limits: 4 Mpixel, 16 MiB decoded (the seeds are at most 1 Mpixel),
 #: so that the memory budget below is a few times what an accepted header can claim.
 FUZZ_LIMITS = {"max_pixels": 1 << 22, "max_bytes": 16 << 20}
 
 
 def fuzz_pipeline(**config: Any) -> Pipeline:
-    """``Pipeline(size=(64, 32), **FUZZ_LIMITS, **config)`` with the memory-safe decoders."""
+    """``Pipeline(size=(64, 32), **FUZZ_LIMITS, **config)`` with the built-in plugins only.
+
+    Its automatic decoder choice is the production one, ``dicomsdl`` included when installed
+    (for JPEG lossless: the automatic choice never gives it RLE, where its native decoder
+    can corrupt the heap; see ``mammokit.dicom.dicomsdl_decoder``).
+    """
     config = {**FUZZ_LIMITS, **config}
-    builtins = [name for name in BUILTIN_PLUGINS if name != "mammokit.dicom.plugin"]
-    manager = get_plugin_manager(
-        builtins=builtins, plugins=[_SafeDecoders()], load_entry_points=False
-    )
+    manager = get_plugin_manager(load_entry_points=False)
     return Pipeline(size=(64, 32), manager=manager, **config)
 
 

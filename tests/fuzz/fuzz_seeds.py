@@ -44,6 +44,7 @@ _PHANTOM_ENCODINGS = (
         {"transfer_syntax": "explicit", "photometric": "MONOCHROME1", "padding": True},
     ),
     ("rle-sigmoid", {"transfer_syntax": "rle", "voi_function": "SIGMOID", "bits_stored": 14}),
+    ("jpegll-m1", {"transfer_syntax": "jpeg_lossless", "photometric": "MONOCHROME1"}),
     ("j2k-m2", {"transfer_syntax": "jpeg2000", "bits_stored": 16, "extra_windows": 2}),
     (
         "j2k-m1-nowindow",

@@ -3,12 +3,13 @@
 A synthetic RSNA dataset has most of its images replaced by mutants (lying headers, broken
 encapsulation, codec header lies, truncation, bit flips, wrong transfer syntax, empty pixel
 data) plus mutants of corpus files under new image ids, then goes through the batch runner
-with the *default* pipeline and a process pool, as in production. With ``dicomsdl``
-installed (``mammokit[fast]``) the RLE mutant with a lying Rows overflows dicomsdl's heap
-buffer and kills its worker: a real native crash, which must become that row's
-``WorkerCrash`` failure while the batch goes on. Every row must end in ``index.csv`` or
-``failures.csv`` exactly once, honest rows must succeed, and a rerun must resume to the
-same files.
+with the *default* pipeline and a process pool, as in production. Every row must end in
+``index.csv`` or ``failures.csv`` exactly once, honest rows must succeed, and a rerun must
+resume to the same files.
+
+With ``dicomsdl`` installed (``mammokit[fast]``) and named for RLE, an RLE file with a lying
+Rows overflows dicomsdl's heap buffer and kills its worker: a real native crash, which must
+become that row's ``WorkerCrash`` failure while the batch goes on.
 """
 
 from __future__ import annotations
@@ -132,11 +133,43 @@ def test_every_row_is_accounted_for_once_and_crashes_stay_isolated(
     assert sorted(r["image_id"] for r in _rows(out / "failures.csv")) == sorted(failed)
 
 
-@pytest.mark.skipif(
+needs_dicomsdl = pytest.mark.skipif(
     importlib.util.find_spec("dicomsdl") is None, reason="needs dicomsdl (mammokit[fast])"
 )
+
+
+@needs_dicomsdl
+def test_a_native_crash_in_a_named_dicomsdl_fails_one_row(tmp_path: Path) -> None:
+    """``decoder="dicomsdl"`` on RLE files, one of them lying about Rows: its worker dies
+    (glibc aborts on the corrupt heap, or the decoder sees dicomsdl's overflow report and
+    exits the worker before the corrupt heap can touch another image), that row becomes a
+    ``WorkerCrash``, every other row is decoded."""
+    root = tmp_path / "rle"
+    write_dataset(
+        root, SynthConfig(patients=2, image_size=(96, 80), seed=3, transfer_syntaxes=("rle",))
+    )
+    rows = _rows(root / "train.csv")
+    victim = rows[5]
+    path = root / "train_images" / victim["patient_id"] / f"{victim['image_id']}.dcm"
+    path.write_bytes((REGRESSIONS / "rle-panic-lying-rows.dcm").read_bytes())
+    result = Pipeline(size=SIZE, decoder="dicomsdl").preprocess_dataset(
+        root / "train_images",
+        root / "train.csv",
+        tmp_path / "out",
+        workers=2,
+        quiet=True,
+        image_timeout=60,  # a corrupt heap may also deadlock malloc: bounded, not a stall
+    )
+    assert [f.image_id for f in result.failures] == [victim["image_id"]]
+    assert result.failures[0].error_type in ("WorkerCrash", "Timeout"), result.failures
+    assert result.succeeded == len(rows) - 1
+    decoders = {row["decoder"] for row in _rows(tmp_path / "out" / "index.csv")}
+    assert decoders == {"dicomsdl"}
+
+
+@needs_dicomsdl
 def test_dicomsdl_heap_overflow_is_a_process_crash_not_an_exception(tmp_path: Path) -> None:
-    """Documents why dicomsdl is kept out of the in-process fuzz pipeline: on a lying Rows it
+    """Documents why the automatic choice never gives RLE to dicomsdl: on a lying Rows it
     writes past its output buffer (its own message: "out buffer is not filled by -7296
     bytes"), and the corrupted heap aborts the process. No in-process guard can contain
     that; the batch runner's worker processes do (test above)."""
@@ -155,7 +188,7 @@ def test_dicomsdl_heap_overflow_is_a_process_crash_not_an_exception(tmp_path: Pa
     )
     # Either glibc notices the corrupt heap and aborts the process (a negative return code:
     # killed by SIGABRT/SIGSEGV), or dicomsdl's own report of the overflow comes out as a
-    # DicomDecodeError with the heap already corrupt. If dicomsdl is fixed, this fails.
-    overflowed = "MammokitError" in outcome.stdout and "is not filled by -" in outcome.stdout
+    # DicomDecodeError saying the process is corrupt. If dicomsdl is fixed, this fails.
+    overflowed = "MammokitError" in outcome.stdout and "memory is corrupt" in outcome.stdout
     assert outcome.returncode < 0 or overflowed, outcome
     assert "Traceback" not in outcome.stderr

@@ -3,7 +3,8 @@
 The rule, from what each :class:`~mammokit.DecoderComponent` declares:
 
 1. only decoders that are available (``is_available()``) and handle the file's transfer
-   syntax (``transfer_syntaxes`` contains it, or is empty for "any") take part;
+   syntax (``transfer_syntaxes`` contains it, or is empty for "any") take part, except
+   where the decoder lists the transfer syntax in ``named_only``;
 2. if ``min_shape`` allows decoding at 1/2 or less (:func:`reduction_level` >= 1),
    decoders that ``reduces_resolution`` come first;
 3. otherwise full-resolution decoders come first;
@@ -12,7 +13,10 @@ The rule, from what each :class:`~mammokit.DecoderComponent` declares:
 
 With the built-ins this gives: ``j2k_reduced`` for JPEG 2000 when the target size allows a
 reduction; else ``dicomsdl`` when installed and verified for that transfer syntax (see
-:data:`mammokit.dicom.dicomsdl_decoder.VERIFIED_TRANSFER_SYNTAXES`); else ``pydicom``.
+:data:`mammokit.dicom.dicomsdl_decoder.VERIFIED_TRANSFER_SYNTAXES`) and not named-only
+(RLE is: see :data:`mammokit.dicom.dicomsdl_decoder.NAMED_ONLY`); else ``pydicom``. The
+choice depends on the file, ``min_shape`` and what is installed, never on how the run is
+executed, so an in-process run and a process-pool run write the same index.
 The candidates after the first are the logged fallbacks if the first fails on a file.
 """
 
@@ -55,6 +59,8 @@ def _handles(component: Component, transfer_syntax: str) -> bool:
     if not isinstance(component, DecoderComponent):
         return True  # a plain Component declares nothing: assume it takes anything
     if component.transfer_syntaxes and transfer_syntax not in component.transfer_syntaxes:
+        return False
+    if transfer_syntax in component.named_only:
         return False
     try:
         return bool(component.is_available())

@@ -5,7 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from mammokit.components import DecoderComponent
-from mammokit.dicom._dicomsdl_table import VERIFIED_TRANSFER_SYNTAXES, dicomsdl_available
+from mammokit.dicom._dicomsdl_table import (
+    NAMED_ONLY,
+    VERIFIED_TRANSFER_SYNTAXES,
+    dicomsdl_available,
+)
 from mammokit.dicom._uids import J2K, J2K_LOSSLESS
 from mammokit.plugins import hookimpl
 
@@ -64,5 +68,6 @@ def mammokit_decoders() -> list[DecoderComponent]:
             transfer_syntaxes=_DICOMSDL,
             is_available=dicomsdl_available,
             speed_rank=20,
+            named_only=NAMED_ONLY,
         ),
     ]

@@ -25,7 +25,13 @@ import numpy as np
 
 from mammokit._atomic import atomic_write_bytes
 from mammokit.data.tables import TEST_COLUMNS, TRAIN_COLUMNS
-from mammokit.synthetic.dicom import TRANSFER_SYNTAXES, Encoding, random_encoding, write_dicom
+from mammokit.synthetic.dicom import (
+    DEFAULT_TRANSFER_SYNTAXES,
+    TRANSFER_SYNTAXES,
+    Encoding,
+    random_encoding,
+    write_dicom,
+)
 from mammokit.synthetic.phantom import Lesion, Traits, make_phantom, random_lesion
 
 __all__ = [
@@ -116,7 +122,9 @@ class SynthConfig:
         validator=_subset_of(("mass", "calcification")),
     )
     transfer_syntaxes: tuple[str, ...] = attrs.field(
-        default=tuple(TRANSFER_SYNTAXES), converter=_names, validator=_subset_of(TRANSFER_SYNTAXES)
+        default=DEFAULT_TRANSFER_SYNTAXES,
+        converter=_names,
+        validator=_subset_of(TRANSFER_SYNTAXES),
     )
     photometrics: tuple[str, ...] = attrs.field(
         default=("MONOCHROME1", "MONOCHROME2"),

@@ -20,6 +20,7 @@ from mammokit.synthetic.phantom import Phantom
 
 __all__ = [
     "MAMMOGRAPHY_SOP_CLASS",
+    "DEFAULT_TRANSFER_SYNTAXES",
     "TRANSFER_SYNTAXES",
     "Encoding",
     "random_encoding",
@@ -35,7 +36,12 @@ TRANSFER_SYNTAXES = {
     "jpeg2000": "1.2.840.10008.1.2.4.90",  # JPEG 2000 Image Compression (Lossless Only)
     "rle": "1.2.840.10008.1.2.5",  # RLE Lossless
     "explicit": "1.2.840.10008.1.2.1",  # Explicit VR Little Endian
+    "jpeg_lossless": "1.2.840.10008.1.2.4.70",  # JPEG Lossless, Process 14, SV1
 }
+
+#: The encodings drawn from by default. JPEG lossless is opt-in: mammokit's encoder for it
+#: (pydicom has none) takes about a second per megapixel.
+DEFAULT_TRANSFER_SYNTAXES = ("jpeg2000", "rle", "explicit")
 
 _PHOTOMETRICS = ("MONOCHROME1", "MONOCHROME2")
 _FUNCTIONS = ("LINEAR", "SIGMOID")
@@ -82,7 +88,7 @@ class Encoding:
 def random_encoding(
     rng: np.random.Generator,
     *,
-    transfer_syntaxes: tuple[str, ...] = tuple(TRANSFER_SYNTAXES),
+    transfer_syntaxes: tuple[str, ...] = DEFAULT_TRANSFER_SYNTAXES,
     photometrics: tuple[str, ...] = _PHOTOMETRICS,
     voi_functions: tuple[str, ...] = _FUNCTIONS,
     bits_stored: tuple[int, ...] = (12, 14, 16),
@@ -165,7 +171,14 @@ def write_dicom(
     stem is the image id, as in the RSNA data.
     """
     from pydicom.dataset import Dataset, FileMetaDataset
-    from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, UID, ExplicitVRLittleEndian
+    from pydicom.uid import (
+        PYDICOM_IMPLEMENTATION_UID,
+        UID,
+        ExplicitVRLittleEndian,
+        JPEGLosslessSV1,
+    )
+
+    from mammokit.dicom._write import compress_jpeg_lossless
 
     rng = np.random.default_rng(seed)
     pixels, centers, widths, padding_value = stored_values(phantom, encoding, rng)
@@ -211,7 +224,9 @@ def write_dicom(
         ds.RescaleType = "US"
     ds.PixelData = pixels.tobytes()
     syntax = UID(TRANSFER_SYNTAXES[encoding.transfer_syntax])
-    if syntax != ExplicitVRLittleEndian:
+    if syntax == JPEGLosslessSV1:
+        compress_jpeg_lossless(ds, pixels, syntax)
+    elif syntax != ExplicitVRLittleEndian:
         ds.compress(syntax, pixels, generate_instance_uid=False)
     buffer = io.BytesIO()
     ds.save_as(buffer, enforce_file_format=True)
