@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from dataset_helpers import SIZE, assert_same_tree
+from dataset_helpers import SIZE, CrashingPipeline, accounted_once, assert_same_tree
 
 from mammokit import ConfigError, Pipeline
 
@@ -39,3 +39,31 @@ def test_dask_with_an_unreachable_scheduler_is_a_usage_error(synth: Path, tmp_pa
             scheduler="tcp://127.0.0.1:9",
             quiet=True,
         )
+
+
+def test_a_dask_worker_crash_is_recorded_and_the_run_goes_on(synth: Path, tmp_path: Path) -> None:
+    """A worker process that dies on one image (here ``os._exit``, as a native crash would)
+    makes that row a ``WorkerCrash`` failure once Dask gives up on it (``KilledWorker``);
+    every other row is processed and a rerun retries only that row."""
+    import csv
+
+    import dask
+
+    with (synth / "train.csv").open(newline="") as handle:
+        row = list(csv.DictReader(handle))[5]
+    marker = synth / "train_images" / row["patient_id"] / f"{row['image_id']}.crash"
+    marker.touch()
+    args = (synth / "train_images", synth / "train.csv", tmp_path / "out")
+    options = {"workers": 2, "executor": "dask", "quiet": True}
+    try:
+        with dask.config.set({"distributed.scheduler.allowed-failures": 1}):
+            result = CrashingPipeline(size=SIZE).preprocess_dataset(*args, **options)
+        assert result.succeeded == 11
+        assert [(f.image_id, f.error_type) for f in result.failures] == [
+            (row["image_id"], "WorkerCrash")
+        ]
+        accounted_once(synth / "train.csv", tmp_path / "out")
+    finally:
+        marker.unlink()
+    again = CrashingPipeline(size=SIZE).preprocess_dataset(*args, **options)
+    assert again.ok and again.skipped == 11 and again.processed == 1
