@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import json
+import struct
 import subprocess
 import sys
 import textwrap
@@ -76,6 +77,17 @@ def test_rle_header_lies_are_refused(tmp_path: Path, change: object, message: st
     with pytest.raises(mammokit.DicomDecodeError, match=message) as err:
         _check(bad)
     assert str(bad) in str(err.value)
+
+
+def test_rle_offsets_past_the_end_of_a_truncated_file_are_refused(tmp_path: Path) -> None:
+    good = write_dicom(tmp_path / "a.dcm", PIXELS, transfer_syntax=RLELossless, bits_stored=12)
+    data = good.read_bytes()
+    offsets = struct.unpack_from("<3I", data, data.rindex(b"\xfe\xff\x00\xe0") + 8)
+    assert offsets[0] == 2  # two segments; the second starts at offsets[2]
+    truncated = tmp_path / "t.dcm"
+    truncated.write_bytes(data[: data.rindex(b"\xfe\xff\x00\xe0") + 8 + offsets[2] - 10])
+    with pytest.raises(mammokit.DicomDecodeError, match="not increasing from 64"):
+        _check(truncated)
 
 
 def test_frames_split_over_fragments_are_refused(tmp_path: Path, corpus_dir: Path) -> None:

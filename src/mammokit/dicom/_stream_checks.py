@@ -15,6 +15,7 @@ therefore never gives RLE to dicomsdl (``NAMED_ONLY`` in :mod:`mammokit.dicom.di
 from __future__ import annotations
 
 import itertools
+import os
 import struct
 from pathlib import Path
 from typing import BinaryIO
@@ -66,7 +67,9 @@ def frame_head(path: Path, frame: int) -> tuple[bytes, int]:
 
 
 def _fragments(path: Path, handle: BinaryIO) -> list[tuple[int, int]]:
-    """(data offset, length) of every fragment after the Basic Offset Table."""
+    """(data offset, length) of every fragment after the Basic Offset Table; a length is
+    what the file holds, which is less than the item claims in a truncated file."""
+    end = os.fstat(handle.fileno()).st_size
     items: list[tuple[int, int]] = []
     while True:
         item = handle.read(8)
@@ -75,7 +78,8 @@ def _fragments(path: Path, handle: BinaryIO) -> list[tuple[int, int]]:
         (length,) = struct.unpack_from("<I", item, 4)
         if length == _UNDEFINED_LENGTH or length % 2:
             raise DicomDecodeError(path, f"an encapsulated item has an invalid length {length}")
-        items.append((handle.tell(), length))
+        start = handle.tell()
+        items.append((start, min(length, end - start)))
         handle.seek(length, 1)
 
 
