@@ -63,7 +63,7 @@ def register(subparsers: Any) -> None:
         default=300.0,
         help="seconds one image may take in a worker before the worker is killed and the "
         "image is listed as a Timeout failure (default 300; 0: no limit; not applied with "
-        "--workers 0 or --executor dask)",
+        "--workers 0)",
     )
     parser.add_argument(
         "--overwrite",

@@ -138,10 +138,10 @@ def preprocess_dataset(
             its config differs).
         quiet: no progress bar.
         shard_bytes: TFRecord shard size target in bytes.
-        image_timeout: seconds one image may take in a pool worker (executor "process",
-            workers >= 1) before that worker is killed and the image recorded as a
-            ``Timeout`` failure; None = no limit. Not applied with ``workers=0`` (nothing can
-            stop a call in this process) nor with executor "dask".
+        image_timeout: seconds one image may take in a worker (executor "process" with
+            workers >= 1, or "dask") before that worker is ended and the image recorded as
+            a ``Timeout`` failure; None = no limit. Not applied with ``workers=0`` (nothing
+            can stop a call in this process).
 
     Returns:
         :class:`DatasetResult`; failures are listed, not raised.
@@ -515,7 +515,7 @@ def _dispatch(
     if executor == "dask":
         from mammokit.data.dask_executor import run_on_dask
 
-        run_on_dask(spec, jobs, workers, on_outcome, scheduler=scheduler)
+        run_on_dask(spec, jobs, workers, on_outcome, scheduler=scheduler, timeout=timeout)
     else:
         from mammokit.data._pool import run_in_pool
 
