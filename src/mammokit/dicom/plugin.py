@@ -63,7 +63,7 @@ def mammokit_decoders() -> list[DecoderComponent]:
         ),
         DecoderComponent(
             name="dicomsdl",
-            description="dicomsdl (mammokit[fast]): native JPEG lossless and RLE, verified",
+            description="dicomsdl (mammokit[fast]): native JPEG lossless; RLE only when named",
             factory=_dicomsdl,
             transfer_syntaxes=_DICOMSDL,
             is_available=dicomsdl_available,
