@@ -15,7 +15,9 @@ from mammokit.preprocess.roi import (
     ProfileCrop,
     degenerate_reason,
     frame_width,
+    moments,
     profile_box,
+    profiles,
 )
 from mammokit.synthetic import Encoding, Traits
 
@@ -206,3 +208,25 @@ def test_roi_margin_widens_the_box_within_the_frame() -> None:
     wide = Pipeline(roi_margin=0.1).extract_roi(w)
     assert wide.y0 <= plain.y0 and wide.y1 >= plain.y1 and wide.x1 > plain.x1
     assert wide.x0 == 0 and wide.y1 <= 160 and wide.x1 <= 128
+
+
+@pytest.mark.parametrize("shape", [(1100, 37), (3, 5), (513, 1)])
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+def test_moments_match_numpy(shape: tuple[int, int], dtype: type) -> None:
+    """Per column and per row, in blocks of rows: sums exact; standard deviations exact for
+    8-bit values, within float32 rounding of the squares for 16-bit ones."""
+    top = np.iinfo(dtype).max
+    pixels = np.random.default_rng(1).integers(0, top, shape, endpoint=True, dtype=dtype)
+    # float32 squares: exact below 2**24; else the mean square is off by ~2**-24 of top**2,
+    # so a near-zero standard deviation by up to ~2**-12 * top (16 for 16-bit values).
+    atol = 1e-9 if dtype == np.uint8 else 2.0**-11 * top
+    for axis in (0, 1):
+        sums, stds = moments(pixels, axis=axis)
+        np.testing.assert_array_equal(sums, pixels.sum(axis=axis, dtype=np.float64))
+        want = pixels.astype(np.float64).std(axis=axis)
+        np.testing.assert_allclose(stds, want, rtol=0, atol=atol)
+    combined = profiles(pixels)
+    for got, want in zip(
+        combined, (*moments(pixels, axis=0), *moments(pixels, axis=1)), strict=True
+    ):
+        np.testing.assert_array_equal(got, want)

@@ -29,6 +29,7 @@ __all__ = [
     "OtsuCrop",
     "ProfileCrop",
     "degenerate_reason",
+    "moments",
     "profile_box",
     "profiles",
     "smooth",
@@ -57,25 +58,32 @@ def profiles(pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np
     """Column and row sums and standard deviations of an (H, W) image.
 
     Returns:
-        ``(col_sum (W,), col_std (W,), row_sum (H,), row_std (H,))``, float64. Works in
-        blocks of rows, so memory stays a few rows of float32 whatever the image size.
+        ``(col_sum (W,), col_std (W,), row_sum (H,), row_std (H,))``, float64.
+    """
+    return (*moments(pixels, axis=0), *moments(pixels, axis=1))
+
+
+def moments(pixels: np.ndarray, *, axis: int) -> tuple[np.ndarray, np.ndarray]:
+    """Sums and standard deviations of an (H, W) image per column (``axis=0``: (W,) each)
+    or per row (``axis=1``: (H,) each), float64.
+
+    Works in blocks of rows, so memory stays a few rows of float32 whatever the image size.
+    Sums are exact; squares are float32, exact for 8-bit values (for 16-bit ones a
+    near-zero deviation may read up to about 2**-12 of the value range).
     """
     height, width = pixels.shape
-    col_sum = np.zeros(width, np.float64)
-    col_sq = np.zeros(width, np.float64)
-    row_sum = np.empty(height, np.float64)
-    row_sq = np.empty(height, np.float64)
+    count = height if axis == 0 else width
+    sums = np.zeros(width if axis == 0 else height, np.float64)
+    squares = np.zeros_like(sums)
     for start in range(0, height, _BLOCK_ROWS):
         block = pixels[start : start + _BLOCK_ROWS].astype(np.float32)
-        col_sum += block.sum(axis=0, dtype=np.float64)
-        row_sum[start : start + len(block)] = block.sum(axis=1, dtype=np.float64)
+        where = slice(None) if axis == 0 else slice(start, start + len(block))
+        sums[where] += block.sum(axis=axis, dtype=np.float64)
         np.square(block, out=block)
-        col_sq += block.sum(axis=0, dtype=np.float64)
-        row_sq[start : start + len(block)] = block.sum(axis=1, dtype=np.float64)
-    col_mean, row_mean = col_sum / height, row_sum / width
-    col_std = np.sqrt(np.maximum(col_sq / height - col_mean**2, 0.0))
-    row_std = np.sqrt(np.maximum(row_sq / width - row_mean**2, 0.0))
-    return col_sum, col_std, row_sum, row_std
+        squares[where] += block.sum(axis=axis, dtype=np.float64)
+    mean = sums / count
+    std: np.ndarray = np.sqrt(np.maximum(squares / count - mean**2, 0.0))
+    return sums, std
 
 
 def _edges(
@@ -133,14 +141,14 @@ def profile_box(
     height, width = pixels.shape
     if height == 0 or width == 0:
         return None
-    col_sum, col_std, _, _ = profiles(pixels)
+    col_sum, col_std = moments(pixels, axis=0)
     cols = _vv(col_sum, col_std, smooth_fraction)
     col_run = _edges(cols, 0, int(width * column_search), threshold, relative_to)
     if col_run is None:
         return None
     x0 = col_run[0] if trim_left else 0
     x1 = col_run[2]
-    _, _, row_sum, row_std = profiles(pixels[:, x0:x1])
+    row_sum, row_std = moments(pixels[:, x0:x1], axis=1)
     rows = _vv(row_sum, row_std, smooth_fraction)
     lo, hi = row_search
     row_run = _edges(rows, int(height * lo), int(height * hi), threshold, relative_to)
