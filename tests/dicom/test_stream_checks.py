@@ -208,12 +208,14 @@ def _index_decoders(out: Path) -> set[str]:
         return {row["decoder"] for row in csv.DictReader(handle)}
 
 
-def test_the_choice_does_not_depend_on_how_the_run_is_executed(tmp_path: Path) -> None:
-    """RLE goes to pydicom in-process and in worker processes alike (dicomsdl only when
-    named), so both runs write the same bytes, index included."""
+@pytest.mark.parametrize("syntax", ["rle", "jpeg_lossless"])
+def test_the_choice_does_not_depend_on_how_the_run_is_executed(tmp_path: Path, syntax: str) -> None:
+    """In-process and worker-process runs choose the same decoder (RLE: pydicom, dicomsdl
+    only when named; JPEG lossless: dicomsdl when installed), so both write the same bytes,
+    index included; a run naming dicomsdl gives the same pixels."""
     root = write_dataset(
         tmp_path / "synth",
-        SynthConfig(patients=1, image_size=(96, 80), transfer_syntaxes=("rle",), seed=2),
+        SynthConfig(patients=1, image_size=(96, 80), transfer_syntaxes=(syntax,), seed=2),
     )
     manager = get_plugin_manager(load_entry_points=False)
     runs = {}
@@ -227,7 +229,8 @@ def test_the_choice_does_not_depend_on_how_the_run_is_executed(tmp_path: Path) -
         )
         assert result.ok and result.succeeded == 4
         runs[name] = out
-    assert _index_decoders(runs["in"]) == _index_decoders(runs["pool"]) == {"pydicom"}
+    auto = "dicomsdl" if syntax == "jpeg_lossless" and dicomsdl_available() else "pydicom"
+    assert _index_decoders(runs["in"]) == _index_decoders(runs["pool"]) == {auto}
     assert (runs["in"] / "index.csv").read_bytes() == (runs["pool"] / "index.csv").read_bytes()
     if "sdl" in runs:
         assert _index_decoders(runs["sdl"]) == {"dicomsdl"}
