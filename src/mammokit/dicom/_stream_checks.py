@@ -17,6 +17,7 @@ from __future__ import annotations
 import itertools
 import os
 import struct
+from collections.abc import Collection
 from pathlib import Path
 from typing import BinaryIO
 
@@ -28,7 +29,7 @@ from mammokit.dicom.limits import BoundedFile
 from mammokit.errors import DicomDecodeError
 from mammokit.images import ImageMeta
 
-__all__ = ["check_frame_stream", "frame_head"]
+__all__ = ["JPEG_SOF_MARKERS", "check_frame_stream", "frame_head", "jpeg_frame_header"]
 
 _PIXEL_DATA_TAG = b"\xe0\x7f\x10\x00"
 _ITEM_TAG = b"\xfe\xff\x00\xe0"
@@ -36,6 +37,10 @@ _UNDEFINED_LENGTH = 0xFFFFFFFF
 #: Bytes read from the start of a frame: enough for any JPEG table segments before SOF.
 _HEAD_BYTES = 1 << 16
 _SOF_LOSSLESS = 0xC3  # SOF3: lossless, Huffman coding (T.81 B.1.1.3)
+#: The JPEG (T.81) frame header markers: SOF0-SOF15 except DHT (C4), JPG (C8), DAC (CC).
+JPEG_SOF_MARKERS = frozenset(
+    (*range(0xC0, 0xC4), *range(0xC5, 0xC8), *range(0xC9, 0xCC), *range(0xCD, 0xD0))
+)
 _RLE_HEADER_BYTES = 64
 
 
@@ -120,28 +125,46 @@ def _lossless_frame_header(path: Path, head: bytes) -> tuple[int, int, int, int]
     """(precision, lines, samples per line, components) of the SOF3 segment of ``head``."""
     if not head.startswith(b"\xff\xd8"):
         raise DicomDecodeError(path, "the JPEG stream does not start with an SOI marker")
+    header = jpeg_frame_header(head, JPEG_SOF_MARKERS)
+    if header is None:
+        raise DicomDecodeError(path, "no JPEG frame header (SOF3) before the first scan")
+    marker, *fields = header
+    if marker != _SOF_LOSSLESS:
+        raise DicomDecodeError(
+            path, f"the JPEG stream is not lossless Huffman (SOF marker FF{marker:02X})"
+        )
+    precision, lines, samples, components = fields
+    return precision, lines, samples, components
+
+
+def jpeg_frame_header(
+    data: bytes, sof_markers: Collection[int]
+) -> tuple[int, int, int, int, int] | None:
+    """``(marker, precision, lines, samples per line, components)`` of the first frame
+    header (a marker in ``sof_markers``) of a JPEG or JPEG-LS stream; components is 0 when
+    the stream ends before it. None if the stream does not start with SOI, a marker is
+    broken, a scan comes first, or the segment is cut off."""
+    if not data.startswith(b"\xff\xd8"):
+        return None
     pos = 2
-    while pos + 4 <= len(head):
-        if head[pos] != 0xFF:
-            break
-        marker = head[pos + 1]
+    while pos + 4 <= len(data):
+        if data[pos] != 0xFF:
+            return None
+        marker = data[pos + 1]
         if marker == 0xFF:  # a fill byte
             pos += 1
             continue
-        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
-            if marker != _SOF_LOSSLESS:
-                raise DicomDecodeError(
-                    path, f"the JPEG stream is not lossless Huffman (SOF marker FF{marker:02X})"
-                )
-            if pos + 10 > len(head):
-                break
-            precision, lines, samples, components = struct.unpack_from(">BHHB", head, pos + 4)
-            return precision, lines, samples, components
-        if marker == 0xDA:
-            break  # a scan before any frame header
-        (length,) = struct.unpack_from(">H", head, pos + 2)
+        if marker in sof_markers:
+            if pos + 9 > len(data):
+                return None
+            precision, lines, samples = struct.unpack_from(">BHH", data, pos + 4)
+            components = data[pos + 9] if pos + 9 < len(data) else 0
+            return marker, precision, lines, samples, components
+        if marker == 0xDA:  # a scan before any frame header
+            return None
+        (length,) = struct.unpack_from(">H", data, pos + 2)
         pos += 2 + length
-    raise DicomDecodeError(path, "no JPEG frame header (SOF3) before the first scan")
+    return None
 
 
 def _check_rle(path: Path, head: bytes, length: int, meta: ImageMeta) -> None:

@@ -20,6 +20,7 @@ from pydicom.uid import UID
 from mammokit.dicom import _uids
 from mammokit.dicom._base import FrameDecoder
 from mammokit.dicom._guard import guard
+from mammokit.dicom._stream_checks import JPEG_SOF_MARKERS, jpeg_frame_header
 from mammokit.dicom.j2k_reduced import check_tiles, frame_bytes, parse_codestream
 from mammokit.dicom.limits import BoundedFile
 from mammokit.errors import DicomDecodeError
@@ -51,9 +52,7 @@ _JPEG_SYNTAXES = frozenset(
     }
 )
 #: Start-of-frame markers (SOF0-3, 5-7, 9-11, 13-15, and JPEG-LS SOF55).
-_SOF_MARKERS = frozenset(
-    (*range(0xC0, 0xC4), *range(0xC5, 0xC8), *range(0xC9, 0xCC), *range(0xCD, 0xD0), 0xF7)
-)
+_SOF_MARKERS = JPEG_SOF_MARKERS | {0xF7}  # and JPEG-LS SOF55
 
 
 def pydicom_can_decode(uid: str) -> bool:
@@ -165,23 +164,5 @@ def _jp2_box_loops(data: bytes) -> bool:
 
 def _jpeg_frame_size(data: bytes) -> tuple[int, int] | None:
     """(lines, samples per line) from the first SOF segment of a JPEG/JPEG-LS stream."""
-    if not data.startswith(b"\xff\xd8"):
-        return None
-    pos = 2
-    while pos + 4 <= len(data):
-        if data[pos] != 0xFF:
-            return None
-        marker = data[pos + 1]
-        if marker == 0xFF:  # a fill byte
-            pos += 1
-            continue
-        if marker in _SOF_MARKERS:
-            if pos + 9 > len(data):
-                return None
-            lines, samples = struct.unpack_from(">HH", data, pos + 5)
-            return lines, samples
-        if marker == 0xDA:  # a scan before any frame header
-            return None
-        (length,) = struct.unpack_from(">H", data, pos + 2)
-        pos += 2 + length
-    return None
+    header = jpeg_frame_header(data, _SOF_MARKERS)
+    return None if header is None else (header[2], header[3])
