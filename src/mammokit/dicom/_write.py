@@ -16,7 +16,7 @@ from pydicom.uid import UID, ExplicitVRLittleEndian, ImplicitVRLittleEndian, gen
 from mammokit._atomic import atomic_write_bytes
 from mammokit.dicom._uids import JPEG_LOSSLESS, JPEG_LOSSLESS_SV1
 
-__all__ = ["compress_jpeg_lossless", "dataset_for", "write_dicom"]
+__all__ = ["compress", "dataset_for", "write_dicom"]
 
 _SECONDARY_CAPTURE = "1.2.840.10008.5.1.4.1.1.7"
 _DIGITAL_MAMMOGRAPHY = "1.2.840.10008.5.1.4.1.1.1.2"
@@ -61,7 +61,18 @@ def dataset_for(
     return ds
 
 
-def compress_jpeg_lossless(ds: Dataset, pixels: np.ndarray, transfer_syntax: str) -> None:
+def compress(ds: Dataset, pixels: np.ndarray, transfer_syntax: str, **options: Any) -> None:
+    """Encode ``pixels`` into ``ds`` with a compressed ``transfer_syntax``: JPEG lossless
+    with mammokit's encoder (unsigned data), anything else with pydicom's encoders
+    (``Dataset.compress``, which gets ``options``)."""
+    pixels = np.ascontiguousarray(pixels)
+    if transfer_syntax in (JPEG_LOSSLESS, JPEG_LOSSLESS_SV1):
+        _compress_jpeg_lossless(ds, pixels, transfer_syntax)
+    else:
+        ds.compress(transfer_syntax, pixels, **options)
+
+
+def _compress_jpeg_lossless(ds: Dataset, pixels: np.ndarray, transfer_syntax: str) -> None:
     """Encapsulate JPEG lossless SV1 codestreams (pydicom has no encoder for them)."""
     from pydicom.encaps import encapsulate
 
@@ -93,10 +104,8 @@ def write_dicom(
     ds = dataset_for(pixels, **kwargs)
     if transfer_syntax == ImplicitVRLittleEndian:
         ds.file_meta.TransferSyntaxUID = ImplicitVRLittleEndian
-    elif transfer_syntax in (JPEG_LOSSLESS, JPEG_LOSSLESS_SV1):
-        compress_jpeg_lossless(ds, np.ascontiguousarray(pixels), transfer_syntax)
     elif transfer_syntax != ExplicitVRLittleEndian:
-        ds.compress(transfer_syntax, np.ascontiguousarray(pixels), **(encoding_options or {}))
+        compress(ds, pixels, transfer_syntax, **(encoding_options or {}))
     from io import BytesIO
 
     buffer = BytesIO()

@@ -171,14 +171,9 @@ def write_dicom(
     stem is the image id, as in the RSNA data.
     """
     from pydicom.dataset import Dataset, FileMetaDataset
-    from pydicom.uid import (
-        PYDICOM_IMPLEMENTATION_UID,
-        UID,
-        ExplicitVRLittleEndian,
-        JPEGLosslessSV1,
-    )
+    from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, UID, ExplicitVRLittleEndian
 
-    from mammokit.dicom._write import compress_jpeg_lossless
+    from mammokit.dicom._write import compress
 
     rng = np.random.default_rng(seed)
     pixels, centers, widths, padding_value = stored_values(phantom, encoding, rng)
@@ -224,10 +219,8 @@ def write_dicom(
         ds.RescaleType = "US"
     ds.PixelData = pixels.tobytes()
     syntax = UID(TRANSFER_SYNTAXES[encoding.transfer_syntax])
-    if syntax == JPEGLosslessSV1:
-        compress_jpeg_lossless(ds, pixels, syntax)
-    elif syntax != ExplicitVRLittleEndian:
-        ds.compress(syntax, pixels, generate_instance_uid=False)
+    if syntax != ExplicitVRLittleEndian:
+        compress(ds, pixels, syntax, generate_instance_uid=False)
     buffer = io.BytesIO()
     ds.save_as(buffer, enforce_file_format=True)
     path = Path(path)
