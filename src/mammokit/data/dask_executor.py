@@ -213,15 +213,21 @@ def _run(
         future.release()
         submit_next()
     for job in suspects:
-        if deadline is not None and deadline.marker(job).exists():
-            on_outcome(timeout_outcome(job, deadline.seconds))
-            continue
-        future = submit(spec, job, deadline)
-        try:
-            on_outcome(future.result())
-        except distributed.KilledWorker:
-            if deadline is not None and deadline.marker(job).exists():
-                on_outcome(timeout_outcome(job, deadline.seconds))
-            else:
-                on_outcome(crash_outcome(job, "its Dask worker died, also when run alone"))
-        future.release()
+        outcome = _timed_out(deadline, job)
+        if outcome is None:
+            future = submit(spec, job, deadline)
+            try:
+                outcome = future.result()
+            except distributed.KilledWorker:
+                outcome = _timed_out(deadline, job) or crash_outcome(
+                    job, "its Dask worker died, also when run alone"
+                )
+            future.release()
+        on_outcome(outcome)
+
+
+def _timed_out(deadline: _Deadline | None, job: Job) -> Outcome | None:
+    """The job's ``Timeout`` outcome if its watchdog fired in this run, else None."""
+    if deadline is None or not deadline.marker(job).exists():
+        return None
+    return timeout_outcome(job, deadline.seconds)
