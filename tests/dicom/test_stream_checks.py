@@ -13,6 +13,7 @@ import struct
 import subprocess
 import sys
 import textwrap
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -43,11 +44,16 @@ def _check(path: Path, frame: int | None = None) -> None:
     check_frame_stream(path, read_checked(path, DEFAULT_LIMITS, frame=frame)[1], frame or 0)
 
 
-def _rewrite_frames(path: Path, out: Path, change: object, fragments_per_frame: int = 1) -> Path:
+Change = Callable[[bytearray], bytes | bytearray]
+
+
+def _rewrite_frames(path: Path, out: Path, change: Change, fragments_per_frame: int = 1) -> Path:
     """Copy ``path`` with every frame replaced by ``change(frame bytes)``."""
     ds = pydicom.dcmread(path)
     frames = int(ds.get("NumberOfFrames") or 1)
-    new = [change(bytearray(f)) for f in generate_frames(ds.PixelData, number_of_frames=frames)]  # type: ignore[operator]
+    new = [
+        bytes(change(bytearray(f))) for f in generate_frames(ds.PixelData, number_of_frames=frames)
+    ]
     ds.PixelData = encapsulate(new, fragments_per_frame=fragments_per_frame)
     ds.save_as(out)
     return out
@@ -71,7 +77,7 @@ def test_valid_streams_pass(tmp_path: Path, corpus_dir: Path) -> None:
         (lambda f: f[:40], "shorter than its header"),
     ],
 )
-def test_rle_header_lies_are_refused(tmp_path: Path, change: object, message: str) -> None:
+def test_rle_header_lies_are_refused(tmp_path: Path, change: Change, message: str) -> None:
     good = write_dicom(tmp_path / "a.dcm", PIXELS, transfer_syntax=RLELossless, bits_stored=12)
     bad = _rewrite_frames(good, tmp_path / "b.dcm", change)
     with pytest.raises(mammokit.DicomDecodeError, match=message) as err:
