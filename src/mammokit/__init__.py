@@ -24,6 +24,7 @@ from mammokit.images import CropBox, DecodedImage, ImageMeta, Preprocessed, Wind
 from mammokit.pipeline import Pipeline
 from mammokit.plugins import (
     PluginInfo,
+    build_component,
     get_components,
     get_plugin_manager,
     hookimpl,
@@ -62,6 +63,7 @@ __all__ = [
     "WindowedImage",
     "__version__",
     "apply_voi_lut",
+    "build_component",
     "get_components",
     "get_plugin_manager",
     "hookimpl",

@@ -32,6 +32,7 @@ __all__ = [
     "get_plugin_manager",
     "hookimpl",
     "list_plugins",
+    "build_component",
     "resolve_component",
 ]
 
@@ -239,6 +240,41 @@ def resolve_component(pm: pluggy.PluginManager, hook_name: str, name: str) -> Co
         noun = REGISTRY_HOOKS[hook_name]
         available = ", ".join(components) or "(none registered)"
         raise ConfigError(f"Unknown {noun} {name!r}; choose one of: {available}") from None
+
+
+def build_component(
+    pm: pluggy.PluginManager,
+    hook_name: str,
+    name: str,
+    *args: Any,
+    options: dict[str, Any] | None = None,
+    **context: Any,
+) -> Any:
+    """Resolve ``name`` under ``hook_name`` and build it: ``factory(*args, **context,
+    **options)``.
+
+    ``args`` and ``context`` are what the hook's contract passes (an input shape, a path, a
+    threshold's argument); ``options`` are the user's, from a config or the command line.
+    This is the one place where a component is built, so every stage reports a bad option
+    the same way.
+
+    Raises:
+        ConfigError: no such name (the message lists the choices), or the factory refused
+            its options (TypeError or ValueError): the message names the component, the
+            options and the factory's own words.
+    """
+    component = resolve_component(pm, hook_name, name)
+    options = dict(options or {})
+    try:
+        return component.factory(*args, **context, **options)
+    except ConfigError:
+        raise
+    except (TypeError, ValueError) as err:
+        noun = REGISTRY_HOOKS[hook_name]
+        given = ", ".join(f"{key}={value!r}" for key, value in options.items()) or "no options"
+        raise ConfigError(
+            f"invalid options for {noun} {name!r} ({given}): {type(err).__name__}: {err}"
+        ) from err
 
 
 def list_plugins(pm: pluggy.PluginManager) -> list[PluginInfo]:
