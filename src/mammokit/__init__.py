@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
-from mammokit.components import Component, DecoderComponent
+from mammokit.components import Component, DecoderComponent, MetricComponent
 from mammokit.config import PreprocessConfig
 from mammokit.data import preprocess_dataset, read_index, read_table
 from mammokit.errors import (
@@ -51,6 +51,7 @@ __all__ = [
     "ImageMeta",
     "ImageReadError",
     "MammokitError",
+    "MetricComponent",
     "OutputWriteError",
     "Pipeline",
     "PluginError",

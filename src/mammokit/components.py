@@ -13,7 +13,7 @@ from typing import Any
 
 import attrs
 
-__all__ = ["Component", "DecoderComponent"]
+__all__ = ["Component", "DecoderComponent", "MetricComponent"]
 
 _NAME = re.compile(r"^[a-z][a-z0-9_\-]*$")
 
@@ -75,3 +75,21 @@ class DecoderComponent(Component):
     reduces_resolution: bool = False
     speed_rank: int = 100
     named_only: frozenset[str] = attrs.field(default=frozenset(), converter=_frozenset_of_str)
+
+
+@attrs.frozen
+class MetricComponent(Component):
+    """An evaluation metric, with the name it is shown under and whether it needs a threshold.
+
+    A plain :class:`Component` in ``mammokit_metrics`` is a metric shown under its name that
+    needs no threshold.
+
+    Attributes:
+        label: the key in ``metrics.json`` and the row of the report; empty means ``name``.
+        needs_threshold: the factory is called as ``factory(threshold=T, **options)`` with
+            the threshold policy's ``T`` (a breast is positive when its score is above it);
+            the metric is left out when the policy writes probabilities (no threshold).
+    """
+
+    label: str = attrs.field(default="", validator=attrs.validators.instance_of(str))
+    needs_threshold: bool = attrs.field(default=False, validator=attrs.validators.instance_of(bool))

@@ -47,6 +47,12 @@ def register(subparsers: Any) -> None:
     )  # fmt: skip
     parser.add_argument("--n-boot", type=int, default=1000, metavar="N", help="resamples")
     parser.add_argument("--seed", type=int, default=0, help="bootstrap seed")
+    parser.add_argument(
+        "--metrics", metavar="NAME[,NAME...]",
+        help="mammokit_metrics to report per breast, in order (default: pf1,auc,pr_auc,f1,"
+        "sensitivity,specificity); f1, sensitivity and specificity use the policy's "
+        "threshold; `mammokit plugins` lists the names",
+    )  # fmt: skip
     parser.set_defaults(func=run)
 
 
@@ -64,6 +70,7 @@ def run(args: argparse.Namespace) -> int:
         crops=args.crops,
         n_boot=args.n_boot,
         seed=args.seed,
+        metrics=args.metrics,
     )
     print(files.html)
     return 0

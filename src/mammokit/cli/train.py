@@ -33,6 +33,11 @@ def register(subparsers: Any) -> None:
         help="extra training-only dataset, e.g. ddsm:/data/ddsm (repeatable)",
     )
     parser.add_argument(
+        "--metrics", metavar="NAME[,NAME...]",
+        help="mammokit_metrics for the validation columns of history.csv, per image and per "
+        "breast (default: pf1,auc; must include pf1, which picks the best weights)",
+    )  # fmt: skip
+    parser.add_argument(
         "--resume",
         action="store_true",
         help="continue RUN_DIR from its last checkpoint with its saved config",
@@ -55,6 +60,7 @@ def run(args: argparse.Namespace) -> int:
         "image_size": args.image_size,
         "strategy": args.strategy,
         "external": tuple(args.external) if args.external else None,
+        "metrics": args.metrics,
     }
     config_path = args.config
     if args.resume:

@@ -13,7 +13,7 @@ Two sources of scores:
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -24,9 +24,11 @@ import pluggy
 
 from mammokit.errors import ConfigError
 from mammokit.evaluate.aggregate import aggregate_scores, with_prediction_id
+from mammokit.evaluate.metricset import select_report_metrics
 from mammokit.evaluate.report import CropLoader, ReportFiles, write_report
 from mammokit.evaluate.runinfo import RunInfo, oof_breasts, read_oof, read_run, run_calibration
 from mammokit.evaluate.thresholds import build_policy
+from mammokit.plugins import get_plugin_manager
 
 __all__ = [
     "EvaluationData",
@@ -211,6 +213,8 @@ def evaluate(
     crops: str | Path | None = None,
     n_boot: int = 1000,
     seed: int = 0,
+    metrics: str | Sequence[str] | None = None,
+    metric_options: Mapping[str, Mapping[str, Any]] | None = None,
     manager: pluggy.PluginManager | None = None,
 ) -> ReportFiles:
     """Evaluate a run's out-of-fold predictions, or a predictions file against labels.
@@ -230,15 +234,26 @@ def evaluate(
             out-of-fold scores also the source of site/machine/view/density breakdowns.
         n_boot: bootstrap resamples (by patient).
         seed: the bootstrap seed.
-        manager: plugin manager for the threshold policy.
+        metrics: ``mammokit_metrics`` names (``"pf1,auc"`` or a sequence) for the summary
+            and breakdown tables, computed per breast; None keeps the default set (see
+            :func:`~mammokit.evaluate.report.write_report`). Metrics that need a threshold
+            get the policy's.
+        metric_options: metric name -> options for its factory.
+        manager: plugin manager for the threshold policy and the metrics.
 
     Returns:
         :class:`~mammokit.evaluate.report.ReportFiles`.
+
+    Raises:
+        ConfigError: bad arguments or inputs; an unknown metric fails before anything is
+            read.
     """
     if not runs:
         raise ConfigError("evaluate needs at least one run directory")
     if (predictions is None) != (labels is None):
         raise ConfigError("give --predictions and --labels together")
+    manager = manager or get_plugin_manager()
+    select_report_metrics(metrics, metric_options, manager=manager)
     infos = [read_run(r) for r in runs]
     if predictions is not None and labels is not None:
         breasts, images = join_labels(read_predictions(predictions), read_labels(labels), aggregate)
@@ -283,4 +298,7 @@ def evaluate(
         notes=notes,
         n_boot=n_boot,
         seed=seed,
+        metrics=metrics,
+        metric_options=metric_options,
+        manager=manager,
     )

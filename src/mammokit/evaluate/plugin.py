@@ -6,7 +6,7 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
-from mammokit.components import Component
+from mammokit.components import Component, MetricComponent
 from mammokit.evaluate import metrics, thresholds
 from mammokit.plugins import hookimpl
 
@@ -52,16 +52,28 @@ def mammokit_threshold_policies() -> list[Component]:
 @hookimpl
 def mammokit_metrics() -> list[Component]:
     return [
-        Component("pf1", "Probabilistic F1 (Kaggle RSNA definition); option beta", _pf1),
-        Component("auc", "ROC AUC (ties count one half)", _fixed_metric(metrics.roc_auc)),
-        Component(
-            "pr_auc", "PR AUC as average precision", _fixed_metric(metrics.average_precision)
+        MetricComponent(
+            "pf1", "Probabilistic F1 (Kaggle RSNA definition); option beta", _pf1,
+            label="pF1 (probabilities)",
         ),
-        Component("f1", "Binarised F1 at score > threshold", _thresholded(metrics.f1_at_threshold)),
-        Component(
-            "sensitivity", "TP/(TP+FN) at score > threshold", _thresholded(metrics.sensitivity)
+        MetricComponent(
+            "auc", "ROC AUC (ties count one half)", _fixed_metric(metrics.roc_auc),
+            label="ROC AUC",
         ),
-        Component(
-            "specificity", "TN/(TN+FP) at score > threshold", _thresholded(metrics.specificity)
+        MetricComponent(
+            "pr_auc", "PR AUC as average precision", _fixed_metric(metrics.average_precision),
+            label="PR AUC (average precision)",
         ),
-    ]
+        MetricComponent(
+            "f1", "Binarised F1 at score > threshold", _thresholded(metrics.f1_at_threshold),
+            label="pF1 (binarised)", needs_threshold=True,
+        ),
+        MetricComponent(
+            "sensitivity", "TP/(TP+FN) at score > threshold", _thresholded(metrics.sensitivity),
+            label="Sensitivity", needs_threshold=True,
+        ),
+        MetricComponent(
+            "specificity", "TN/(TN+FP) at score > threshold", _thresholded(metrics.specificity),
+            label="Specificity", needs_threshold=True,
+        ),
+    ]  # fmt: skip

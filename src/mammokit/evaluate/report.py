@@ -18,6 +18,7 @@ from typing import Any
 import attrs
 import numpy as np
 import pandas as pd
+import pluggy
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
@@ -25,6 +26,7 @@ from mammokit._atomic import atomic_write_bytes
 from mammokit.errors import ConfigError
 from mammokit.evaluate import metrics as m
 from mammokit.evaluate.calibration import reliability_curve
+from mammokit.evaluate.metricset import Metric, select_report_metrics
 
 __all__ = ["BREAKDOWN_COLUMNS", "CropLoader", "ReportFiles", "write_report"]
 
@@ -236,55 +238,34 @@ def _fmt(value: float, digits: int = 3) -> str:
     )
 
 
-def _summary_metrics(threshold: float | None) -> dict[str, Callable[[Any, Any], float]]:
-    table: dict[str, Callable[[Any, Any], float]] = {
-        "pF1 (probabilities)": m.pfbeta,
-        "ROC AUC": m.roc_auc,
-        "PR AUC (average precision)": m.average_precision,
-    }
-    if threshold is not None:
-        t = float(threshold)
-        table["pF1 (binarised)"] = lambda y, s: m.f1_at_threshold(y, s, t)
-        table["Sensitivity"] = lambda y, s: m.sensitivity(y, s, t)
-        table["Specificity"] = lambda y, s: m.specificity(y, s, t)
-    return table
-
-
-def _group_rows(frame: pd.DataFrame, column: str, threshold: float | None) -> list[dict[str, Any]]:
+def _group_rows(
+    frame: pd.DataFrame, column: str, metrics: Mapping[str, Metric]
+) -> list[dict[str, Any]]:
     rows = []
     keys = frame[column].astype(object).where(frame[column].notna(), "(missing)").astype(str)
     for key, group in frame.groupby(keys, sort=True):
         y = group["cancer"].to_numpy()
         s = group["score"].to_numpy(dtype=np.float64)
-        row: dict[str, Any] = {
-            column: key,
-            "n": len(group),
-            "positives": int(y.sum()),
-            "ROC AUC": m.roc_auc(y, s),
-            "pF1 (probabilities)": m.pfbeta(y, s),
-        }
-        if threshold is not None:
-            row["pF1 (binarised)"] = m.f1_at_threshold(y, s, threshold)
-            row["Sensitivity"] = m.sensitivity(y, s, threshold)
-            row["Specificity"] = m.specificity(y, s, threshold)
+        row: dict[str, Any] = {column: key, "n": len(group), "positives": int(y.sum())}
+        row.update({label: metric(y, s) for label, metric in metrics.items()})
         rows.append(row)
     return rows
 
 
 def _breakdowns(
-    breasts: pd.DataFrame, images: pd.DataFrame | None, threshold: float | None
+    breasts: pd.DataFrame, images: pd.DataFrame | None, metrics: Mapping[str, Metric]
 ) -> dict[str, list[dict[str, Any]]]:
     out: dict[str, list[dict[str, Any]]] = {}
     for column in BREAKDOWN_COLUMNS:
         if column in breasts.columns and breasts[column].notna().any():
-            out[column] = _group_rows(breasts, column, threshold)
+            out[column] = _group_rows(breasts, column, metrics)
         elif (
             images is not None
             and column in images.columns
             and {"cancer", "score"} <= set(images.columns)
             and images[column].notna().any()
         ):
-            out[column] = _group_rows(images, column, threshold)
+            out[column] = _group_rows(images, column, metrics)
     return out
 
 
@@ -329,6 +310,9 @@ def write_report(
     n_boot: int = 1000,
     seed: int = 0,
     n_worst: int = 6,
+    metrics: str | Sequence[str] | None = None,
+    metric_options: Mapping[str, Mapping[str, Any]] | None = None,
+    manager: pluggy.PluginManager | None = None,
 ) -> ReportFiles:
     """Write the evaluation report for labelled breast scores.
 
@@ -347,13 +331,23 @@ def write_report(
         notes: extra lines shown under the title (data source, run directories...).
         n_boot, seed: bootstrap resamples (by patient) and their seed.
         n_worst: cases per row of the worst-case grid.
+        metrics: ``mammokit_metrics`` names for the summary and the breakdown tables, in
+            order; None shows pf1, auc, pr_auc, f1, sensitivity and specificity (and the
+            breakdowns auc, pf1, f1, sensitivity, specificity). Metrics that need a
+            threshold are left out when ``threshold`` is None.
+        metric_options: metric name -> options for its factory (e.g. ``{"pf1": {"beta":
+            2}}``).
+        manager: the plugin manager the metrics come from (a default one if None).
 
     Returns:
         :class:`ReportFiles`.
 
     Raises:
-        ConfigError: required columns missing or labels/scores invalid.
+        ConfigError: required columns missing, labels/scores invalid, or an unknown metric.
     """
+    summary_metrics, breakdown_metrics = select_report_metrics(
+        metrics, metric_options, manager=manager
+    )
     missing = [c for c in ("prediction_id", "cancer", "score") if c not in breasts.columns]
     if missing:
         raise ConfigError(f"report: breast table lacks column(s) {', '.join(missing)}")
@@ -362,9 +356,8 @@ def write_report(
     y, s = m.check_labels_scores(breasts["cancer"].to_numpy(), breasts["score"].to_numpy())
     y = y.astype(np.uint8)
     groups = breasts["patient_id"].astype(str).to_numpy() if "patient_id" in breasts else None
-    cis = m.bootstrap_cis(_summary_metrics(threshold), y, s, groups, n_boot=n_boot, seed=seed)
-    auc = cis["ROC AUC"].estimate
-    ap = cis["PR AUC (average precision)"].estimate
+    cis = m.bootstrap_cis(summary_metrics.build(threshold), y, s, groups, n_boot=n_boot, seed=seed)
+    auc, ap = m.roc_auc(y, s), m.average_precision(y, s)  # the legends of the two curves
 
     figures = {
         "roc": _plot_roc(y, s, threshold, auc),
@@ -396,7 +389,7 @@ def write_report(
             for name, ci in cis.items()
         },
     }
-    breakdowns = _breakdowns(breasts, images, threshold)
+    breakdowns = _breakdowns(breasts, images, breakdown_metrics.build(threshold))
     summary["breakdowns"] = breakdowns
     metrics_json = out / "metrics.json"
     text = json.dumps(_finite(summary), indent=2, allow_nan=False)

@@ -11,12 +11,17 @@ from typing import Any
 import attrs
 
 from mammokit.config import _size, config_from_dict, config_to_dict, load_toml
+from mammokit.evaluate.metricset import split_names
 
 __all__ = ["AugmentConfig", "TrainConfig", "load_train_config"]
 
 
 def _options(value: Any) -> dict[str, Any]:
     return dict(value or {})
+
+
+def _options_by_name(value: Any) -> dict[str, dict[str, Any]]:
+    return {str(name): dict(options or {}) for name, options in dict(value or {}).items()}
 
 
 def _size_or_none(value: Any) -> tuple[int, int] | None:
@@ -98,6 +103,12 @@ class TrainConfig:
         n_folds, fold, seed: the patient-grouped stratified split, and the run's seed.
         sampling: a ``mammokit_sampling_strategies`` name with ``sampling_options``.
         loss: a ``mammokit_losses`` name with ``loss_options``.
+        metrics: the ``mammokit_metrics`` computed on the validation fold each epoch, per
+            image and per breast (history columns ``val_image_<name>``,
+            ``val_breast_<name>``); a tuple or ``"pf1,auc"``. It must include ``pf1``,
+            which picks the best weights; metrics that need a threshold are refused.
+        metric_options: metric name -> options for its factory (e.g. ``{"pf1": {"beta":
+            2}}``).
         learning_rate: peak learning rate after warmup.
         weight_decay: decoupled weight decay in tensorflow-addons' convention, i.e. the
             fraction of each weight removed per step at the peak learning rate. Keras's
@@ -134,6 +145,10 @@ class TrainConfig:
     sampling_options: dict[str, Any] = attrs.field(factory=dict, converter=_options)
     loss: str = "bce"
     loss_options: dict[str, Any] = attrs.field(factory=dict, converter=_options)
+    metrics: tuple[str, ...] = attrs.field(default=("pf1", "auc"), converter=split_names)
+    metric_options: dict[str, dict[str, Any]] = attrs.field(
+        factory=dict, converter=_options_by_name
+    )
     learning_rate: float = attrs.field(default=5e-4, converter=float)
     weight_decay: float = attrs.field(default=2.5e-5, converter=float, validator=_non_negative)
     warmup_epochs: float = attrs.field(default=1.0, converter=float, validator=_non_negative)
@@ -162,6 +177,15 @@ class TrainConfig:
             raise ValueError(f"fold must be in [0, {self.n_folds - 1}], got {self.fold}")
         if not self.learning_rate > 0:
             raise ValueError(f"learning_rate must be positive, got {self.learning_rate}")
+        if "pf1" not in self.metrics:
+            raise ValueError(
+                f"metrics must include pf1 (it picks the best weights), got {self.metrics}"
+            )
+        if len(set(self.metrics)) != len(self.metrics):
+            raise ValueError(f"metrics lists a name twice: {self.metrics}")
+        stray = sorted(set(self.metric_options) - set(self.metrics))
+        if stray:
+            raise ValueError(f"metric_options for metric(s) not in metrics: {', '.join(stray)}")
         for item in self.external:
             if ":" not in item:
                 raise ValueError(f"external must be 'name:path', got {item!r}")

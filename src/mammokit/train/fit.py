@@ -181,8 +181,8 @@ def _predict(model: Any, dataset: Any, count: int) -> np.ndarray:
 
 def _make_callback(keras: Any, **kwargs: Any) -> Any:
     class EpochEnd(keras.callbacks.Callback):  # type: ignore[misc,name-defined]
-        """Validate (image/breast pF1 and AUC, val loss), add them to ``logs``, then save
-        last/best weights and the resume state."""
+        """Validate (the chosen metrics per image and breast, val loss), add them to ``logs``,
+        then save last/best weights and the resume state."""
 
         def __init__(self) -> None:
             super().__init__()
@@ -201,7 +201,8 @@ def _make_callback(keras: Any, **kwargs: Any) -> Any:
                 logs["val_loss"] = float(
                     -np.mean(labels * np.log(clipped) + (1 - labels) * np.log(1 - clipped))
                 )
-                for key, value in validation_metrics(self.val_table, scores).items():
+                metrics = validation_metrics(self.val_table, scores, self.val_metrics)
+                for key, value in metrics.items():
                     logs[f"val_{key}"] = float(value)
                 current = logs["val_breast_pf1"]
                 self.model.save_weights(str(self.write_dir / "last.weights.h5"))
@@ -241,8 +242,14 @@ def train(
     Raises:
         ConfigError: invalid data, config or run directory.
     """
+    from mammokit.evaluate.metricset import select_metrics
     from mammokit.train.strategy import make_strategy
 
+    manager = manager or get_plugin_manager()
+    val_metrics = select_metrics(  # an unknown metric fails before TensorFlow starts
+        config.metrics, config.metric_options, manager=manager, allow_threshold=False,
+        where="train.metrics",
+    )  # fmt: skip
     info = make_strategy(config.strategy)  # before any other TensorFlow op
     from mammokit.train._tf import import_keras, import_tf
     from mammokit.train.data import TFRecordSource, eval_dataset, load_images, train_dataset
@@ -253,7 +260,6 @@ def train(
 
     tf = import_tf()
     keras = import_keras()
-    manager = manager or get_plugin_manager()
     run = RunDir(run_dir)
     state = run.read_state()
     if resume:
@@ -358,6 +364,7 @@ def train(
         keras,
         val_dataset=val_ds,
         val_table=val_rows,
+        val_metrics=val_metrics,
         write_dir=write_dir,
         best=(state or {}).get("best") if resume else None,
         checkpoint=checkpoint,

@@ -1,39 +1,51 @@
-"""Metrics during training: probabilistic F1 and ROC AUC, per image and per breast.
+"""Metrics during training: the chosen ``mammokit_metrics`` (default pF1 and ROC AUC), per
+image and per breast.
 
-:func:`validation_metrics` is numpy (through :mod:`mammokit.evaluate.metrics`);
+:func:`validation_metrics` is numpy (the metrics are built through the plugin manager);
 :func:`keras_pf1` builds the streaming Keras metric (TensorFlow imported lazily), which
 agrees with ``mammokit.evaluate.metrics.pfbeta``.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
+if TYPE_CHECKING:
+    from mammokit.evaluate.metricset import MetricSet
+
 __all__ = ["keras_pf1", "validation_metrics"]
 
 
-def validation_metrics(table: pd.DataFrame, scores: np.ndarray) -> dict[str, float]:
-    """Image- and breast-level pF1 and AUC of ``scores`` on the validation ``table``.
+def validation_metrics(
+    table: pd.DataFrame, scores: np.ndarray, metrics: MetricSet | None = None
+) -> dict[str, float]:
+    """Image- and breast-level metrics of ``scores`` on the validation ``table``.
 
     ``table`` has ``cancer`` and ``prediction_id`` (or ``patient_id`` and ``laterality``);
     ``scores`` is ``(N,) float`` per row. Breast score = mean over the breast's images.
-    Uses :mod:`mammokit.evaluate.metrics`, the numpy reference.
+    ``metrics`` are ``mammokit_metrics`` chosen with
+    :func:`~mammokit.evaluate.metricset.select_metrics` (none needing a threshold); None
+    means pf1 and auc from the default plugin manager.
+
+    Returns:
+        ``image_<name>`` then ``breast_<name>`` for each metric (NaN where undefined).
     """
     from mammokit.evaluate.aggregate import aggregate_scores
-    from mammokit.evaluate.metrics import pfbeta, roc_auc
+    from mammokit.evaluate.metricset import select_metrics
 
+    chosen = (metrics or select_metrics(("pf1", "auc"))).build(None, key="name")
     images = table.assign(score=np.asarray(scores, dtype=np.float64).ravel())
-    labels = images["cancer"].astype(int).to_numpy()
     breasts = aggregate_scores(images, "mean")
-    return {
-        "image_pf1": pfbeta(labels, images["score"].to_numpy()),
-        "image_auc": roc_auc(labels, images["score"].to_numpy()),
-        "breast_pf1": pfbeta(breasts["cancer"].to_numpy(), breasts["score"].to_numpy()),
-        "breast_auc": roc_auc(breasts["cancer"].to_numpy(), breasts["score"].to_numpy()),
-    }
+    out: dict[str, float] = {}
+    for level, frame in (("image", images), ("breast", breasts)):
+        labels = frame["cancer"].astype(int).to_numpy()
+        values = frame["score"].to_numpy(dtype=np.float64)
+        for name, metric in chosen.items():
+            out[f"{level}_{name}"] = metric(labels, values)
+    return out
 
 
 _KERAS_CLASSES: dict[str, type] = {}
