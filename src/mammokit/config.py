@@ -7,7 +7,7 @@ written to every preprocessed folder and every run directory and read back from 
 from __future__ import annotations
 
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -43,6 +43,12 @@ def _size(value: Any) -> tuple[int, int]:
 
 def _options(value: Any) -> dict[str, Any]:
     return dict(value or {})
+
+
+def _names(value: str | Iterable[str] | None) -> tuple[str, ...]:
+    """``"pf1, auc"`` or ``["pf1", "auc"]`` -> ``("pf1", "auc")`` (blanks dropped)."""
+    items = value.split(",") if isinstance(value, str) else (value or ())
+    return tuple(name for name in (str(item).strip() for item in items) if name)
 
 
 def _one_of(*choices: str) -> Any:

@@ -254,8 +254,12 @@ def mammokit_metrics() -> Sequence[Component]:
     Arguments: none yet (a hook may gain keyword arguments, never lose them).
 
     Returns:
-        A list of :class:`~mammokit.Component`. ``factory(**options)`` returns a callable
-        ``(labels: (N,) {0,1}, scores: (N,) float) -> float``.
+        A list of :class:`~mammokit.Component` or :class:`~mammokit.MetricComponent`.
+        ``factory(**options)`` returns a callable ``(y_true: (N,) int {0, 1}, scores: (N,)
+        float) -> float``, NaN when undefined; a ``MetricComponent`` with
+        ``needs_threshold`` is called as ``factory(threshold=T, **options)`` with the
+        threshold policy's ``T``. ``evaluate --metrics`` and ``TrainConfig.metrics`` choose
+        metrics by name; they are computed per breast (and per image in training).
 
     .. versionadded:: 0.1.0
 
@@ -263,5 +267,6 @@ def mammokit_metrics() -> Sequence[Component]:
 
         @mammokit.hookimpl
         def mammokit_metrics():
-            return [Component("brier", "Brier score", lambda: brier_score)]
+            return [MetricComponent("brier", "Brier score", lambda: brier_score,
+                                    label="Brier score")]
     """

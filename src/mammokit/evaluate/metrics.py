@@ -39,6 +39,8 @@ __all__ = [
     "specificity",
 ]
 
+#: ``(y_true: (N,) int {0, 1}, scores: (N,) float) -> float``, NaN when undefined: the
+#: contract of a ``mammokit_metrics`` component.
 Metric = Callable[[np.ndarray, np.ndarray], float]
 
 

@@ -13,42 +13,33 @@ Everything here is computed at breast level by the callers (scores aggregated pe
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from typing import Any, Literal
 
 import attrs
 import numpy as np
 import pluggy
 
 from mammokit.components import MetricComponent
+from mammokit.config import _names
 from mammokit.errors import ConfigError, MammokitError, PluginError
+from mammokit.evaluate.metrics import Metric
 from mammokit.plugins import build_component, get_plugin_manager, resolve_component
 
 __all__ = [
     "DEFAULT_BREAKDOWN_METRICS",
     "DEFAULT_METRICS",
     "ChosenMetric",
-    "Metric",
     "MetricSet",
     "select_metrics",
     "select_report_metrics",
-    "split_names",
 ]
 
 HOOK = "mammokit_metrics"
-
-#: ``(y_true: (N,) int {0, 1}, scores: (N,) float) -> float`` (NaN when undefined).
-Metric = Callable[[np.ndarray, np.ndarray], float]
 
 #: The report's summary metrics when none are chosen.
 DEFAULT_METRICS: tuple[str, ...] = ("pf1", "auc", "pr_auc", "f1", "sensitivity", "specificity")
 #: The report's breakdown tables' metrics when none are chosen (no PR AUC; AUC first).
 DEFAULT_BREAKDOWN_METRICS: tuple[str, ...] = ("auc", "pf1", "f1", "sensitivity", "specificity")
-
-
-def split_names(value: str | Iterable[str] | None) -> tuple[str, ...]:
-    """``"pf1, auc"`` or ``["pf1", "auc"]`` -> ``("pf1", "auc")`` (blanks dropped)."""
-    items = value.split(",") if isinstance(value, str) else (value or ())
-    return tuple(name for name in (str(item).strip() for item in items) if name)
 
 
 @attrs.frozen
@@ -104,7 +95,9 @@ class MetricSet:
         """The metric names, in order."""
         return tuple(metric.name for metric in self.metrics)
 
-    def build(self, threshold: float | None, *, key: str = "label") -> dict[str, Metric]:
+    def build(
+        self, threshold: float | None, *, key: Literal["label", "name"] = "label"
+    ) -> dict[str, Metric]:
         """``key`` ("label" or "name") -> metric, built through the plugin manager.
 
         Metrics that need a threshold get ``threshold``, and are left out when it is None.
@@ -151,7 +144,7 @@ def select_metrics(
             thresholded metric where none is allowed, or two metrics with one label.
     """
     manager = manager or get_plugin_manager()
-    chosen = split_names(names)
+    chosen = _names(names)
     given = {str(k): dict(v) for k, v in (options or {}).items()}
     if not chosen:
         raise ConfigError(f"{where}: choose at least one metric")

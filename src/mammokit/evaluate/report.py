@@ -26,7 +26,7 @@ from mammokit._atomic import atomic_write_bytes
 from mammokit.errors import ConfigError
 from mammokit.evaluate import metrics as m
 from mammokit.evaluate.calibration import reliability_curve
-from mammokit.evaluate.metricset import Metric, select_report_metrics
+from mammokit.evaluate.metricset import select_report_metrics
 
 __all__ = ["BREAKDOWN_COLUMNS", "CropLoader", "ReportFiles", "write_report"]
 
@@ -239,7 +239,7 @@ def _fmt(value: float, digits: int = 3) -> str:
 
 
 def _group_rows(
-    frame: pd.DataFrame, column: str, metrics: Mapping[str, Metric]
+    frame: pd.DataFrame, column: str, metrics: Mapping[str, m.Metric]
 ) -> list[dict[str, Any]]:
     rows = []
     keys = frame[column].astype(object).where(frame[column].notna(), "(missing)").astype(str)
@@ -253,7 +253,7 @@ def _group_rows(
 
 
 def _breakdowns(
-    breasts: pd.DataFrame, images: pd.DataFrame | None, metrics: Mapping[str, Metric]
+    breasts: pd.DataFrame, images: pd.DataFrame | None, metrics: Mapping[str, m.Metric]
 ) -> dict[str, list[dict[str, Any]]]:
     out: dict[str, list[dict[str, Any]]] = {}
     for column in BREAKDOWN_COLUMNS:

@@ -10,8 +10,7 @@ from typing import Any
 
 import attrs
 
-from mammokit.config import _size, config_from_dict, config_to_dict, load_toml
-from mammokit.evaluate.metricset import split_names
+from mammokit.config import _names, _size, config_from_dict, config_to_dict, load_toml
 
 __all__ = ["AugmentConfig", "TrainConfig", "load_train_config"]
 
@@ -145,7 +144,7 @@ class TrainConfig:
     sampling_options: dict[str, Any] = attrs.field(factory=dict, converter=_options)
     loss: str = "bce"
     loss_options: dict[str, Any] = attrs.field(factory=dict, converter=_options)
-    metrics: tuple[str, ...] = attrs.field(default=("pf1", "auc"), converter=split_names)
+    metrics: tuple[str, ...] = attrs.field(default=("pf1", "auc"), converter=_names)
     metric_options: dict[str, dict[str, Any]] = attrs.field(
         factory=dict, converter=_options_by_name
     )
