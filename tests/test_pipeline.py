@@ -52,7 +52,9 @@ def test_overrides_are_validated_like_the_config() -> None:
 
 
 def test_bad_component_options_raise_config_error() -> None:
-    with pytest.raises(ConfigError, match="invalid options for 'voi_lut'"):
+    with pytest.raises(
+        ConfigError, match=r"invalid options for windowing method 'voi_lut' \(no_such_option=1\)"
+    ):
         Pipeline(window_options={"no_such_option": 1})
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
-from mammokit.components import Component, DecoderComponent, MetricComponent
+from mammokit.components import BackboneComponent, Component, DecoderComponent, MetricComponent
 from mammokit.config import PreprocessConfig
 from mammokit.data import preprocess_dataset, read_index, read_table
 from mammokit.errors import (
@@ -42,6 +42,7 @@ except PackageNotFoundError:  # pragma: no cover - running from an uninstalled t
 
 __all__ = [
     "AugmentConfig",
+    "BackboneComponent",
     "Component",
     "ConfigError",
     "CropBox",

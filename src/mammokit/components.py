@@ -8,12 +8,12 @@ inside the factory, so listing plugins never imports TensorFlow or a native deco
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import attrs
 
-__all__ = ["Component", "DecoderComponent", "MetricComponent"]
+__all__ = ["BackboneComponent", "Component", "DecoderComponent", "MetricComponent"]
 
 _NAME = re.compile(r"^[a-z][a-z0-9_\-]*$")
 
@@ -29,6 +29,16 @@ def _check_name(instance: object, attribute: attrs.Attribute[str], value: str) -
 def _check_one_line(instance: object, attribute: attrs.Attribute[str], value: str) -> None:
     if not value.strip() or "\n" in value:
         raise ValueError(f"component description must be one non-empty line, got {value!r}")
+
+
+def _tuple_of_str(values: Iterable[str]) -> tuple[str, ...]:
+    if isinstance(values, str):
+        return (values,)
+    return tuple(str(value) for value in values)
+
+
+def _no_custom_objects() -> Mapping[str, Any]:
+    return {}
 
 
 def _frozenset_of_str(values: Iterable[str]) -> frozenset[str]:
@@ -93,3 +103,26 @@ class MetricComponent(Component):
 
     label: str = attrs.field(default="", validator=attrs.validators.instance_of(str))
     needs_threshold: bool = attrs.field(default=False, validator=attrs.validators.instance_of(bool))
+
+
+@attrs.frozen
+class BackboneComponent(Component):
+    """A model backbone, with what loading a model saved with it needs.
+
+    A ``model.keras`` file names its layers; a fresh process can rebuild a layer only if its
+    class is known to Keras. :func:`mammokit.train.load_model` imports ``load_modules`` and
+    passes ``custom_objects()`` for the run's backbone, so a model trained with any plugin's
+    backbone loads in any process, with ``safe_mode=True``.
+
+    Attributes:
+        load_modules: modules to import before loading; importing them registers the
+            backbone's layers with Keras (``keras.saving.register_keras_serializable``),
+            e.g. ``("keras_cv_attention_models.convnext",)``.
+        custom_objects: returns ``{registered name: class}`` for layers that are not
+            registered by an import (imports TensorFlow inside, only when called).
+    """
+
+    load_modules: tuple[str, ...] = attrs.field(default=(), converter=_tuple_of_str)
+    custom_objects: Callable[[], Mapping[str, Any]] = attrs.field(
+        default=_no_custom_objects, validator=attrs.validators.is_callable()
+    )

@@ -6,6 +6,7 @@ written to every preprocessed folder and every run directory and read back from 
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -25,20 +26,43 @@ __all__ = [
     "config_from_dict",
     "config_to_dict",
     "load_toml",
+    "parse_size",
     "save_toml",
 ]
 
 C = TypeVar("C")
 
 
-def _size(value: Any) -> tuple[int, int]:
+_SIZE_TEXT = re.compile(r"^\s*(\d+)\s*[x\u00d7]\s*(\d+)\s*$", re.IGNORECASE)
+
+
+def parse_size(
+    value: Any, *, name: str = "size", minimum: tuple[int, int] = (8, 8)
+) -> tuple[int, int]:
+    """``"HxW"`` (or ``"H\u00d7W"``) or a pair of integers -> ``(H, W)``.
+
+    Raises:
+        ValueError: not two integers, or smaller than ``minimum``; the message names
+            ``name`` and shows the expected form.
+    """
     if isinstance(value, str):
-        parts = value.lower().replace("\u00d7", "x").split("x")
-        value = [int(p) for p in parts]
-    height, width = (int(v) for v in value)
-    if height < 8 or width < 8:
-        raise ValueError(f"size must be at least 8x8, got {height}x{width}")
+        match = _SIZE_TEXT.match(value)
+        if match is None:
+            raise ValueError(f"{name} must be HEIGHTxWIDTH in pixels, e.g. 1024x512, got {value!r}")
+        value = match.groups()
+    try:
+        height, width = (int(v) for v in value)
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"{name} must be HEIGHTxWIDTH or [height, width] in pixels, got {value!r}"
+        ) from None
+    if height < minimum[0] or width < minimum[1]:
+        raise ValueError(f"{name} must be at least {minimum[0]}x{minimum[1]}, got {height}x{width}")
     return (height, width)
+
+
+def _size(value: Any) -> tuple[int, int]:
+    return parse_size(value)
 
 
 def _options(value: Any) -> dict[str, Any]:

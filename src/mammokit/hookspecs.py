@@ -184,9 +184,13 @@ def mammokit_backbones() -> Sequence[Component]:
     Arguments: none yet (a hook may gain keyword arguments, never lose them).
 
     Returns:
-        A list of :class:`~mammokit.Component`. ``factory(input_shape, *, pretrained=None,
-        **options)`` returns a Keras model mapping ``(B, H, W, C) float32`` to features.
-        TensorFlow must be imported inside the factory, never at module import.
+        A list of :class:`~mammokit.BackboneComponent` (or plain
+        :class:`~mammokit.Component` when the backbone has only standard Keras layers).
+        ``factory(input_shape, *, pretrained=None, **options)`` returns a Keras model
+        mapping ``(B, H, W, C) float32`` to features. TensorFlow must be imported inside the
+        factory, never at module import. A backbone with custom layers declares what loading
+        its saved model needs (``load_modules``, ``custom_objects``), so that
+        ``mammokit predict`` loads the run in a new process.
 
     .. versionadded:: 0.1.0
 
@@ -194,7 +198,8 @@ def mammokit_backbones() -> Sequence[Component]:
 
         @mammokit.hookimpl
         def mammokit_backbones():
-            return [Component("effnet_b0", "EfficientNetB0", make_effnet)]
+            return [BackboneComponent("effnet_b0", "EfficientNetB0", make_effnet,
+                                      load_modules=("my_plugin.layers",))]
     """
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -10,9 +9,13 @@ import pluggy
 
 from mammokit.components import Component
 from mammokit.config import PreprocessConfig, config_from_dict, config_to_dict
-from mammokit.errors import ConfigError
 from mammokit.images import CropBox, DecodedImage, Preprocessed, WindowedImage
-from mammokit.plugins import get_components, get_plugin_manager, resolve_component
+from mammokit.plugins import (
+    build_resolved,
+    get_components,
+    get_plugin_manager,
+    resolve_component,
+)
 
 __all__ = ["Pipeline"]
 
@@ -54,9 +57,17 @@ class Pipeline:
         self._padder_component = resolve_component(
             self.manager, "mammokit_padders", self.config.padder
         )
-        self._window_fn = _build(self._window_component, self.config.window_options)
-        self._roi_fn = _build(self._roi_component, self.config.roi_options)
-        self._pad_fn = _build(self._padder_component, self.config.padder_options)
+        self._window_fn = build_resolved(
+            self._window_component,
+            "mammokit_windowing_methods",
+            options=self.config.window_options,
+        )
+        self._roi_fn = build_resolved(
+            self._roi_component, "mammokit_roi_extractors", options=self.config.roi_options
+        )
+        self._pad_fn = build_resolved(
+            self._padder_component, "mammokit_padders", options=self.config.padder_options
+        )
         from mammokit.preprocess.chain import RoiChain
 
         self._roi_chain = RoiChain(self.manager, self.config.roi, self._roi_fn)
@@ -188,11 +199,3 @@ class Pipeline:
             executor=executor,
             **options,
         )
-
-
-def _build(component: Component, options: dict[str, Any]) -> Callable[..., Any]:
-    try:
-        built: Callable[..., Any] = component.factory(**options)
-    except (TypeError, ValueError) as err:
-        raise ConfigError(f"invalid options for {component.name!r}: {err}") from err
-    return built

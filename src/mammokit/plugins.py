@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.metadata
+import inspect
 import logging
 import os
 import re
@@ -33,6 +34,8 @@ __all__ = [
     "hookimpl",
     "list_plugins",
     "build_component",
+    "build_resolved",
+    "check_component_options",
     "resolve_component",
 ]
 
@@ -108,11 +111,13 @@ def _register_builtins(pm: pluggy.PluginManager, modules: Iterable[str]) -> None
 
 def _load_entry_points(pm: pluggy.PluginManager) -> None:
     disabled = _disabled_names()
+    known: set[str] = set()
     for dist in importlib.metadata.distributions():
         dist_name = dist.metadata["Name"] or "?"
         for ep in dist.entry_points:
             if ep.group != PROJECT_NAME:
                 continue
+            known.update((_normalise(ep.name), _normalise(dist_name)))
             if _normalise(ep.name) in disabled or _normalise(dist_name) in disabled:
                 logger.info("plugin %r (%s) disabled by %s", ep.name, dist_name, DISABLE_ENV)
                 continue
@@ -127,6 +132,16 @@ def _load_entry_points(pm: pluggy.PluginManager) -> None:
                     f"{dist_name!r} {dist.version}: {type(err).__name__}: {err}"
                 ) from err
             pm._mammokit_dists[ep.name] = (dist_name, dist.version)  # type: ignore[attr-defined]
+    unknown = sorted(disabled - known)
+    if unknown:
+        installed = ", ".join(sorted(known)) or "(none)"
+        logger.warning(
+            "%s names %s, which is no installed plugin (entry-point or distribution name); "
+            "installed plugins: %s",
+            DISABLE_ENV,
+            ", ".join(repr(name) for name in unknown),
+            installed,
+        )
 
 
 def get_plugin_manager(
@@ -242,6 +257,16 @@ def resolve_component(pm: pluggy.PluginManager, hook_name: str, name: str) -> Co
         raise ConfigError(f"Unknown {noun} {name!r}; choose one of: {available}") from None
 
 
+def _options_error(
+    hook_name: str, name: str, options: dict[str, Any], err: Exception
+) -> ConfigError:
+    noun = REGISTRY_HOOKS[hook_name]
+    given = ", ".join(f"{key}={value!r}" for key, value in options.items()) or "no options"
+    return ConfigError(
+        f"invalid options for {noun} {name!r} ({given}): {type(err).__name__}: {err}"
+    )
+
+
 def build_component(
     pm: pluggy.PluginManager,
     hook_name: str,
@@ -264,17 +289,54 @@ def build_component(
             options and the factory's own words.
     """
     component = resolve_component(pm, hook_name, name)
+    return build_resolved(component, hook_name, *args, options=options, **context)
+
+
+def build_resolved(
+    component: Component,
+    hook_name: str,
+    *args: Any,
+    options: dict[str, Any] | None = None,
+    **context: Any,
+) -> Any:
+    """Build a component already resolved under ``hook_name``, as :func:`build_component`
+    does (the same errors)."""
     options = dict(options or {})
     try:
         return component.factory(*args, **context, **options)
     except ConfigError:
         raise
     except (TypeError, ValueError) as err:
-        noun = REGISTRY_HOOKS[hook_name]
-        given = ", ".join(f"{key}={value!r}" for key, value in options.items()) or "no options"
-        raise ConfigError(
-            f"invalid options for {noun} {name!r} ({given}): {type(err).__name__}: {err}"
-        ) from err
+        raise _options_error(hook_name, component.name, options, err) from err
+
+
+def check_component_options(
+    pm: pluggy.PluginManager,
+    hook_name: str,
+    name: str,
+    *args: Any,
+    options: dict[str, Any] | None = None,
+    **context: Any,
+) -> Component:
+    """Resolve ``name`` and check that its factory accepts these arguments, without
+    building it (for components whose building is costly, e.g. a backbone that needs
+    TensorFlow). Options that a factory passes on through ``**kwargs`` are checked only
+    when it is built.
+
+    Raises:
+        ConfigError: as :func:`build_component`.
+    """
+    component = resolve_component(pm, hook_name, name)
+    options = dict(options or {})
+    try:
+        signature = inspect.signature(component.factory)
+    except (TypeError, ValueError):  # a builtin or C factory: nothing to check here
+        return component
+    try:
+        signature.bind(*args, **context, **options)
+    except TypeError as err:
+        raise _options_error(hook_name, name, options, err) from err
+    return component
 
 
 def list_plugins(pm: pluggy.PluginManager) -> list[PluginInfo]:

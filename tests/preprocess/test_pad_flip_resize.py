@@ -88,7 +88,9 @@ def test_aspect_pad_properties(
 
 
 def test_bad_padder_options_are_config_errors() -> None:
-    with pytest.raises(ConfigError, match="invalid options for 'aspect_pad'"):
+    with pytest.raises(
+        ConfigError, match=r"invalid options for padder 'aspect_pad' \(horizontal='middle'\)"
+    ):
         Pipeline(padder_options={"horizontal": "middle"})
 
 

@@ -174,7 +174,7 @@ def test_fallback_option_controls_the_chain() -> None:
     [{"threshold": 2}, {"row_search": (0.8, 0.2)}, {"relative_to": "median"}, {"margin": -1}],
 )
 def test_bad_profile_options_are_config_errors(options: dict[str, object]) -> None:
-    with pytest.raises(ConfigError, match="invalid options for 'profile_crop'"):
+    with pytest.raises(ConfigError, match="invalid options for ROI extractor 'profile_crop'"):
         Pipeline(roi_options=options)
 
 

@@ -32,7 +32,7 @@ def register(subparsers: Any) -> None:
         description="Evaluate a run's out-of-fold predictions (oof.csv), or a predictions "
         "file (image_scores.csv / breast_scores.csv from `mammokit predict`, or a probability "
         "submission) against a labels table, at a threshold policy. Writes report.html, its "
-        "PNG figures and metrics.json into --out. Confidence intervals are 95%% bootstrap "
+        "PNG figures and metrics.json into --out. Confidence intervals are 95% bootstrap "
         "intervals resampling patients.",
     )
     add_scoring_arguments(parser, runs_help="a training run directory (repeat for several)")

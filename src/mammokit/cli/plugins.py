@@ -6,6 +6,9 @@ import argparse
 import json
 from typing import Any
 
+from mammokit.components import Component, DecoderComponent
+from mammokit.hookspecs import REGISTRY_HOOKS
+
 
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
@@ -19,11 +22,20 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(func=run)
 
 
+#: Shown after a component whose dependencies are not installed.
+UNAVAILABLE = "[not available: its dependencies are not installed]"
+
+
+def _unavailable(component: Component) -> bool:
+    return isinstance(component, DecoderComponent) and not component.is_available()
+
+
 def run(args: argparse.Namespace) -> int:
     from mammokit.plugins import get_components, get_plugin_manager, list_plugins
 
     pm = get_plugin_manager()
     infos = list_plugins(pm)
+    components = {hook: get_components(pm, hook) for hook in REGISTRY_HOOKS}
     if args.json:
         payload = [
             {
@@ -31,6 +43,12 @@ def run(args: argparse.Namespace) -> int:
                 "distribution": i.distribution,
                 "version": i.version,
                 "provides": {h: list(n) for h, n in i.provides.items()},
+                "unavailable": sorted(
+                    name
+                    for h, names in i.provides.items()
+                    for name in names
+                    if _unavailable(components[h][name])
+                ),
             }
             for i in infos
         ]
@@ -40,6 +58,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"{info.name}  ({info.distribution} {info.version})")
         for hook_name, names in sorted(info.provides.items()):
             for name in names:
-                description = get_components(pm, hook_name)[name].description
-                print(f"    {hook_name:<30} {name:<18} {description}")
+                component = components[hook_name][name]
+                note = f" {UNAVAILABLE}" if _unavailable(component) else ""
+                print(f"    {hook_name:<30} {name:<18} {component.description}{note}")
     return 0

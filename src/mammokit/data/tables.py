@@ -86,6 +86,12 @@ _FLAG_COLUMNS: dict[str, tuple[str, ...]] = {
 }
 _UNSAFE_ID = re.compile(r"[/\\:\x00-\x1f\x7f]")
 _KINDS = ("auto", "train", "test", "any")
+#: How a message names each kind of table.
+_KIND_NAMES = {
+    "train": "a training table (train.csv)",
+    "test": "a test table (test.csv)",
+    "any": "an image table (the id columns of train.csv or test.csv)",
+}
 
 
 def read_table(path: str | Path, *, kind: str = "auto") -> pd.DataFrame:
@@ -136,7 +142,8 @@ def validate_table(
     missing = [c for c in required if c not in columns]
     if missing:
         raise ConfigError(
-            f"{source}: missing required column(s) {', '.join(missing)} for a {kind} table; "
+            f"{source}: missing required column(s) {', '.join(missing)} for "
+            f"{_KIND_NAMES[kind]}; "
             f"found: {', '.join(columns) or '(none)'}"
         )
     if len(set(columns)) != len(columns):

@@ -19,6 +19,7 @@ from mammokit.dicom.imagefile import read_image, read_image_meta, sniff
 from mammokit.dicom.limits import DEFAULT_LIMITS, Limits
 from mammokit.errors import ConfigError, DicomDecodeError, ImageReadError
 from mammokit.images import DecodedImage, ImageMeta
+from mammokit.plugins import build_resolved
 
 __all__ = ["AUTO", "decode_file", "read_meta"]
 
@@ -149,10 +150,7 @@ def _run(
     limits: Limits,
     meta: ImageMeta,
 ) -> DecodedImage:
-    try:
-        decoder = component.factory(**options)
-    except TypeError as err:
-        raise ConfigError(f"invalid options for decoder {component.name!r}: {err}") from err
+    decoder = build_resolved(component, "mammokit_decoders", options=options)
     with guard(path, f"decoder {component.name!r} failed"):
         if isinstance(decoder, FrameDecoder) and decoder.frame == _frame(options):
             # A built-in decoder: the header was read and checked above, skip doing it again.

@@ -185,12 +185,11 @@ def build_policy(
     Raises:
         ConfigError: unknown policy (listing the registered ones) or a bad argument.
     """
-    from mammokit.plugins import get_plugin_manager, resolve_component
+    from mammokit.plugins import build_component, get_plugin_manager
 
     name, arg = parse_policy(spec)
     pm = manager or get_plugin_manager()
-    component = resolve_component(pm, "mammokit_threshold_policies", name)
-    policy: ThresholdFn = component.factory(arg, **context)
+    policy: ThresholdFn = build_component(pm, "mammokit_threshold_policies", name, arg, **context)
     return policy
 
 

@@ -70,13 +70,13 @@ class RoiChain:
     """
 
     def __init__(self, manager: pluggy.PluginManager, name: str, extractor: RoiFn) -> None:
-        from mammokit.plugins import resolve_component
+        from mammokit.plugins import build_component
 
         self.steps: list[tuple[str, RoiFn]] = [(name, extractor)]
         for fallback in getattr(extractor, "fallback", ()):
             if fallback != name:
-                component = resolve_component(manager, "mammokit_roi_extractors", fallback)
-                self.steps.append((fallback, component.factory()))
+                built = build_component(manager, "mammokit_roi_extractors", fallback)
+                self.steps.append((fallback, built))
 
     def __call__(self, pixels: np.ndarray) -> tuple[CropBox, str]:
         """(H, W) breast-left pixels -> (box in those pixels, method name)."""

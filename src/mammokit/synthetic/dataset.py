@@ -24,6 +24,7 @@ import attrs
 import numpy as np
 
 from mammokit._atomic import atomic_write_bytes
+from mammokit.config import parse_size
 from mammokit.data.tables import TEST_COLUMNS, TRAIN_COLUMNS
 from mammokit.synthetic.dicom import (
     DEFAULT_TRANSFER_SYNTAXES,
@@ -55,12 +56,7 @@ _VIEWS = (("L", "CC"), ("L", "MLO"), ("R", "CC"), ("R", "MLO"))
 
 
 def _pair(value: Any) -> tuple[int, int]:
-    if isinstance(value, str):
-        value = value.lower().replace("\u00d7", "x").split("x")
-    height, width = (int(v) for v in value)
-    if height < 32 or width < 24:
-        raise ValueError(f"image_size must be at least 32x24, got {height}x{width}")
-    return height, width
+    return parse_size(value, name="image_size", minimum=(32, 24))
 
 
 def _names(value: Any) -> tuple[str, ...]:

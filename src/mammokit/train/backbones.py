@@ -7,14 +7,25 @@ F)`` feature map. TensorFlow is imported inside the factories only.
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from mammokit.components import Component
+from mammokit.components import BackboneComponent, Component
 from mammokit.errors import ConfigError
 
-__all__ = ["CONVNEXTV2_SIZES", "backbone_components", "load_local_weights", "simple_cnn"]
+__all__ = [
+    "CONVNEXTV2_SIZES",
+    "KECAM_CONVNEXT_MODULE",
+    "backbone_components",
+    "load_local_weights",
+    "simple_cnn",
+]
+
+#: Importing this registers kecam's ConvNeXtV2 layers (ChannelAffine, ...) with Keras.
+KECAM_CONVNEXT_MODULE = "keras_cv_attention_models.convnext"
+
 
 #: mammokit name -> keras_cv_attention_models.convnext function name.
 CONVNEXTV2_SIZES: dict[str, str] = {
@@ -68,7 +79,7 @@ def _convnextv2(function_name: str) -> Callable[..., Any]:
         from mammokit.train._tf import import_tf
 
         import_tf()
-        from keras_cv_attention_models import convnext
+        convnext = importlib.import_module(KECAM_CONVNEXT_MODULE)
 
         height, width, channels = (int(v) for v in input_shape)
         if height % 32 or width % 32:
@@ -117,12 +128,13 @@ def simple_cnn(
 
 def backbone_components() -> list[Component]:
     """The built-in backbone components."""
-    components = [
-        Component(
+    components: list[Component] = [
+        BackboneComponent(
             name,
             f"ConvNeXtV2 {function_name[len('ConvNeXtV2') :]} (keras-cv-attention-models), "
             "random init or local weights",
             _convnextv2(function_name),
+            load_modules=(KECAM_CONVNEXT_MODULE,),
         )
         for name, function_name in CONVNEXTV2_SIZES.items()
     ]

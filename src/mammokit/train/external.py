@@ -20,7 +20,7 @@ import pluggy
 from mammokit.components import Component
 from mammokit.config import PreprocessConfig
 from mammokit.errors import ConfigError, MammokitError
-from mammokit.plugins import get_plugin_manager, resolve_component
+from mammokit.plugins import build_component, get_plugin_manager
 
 __all__ = ["ddsm", "external_components", "image_folder", "load_external"]
 
@@ -133,8 +133,7 @@ def load_external(
     frames = []
     for spec in specs:
         name, _, path = spec.partition(":")
-        component = resolve_component(manager, "mammokit_external_datasets", name)
-        table = component.factory(path)
+        table = build_component(manager, "mammokit_external_datasets", name, path)
         missing = [c for c in _COLUMNS if c not in table.columns]
         if missing:
             raise ConfigError(f"external dataset {name!r} lacks column(s) {', '.join(missing)}")

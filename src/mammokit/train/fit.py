@@ -32,7 +32,7 @@ import pluggy
 from mammokit._atomic import atomic_write_bytes
 from mammokit.config import PreprocessConfig, config_from_dict, config_to_dict, load_toml, save_toml
 from mammokit.errors import ConfigError
-from mammokit.plugins import get_plugin_manager, resolve_component
+from mammokit.plugins import get_plugin_manager
 from mammokit.train.config import TrainConfig
 from mammokit.train.folds import split_fold
 from mammokit.train.rundir import OOF_COLUMNS, RunDir
@@ -242,14 +242,11 @@ def train(
     Raises:
         ConfigError: invalid data, config or run directory.
     """
-    from mammokit.evaluate.metricset import select_metrics
+    from mammokit.train.resolve import resolve_train_components
     from mammokit.train.strategy import make_strategy
 
     manager = manager or get_plugin_manager()
-    val_metrics = select_metrics(  # an unknown metric fails before TensorFlow starts
-        config.metrics, config.metric_options, manager=manager, allow_threshold=False,
-        where="train.metrics",
-    )  # fmt: skip
+    components = resolve_train_components(config, manager)  # fails before TF and writes
     info = make_strategy(config.strategy)  # before any other TensorFlow op
     from mammokit.train._tf import import_keras, import_tf
     from mammokit.train.data import TFRecordSource, eval_dataset, load_images, train_dataset
@@ -280,22 +277,7 @@ def train(
         train_rows = pd.concat([train_rows, extras], ignore_index=True)
     image_size = config.image_size or preprocess.size
     bit_depth = 16 if preprocess.output_dtype == "uint16" else 8
-    if info.is_chief:
-        run.root.mkdir(parents=True, exist_ok=True)
-        if not resume:
-            save_toml(
-                {
-                    "preprocess": config_to_dict(preprocess),
-                    "train": config_to_dict(config),
-                    "stats": stats,
-                },
-                run.config,
-            )
-    sampler = resolve_component(manager, "mammokit_sampling_strategies", config.sampling)
-    try:
-        sampler_obj = sampler.factory(**config.sampling_options)
-    except TypeError as err:
-        raise ConfigError(f"invalid options for sampling {config.sampling!r}: {err}") from err
+    sampler_obj = components.sampler
     labels = train_rows["cancer"].to_numpy().astype(np.int64)
     weights = sample_weights(labels, sampler_obj.class_weight)
     first_epoch = int(state["epoch"]) if (resume and state) else 0
@@ -338,22 +320,29 @@ def train(
 
     set_mixed_precision(config.mixed_precision, device=info.device)
     keras.utils.set_random_seed(config.seed)
-    loss_component = resolve_component(manager, "mammokit_losses", config.loss)
     with info.strategy.scope():
         model = build_model(config, image_size, manager=manager)
         optimizer = build_optimizer(config, steps_per_epoch=steps_per_epoch, model=model)
-        try:
-            loss = loss_component.factory(**config.loss_options)
-        except TypeError as err:
-            raise ConfigError(f"invalid options for loss {config.loss!r}: {err}") from err
         model.compile(
             optimizer=optimizer,
-            loss=loss,
+            loss=components.loss,
             metrics=[keras.metrics.AUC(name="auc"), keras_pf1(name="pf1")],
             steps_per_execution=config.steps_per_execution,
             jit_compile=False,
         )
         optimizer.build(model.trainable_variables)
+    # config.toml only once every component is built: a bad config leaves no run behind
+    if info.is_chief:
+        run.root.mkdir(parents=True, exist_ok=True)
+        if not resume:
+            save_toml(
+                {
+                    "preprocess": config_to_dict(preprocess),
+                    "train": config_to_dict(config),
+                    "stats": stats,
+                },
+                run.config,
+            )
     checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer)
     if resume and first_epoch > 0:
         checkpoint.read(str(run.state_prefix)).expect_partial()
@@ -364,7 +353,7 @@ def train(
         keras,
         val_dataset=val_ds,
         val_table=val_rows,
-        val_metrics=val_metrics,
+        val_metrics=components.metrics,
         write_dir=write_dir,
         best=(state or {}).get("best") if resume else None,
         checkpoint=checkpoint,

@@ -2,24 +2,69 @@
 
 from __future__ import annotations
 
+import importlib
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pluggy
 
+from mammokit.components import BackboneComponent, Component
+from mammokit.config import load_toml
 from mammokit.errors import ConfigError
+from mammokit.plugins import get_components, get_plugin_manager, resolve_component
 
-__all__ = ["load_model", "predict_images"]
+__all__ = ["backbone_custom_objects", "load_model", "predict_images"]
 
 
-def load_model(run_dir: str | Path) -> Any:
-    """The final model of a run: ``<run>/model.keras`` loaded with ``safe_mode=True`` and
-    mammokit's custom objects. ``(B, H, W, 1) float32 in [0, 1] -> (B, 1) float32``.
+def _saved_backbone(model_path: Path) -> str | None:
+    """The backbone named in the ``config.toml`` beside ``model_path``, if there is one."""
+    config = model_path.parent / "config.toml"
+    if not config.is_file():
+        return None
+    backbone = load_toml(config).get("train", {}).get("backbone")
+    return backbone if isinstance(backbone, str) else None
 
-    ``run_dir`` may also be the path of a ``.keras`` file.
+
+def backbone_custom_objects(components: Iterable[Component]) -> dict[str, Any]:
+    """What loading a model saved with these backbones needs: import each
+    :class:`~mammokit.BackboneComponent`'s ``load_modules`` and merge its
+    ``custom_objects()``. Plain :class:`~mammokit.Component` backbones need nothing.
 
     Raises:
-        ConfigError: no model file, or it cannot be loaded.
+        ConfigError: a module cannot be imported or ``custom_objects()`` failed; the message
+            names the backbone.
+    """
+    found: dict[str, Any] = {}
+    for component in components:
+        if not isinstance(component, BackboneComponent):
+            continue
+        try:
+            for module in component.load_modules:
+                importlib.import_module(module)
+            found.update(component.custom_objects())
+        except Exception as err:
+            raise ConfigError(
+                f"backbone {component.name!r}: cannot prepare loading its model: "
+                f"{type(err).__name__}: {err}"
+            ) from err
+    return found
+
+
+def load_model(run_dir: str | Path, *, manager: pluggy.PluginManager | None = None) -> Any:
+    """The final model of a run: ``<run>/model.keras`` loaded with ``safe_mode=True``.
+    ``(B, H, W, 1) float32 in [0, 1] -> (B, 1) float32``.
+
+    Works in any process, not only the one that trained: the custom objects are mammokit's
+    own layers plus what the run's backbone declares (:class:`~mammokit.BackboneComponent`),
+    looked up in ``manager`` (default: a new plugin manager). ``run_dir`` may also be the
+    path of a ``.keras`` file; without a ``config.toml`` beside it, every registered
+    backbone's needs are gathered.
+
+    Raises:
+        ConfigError: no model file, the run's backbone is not registered, or the model
+            cannot be loaded.
     """
     from mammokit.train._tf import import_keras
     from mammokit.train.layers import CUSTOM_OBJECTS
@@ -30,9 +75,17 @@ def load_model(run_dir: str | Path) -> Any:
         path = path / "model.keras"
     if not path.is_file():
         raise ConfigError(f"{path}: no trained model (model.keras) found")
+    manager = manager or get_plugin_manager()
+    backbone = _saved_backbone(path)
+    backbones = (
+        [resolve_component(manager, "mammokit_backbones", backbone)]
+        if backbone is not None
+        else list(get_components(manager, "mammokit_backbones").values())
+    )
+    custom_objects = {**backbone_custom_objects(backbones), **CUSTOM_OBJECTS}
     try:
         return keras.models.load_model(
-            str(path), custom_objects=CUSTOM_OBJECTS, compile=False, safe_mode=True
+            str(path), custom_objects=custom_objects, compile=False, safe_mode=True
         )
     except Exception as err:
         raise ConfigError(f"{path}: cannot load model: {type(err).__name__}: {err}") from err

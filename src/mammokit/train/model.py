@@ -6,9 +6,7 @@ from typing import Any
 
 import pluggy
 
-from mammokit.components import Component
-from mammokit.errors import ConfigError
-from mammokit.plugins import get_plugin_manager, resolve_component
+from mammokit.plugins import build_component, get_plugin_manager
 from mammokit.train.config import TrainConfig
 
 __all__ = ["build_model"]
@@ -35,14 +33,15 @@ def build_model(
 
     keras = import_keras()
     manager = manager or get_plugin_manager()
-    component: Component = resolve_component(manager, "mammokit_backbones", config.backbone)
     height, width = image_size
-    try:
-        backbone = component.factory(
-            (height, width, 3), pretrained=config.pretrained, **config.backbone_options
-        )
-    except TypeError as err:
-        raise ConfigError(f"invalid options for backbone {config.backbone!r}: {err}") from err
+    backbone = build_component(
+        manager,
+        "mammokit_backbones",
+        config.backbone,
+        (height, width, 3),
+        pretrained=config.pretrained,
+        options=config.backbone_options,
+    )
     inputs = keras.Input((height, width, 1), name="image", dtype="float32")
     x = InputStem(mode=config.resolved_input_mode, name="input_stem")(inputs)
     x = backbone(x)

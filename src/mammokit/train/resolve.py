@@ -1,0 +1,76 @@
+"""Every component of a training run, resolved and checked before TensorFlow starts.
+
+A misspelt backbone, loss, sampling strategy or external dataset, or an option its factory
+refuses, is a :class:`~mammokit.ConfigError` before TensorFlow is imported and before
+anything is written to the run folder.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import attrs
+import pluggy
+
+from mammokit.plugins import build_component, check_component_options, resolve_component
+from mammokit.train.config import TrainConfig
+
+if TYPE_CHECKING:
+    from mammokit.evaluate.metricset import MetricSet
+
+__all__ = ["TrainComponents", "resolve_train_components"]
+
+
+@attrs.frozen
+class TrainComponents:
+    """The built components of one training run.
+
+    Attributes:
+        sampler: the sampling strategy (``plan(...)``, ``class_weight``).
+        loss: the Keras loss (building it imports TensorFlow, after its options are
+            checked).
+        metrics: the validation metrics of ``history.csv`` (``mammokit_metrics``).
+    """
+
+    sampler: Any
+    loss: Any
+    metrics: MetricSet
+
+
+def resolve_train_components(config: TrainConfig, manager: pluggy.PluginManager) -> TrainComponents:
+    """Resolve every name in ``config`` and build what can be built without a model.
+
+    In order: the validation metrics, the backbone (its name, and its options against the
+    factory's signature; it is built with the model), each external dataset's name, the
+    sampling strategy, then the loss (a loss factory checks its options before importing
+    TensorFlow).
+
+    Raises:
+        ConfigError: an unknown name (listing the choices) or a refused option, naming the
+            component.
+    """
+    from mammokit.evaluate.metricset import select_metrics
+
+    metrics = select_metrics(
+        config.metrics,
+        config.metric_options,
+        manager=manager,
+        allow_threshold=False,
+        where="train.metrics",
+    )
+    check_component_options(
+        manager,
+        "mammokit_backbones",
+        config.backbone,
+        (32, 32, 3),
+        pretrained=config.pretrained,
+        options=config.backbone_options,
+    )
+    for spec in config.external:
+        name, _, _ = spec.partition(":")
+        resolve_component(manager, "mammokit_external_datasets", name)
+    sampler = build_component(
+        manager, "mammokit_sampling_strategies", config.sampling, options=config.sampling_options
+    )
+    loss = build_component(manager, "mammokit_losses", config.loss, options=config.loss_options)
+    return TrainComponents(sampler=sampler, loss=loss, metrics=metrics)
