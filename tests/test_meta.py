@@ -39,3 +39,14 @@ def test_every_hook_is_documented_with_its_exact_signature(hook_name: str) -> No
     text = HOOK_DOCS.read_text()
     assert f"## `{hook_name}`" in text
     assert signature_line(hook_name) in text, "docs/hooks.md is out of sync with hookspecs"
+
+
+@pytest.mark.parametrize("hook_name", sorted(REGISTRY_HOOKS))
+def test_every_hook_contract_is_documented_from_its_protocol(hook_name: str) -> None:
+    from mammokit.protocols import HOOK_PROTOCOLS
+
+    protocol = HOOK_PROTOCOLS[hook_name].__name__
+    text = HOOK_DOCS.read_text()
+    assert f"::: mammokit.protocols.{protocol}\n" in text
+    section = text.split(f"## `{hook_name}`", 1)[1].split("\n## ", 1)[0]
+    assert f"(#mammokit.protocols.{protocol})" in section

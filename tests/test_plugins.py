@@ -12,7 +12,13 @@ import pytest
 import mammokit
 from mammokit import Component, ConfigError, PluginError, get_plugin_manager, hookimpl
 from mammokit.hookspecs import REGISTRY_HOOKS
-from mammokit.plugins import BUILTIN_PLUGINS, DISABLE_ENV, get_components, list_plugins
+from mammokit.plugins import (
+    BUILTIN_PLUGINS,
+    DISABLE_ENV,
+    STRICT_ENV,
+    get_components,
+    list_plugins,
+)
 
 
 def _identity(**options: object) -> object:
@@ -170,12 +176,57 @@ def test_disable_variable_blocks_entry_point(
     assert pm.get_plugin("fake-ep") is None
 
 
-def test_entry_point_import_error_names_plugin_and_distribution(fake_dist: Path) -> None:
+def test_entry_point_import_error_is_fatal_when_strict(
+    fake_dist: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     _fake_distribution(fake_dist, "import no_such_dependency_anywhere\n")
+    monkeypatch.setenv(STRICT_ENV, "1")
     with pytest.raises(
-        PluginError, match=r"'fake-ep' from distribution 'fake-dist' 1\.2\.3.*ModuleNotFoundError"
+        PluginError,
+        match=r"'fake-ep' from distribution 'fake-dist' 1\.2\.3.*ModuleNotFoundError.*"
+        r"set MAMMOKIT_DISABLE_PLUGINS=fake-ep to skip it",
     ):
         get_plugin_manager()
+
+
+def test_entry_point_import_error_is_reported_and_the_rest_works(
+    fake_dist: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    _fake_distribution(fake_dist, "import no_such_dependency_anywhere\n")
+    monkeypatch.delenv(STRICT_ENV, raising=False)
+    with caplog.at_level("WARNING", logger="mammokit.plugins"):
+        pm = get_plugin_manager()
+    assert "Error loading plugin 'fake-ep'" in caplog.text
+    assert "MAMMOKIT_DISABLE_PLUGINS=fake-ep" in caplog.text and STRICT_ENV in caplog.text
+    assert "voi_lut" in get_components(pm, "mammokit_windowing_methods")
+    info = {i.name: i for i in list_plugins(pm)}["fake-ep"]
+    assert (info.status, info.distribution, info.version) == ("failed", "fake-dist", "1.2.3")
+    assert "ModuleNotFoundError" in info.error
+
+
+def test_disabled_plugins_are_listed_as_disabled(
+    fake_dist: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _fake_distribution(fake_dist, GOOD_PLUGIN)
+    monkeypatch.setenv(DISABLE_ENV, "fake-ep")
+    info = {i.name: i for i in list_plugins(get_plugin_manager())}["fake-ep"]
+    assert (info.status, info.distribution, info.provides) == ("disabled", "fake-dist", {})
+
+
+def test_every_conflict_is_reported_at_once() -> None:
+    class Windows:
+        @hookimpl
+        def mammokit_windowing_methods(self) -> list[Component]:
+            return [Component("voi_lut", "clash one", _identity)]
+
+        @hookimpl
+        def mammokit_padders(self) -> list[Component]:
+            return [Component("aspect_pad", "clash two", _identity)]
+
+    with pytest.raises(PluginError) as info:
+        get_plugin_manager(plugins=[Windows()], load_entry_points=False)
+    message = str(info.value)
+    assert "windowing method 'voi_lut'" in message and "padder 'aspect_pad'" in message
 
 
 def test_entry_point_conflicting_with_inline_plugin_names_both(fake_dist: Path) -> None:

@@ -23,6 +23,7 @@ from mammokit.evaluate.metrics import pfbeta
 from mammokit.images import CropBox, DecodedImage, ImageMeta, Preprocessed, WindowedImage
 from mammokit.pipeline import Pipeline
 from mammokit.plugins import (
+    MammokitPluginManager,
     PluginInfo,
     build_component,
     get_components,
@@ -32,6 +33,18 @@ from mammokit.plugins import (
     resolve_component,
 )
 from mammokit.preprocess.windowing import apply_voi_lut
+from mammokit.protocols import (
+    Backbone,
+    Decoder,
+    ExternalDataset,
+    Loss,
+    Metric,
+    Padder,
+    RoiExtractor,
+    SamplingStrategy,
+    ThresholdPolicy,
+    WindowingMethod,
+)
 from mammokit.synthetic import SynthConfig, write_dataset
 from mammokit.train.config import AugmentConfig, TrainConfig
 
@@ -42,28 +55,38 @@ except PackageNotFoundError:  # pragma: no cover - running from an uninstalled t
 
 __all__ = [
     "AugmentConfig",
+    "Backbone",
     "BackboneComponent",
     "Component",
     "ConfigError",
     "CropBox",
     "DecodedImage",
+    "Decoder",
     "DecoderComponent",
     "DicomDecodeError",
+    "ExternalDataset",
     "ImageMeta",
     "ImageReadError",
+    "Loss",
     "MammokitError",
+    "MammokitPluginManager",
+    "Metric",
     "MetricComponent",
     "OutputWriteError",
+    "Padder",
     "Pipeline",
     "PluginError",
     "PluginInfo",
     "PreprocessConfig",
     "Preprocessed",
     "ResourceLimitError",
+    "RoiExtractor",
+    "SamplingStrategy",
     "SynthConfig",
+    "ThresholdPolicy",
     "TrainConfig",
     "WindowedImage",
-    "__version__",
+    "WindowingMethod",
     "apply_voi_lut",
     "build_component",
     "get_components",
@@ -76,4 +99,5 @@ __all__ = [
     "read_table",
     "resolve_component",
     "write_dataset",
+    "__version__",
 ]

@@ -9,9 +9,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import attrs
+
+from mammokit.protocols import Backbone, Decoder, Metric
+
+#: The type of what a component's factory builds (its hook's Protocol).
+T = TypeVar("T", covariant=True)
 
 __all__ = ["BackboneComponent", "Component", "DecoderComponent", "MetricComponent"]
 
@@ -47,22 +52,30 @@ def _frozenset_of_str(values: Iterable[str]) -> frozenset[str]:
 
 
 @attrs.frozen
-class Component:
+class Component(Generic[T]):
     """A named, swappable component provided by a plugin.
+
+    ``Component[RoiExtractor]`` is a component whose factory builds a
+    :class:`~mammokit.protocols.RoiExtractor`; each hook's Protocol is in
+    :mod:`mammokit.protocols`, and the built object is checked against it when it is first
+    built.
 
     Attributes:
         name: the name a config uses to pick this component, e.g. ``"voi_lut"``.
         description: one line shown by ``mammokit plugins``.
         factory: called with the component's options (keyword arguments) to build it.
+        plugin: the plugin that registered it; set by the plugin manager when it collects
+            the hook's results (not part of equality).
     """
 
     name: str = attrs.field(validator=[attrs.validators.instance_of(str), _check_name])
     description: str = attrs.field(validator=[attrs.validators.instance_of(str), _check_one_line])
-    factory: Callable[..., Any] = attrs.field(validator=attrs.validators.is_callable())
+    factory: Callable[..., T] = attrs.field(validator=attrs.validators.is_callable())
+    plugin: str = attrs.field(default="", kw_only=True, eq=False)
 
 
 @attrs.frozen
-class DecoderComponent(Component):
+class DecoderComponent(Component[Decoder]):
     """A pixel decoder, with what it can decode.
 
     Attributes:
@@ -88,7 +101,7 @@ class DecoderComponent(Component):
 
 
 @attrs.frozen
-class MetricComponent(Component):
+class MetricComponent(Component[Metric]):
     """An evaluation metric, with the name it is shown under and whether it needs a threshold.
 
     A plain :class:`Component` in ``mammokit_metrics`` is a metric shown under its name that
@@ -106,7 +119,7 @@ class MetricComponent(Component):
 
 
 @attrs.frozen
-class BackboneComponent(Component):
+class BackboneComponent(Component[Backbone]):
     """A model backbone, with what loading a model saved with it needs.
 
     A ``model.keras`` file names its layers; a fresh process can rebuild a layer only if its

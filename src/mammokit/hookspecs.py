@@ -24,6 +24,10 @@ PROJECT_NAME = "mammokit"
 
 _hookspec = pluggy.HookspecMarker(PROJECT_NAME)
 
+#: Marker for hook implementations: ``@mammokit.hookimpl``. It lives beside the spec
+#: marker, so a plugin module imports only the specs, never the manager.
+hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
+
 #: The names of the registry hooks, which are the stable API, mapped to the
 #: singular noun used in messages.
 REGISTRY_HOOKS: dict[str, str] = {
@@ -45,6 +49,9 @@ def mammokit_decoders() -> Sequence[DecoderComponent]:
     """Register pixel decoders.
 
     Calling mode: all results are collected; names must be unique across plugins.
+
+    Contract: the built component is a :class:`mammokit.protocols.Decoder`,
+    checked when it is first built (a mismatch is a :class:`~mammokit.PluginError`).
 
     Arguments: none yet (a hook may gain keyword arguments, never lose them).
 
@@ -69,6 +76,9 @@ def mammokit_windowing_methods() -> Sequence[Component]:
 
     Calling mode: all results are collected; names must be unique across plugins.
 
+    Contract: the built component is a :class:`mammokit.protocols.WindowingMethod`,
+    checked when it is first built (a mismatch is a :class:`~mammokit.PluginError`).
+
     Arguments: none yet (a hook may gain keyword arguments, never lose them).
 
     Returns:
@@ -90,6 +100,9 @@ def mammokit_roi_extractors() -> Sequence[Component]:
     """Register region-of-interest extractors (where the breast is).
 
     Calling mode: all results are collected; names must be unique across plugins.
+
+    Contract: the built component is a :class:`mammokit.protocols.RoiExtractor`,
+    checked when it is first built (a mismatch is a :class:`~mammokit.PluginError`).
 
     Arguments: none yet (a hook may gain keyword arguments, never lose them).
 
@@ -113,6 +126,9 @@ def mammokit_padders() -> Sequence[Component]:
 
     Calling mode: all results are collected; names must be unique across plugins.
 
+    Contract: the built component is a :class:`mammokit.protocols.Padder`,
+    checked when it is first built (a mismatch is a :class:`~mammokit.PluginError`).
+
     Arguments: none yet (a hook may gain keyword arguments, never lose them).
 
     Returns:
@@ -134,6 +150,9 @@ def mammokit_sampling_strategies() -> Sequence[Component]:
     """Register sampling strategies that turn a training table into an epoch plan.
 
     Calling mode: all results are collected; names must be unique across plugins.
+
+    Contract: the built component is a :class:`mammokit.protocols.SamplingStrategy`,
+    checked when it is first built (a mismatch is a :class:`~mammokit.PluginError`).
 
     Arguments: none yet (a hook may gain keyword arguments, never lose them).
 
@@ -158,6 +177,9 @@ def mammokit_external_datasets() -> Sequence[Component]:
 
     Calling mode: all results are collected; names must be unique across plugins.
 
+    Contract: the built component is a :class:`mammokit.protocols.ExternalDataset`,
+    checked when it is first built (a mismatch is a :class:`~mammokit.PluginError`).
+
     Arguments: none yet (a hook may gain keyword arguments, never lose them).
 
     Returns:
@@ -180,6 +202,9 @@ def mammokit_backbones() -> Sequence[Component]:
     """Register model backbones.
 
     Calling mode: all results are collected; names must be unique across plugins.
+
+    Contract: the built component is a :class:`mammokit.protocols.Backbone`,
+    checked when it is first built (a mismatch is a :class:`~mammokit.PluginError`).
 
     Arguments: none yet (a hook may gain keyword arguments, never lose them).
 
@@ -209,6 +234,9 @@ def mammokit_losses() -> Sequence[Component]:
 
     Calling mode: all results are collected; names must be unique across plugins.
 
+    Contract: the built component is a :class:`mammokit.protocols.Loss`,
+    checked when it is first built (a mismatch is a :class:`~mammokit.PluginError`).
+
     Arguments: none yet (a hook may gain keyword arguments, never lose them).
 
     Returns:
@@ -230,6 +258,9 @@ def mammokit_threshold_policies() -> Sequence[Component]:
     """Register threshold policies that turn breast scores into 0/1 predictions.
 
     Calling mode: all results are collected; names must be unique across plugins.
+
+    Contract: the built component is a :class:`mammokit.protocols.ThresholdPolicy`,
+    checked when it is first built (a mismatch is a :class:`~mammokit.PluginError`).
 
     Arguments: none yet (a hook may gain keyword arguments, never lose them).
 
@@ -255,6 +286,9 @@ def mammokit_metrics() -> Sequence[Component]:
     """Register evaluation metrics (plain numpy, no TensorFlow).
 
     Calling mode: all results are collected; names must be unique across plugins.
+
+    Contract: the built component is a :class:`mammokit.protocols.Metric`,
+    checked when it is first built (a mismatch is a :class:`~mammokit.PluginError`).
 
     Arguments: none yet (a hook may gain keyword arguments, never lose them).
 

@@ -13,41 +13,64 @@ import logging
 import os
 import re
 from collections.abc import Iterable, Sequence
-from types import ModuleType
-from typing import Any
+from typing import Any, cast
 
 import attrs
 import pluggy
 
 from mammokit import hookspecs
-from mammokit.components import Component
+from mammokit.components import Component, DecoderComponent
 from mammokit.errors import ConfigError, PluginError
-from mammokit.hookspecs import PROJECT_NAME, REGISTRY_HOOKS
+from mammokit.hookspecs import PROJECT_NAME, REGISTRY_HOOKS, hookimpl
+from mammokit.protocols import (
+    HOOK_PROTOCOLS,
+    Backbone,
+    ExternalDataset,
+    Loss,
+    Metric,
+    Padder,
+    RoiExtractor,
+    SamplingStrategy,
+    ThresholdPolicy,
+    WindowingMethod,
+    check_contract,
+)
 
 __all__ = [
     "BUILTIN_PLUGINS",
     "DISABLE_ENV",
+    "STRICT_ENV",
     "TRACE_ENV",
+    "MammokitPluginManager",
     "PluginInfo",
-    "get_components",
-    "get_plugin_manager",
-    "hookimpl",
-    "list_plugins",
     "build_component",
     "build_resolved",
     "check_component_options",
+    "get_backbones",
+    "get_components",
+    "get_decoders",
+    "get_external_datasets",
+    "get_losses",
+    "get_metrics",
+    "get_padders",
+    "get_plugin_manager",
+    "get_roi_extractors",
+    "get_sampling_strategies",
+    "get_threshold_policies",
+    "get_windowing_methods",
+    "hookimpl",
+    "list_plugins",
     "resolve_component",
 ]
 
 logger = logging.getLogger(__name__)
 
-#: Marker for hook implementations: ``@mammokit.hookimpl``.
-hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
-
 #: Environment variable: comma-separated entry-point (or distribution) names not to load.
 DISABLE_ENV = "MAMMOKIT_DISABLE_PLUGINS"
 #: Environment variable: when set to 1, every hook call is written to the debug log.
 TRACE_ENV = "MAMMOKIT_TRACE_PLUGINS"
+#: Environment variable: when set to 1, a plugin that fails to load is fatal (for CI).
+STRICT_ENV = "MAMMOKIT_STRICT_PLUGINS"
 
 #: The built-in plugins, registered in this order by :func:`get_plugin_manager`.
 #: Each is an ordinary plugin module living next to the feature it implements.
@@ -64,19 +87,49 @@ _BUILTIN_DISTRIBUTION = "mammokit"
 
 @attrs.frozen
 class PluginInfo:
-    """What ``mammokit plugins`` shows for one registered plugin.
+    """What ``mammokit plugins`` shows for one plugin.
 
     Attributes:
         name: the registration name (the entry-point name for external plugins).
         distribution: the installed distribution that provides it.
         version: that distribution's version.
         provides: hook name -> the component names this plugin registers there.
+        status: ``"loaded"``, ``"disabled"`` (by ``MAMMOKIT_DISABLE_PLUGINS``) or
+            ``"failed"`` (its entry point could not be loaded; see ``error``).
+        error: why it failed, or ``""``.
     """
 
     name: str
     distribution: str
     version: str
     provides: dict[str, tuple[str, ...]]
+    status: str = "loaded"
+    error: str = ""
+
+
+class MammokitPluginManager(pluggy.PluginManager):
+    """pluggy's manager with what mammokit needs to know about its plugins.
+
+    Attributes:
+        distributions: registration name -> ``(distribution, version)``.
+        disabled: plugins that ``MAMMOKIT_DISABLE_PLUGINS`` kept out, as :class:`PluginInfo`.
+        failed: entry points that could not be loaded, as :class:`PluginInfo` with the error.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(PROJECT_NAME)
+        self.distributions: dict[str, tuple[str, str]] = {}
+        self.disabled: list[PluginInfo] = []
+        self.failed: list[PluginInfo] = []
+
+    def register_as(self, plugin: object, name: str, distribution: str, version: str) -> None:
+        """Register ``plugin`` under ``name`` and remember where it comes from."""
+        self.register(plugin, name=name)
+        self.distributions[name] = (distribution, version)
+
+    def distribution_of(self, name: str) -> tuple[str, str]:
+        """``(distribution, version)`` of a registered plugin."""
+        return self.distributions.get(name, ("(unknown)", ""))
 
 
 def _normalise(name: str) -> str:
@@ -96,20 +149,35 @@ def _mammokit_version() -> str:
         return "0+unknown"
 
 
-def _register_builtins(pm: pluggy.PluginManager, modules: Iterable[str]) -> None:
+def _register_builtins(pm: MammokitPluginManager, modules: Iterable[str]) -> None:
     for module_name in modules:
         try:
             module = importlib.import_module(module_name)
-            pm.register(module, name=module_name)
+            pm.register_as(module, module_name, _BUILTIN_DISTRIBUTION, _mammokit_version())
         except Exception as err:
             raise PluginError(
                 f"Error loading built-in plugin {module_name!r} "
                 f"(distribution {_BUILTIN_DISTRIBUTION!r}): {err}"
             ) from err
-        pm._mammokit_dists[module_name] = (_BUILTIN_DISTRIBUTION, _mammokit_version())  # type: ignore[attr-defined]
 
 
-def _load_entry_points(pm: pluggy.PluginManager) -> None:
+def _entry_point_failed(
+    pm: MammokitPluginManager, name: str, dist_name: str, version: str, err: Exception
+) -> None:
+    """Report an entry point that cannot be loaded: fatal with ``MAMMOKIT_STRICT_PLUGINS=1``,
+    else a warning, and the plugin is listed as failed."""
+    cause = f"{type(err).__name__}: {err}"
+    message = (
+        f"Error loading plugin {name!r} from distribution {dist_name!r} {version}: {cause}; "
+        f"set {DISABLE_ENV}={name} to skip it"
+    )
+    if os.environ.get(STRICT_ENV) == "1":
+        raise PluginError(message) from err
+    logger.warning("%s (mammokit goes on without it; %s=1 makes this fatal)", message, STRICT_ENV)
+    pm.failed.append(PluginInfo(name, dist_name, version, {}, status="failed", error=cause))
+
+
+def _load_entry_points(pm: MammokitPluginManager) -> None:
     disabled = _disabled_names()
     known: set[str] = set()
     for dist in importlib.metadata.distributions():
@@ -120,18 +188,16 @@ def _load_entry_points(pm: pluggy.PluginManager) -> None:
             known.update((_normalise(ep.name), _normalise(dist_name)))
             if _normalise(ep.name) in disabled or _normalise(dist_name) in disabled:
                 logger.info("plugin %r (%s) disabled by %s", ep.name, dist_name, DISABLE_ENV)
+                pm.disabled.append(
+                    PluginInfo(ep.name, dist_name, dist.version, {}, status="disabled")
+                )
                 continue
             if pm.get_plugin(ep.name) is not None or pm.is_blocked(ep.name):
                 continue
             try:
-                plugin = ep.load()
-                pm.register(plugin, name=ep.name)
+                pm.register_as(ep.load(), ep.name, dist_name, dist.version)
             except Exception as err:
-                raise PluginError(
-                    f"Error loading plugin {ep.name!r} from distribution "
-                    f"{dist_name!r} {dist.version}: {type(err).__name__}: {err}"
-                ) from err
-            pm._mammokit_dists[ep.name] = (dist_name, dist.version)  # type: ignore[attr-defined]
+                _entry_point_failed(pm, ep.name, dist_name, dist.version, err)
     unknown = sorted(disabled - known)
     if unknown:
         installed = ", ".join(sorted(known)) or "(none)"
@@ -149,41 +215,44 @@ def get_plugin_manager(
     builtins: Sequence[str] = BUILTIN_PLUGINS,
     load_entry_points: bool = True,
     plugins: Sequence[object] = (),
-) -> pluggy.PluginManager:
+) -> MammokitPluginManager:
     """Build a new, validated plugin manager.
 
     In order: add the hook specs; register the built-ins; register ``plugins`` (objects or
     modules, e.g. from tests); load the ``mammokit`` entry points except those named in
     ``MAMMOKIT_DISABLE_PLUGINS``; check that every implementation matches a spec and that
-    no two plugins give a component the same name.
+    no two plugins give a component the same name. An entry point that fails to load is
+    a warning and is listed as failed by :func:`list_plugins` (fatal with
+    ``MAMMOKIT_STRICT_PLUGINS=1``). ``MAMMOKIT_TRACE_PLUGINS=1`` traces every hook call
+    to the debug log (pluggy's tracing).
 
     Raises:
-        PluginError: a plugin failed to import or register, implements an unknown hook,
-            or conflicts with another plugin.
+        PluginError: a built-in or inline plugin failed to register, a plugin implements an
+            unknown hook, or plugins conflict (every conflict is listed).
     """
-    pm = pluggy.PluginManager(PROJECT_NAME)
-    pm._mammokit_dists = {}  # type: ignore[attr-defined]
+    pm = MammokitPluginManager()
     pm.add_hookspecs(hookspecs)
+    if os.environ.get(TRACE_ENV) == "1":
+        pm.trace.root.setwriter(logger.debug)
+        pm.enable_tracing()
     _register_builtins(pm, builtins)
     for plugin in plugins:
         name = getattr(plugin, "__name__", None) or f"inline-{id(plugin):x}"
         try:
-            pm.register(plugin, name=name)
+            pm.register_as(plugin, name, "(inline)", "")
         except Exception as err:
             raise PluginError(f"Error registering plugin {name!r}: {err}") from err
-        pm._mammokit_dists[name] = ("(inline)", "")  # type: ignore[attr-defined]
     if load_entry_points:
         _load_entry_points(pm)
     try:
         pm.check_pending()
     except pluggy.PluginValidationError as err:
         raise PluginError(f"Plugin {err.plugin!r} is invalid: {err}") from err
-    pm._mammokit_trace = os.environ.get(TRACE_ENV) == "1"  # type: ignore[attr-defined]
-    if pm._mammokit_trace:  # type: ignore[attr-defined]
-        pm.trace.root.setwriter(logger.debug)
-        pm.enable_tracing()
-    for hook_name in REGISTRY_HOOKS:
-        get_components(pm, hook_name)  # validate now: duplicates fail at load time
+    conflicts: list[str] = []
+    for hook_name in REGISTRY_HOOKS:  # validate now: duplicates fail at load time
+        conflicts += _conflicts(_collect(pm, hook_name), hook_name)
+    if conflicts:
+        raise PluginError("; ".join(conflicts))
     return pm
 
 
@@ -192,54 +261,143 @@ def _plugin_name(pm: pluggy.PluginManager, plugin: object) -> str:
 
 
 def _distribution(pm: pluggy.PluginManager, name: str) -> tuple[str, str]:
-    dists: dict[str, tuple[str, str]] = getattr(pm, "_mammokit_dists", {})
-    return dists.get(name, ("(unknown)", ""))
+    if isinstance(pm, MammokitPluginManager):
+        return pm.distribution_of(name)
+    return ("(unknown)", "")
 
 
-def _components_by_plugin(pm: pluggy.PluginManager, hook_name: str) -> list[tuple[str, Component]]:
+def _collect(pm: pluggy.PluginManager, hook_name: str) -> list[Component[Any]]:
+    """Call the hook through pluggy and tag each component with its plugin's name.
+
+    pluggy calls the implementations in reverse order of ``get_hookimpls()`` (wrappers
+    aside) and keeps every result that is not None, so each list lines up with its
+    implementation; a registry hook implementation must return a list (maybe empty).
+
+    Raises:
+        PluginError: an implementation failed, returned None, or returned something that is
+            not a :class:`~mammokit.Component`.
+    """
     if hook_name not in REGISTRY_HOOKS:
         raise ConfigError(f"Unknown hook {hook_name!r}; choose one of: {', '.join(REGISTRY_HOOKS)}")
-    caller = getattr(pm.hook, hook_name)
-    found: list[tuple[str, Component]] = []
-    for impl in caller.get_hookimpls():
-        plugin_name = impl.plugin_name
-        try:
-            result = impl.function(**{arg: None for arg in impl.argnames})
-        except Exception as err:
-            raise PluginError(
-                f"Plugin {plugin_name!r} failed in hook {hook_name}: {type(err).__name__}: {err}"
-            ) from err
-        for component in result or ():
+    caller: pluggy.HookCaller = getattr(pm.hook, hook_name)
+    impls = [i for i in reversed(caller.get_hookimpls()) if not (i.hookwrapper or i.wrapper)]
+    try:
+        results = caller()
+    except Exception as err:
+        culprit = _raising_plugin(err, impls)
+        raise PluginError(
+            f"Plugin {culprit!r} failed in hook {hook_name}: {type(err).__name__}: {err}"
+        ) from err
+    if len(results) != len(impls):
+        raise PluginError(
+            f"A plugin of hook {hook_name} returned None (one of "
+            f"{', '.join(repr(i.plugin_name) for i in impls)}); a registry hook returns a "
+            "list of components, empty when it has none"
+        )
+    found: list[Component[Any]] = []
+    for impl, result in zip(impls, results, strict=True):
+        for component in result:
             if not isinstance(component, Component):
                 raise PluginError(
-                    f"Plugin {plugin_name!r} returned {component!r} from {hook_name}; "
+                    f"Plugin {impl.plugin_name!r} returned {component!r} from {hook_name}; "
                     "expected mammokit.Component records"
                 )
-            found.append((plugin_name, component))
-        if getattr(pm, "_mammokit_trace", False):
-            names = [component.name for component in result or ()]
-            logger.debug("hook %s: plugin %r gave %s", hook_name, plugin_name, names)
+            found.append(attrs.evolve(component, plugin=impl.plugin_name))
     return found
 
 
-def get_components(pm: pluggy.PluginManager, hook_name: str) -> dict[str, Component]:
-    """All components registered under one registry hook, by name.
+def _raising_plugin(err: BaseException, impls: Sequence[pluggy.HookImpl]) -> str:
+    """The plugin whose implementation is on ``err``'s traceback (pluggy calls them all in
+    one loop, so the traceback tells which one raised)."""
+    codes: dict[object, str] = {}
+    for impl in impls:
+        function = getattr(impl.function, "__func__", impl.function)
+        code = getattr(function, "__code__", None)
+        if code is not None:
+            codes[code] = impl.plugin_name
+    traceback = err.__traceback__
+    while traceback is not None:
+        if traceback.tb_frame.f_code in codes:
+            return codes[traceback.tb_frame.f_code]
+        traceback = traceback.tb_next
+    return " or ".join(impl.plugin_name for impl in impls)
+
+
+def _conflicts(found: Sequence[Component[Any]], hook_name: str) -> list[str]:
+    """One message per component name that more than one plugin registers."""
+    owners: dict[str, list[str]] = {}
+    for component in found:
+        owners.setdefault(component.name, []).append(component.plugin)
+    noun = REGISTRY_HOOKS[hook_name]
+    return [
+        f"Conflicting plugins for {noun} {name!r}: {', '.join(map(repr, plugins))}"
+        for name, plugins in sorted(owners.items())
+        if len(plugins) > 1
+    ]
+
+
+def get_components(pm: pluggy.PluginManager, hook_name: str) -> dict[str, Component[Any]]:
+    """All components registered under one registry hook, by name, each tagged with the
+    plugin that registered it (``component.plugin``).
 
     Raises:
-        PluginError: two plugins gave the same name ("Conflicting plugins for ...").
+        PluginError: plugins conflict ("Conflicting plugins for ...", every name listed).
     """
-    owners: dict[str, str] = {}
-    components: dict[str, Component] = {}
-    for plugin_name, component in _components_by_plugin(pm, hook_name):
-        if component.name in components:
-            noun = REGISTRY_HOOKS[hook_name]
-            raise PluginError(
-                f"Conflicting plugins for {noun} {component.name!r}: "
-                f"{owners[component.name]!r} and {plugin_name!r}"
-            )
-        owners[component.name] = plugin_name
-        components[component.name] = component
-    return dict(sorted(components.items()))
+    found = _collect(pm, hook_name)
+    conflicts = _conflicts(found, hook_name)
+    if conflicts:
+        raise PluginError("; ".join(conflicts))
+    return {component.name: component for component in sorted(found, key=lambda c: c.name)}
+
+
+def get_decoders(pm: pluggy.PluginManager) -> dict[str, DecoderComponent]:
+    """The ``mammokit_decoders`` components."""
+    return cast("dict[str, DecoderComponent]", get_components(pm, "mammokit_decoders"))
+
+
+def get_windowing_methods(pm: pluggy.PluginManager) -> dict[str, Component[WindowingMethod]]:
+    """The ``mammokit_windowing_methods`` components."""
+    return get_components(pm, "mammokit_windowing_methods")
+
+
+def get_roi_extractors(pm: pluggy.PluginManager) -> dict[str, Component[RoiExtractor]]:
+    """The ``mammokit_roi_extractors`` components."""
+    return get_components(pm, "mammokit_roi_extractors")
+
+
+def get_padders(pm: pluggy.PluginManager) -> dict[str, Component[Padder]]:
+    """The ``mammokit_padders`` components."""
+    return get_components(pm, "mammokit_padders")
+
+
+def get_sampling_strategies(pm: pluggy.PluginManager) -> dict[str, Component[SamplingStrategy]]:
+    """The ``mammokit_sampling_strategies`` components."""
+    return get_components(pm, "mammokit_sampling_strategies")
+
+
+def get_external_datasets(pm: pluggy.PluginManager) -> dict[str, Component[ExternalDataset]]:
+    """The ``mammokit_external_datasets`` components."""
+    return get_components(pm, "mammokit_external_datasets")
+
+
+def get_backbones(pm: pluggy.PluginManager) -> dict[str, Component[Backbone]]:
+    """The ``mammokit_backbones`` components."""
+    return get_components(pm, "mammokit_backbones")
+
+
+def get_losses(pm: pluggy.PluginManager) -> dict[str, Component[Loss]]:
+    """The ``mammokit_losses`` components."""
+    return get_components(pm, "mammokit_losses")
+
+
+def get_threshold_policies(pm: pluggy.PluginManager) -> dict[str, Component[ThresholdPolicy]]:
+    """The ``mammokit_threshold_policies`` components."""
+    return get_components(pm, "mammokit_threshold_policies")
+
+
+def get_metrics(pm: pluggy.PluginManager) -> dict[str, Component[Metric]]:
+    """The ``mammokit_metrics`` components."""
+    return get_components(pm, "mammokit_metrics")
 
 
 def resolve_component(pm: pluggy.PluginManager, hook_name: str, name: str) -> Component:
@@ -303,11 +461,38 @@ def build_resolved(
     does (the same errors)."""
     options = dict(options or {})
     try:
-        return component.factory(*args, **context, **options)
+        built = component.factory(*args, **context, **options)
     except ConfigError:
         raise
     except (TypeError, ValueError) as err:
         raise _options_error(hook_name, component.name, options, err) from err
+    _check_built(component, hook_name, built)
+    return built
+
+
+#: (hook, component name, plugin, built type) already checked against their Protocol.
+_CHECKED: set[tuple[str, str, str, type]] = set()
+
+
+def _check_built(component: Component[Any], hook_name: str, built: object) -> None:
+    """Refuse a built component that does not satisfy its hook's Protocol (checked once
+    per component and built type).
+
+    Raises:
+        PluginError: naming the plugin, the hook, the Protocol and what is missing.
+    """
+    key = (hook_name, component.name, component.plugin, type(built))
+    if key in _CHECKED:
+        return
+    problems = check_contract(built, hook_name)
+    if problems:
+        protocol = HOOK_PROTOCOLS[hook_name].__name__
+        raise PluginError(
+            f"Plugin {component.plugin or '(unknown)'!r}: {REGISTRY_HOOKS[hook_name]} "
+            f"{component.name!r} (hook {hook_name}) built {type(built).__name__}, which is "
+            f"not a mammokit.protocols.{protocol}: {'; '.join(problems)}"
+        )
+    _CHECKED.add(key)
 
 
 def check_component_options(
@@ -340,11 +525,15 @@ def check_component_options(
 
 
 def list_plugins(pm: pluggy.PluginManager) -> list[PluginInfo]:
-    """Every registered plugin with its distribution, version and components per hook."""
+    """Every plugin with its distribution, version, components per hook and status:
+    the registered ones, then those disabled by ``MAMMOKIT_DISABLE_PLUGINS`` and those that
+    failed to load."""
     provides: dict[str, dict[str, list[str]]] = {}
     for hook_name in REGISTRY_HOOKS:
-        for plugin_name, component in _components_by_plugin(pm, hook_name):
-            provides.setdefault(plugin_name, {}).setdefault(hook_name, []).append(component.name)
+        for component in _collect(pm, hook_name):
+            provides.setdefault(component.plugin, {}).setdefault(hook_name, []).append(
+                component.name
+            )
     infos = []
     for plugin in pm.get_plugins():
         name = _plugin_name(pm, plugin)
@@ -357,8 +546,7 @@ def list_plugins(pm: pluggy.PluginManager) -> list[PluginInfo]:
                 provides={h: tuple(sorted(n)) for h, n in provides.get(name, {}).items()},
             )
         )
-    return sorted(infos, key=lambda info: (info.distribution != "mammokit", info.name))
-
-
-def _module_of(plugin: Any) -> ModuleType | None:  # pragma: no cover - helper for docs
-    return plugin if isinstance(plugin, ModuleType) else None
+    infos.sort(key=lambda info: (info.distribution != "mammokit", info.name))
+    if isinstance(pm, MammokitPluginManager):
+        infos += sorted([*pm.disabled, *pm.failed], key=lambda info: info.name)
+    return infos

@@ -15,8 +15,10 @@ def register(subparsers: Any) -> None:
         "plugins",
         help="list registered plugins and the components they provide",
         description="List every registered plugin with its distribution, version and the "
-        "components it provides per hook. MAMMOKIT_DISABLE_PLUGINS=name1,name2 blocks "
-        "entry-point plugins by entry-point or distribution name.",
+        "components it provides per hook, then the plugins that are disabled or failed to "
+        "load (with the error). MAMMOKIT_DISABLE_PLUGINS=name1,name2 blocks entry-point "
+        "plugins by entry-point or distribution name; MAMMOKIT_STRICT_PLUGINS=1 makes a "
+        "plugin that fails to load an error for every command.",
     )
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     parser.set_defaults(func=run)
@@ -42,6 +44,8 @@ def run(args: argparse.Namespace) -> int:
                 "name": i.name,
                 "distribution": i.distribution,
                 "version": i.version,
+                "status": i.status,
+                "error": i.error,
                 "provides": {h: list(n) for h, n in i.provides.items()},
                 "unavailable": sorted(
                     name
@@ -55,7 +59,10 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(payload, indent=2))
         return 0
     for info in infos:
-        print(f"{info.name}  ({info.distribution} {info.version})")
+        status = "" if info.status == "loaded" else f"  [{info.status}]"
+        print(f"{info.name}  ({info.distribution} {info.version}){status}")
+        if info.error:
+            print(f"    error: {info.error}")
         for hook_name, names in sorted(info.provides.items()):
             for name in names:
                 component = components[hook_name][name]

@@ -77,9 +77,10 @@ class PipelineSpec:
                 class defined inside a function); use ``workers=0`` for such pipelines.
         """
         from mammokit.config import config_to_dict
+        from mammokit.plugins import MammokitPluginManager
 
         manager = pipeline.manager
-        dists: dict[str, tuple[str, str]] = getattr(manager, "_mammokit_dists", {})
+        dists = manager.distributions if isinstance(manager, MammokitPluginManager) else {}
         builtins: list[str] = []
         plugins: list[Any] = []
         for name, plugin in manager.list_name_plugin():

@@ -11,7 +11,7 @@ from mammokit.dicom._dicomsdl_table import (
     dicomsdl_available,
 )
 from mammokit.dicom._uids import J2K, J2K_LOSSLESS
-from mammokit.plugins import hookimpl
+from mammokit.hookspecs import hookimpl
 
 __all__ = ["mammokit_decoders"]
 

@@ -12,13 +12,14 @@ is *strictly greater* than the threshold (``score > threshold``).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import attrs
 import numpy as np
 
 from mammokit.errors import ConfigError
+from mammokit.protocols import Metric as _MetricProtocol
 
 __all__ = [
     "ConfidenceInterval",
@@ -39,9 +40,8 @@ __all__ = [
     "specificity",
 ]
 
-#: ``(y_true: (N,) int {0, 1}, scores: (N,) float) -> float``, NaN when undefined: the
-#: contract of a ``mammokit_metrics`` component.
-Metric = Callable[[np.ndarray, np.ndarray], float]
+#: The contract of a ``mammokit_metrics`` component (kept here for older imports).
+Metric = _MetricProtocol
 
 
 def check_labels_scores(labels: Any, scores: Any) -> tuple[np.ndarray, np.ndarray]:

@@ -22,8 +22,8 @@ import pluggy
 from mammokit.components import MetricComponent
 from mammokit.config import _names
 from mammokit.errors import ConfigError, MammokitError, PluginError
-from mammokit.evaluate.metrics import Metric
 from mammokit.plugins import build_component, get_plugin_manager, resolve_component
+from mammokit.protocols import Metric
 
 __all__ = [
     "DEFAULT_BREAKDOWN_METRICS",

@@ -4,30 +4,28 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import partial
-from typing import Any
 
 from mammokit.components import Component, MetricComponent
 from mammokit.evaluate import metrics, thresholds
-from mammokit.plugins import hookimpl
+from mammokit.hookspecs import hookimpl
+from mammokit.protocols import Metric
 
-MetricFn = Callable[[Any, Any], float]
 
-
-def _fixed_metric(fn: MetricFn) -> Callable[[], MetricFn]:
-    def factory() -> MetricFn:
+def _fixed_metric(fn: Metric) -> Callable[[], Metric]:
+    def factory() -> Metric:
         return fn
 
     return factory
 
 
-def _thresholded(fn: Callable[..., float]) -> Callable[..., MetricFn]:
-    def factory(threshold: float = 0.5) -> MetricFn:
+def _thresholded(fn: Callable[..., float]) -> Callable[..., Metric]:
+    def factory(threshold: float = 0.5) -> Metric:
         return partial(fn, threshold=float(threshold))
 
     return factory
 
 
-def _pf1(beta: float = 1.0) -> MetricFn:
+def _pf1(beta: float = 1.0) -> Metric:
     return partial(metrics.pfbeta, beta=float(beta))
 
 

@@ -18,7 +18,6 @@ when ``score > threshold`` (see :func:`mammokit.evaluate.metrics.binarize`).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -26,9 +25,9 @@ import pluggy
 
 from mammokit.errors import ConfigError
 from mammokit.evaluate.metrics import binarize, check_labels_scores, f1_curve
+from mammokit.protocols import ThresholdPolicy
 
 __all__ = [
-    "ThresholdFn",
     "apply_threshold",
     "best_pf1_threshold",
     "build_policy",
@@ -39,8 +38,6 @@ __all__ = [
     "parse_policy",
     "prior_quantile_threshold",
 ]
-
-ThresholdFn = Callable[[np.ndarray], "float | None"]
 
 
 def parse_policy(spec: str) -> tuple[str, str | None]:
@@ -108,7 +105,7 @@ def best_pf1_threshold(labels: Any, scores: Any) -> float:
 
 def make_prior_quantile(
     arg: str | None = None, *, positive_rate: float | None = None, **context: Any
-) -> ThresholdFn:
+) -> ThresholdPolicy:
     """Policy ``prior_quantile[:PRIOR]``: threshold at the ``1 - prior`` score quantile.
 
     The prior is ``ARG`` if given, else the run's training ``positive_rate``.
@@ -129,7 +126,7 @@ def make_prior_quantile(
     return threshold
 
 
-def make_fixed(arg: str | None = None, **context: Any) -> ThresholdFn:
+def make_fixed(arg: str | None = None, **context: Any) -> ThresholdPolicy:
     """Policy ``fixed:T``: the constant threshold T."""
     if arg is None:
         raise ConfigError("threshold policy 'fixed' needs a value: fixed:T, e.g. fixed:0.5")
@@ -152,7 +149,7 @@ def make_best_pf1(
     oof_labels: Any | None = None,
     oof_scores: Any | None = None,
     **context: Any,
-) -> ThresholdFn:
+) -> ThresholdPolicy:
     """Policy ``best_pf1``: the threshold maximising binarised pF1 on out-of-fold breasts."""
     _no_arg("best_pf1", arg)
     if oof_labels is None or oof_scores is None:
@@ -167,7 +164,7 @@ def make_best_pf1(
     return threshold
 
 
-def make_none(arg: str | None = None, **context: Any) -> ThresholdFn:
+def make_none(arg: str | None = None, **context: Any) -> ThresholdPolicy:
     """Policy ``none``: no threshold, write probabilities."""
     _no_arg("none", arg)
 
@@ -179,7 +176,7 @@ def make_none(arg: str | None = None, **context: Any) -> ThresholdFn:
 
 def build_policy(
     spec: str, *, manager: pluggy.PluginManager | None = None, **context: Any
-) -> ThresholdFn:
+) -> ThresholdPolicy:
     """Resolve ``"NAME[:ARG]"`` through the plugin registry and build it with ``context``.
 
     Raises:
@@ -189,7 +186,9 @@ def build_policy(
 
     name, arg = parse_policy(spec)
     pm = manager or get_plugin_manager()
-    policy: ThresholdFn = build_component(pm, "mammokit_threshold_policies", name, arg, **context)
+    policy: ThresholdPolicy = build_component(
+        pm, "mammokit_threshold_policies", name, arg, **context
+    )
     return policy
 
 

@@ -32,6 +32,7 @@ from mammokit.errors import ResourceLimitError
 from mammokit.images import CropBox, Preprocessed, WindowedImage
 from mammokit.preprocess.flip import breast_on_right, mirror
 from mammokit.preprocess.resize import resize
+from mammokit.protocols import RoiExtractor
 
 if TYPE_CHECKING:
     from mammokit.pipeline import Pipeline
@@ -54,8 +55,6 @@ logger = logging.getLogger("mammokit.preprocess")
 #: ``roi_method`` when no extractor gave a usable box and the whole image was kept.
 FULL = "full"
 
-RoiFn = Callable[[np.ndarray], CropBox | None]
-
 
 class RoiChain:
     """The configured ROI extractor followed by its fallbacks, then the whole image.
@@ -69,10 +68,10 @@ class RoiChain:
         ConfigError: a fallback name is not a registered extractor.
     """
 
-    def __init__(self, manager: pluggy.PluginManager, name: str, extractor: RoiFn) -> None:
+    def __init__(self, manager: pluggy.PluginManager, name: str, extractor: RoiExtractor) -> None:
         from mammokit.plugins import build_component
 
-        self.steps: list[tuple[str, RoiFn]] = [(name, extractor)]
+        self.steps: list[tuple[str, RoiExtractor]] = [(name, extractor)]
         for fallback in getattr(extractor, "fallback", ()):
             if fallback != name:
                 built = build_component(manager, "mammokit_roi_extractors", fallback)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from mammokit.components import Component
-from mammokit.plugins import hookimpl
+from mammokit.hookspecs import hookimpl
 
 
 def _profile_crop(**options: Any) -> Any:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from mammokit.components import Component
-from mammokit.plugins import hookimpl
+from mammokit.hookspecs import hookimpl
 from mammokit.preprocess.windowing import MinMax, VoiLut
 
 __all__ = ["mammokit_windowing_methods"]

@@ -4,7 +4,7 @@ losses. Listing these components never imports TensorFlow; their factories do.""
 from __future__ import annotations
 
 from mammokit.components import Component
-from mammokit.plugins import hookimpl
+from mammokit.hookspecs import hookimpl
 from mammokit.train.backbones import backbone_components
 from mammokit.train.external import external_components
 from mammokit.train.losses import loss_components
