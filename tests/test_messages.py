@@ -20,7 +20,7 @@ from installed_plugins import env_with, install_plugin
 from mammokit.cli import main
 from mammokit.config import save_toml
 from mammokit.data import validate_table
-from mammokit.plugins import DISABLE_ENV, get_plugin_manager
+from mammokit.plugins import DISABLE_ENV, STRICT_ENV, get_plugin_manager
 
 #: Runs the CLI in a new process and reports whether TensorFlow got imported.
 _RUN_AND_REPORT_TF = (
@@ -177,3 +177,35 @@ def test_plugins_says_which_decoders_are_not_installed(tmp_path: Path) -> None:
     decoders = mammokit.get_components(get_plugin_manager(), "mammokit_decoders")
     for name, component in decoders.items():  # dicomsdl: missing in the `lowest` session
         assert (name in unavailable["mammokit.dicom.plugin"]) == (not component.is_available())
+
+
+def test_a_broken_plugin_is_reported_and_commands_go_on(tmp_path: Path) -> None:
+    site = install_plugin(tmp_path / "site", "broken_mammokit_plugin",
+                          "import no_such_dependency_anywhere\n",
+                          distribution="broken-plugin")  # fmt: skip
+    mammokit.write_dataset(tmp_path / "data", mammokit.SynthConfig(patients=1, image_size=(64, 48)))
+    preprocess = [sys.executable, "-m", "mammokit", "preprocess", "--images",
+                  "data/train_images", "--csv", "data/train.csv", "--out", "prep",
+                  "--size", "32x16", "--workers", "1", "--quiet"]  # fmt: skip
+    env = env_with(site)
+    env.pop(STRICT_ENV, None)
+    done = subprocess.run(preprocess, cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "Error loading plugin 'broken-plugin'" in done.stderr
+    assert "MAMMOKIT_DISABLE_PLUGINS=broken-plugin" in done.stderr
+    assert (tmp_path / "prep" / "index.csv").is_file()
+
+    listing = subprocess.run([sys.executable, "-m", "mammokit", "plugins", "--json"], env=env,
+                             capture_output=True, text=True, check=True)  # fmt: skip
+    broken = {p["name"]: p for p in json.loads(listing.stdout)}["broken-plugin"]
+    assert broken["status"] == "failed" and "ModuleNotFoundError" in broken["error"]
+    text = subprocess.run([sys.executable, "-m", "mammokit", "plugins"], env=env,
+                          capture_output=True, text=True, check=True).stdout  # fmt: skip
+    assert "broken-plugin  (broken-plugin 0.1.0)  [failed]" in text
+
+    strict_env = {**env, STRICT_ENV: "1"}
+    strict = subprocess.run([*preprocess, "--overwrite"], cwd=tmp_path, env=strict_env,
+                            capture_output=True, text=True)  # fmt: skip
+    assert strict.returncode == 1
+    assert "mammokit preprocess: error: Error loading plugin 'broken-plugin'" in strict.stderr
+    assert "Traceback" not in strict.stderr
