@@ -46,8 +46,8 @@ from pydicom.pixels import pixel_array
 
 from mammokit.components import DecoderComponent
 from mammokit.dicom import decode_file
-from mammokit.dicom._dicomsdl_table import VERIFIED_TRANSFER_SYNTAXES
 from mammokit.dicom.choose import candidates
+from mammokit.dicom.decoders._dicomsdl_table import VERIFIED_TRANSFER_SYNTAXES
 from mammokit.dicom.header import read_checked
 from mammokit.dicom.limits import DEFAULT_LIMITS
 from mammokit.errors import MammokitError
@@ -197,9 +197,9 @@ def corpus_part(decoders: dict[str, Any], repeat: int) -> None:
 
 def phantom_files(cache: Path, shape: tuple[int, int]) -> dict[str, Path]:
     """One full-size phantom per transfer syntax, written once into ``cache``."""
-    from mammokit.dicom._write import write_dicom
     from mammokit.synthetic import Encoding, make_phantom
     from mammokit.synthetic.dicom import stored_values
+    from mammokit.synthetic.encoders.write import write_dicom
 
     folder = cache / f"decoders-{shape[0]}x{shape[1]}"
     files = {label: folder / f"{uid}.dcm" for label, uid in PHANTOM_SYNTAXES.items()}

@@ -17,15 +17,15 @@ from pydicom.uid import JPEG2000Lossless, JPEGLossless, JPEGLosslessSV1, RLELoss
 import mammokit
 import mammokit.dicom.choose
 from mammokit.dicom import decode_file
-from mammokit.dicom._dicomsdl_table import (
+from mammokit.dicom.choose import candidates, reduction_level
+from mammokit.dicom.decoders._dicomsdl_table import (
     EXCLUDED_TRANSFER_SYNTAXES,
     VERIFIED_TRANSFER_SYNTAXES,
     dicomsdl_available,
 )
-from mammokit.dicom._write import write_dicom
-from mammokit.dicom.choose import candidates, reduction_level
 from mammokit.images import ImageMeta
 from mammokit.plugins import get_components, get_plugin_manager
+from mammokit.synthetic.encoders.write import write_dicom
 
 needs_dicomsdl = pytest.mark.skipif(not dicomsdl_available(), reason="mammokit[fast] not installed")
 RNG = np.random.default_rng(3)

@@ -12,8 +12,8 @@ from pydicom.uid import JPEG2000Lossless, RLELossless
 
 import mammokit
 from mammokit.dicom import decode_file, read_meta
-from mammokit.dicom._write import write_dicom
 from mammokit.plugins import get_components, get_plugin_manager
+from mammokit.synthetic.encoders.write import write_dicom
 
 RNG = np.random.default_rng(0)
 

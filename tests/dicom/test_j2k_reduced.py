@@ -12,9 +12,13 @@ from pydicom.uid import JPEG2000, JPEG2000Lossless, RLELossless
 
 import mammokit
 from mammokit.dicom import decode_file
-from mammokit.dicom._write import write_dicom
-from mammokit.dicom.j2k_reduced import J2K_TRANSFER_SYNTAXES, J2kReducedDecoder, parse_codestream
+from mammokit.dicom.decoders.j2k_reduced import (
+    J2K_TRANSFER_SYNTAXES,
+    J2kReducedDecoder,
+    parse_codestream,
+)
 from mammokit.plugins import get_components, get_plugin_manager
+from mammokit.synthetic.encoders.write import write_dicom
 
 SHAPE = (203, 137)  # odd sizes: the reduced size is the ceiling
 

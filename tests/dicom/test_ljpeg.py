@@ -8,8 +8,8 @@ import numpy as np
 import pydicom
 import pytest
 
-from mammokit.dicom._ljpeg import encode_jpeg_lossless
-from mammokit.dicom._write import write_dicom
+from mammokit.synthetic.encoders.ljpeg import encode_jpeg_lossless
+from mammokit.synthetic.encoders.write import write_dicom
 
 
 @pytest.mark.parametrize(

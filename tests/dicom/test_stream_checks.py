@@ -24,13 +24,13 @@ from pydicom.uid import JPEGLosslessSV1, RLELossless
 
 import mammokit
 from mammokit.dicom import decode_file
-from mammokit.dicom._dicomsdl_table import dicomsdl_available
-from mammokit.dicom._stream_checks import check_frame_stream
-from mammokit.dicom._write import write_dicom
+from mammokit.dicom.codestream import check_frame_stream
+from mammokit.dicom.decoders._dicomsdl_table import dicomsdl_available
 from mammokit.dicom.header import read_checked
 from mammokit.dicom.limits import DEFAULT_LIMITS
 from mammokit.plugins import get_components, get_plugin_manager
 from mammokit.synthetic import SynthConfig, write_dataset
+from mammokit.synthetic.encoders.write import write_dicom
 
 needs_dicomsdl = pytest.mark.skipif(not dicomsdl_available(), reason="mammokit[fast] not installed")
 PIXELS = np.random.default_rng(5).integers(0, 4095, size=(96, 64), endpoint=True, dtype=np.uint16)

@@ -200,7 +200,7 @@ def fuzz_pipeline(**config: Any) -> Pipeline:
 
     Its automatic decoder choice is the production one, ``dicomsdl`` included when installed
     (for JPEG lossless: the automatic choice never gives it RLE, where its native decoder
-    can corrupt the heap; see ``mammokit.dicom.dicomsdl_decoder``).
+    can corrupt the heap; see ``mammokit.dicom.decoders.dicomsdl``).
     """
     config = {**FUZZ_LIMITS, **config}
     manager = get_plugin_manager(load_entry_points=False)

@@ -42,8 +42,8 @@ from mammokit import (
 )
 from mammokit.config import config_from_dict, config_to_dict
 from mammokit.dicom import read_meta
-from mammokit.dicom._write import dataset_for, write_dicom
 from mammokit.dicom.limits import BoundedFile, Limits
+from mammokit.synthetic.encoders.write import dataset_for, write_dicom
 
 SIZE = (64, 32)
 #: What "no big allocation" means here: a few MiB traced, a few tens of MiB of RSS.

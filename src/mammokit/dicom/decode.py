@@ -11,9 +11,9 @@ import attrs
 import numpy as np
 
 from mammokit.components import Component, DecoderComponent
-from mammokit.dicom._base import FrameDecoder
 from mammokit.dicom._guard import guard
 from mammokit.dicom.choose import candidates
+from mammokit.dicom.decoders.base import FrameDecoder
 from mammokit.dicom.header import read_checked
 from mammokit.dicom.imagefile import read_image, read_image_meta, sniff
 from mammokit.dicom.limits import DEFAULT_LIMITS, Limits

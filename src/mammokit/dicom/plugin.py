@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from mammokit.components import DecoderComponent
-from mammokit.dicom._dicomsdl_table import (
+from mammokit.dicom._uids import J2K, J2K_LOSSLESS
+from mammokit.dicom.decoders._dicomsdl_table import (
     NAMED_ONLY,
     VERIFIED_TRANSFER_SYNTAXES,
     dicomsdl_available,
 )
-from mammokit.dicom._uids import J2K, J2K_LOSSLESS
 from mammokit.hookspecs import hookimpl
 
 __all__ = ["mammokit_decoders"]
@@ -20,19 +20,19 @@ _DICOMSDL: frozenset[str] = frozenset(VERIFIED_TRANSFER_SYNTAXES)
 
 
 def _pydicom(**options: Any) -> Any:
-    from mammokit.dicom.pydicom_decoder import PydicomDecoder
+    from mammokit.dicom.decoders.pydicom import PydicomDecoder
 
     return PydicomDecoder(**options)
 
 
 def _j2k_reduced(**options: Any) -> Any:
-    from mammokit.dicom.j2k_reduced import J2kReducedDecoder
+    from mammokit.dicom.decoders.j2k_reduced import J2kReducedDecoder
 
     return J2kReducedDecoder(**options)
 
 
 def _dicomsdl(**options: Any) -> Any:
-    from mammokit.dicom.dicomsdl_decoder import DicomsdlDecoder
+    from mammokit.dicom.decoders.dicomsdl import DicomsdlDecoder
 
     return DicomsdlDecoder(**options)
 

@@ -173,7 +173,7 @@ def write_dicom(
     from pydicom.dataset import Dataset, FileMetaDataset
     from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, UID, ExplicitVRLittleEndian
 
-    from mammokit.dicom._write import compress
+    from mammokit.synthetic.encoders.write import compress
 
     rng = np.random.default_rng(seed)
     pixels, centers, widths, padding_value = stored_values(phantom, encoding, rng)

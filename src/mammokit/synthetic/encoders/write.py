@@ -76,7 +76,7 @@ def _compress_jpeg_lossless(ds: Dataset, pixels: np.ndarray, transfer_syntax: st
     """Encapsulate JPEG lossless SV1 codestreams (pydicom has no encoder for them)."""
     from pydicom.encaps import encapsulate
 
-    from mammokit.dicom._ljpeg import encode_jpeg_lossless
+    from mammokit.synthetic.encoders.ljpeg import encode_jpeg_lossless
 
     if pixels.dtype.kind != "u":
         raise TypeError("the JPEG lossless encoder takes unsigned pixels only")

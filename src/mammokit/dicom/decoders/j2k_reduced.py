@@ -26,168 +26,26 @@ block (i*s + (s-1)/2): multiplying coordinates by ``s`` maps them back to full r
 from __future__ import annotations
 
 import io
-import struct
 from pathlib import Path
 
-import attrs
 import numpy as np
-import pydicom
 from PIL import Image
-from pydicom.encaps import generate_frames
 
-from mammokit.dicom._base import FrameDecoder, pydicom_dtype
 from mammokit.dicom._guard import guard
 from mammokit.dicom._uids import J2K, J2K_LOSSLESS
 from mammokit.dicom.choose import MAX_REDUCTION, reduction_level
-from mammokit.dicom.header import frame_count
-from mammokit.dicom.limits import BoundedFile
-from mammokit.errors import DicomDecodeError, ResourceLimitError
+from mammokit.dicom.codestream import Codestream, check_tiles, frame_bytes, parse_codestream
+from mammokit.dicom.decoders.base import FrameDecoder, pydicom_dtype
+from mammokit.errors import DicomDecodeError
 from mammokit.images import DecodedImage, ImageMeta
 
-__all__ = [
-    "J2K_TRANSFER_SYNTAXES",
-    "Codestream",
-    "J2kReducedDecoder",
-    "check_tiles",
-    "frame_bytes",
-    "parse_codestream",
-]
+__all__ = ["J2K_TRANSFER_SYNTAXES", "J2kReducedDecoder"]
 
 NAME = "j2k_reduced"
 
 #: JPEG 2000 lossless and lossy (Part 1). HTJ2K is left out: no monochrome HTJ2K file to
 #: verify against pydicom is at hand.
 J2K_TRANSFER_SYNTAXES = frozenset({J2K_LOSSLESS, J2K})
-
-#: A codestream may have at most max(MIN_TILE_ALLOWANCE, pixels // MIN_MEAN_TILE_PIXELS)
-#: tiles. OpenJPEG spends about 12 kB per tile, so a 3 kB file with 3x3-pixel tiles made it
-#: allocate 370 MB; real encoders use one tile or tiles of 256 pixels and more a side.
-MIN_MEAN_TILE_PIXELS = 64 * 64
-MIN_TILE_ALLOWANCE = 64
-
-_SOC_SIZ = b"\xff\x4f\xff\x51"
-_EOC = b"\xff\xd9"
-
-
-@attrs.frozen
-class Codestream:
-    """What the main header of a JPEG 2000 codestream says.
-
-    Attributes:
-        width, height: the image size (Xsiz - XOsiz, Ysiz - YOsiz).
-        x_offset, y_offset: XOsiz, YOsiz.
-        components: Csiz.
-        precision: bits per sample of the first component.
-        signed: whether the first component is signed.
-        levels: the fewest decomposition levels of any component (COD/COC).
-        tiles: how many tiles the SIZ tile grid has.
-    """
-
-    width: int
-    height: int
-    x_offset: int
-    y_offset: int
-    components: int
-    precision: int
-    signed: bool
-    levels: int
-    tiles: int = 1
-
-    def reduced_size(self, n: int) -> tuple[int, int]:
-        """(height, width) of the image decoded at level ``n`` (ISO 15444-1 B.5)."""
-        p = 1 << n
-
-        def ceil(v: int) -> int:
-            return -(-v // p)
-
-        return (
-            ceil(self.y_offset + self.height) - ceil(self.y_offset),
-            ceil(self.x_offset + self.width) - ceil(self.x_offset),
-        )
-
-
-def parse_codestream(data: bytes) -> Codestream:
-    """Parse SIZ and COD/COC of a J2K codestream (or a JP2 file holding one).
-
-    Raises:
-        ValueError: no SOC/SIZ at the start of the codestream, or a malformed header.
-    """
-    start = data.find(_SOC_SIZ)
-    if start < 0 or (start > 0 and not data.startswith(b"\x00\x00\x00\x0cjP  ")):
-        raise ValueError("no JPEG 2000 codestream (SOC, SIZ) found")
-    pos = start + 2
-    _, length = struct.unpack_from(">HH", data, pos)
-    (_, _, xsiz, ysiz, xo, yo, xt, yt, xto, yto, csiz) = struct.unpack_from(
-        ">HHIIIIIIIIH", data, pos + 2
-    )
-    if not (xt and yt and xto <= xo < xsiz and yto <= yo < ysiz):
-        raise ValueError("invalid image or tile geometry in SIZ")
-    ssiz = data[pos + 2 + 38]
-    levels: int | None = None
-    pos += 2 + length
-    while pos + 4 <= len(data):
-        marker, length = struct.unpack_from(">HH", data, pos)
-        if marker == 0xFF90:  # SOT: end of the main header
-            break
-        if marker == 0xFF52:  # COD: Scod(1) SGcod(4) then levels
-            levels = _fewest(levels, data[pos + 4 + 5])
-        elif marker == 0xFF53:  # COC: Ccoc(1 or 2) Scoc(1) then levels
-            offset = 2 if csiz < 257 else 3
-            levels = _fewest(levels, data[pos + 4 + offset])
-        pos += 2 + length
-    if levels is None:
-        raise ValueError("no COD marker in the JPEG 2000 main header")
-    return Codestream(
-        width=xsiz - xo,
-        height=ysiz - yo,
-        x_offset=xo,
-        y_offset=yo,
-        components=csiz,
-        precision=(ssiz & 0x7F) + 1,
-        signed=bool(ssiz & 0x80),
-        levels=levels,
-        tiles=-(-(xsiz - xto) // xt) * -(-(ysiz - yto) // yt),
-    )
-
-
-def check_tiles(path: Path, stream: Codestream) -> None:
-    """Raise ResourceLimitError if the codestream has too many tiles for its size."""
-    allowed = max(MIN_TILE_ALLOWANCE, stream.width * stream.height // MIN_MEAN_TILE_PIXELS)
-    if stream.tiles > allowed:
-        raise ResourceLimitError(
-            path,
-            f"JPEG 2000 codestream has {stream.tiles:,} tiles for a {stream.height}x"
-            f"{stream.width} image, more than the {allowed:,} allowed (OpenJPEG needs "
-            "about 12 kB per tile)",
-        )
-
-
-def frame_bytes(path: Path, frame: int | None) -> bytes:
-    """The encapsulated bytes of frame ``frame`` (0 if None) of a DICOM file.
-
-    Raises:
-        DicomDecodeError: unreadable encapsulated pixel data, or too few frames.
-    """
-    with guard(path, "cannot read the encapsulated pixel data"), BoundedFile(path) as handle:
-        ds = pydicom.dcmread(handle)  # bounded: a lying item length must not allocate GiBs
-        frames = frame_count(path, ds)
-        index = frame or 0
-        for i, data in enumerate(generate_frames(ds.PixelData, number_of_frames=frames)):
-            if i == index:
-                return _trim(data)
-    raise DicomDecodeError(path, f"pixel data holds fewer than {index + 1} frame(s)")
-
-
-def _fewest(current: int | None, value: int) -> int:
-    return value if current is None else min(current, value)
-
-
-def _trim(frame: bytes) -> bytes:
-    """Drop padding after the EOC marker (e.g. the byte that makes a fragment even)."""
-    end = frame.rfind(_EOC)
-    if end >= 0 and end + 2 < len(frame) and not frame[end + 2 :].strip(b"\x00"):
-        return frame[: end + 2]
-    return frame
 
 
 def to_stored(container: np.ndarray, stream: Codestream, meta: ImageMeta) -> np.ndarray:

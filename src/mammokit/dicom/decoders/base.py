@@ -23,7 +23,8 @@ def pydicom_dtype(meta: ImageMeta) -> np.dtype:
 
 
 class FrameDecoder:
-    """Base of the built-in decoders (the object a decoder component's factory returns).
+    """Base of the decoders (the object a decoder component's factory returns), public for
+    plugin authors (``mammokit.dicom.decoders.FrameDecoder``).
 
     Args:
         frame: the frame to take from a multi-frame file; None (default) rejects them.

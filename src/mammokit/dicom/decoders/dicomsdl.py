@@ -12,7 +12,7 @@ evidence in a subprocess, so an upgrade that fixes dicomsdl shows up.
 
 dicomsdl parses untrusted bytes in C++ and trusts the header: a JPEG lossless or RLE frame
 that disagrees with Rows, Columns or Bits Allocated makes it write past its buffers. Before
-calling it, :func:`~mammokit.dicom._stream_checks.check_frame_stream` compares the frame's
+calling it, :func:`~mammokit.dicom.codestream.check_frame_stream` compares the frame's
 own header (JPEG SOF3, RLE segment table) with the DICOM header and refuses a mismatch.
 That is enough for JPEG lossless (no crash in 3,600 mutated files, each decoded in a forked
 child), not for RLE: a changed run length overflows the output buffer (24 crashes in 600
@@ -30,15 +30,15 @@ import re
 from pathlib import Path
 from typing import Any
 
-from mammokit.dicom._base import FrameDecoder, pydicom_dtype
-from mammokit.dicom._dicomsdl_table import (
+from mammokit.dicom._guard import guard
+from mammokit.dicom.codestream import check_frame_stream
+from mammokit.dicom.decoders._dicomsdl_table import (
     EXCLUDED_TRANSFER_SYNTAXES,
     NAMED_ONLY,
     VERIFIED_TRANSFER_SYNTAXES,
     dicomsdl_available,
 )
-from mammokit.dicom._guard import guard
-from mammokit.dicom._stream_checks import check_frame_stream
+from mammokit.dicom.decoders.base import FrameDecoder, pydicom_dtype
 from mammokit.errors import DicomDecodeError
 from mammokit.images import DecodedImage, ImageMeta
 
