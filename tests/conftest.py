@@ -45,7 +45,7 @@ def _full_corpus() -> Path | None:
 
 _FULL = _full_corpus()
 #: True when the tests run on the full public corpus, False on the bundled subset.
-FULL_CORPUS = _FULL is not None
+FULL_CORPUS = _FULL is not None and _FULL.resolve() != BUNDLED_CORPUS.resolve()
 #: The corpus the tests read: the full one when present, else the bundled subset.
 CORPUS = _FULL if _FULL is not None else BUNDLED_CORPUS
 
