@@ -59,10 +59,10 @@ def _rewrite_frames(path: Path, out: Path, change: Change, fragments_per_frame: 
     return out
 
 
-def test_valid_streams_pass(tmp_path: Path, corpus_dir: Path) -> None:
+def test_valid_streams_pass(tmp_path: Path, corpus_file: Callable[[str], Path]) -> None:
     for ts in (RLELossless, JPEGLosslessSV1):
         _check(write_dicom(tmp_path / f"{ts}.dcm", PIXELS, transfer_syntax=ts, bits_stored=12))
-    multi = corpus_dir / "pydicom-data" / "emri_small_RLE.dcm"  # 10 frames of 64x64
+    multi = corpus_file("pydicom-data/emri_small_RLE.dcm")  # 10 frames of 64x64
     for frame in (0, 5, 9):
         _check(multi, frame)
 
@@ -96,8 +96,10 @@ def test_rle_offsets_past_the_end_of_a_truncated_file_are_refused(tmp_path: Path
         _check(truncated)
 
 
-def test_frames_split_over_fragments_are_refused(tmp_path: Path, corpus_dir: Path) -> None:
-    multi = corpus_dir / "pydicom-data" / "emri_small_RLE.dcm"
+def test_frames_split_over_fragments_are_refused(
+    tmp_path: Path, corpus_file: Callable[[str], Path]
+) -> None:
+    multi = corpus_file("pydicom-data/emri_small_RLE.dcm")
     split = _rewrite_frames(multi, tmp_path / "split.dcm", lambda f: f, fragments_per_frame=2)
     with pytest.raises(mammokit.DicomDecodeError, match=r"20 fragment\(s\) for 10 frame"):
         _check(split, 3)
@@ -124,8 +126,8 @@ def test_jpeg_lossless_header_lies_are_refused(
         _check(path)
 
 
-def test_a_baseline_jpeg_is_not_lossless(corpus_dir: Path) -> None:
-    path = corpus_dir / "pylibjpeg-data" / "JPEGBaseline" / "JPEGBaseline_1s_1f_u_08_08.dcm"
+def test_a_baseline_jpeg_is_not_lossless(corpus_file: Callable[[str], Path]) -> None:
+    path = corpus_file("pylibjpeg-data/JPEGBaseline/JPEGBaseline_1s_1f_u_08_08.dcm")
     meta = read_checked(path, DEFAULT_LIMITS)[1]
     meta = mammokit.ImageMeta(rows=meta.rows, columns=meta.columns, transfer_syntax=JPEGLosslessSV1)
     with pytest.raises(mammokit.DicomDecodeError, match="not lossless Huffman"):
@@ -174,14 +176,16 @@ for number, source in enumerate(sys.argv[2:]):
 
 
 @needs_dicomsdl
-def test_jpeg_lossless_header_lies_never_crash_dicomsdl(tmp_path: Path, corpus_dir: Path) -> None:
+def test_jpeg_lossless_header_lies_never_crash_dicomsdl(
+    tmp_path: Path, corpus_file: Callable[[str], Path]
+) -> None:
     generated = write_dicom(
         tmp_path / "sv1.dcm", PIXELS, transfer_syntax=JPEGLosslessSV1, bits_stored=12
     )
     sources = [
         generated,
-        corpus_dir / "pydicom-data" / "JPEG-LL.dcm",
-        corpus_dir / "pydicom-data" / "JPGLosslessP14SV1_1s_1f_8b.dcm",
+        corpus_file("pydicom-data/JPEG-LL.dcm"),
+        corpus_file("pydicom-data/JPGLosslessP14SV1_1s_1f_8b.dcm"),
     ]
     result = subprocess.run(
         [sys.executable, "-c", textwrap.dedent(_LIES), str(tmp_path), *map(str, sources)],
@@ -201,8 +205,8 @@ def test_jpeg_lossless_header_lies_never_crash_dicomsdl(tmp_path: Path, corpus_d
 
 
 @needs_dicomsdl
-def test_dicomsdl_decodes_any_frame_of_a_multiframe_rle(corpus_dir: Path) -> None:
-    path = corpus_dir / "pydicom-data" / "emri_small_RLE.dcm"
+def test_dicomsdl_decodes_any_frame_of_a_multiframe_rle(corpus_file: Callable[[str], Path]) -> None:
+    path = corpus_file("pydicom-data/emri_small_RLE.dcm")
     reference = pydicom.dcmread(path).pixel_array
     for frame in (0, 4, 9):
         decoded = decode_file(path, decoders=_decoders(), name="dicomsdl", options={"frame": frame})

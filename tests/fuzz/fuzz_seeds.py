@@ -1,6 +1,7 @@
 """The files the fuzz suite mutates: small real corpus files and generated phantoms.
 
-Corpus seeds are the monochrome files of the shared corpus small enough to keep each case
+Corpus seeds are the monochrome files of the DICOM corpus (the full one when present, else
+the bundled ``tests/corpus``; see ``tests/conftest.py``) small enough to keep each case
 fast (every transfer syntax the corpus has: raw little/big endian, implicit, deflate, RLE,
 JPEG baseline/extended/lossless, JPEG-LS, JPEG 2000), plus a few others (colour,
 multi-frame, broken) whose mutants must fail cleanly too. Phantom seeds are mammogram-like
@@ -78,7 +79,7 @@ CORPUS: Path = _ROOT_CONFTEST.CORPUS
 
 
 def corpus_seeds(max_bytes: int = MAX_SEED_BYTES) -> list[tuple[str, bytes]]:
-    """``(label, file bytes)`` of the corpus seeds, sorted by label ([] without the corpus)."""
+    """``(label, file bytes)`` of the corpus seeds, sorted by label."""
     seeds = {}
     for row in _ROOT_CONFTEST.corpus_rows():
         name = f"{row['source']}/{row['relpath']}"

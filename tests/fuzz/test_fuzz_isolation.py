@@ -19,6 +19,7 @@ import importlib.util
 import inspect
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -31,7 +32,6 @@ from fuzz_mutators import (
     truncate,
     zero_pixel_data,
 )
-from fuzz_seeds import CORPUS
 
 import mammokit.errors
 from mammokit import Pipeline
@@ -74,7 +74,9 @@ def _rows(path: Path) -> list[dict[str, str]]:
 
 
 @pytest.fixture(scope="module")
-def hostile(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, set[str]]:
+def hostile(
+    tmp_path_factory: pytest.TempPathFactory, corpus_file: Callable[[str], Path]
+) -> tuple[Path, set[str]]:
     """A dataset of mutants; returns its root and the ids of its honest images."""
     root = tmp_path_factory.mktemp("hostile")
     write_dataset(root, SynthConfig(patients=2, image_size=(128, 96), seed=5))
@@ -89,18 +91,17 @@ def hostile(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, set[str]]:
         mutant = mutate(path.read_bytes())
         assert mutant is not None
         path.write_bytes(mutant)
-    if CORPUS.is_dir():
-        for i, (name, mutate) in enumerate(CORPUS_MUTANTS):
-            extra = dict(rows[i], image_id=str(900000 + i))
-            mutant = mutate((CORPUS / name).read_bytes())
-            assert mutant is not None
-            folder = root / "train_images" / extra["patient_id"]
-            (folder / f"{extra['image_id']}.dcm").write_bytes(mutant)
-            rows.append(extra)
-        with table.open("w", newline="") as handle:
-            writer = csv.DictWriter(handle, list(rows[0]))
-            writer.writeheader()
-            writer.writerows(rows)
+    for i, (name, mutate) in enumerate(CORPUS_MUTANTS):
+        extra = dict(rows[i], image_id=str(900000 + i))
+        mutant = mutate(corpus_file(name).read_bytes())
+        assert mutant is not None
+        folder = root / "train_images" / extra["patient_id"]
+        (folder / f"{extra['image_id']}.dcm").write_bytes(mutant)
+        rows.append(extra)
+    with table.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
     return root, honest
 
 
