@@ -19,8 +19,8 @@ from pydicom.uid import AllTransferSyntaxes
 
 import mammokit
 from mammokit.dicom import decode_file
-from mammokit.dicom._dicomsdl_table import EXCLUDED_TRANSFER_SYNTAXES
-from mammokit.dicom.pydicom_decoder import pydicom_can_decode
+from mammokit.dicom.decoders._dicomsdl_table import EXCLUDED_TRANSFER_SYNTAXES
+from mammokit.dicom.decoders.pydicom import pydicom_can_decode
 from mammokit.plugins import get_components, get_plugin_manager
 
 _spec = importlib.util.spec_from_file_location(
