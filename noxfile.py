@@ -37,12 +37,18 @@ def tests_train(session: nox.Session) -> None:
 
 @nox.session(python="3.11")
 def plugin(session: nox.Session) -> None:
-    """Build mammokit and the example plugin as wheels and run the plugin's own tests."""
+    """Build mammokit and the example plugin as wheels; type-check the example plugin and the
+    every-kind test plugin with mypy --strict against them; run the plugin's own tests."""
     session.install("build")
     wheel_dir = session.create_tmp()
     session.run("python", "-m", "build", "--wheel", "--outdir", wheel_dir, ".")
     session.run("python", "-m", "build", "--wheel", "--outdir", wheel_dir, "plugins/mammokit-clahe")
-    session.install("--find-links", wheel_dir, "mammokit", "mammokit-clahe", "pytest")
+    session.install("--find-links", wheel_dir, "mammokit", "mammokit-clahe", "pytest", "mypy")
+    # The plugin-author kit: both plugins type-check against the installed Protocols.
+    session.run("mypy", "--strict", "plugins/mammokit-clahe/src", "plugins/mammokit-clahe/tests")
+    session.run(
+        "mypy", "--strict", "--ignore-missing-imports", "tests/plugins/testkit/mammokit_testkit"
+    )
     session.chdir("plugins/mammokit-clahe")
     session.run("pytest", "tests", *session.posargs)
 

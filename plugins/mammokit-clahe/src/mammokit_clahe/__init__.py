@@ -56,7 +56,7 @@ class ClaheWindow:
 
 
 @mammokit.hookimpl
-def mammokit_windowing_methods() -> list[mammokit.Component]:
+def mammokit_windowing_methods() -> list[mammokit.Component[mammokit.WindowingMethod]]:
     return [
         mammokit.Component(
             name="clahe",
