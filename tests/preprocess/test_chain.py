@@ -44,7 +44,7 @@ def test_preprocess_dicom(tmp_path: Path, syntax: str, photometric: str, functio
     assert out.source_shape == (160, 128)
     assert out.meta.image_id == "123" and out.meta.laterality == "R"
     assert out.flipped  # breast on the right, configured to the left
-    assert out.roi_method == "profile_crop"
+    assert out.roi_method == "breast_mask"
     assert out.decoder
     assert kept(ph.breast_mask, out.crop_box) >= 0.98
     # The breast is on the left of the output, and the background is dark.
