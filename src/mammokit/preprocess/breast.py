@@ -13,8 +13,10 @@ rescale, negated for MONOCHROME1 so the breast is bright), on a strided copy abo
    edges (:func:`edge_strips`: film borders, paddle edges), opened with a square of
    ``open_fraction`` of the long side (thin film-edge strips, ruler marks and text strokes
    disappear), and the largest component kept (labels and markers are separate components);
-3. the skin line and the nipple: pixels above the lower Li threshold within
-   ``grow_fraction`` of the core, the connected part of them kept and its holes filled;
+3. the rest of the breast: pixels above the lower Li threshold within ``grow_fraction``
+   (0.085) of the core (the lower fold, the anterior fat), and above the still lower
+   triangle threshold within ``skin_fraction`` (0.04) of it (the skin line, the nipple);
+   the largest connected part kept and its holes filled;
 4. the box of that mask, plus ``margin`` of the frame (but not past the chest-wall edge).
 
 Black canvas and film borders are below both thresholds, so the box never keeps them.
@@ -147,7 +149,11 @@ def _odd(length: float) -> int:
 
 
 def breast_mask(
-    values: np.ndarray, *, open_fraction: float = 0.02, grow_fraction: float = 0.02
+    values: np.ndarray,
+    *,
+    open_fraction: float = 0.02,
+    grow_fraction: float = 0.085,
+    skin_fraction: float = 0.04,
 ) -> np.ndarray | None:
     """The breast in reduced values ``(h, w)`` uint16 (breast bright) -> ``(h, w)`` bool.
 
@@ -155,19 +161,22 @@ def breast_mask(
     survives the opening (no breast-sized object).
     """
     from scipy.ndimage import binary_fill_holes
-    from skimage.filters import threshold_li, threshold_otsu
+    from skimage.filters import threshold_li, threshold_otsu, threshold_triangle
 
     if values.size == 0 or values.min() == values.max():
         return None
     side = max(values.shape)
     opening = _odd(open_fraction * side)
     keep = ~edge_strips(values)
-    core = _largest(_dilate(_erode((values > threshold_otsu(values)) & keep, opening), opening))
+    inside = values[keep]  # the thresholds ignore the strips' histogram
+    if inside.size == 0 or inside.min() == inside.max():
+        return None
+    core = _largest(_dilate(_erode((values > threshold_otsu(inside)) & keep, opening), opening))
     if core is None:
         return None
-    low = (values > threshold_li(values)) & keep
-    near = _dilate(core, 2 * _odd(grow_fraction * side) + 1)
-    grown = _largest(low & near)
+    tissue = (values > threshold_li(inside)) & _dilate(core, 2 * _odd(grow_fraction * side) + 1)
+    skin = (values > threshold_triangle(inside)) & _dilate(core, 2 * _odd(skin_fraction * side) + 1)
+    grown = _largest((tissue | skin) & keep)
     if grown is None:  # pragma: no cover - the core is inside ``low``
         return None
     filled: np.ndarray = binary_fill_holes(grown | core)
@@ -207,8 +216,9 @@ class BreastMask(_CheckedExtractor):
     Unlike the display-value extractors, the chain gives it the reduced modality values of
     :func:`reduced_values` (``works_on = "values"``): ``(h, w)`` uint16 with the breast
     bright, breast on the left. Options: ``max_side`` and ``percentiles`` of
-    :func:`reduced_values`; ``open_fraction`` and ``grow_fraction`` of :func:`breast_mask`;
-    ``margin`` (0.01 of the frame; never added past column 0, the chest wall), the
+    :func:`reduced_values`; ``open_fraction``, ``grow_fraction`` and ``skin_fraction`` of
+    :func:`breast_mask`;
+    ``margin`` (0.008 of the frame; never added past column 0, the chest wall), the
     degeneracy checks of :func:`~mammokit.preprocess.roi.degenerate_reason` and
     ``fallback`` (``("otsu",)``, run on the same reduced values).
     """
@@ -222,8 +232,9 @@ class BreastMask(_CheckedExtractor):
         max_side: int = 1024,
         percentiles: Sequence[float] = (0.5, 99.0),
         open_fraction: float = 0.02,
-        grow_fraction: float = 0.02,
-        margin: float = 0.01,
+        grow_fraction: float = 0.085,
+        skin_fraction: float = 0.04,
+        margin: float = 0.008,
         fallback: Sequence[str] = ("otsu",),
         **checks: float,
     ) -> None:
@@ -233,13 +244,19 @@ class BreastMask(_CheckedExtractor):
             raise ValueError(f"percentiles must satisfy 0 <= low < high <= 100, got {percentiles}")
         if max_side < 64:
             raise ValueError(f"max_side must be at least 64, got {max_side}")
-        for name, value in (("open_fraction", open_fraction), ("grow_fraction", grow_fraction)):
+        fractions = (
+            ("open_fraction", open_fraction),
+            ("grow_fraction", grow_fraction),
+            ("skin_fraction", skin_fraction),
+        )
+        for name, value in fractions:
             if not 0 < value < 0.25:
                 raise ValueError(f"{name} must be in (0, 0.25), got {value}")
         self.max_side = int(max_side)
         self.percentiles = (low, high)
         self.open_fraction = float(open_fraction)
         self.grow_fraction = float(grow_fraction)
+        self.skin_fraction = float(skin_fraction)
 
     def reduce(self, decoded: DecodedImage) -> tuple[np.ndarray, int]:
         """:func:`reduced_values` with this extractor's options."""
@@ -248,7 +265,10 @@ class BreastMask(_CheckedExtractor):
     def mask(self, values: np.ndarray) -> np.ndarray | None:
         """:func:`breast_mask` with this extractor's options (either breast side)."""
         return breast_mask(
-            values, open_fraction=self.open_fraction, grow_fraction=self.grow_fraction
+            values,
+            open_fraction=self.open_fraction,
+            grow_fraction=self.grow_fraction,
+            skin_fraction=self.skin_fraction,
         )
 
     def box(self, values: np.ndarray, mask: np.ndarray | None) -> CropBox | None:

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 import numpy as np
 
-from mammokit.images import CropBox, DecodedImage, Preprocessed
+from mammokit.images import CropBox, DecodedImage, ImageMeta, Preprocessed
 from mammokit.preprocess.breast import chest_wall_on_right
 from mammokit.preprocess.chain import (
     FULL,
@@ -76,6 +76,44 @@ def find_breast(
     return box, method, side, values, mask, step
 
 
+def _whole_window(pipe: Pipeline, decoded: DecodedImage) -> ImageMeta:
+    """The header, with the default window of the *whole* image filled in when the file has
+    none and the method is ``voi_lut`` with its ``"percentile"`` default.
+
+    Only the crop is windowed, but the default window is computed from the whole image, as
+    when the whole image is windowed: here from a strided copy (about 1M pixels), as a
+    LINEAR_EXACT window from the low to the high percentile, which is the same mapping.
+    """
+    from mammokit.preprocess.windowing import VoiLut, _modality, _padding_mask
+
+    meta, method = decoded.meta, pipe._window_fn
+    has_window = bool(meta.window_centers) and bool(meta.window_widths)
+    if (
+        not meta.is_dicom
+        or has_window
+        or meta.voi_lut_sequence
+        or not isinstance(method, VoiLut)
+        or method.default_window != "percentile"
+    ):
+        return meta
+    step = max(1, int(np.sqrt(decoded.pixels.size / 1e6)))
+    stored = decoded.pixels[::step, ::step].astype(np.int64)
+    values = _modality(meta, stored)
+    if method.padding:
+        values = values[~_padding_mask(meta, stored)]
+    if values.size == 0:
+        return meta
+    low, high = (float(v) for v in np.percentile(values, method.percentiles))
+    if high <= low:
+        return meta
+    return attrs.evolve(
+        meta,
+        window_centers=((low + high) / 2,),
+        window_widths=(high - low,),
+        voi_lut_function="LINEAR_EXACT",
+    )
+
+
 def _output_mask(pipe: Pipeline, mask: np.ndarray, box: CropBox, mirrored: bool) -> np.ndarray:
     """The breast-left (h, w) bool mask cropped to ``box``, padded and resized (nearest)
     like the pixels: -> ``config.size`` bool."""
@@ -122,7 +160,7 @@ def preprocess_on_values(pipe: Pipeline, path: str | Path, laterality: str = "")
             decoded, frame = redecoded, redecoded.pixels.shape
             box = _at_scale(full_box, decoded.scale, frame)
     crop = decoded.pixels[box.y0 : box.y1, box.x0 : box.x1]
-    windowed = pipe.window(attrs.evolve(decoded, pixels=crop))
+    windowed = pipe.window(attrs.evolve(decoded, pixels=crop, meta=_whole_window(pipe, decoded)))
     view = mirror(windowed.pixels) if on_right else windowed.pixels
     pixels, mirrored = finish(pipe, path, view, box, windowed.max_value, on_right)
     out_mask = None
