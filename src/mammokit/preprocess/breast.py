@@ -31,6 +31,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from mammokit.errors import DicomDecodeError
 from mammokit.images import CropBox, DecodedImage
 from mammokit.preprocess.roi import _CheckedExtractor
 
@@ -58,6 +59,10 @@ def reduced_values(
     ``max_side``. The values are the stored values through the Modality LUT or the rescale
     (ordinary images: as they are), negated for MONOCHROME1, clipped at ``percentiles`` of
     the pixels that are not Pixel Padding Value, and scaled to 0..65535; padding pixels are 0.
+    Computed in float64 on the strided copy only (about 1M pixels).
+
+    Raises:
+        DicomDecodeError: the rescale or Modality LUT gives values that are not finite.
     """
     from mammokit.preprocess.windowing import _modality, _padding_mask
 
@@ -66,10 +71,16 @@ def reduced_values(
     small = pixels[::step, ::step]
     meta = decoded.meta
     if meta.is_dicom:
-        values = _modality(meta, small.astype(np.int64)).astype(np.float32)
-        pad = _padding_mask(meta, small.astype(np.int64))
+        stored = small.astype(np.int64)
+        with np.errstate(over="ignore", invalid="ignore"):
+            values = _modality(meta, stored)
+        if not np.isfinite(values).all():
+            raise DicomDecodeError(
+                meta.path, "the modality values (rescale or Modality LUT) are not finite"
+            )
+        pad = _padding_mask(meta, stored)
     else:
-        values = small.astype(np.float32)
+        values = small.astype(np.float64)
         pad = np.zeros(small.shape, bool)
     if meta.photometric == "MONOCHROME1":
         np.negative(values, out=values)
@@ -79,8 +90,7 @@ def reduced_values(
     low, high = (float(v) for v in np.percentile(present, list(percentiles)))
     if high <= low:
         high = low + 1.0
-    values -= np.float32(low)
-    values *= np.float32(_TOP / (high - low))
+    values = (values - low) * (_TOP / (high - low))
     np.clip(values, 0, _TOP, out=values)
     values[pad] = 0
     return np.rint(values).astype(np.uint16), step
