@@ -76,7 +76,9 @@ def reduced_values(
             values = _modality(meta, stored)
         if not np.isfinite(values).all():
             raise DicomDecodeError(
-                meta.path, "the modality values (rescale or Modality LUT) are not finite"
+                meta.path,
+                f"Rescale Slope {meta.rescale_slope:g} / Intercept {meta.rescale_intercept:g} "
+                "(or the Modality LUT) overflow: the modality values are not finite",
             )
         pad = _padding_mask(meta, stored)
     else:
