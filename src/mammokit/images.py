@@ -151,8 +151,16 @@ class Preprocessed:
         crop_box: the crop in full-resolution source pixel coordinates (before the flip).
         flipped: True if the image was mirrored left-right.
         source_shape: the full-resolution (rows, columns) of the source.
-        roi_method: which ROI path produced the box ("profile_crop", "otsu", "full").
+        roi_method: which ROI path produced the box ("breast_mask", "profile_crop",
+            "otsu", "full").
         decoder: the decoder that was used.
+        laterality: "L" or "R", the side the chest wall is on in the source ("" if the
+            pipeline did not decide one).
+        laterality_source: "header", "table" or "pixels": what decided ``laterality``.
+        laterality_conflict: "" when the header, the table and the pixels agree, else the
+            sources that disagree with the one used (e.g. "pixels R").
+        mask: with ``PreprocessConfig.output_mask``, the breast as an (H, W) bool array
+            aligned with ``pixels``; None otherwise (or when no mask was found).
     """
 
     pixels: np.ndarray = attrs.field(eq=False)
@@ -162,3 +170,7 @@ class Preprocessed:
     source_shape: tuple[int, int]
     roi_method: str = ""
     decoder: str = ""
+    laterality: str = ""
+    laterality_source: str = ""
+    laterality_conflict: str = ""
+    mask: np.ndarray | None = attrs.field(default=None, eq=False)

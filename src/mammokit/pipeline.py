@@ -141,7 +141,9 @@ class Pipeline:
         """Where the breast is in a windowed image, with the configured ROI extractor.
 
         The breast may be on either side. When the extractor finds no usable box, its
-        fallbacks are tried (``profile_crop`` -> ``otsu``), then the whole image is kept.
+        fallbacks are tried (``breast_mask`` or ``profile_crop`` -> ``otsu``), then the
+        whole image is kept. The side is found from the pixels (the header is not read
+        here).
 
         Returns:
             :class:`CropBox` in ``windowed``'s pixel coordinates, widened by ``roi_margin``.
@@ -150,23 +152,33 @@ class Pipeline:
 
         return extract_roi(self, windowed)
 
-    def preprocess(self, path: str | Path) -> Preprocessed:
+    def preprocess(self, path: str | Path, *, laterality: str = "") -> Preprocessed:
         """One DICOM or ordinary image file to model input.
 
-        decode -> window -> flip -> ROI -> crop -> pad -> resize, decoding a JPEG 2000
-        stream at reduced resolution when that cannot make the output worse.
+        With the default ``breast_mask``: decode -> reduced modality values -> breast mask
+        -> side -> crop -> window the crop -> flip -> pad -> resize. With a display-value
+        extractor (``profile_crop``, ``otsu``): decode -> window -> flip -> ROI -> crop ->
+        pad -> resize. A JPEG 2000 stream is decoded at reduced resolution when that
+        cannot make the output worse.
+
+        Args:
+            path: the file.
+            laterality: the table's laterality ("L", "R" or ""); the header's wins, and
+                the pixels decide only when both are absent.
 
         Returns:
             :class:`Preprocessed`: ``pixels`` (``config.size``) of ``config.output_dtype``,
             ``crop_box`` in full-resolution source coordinates, ``flipped``,
-            ``source_shape``, ``roi_method`` ("profile_crop", "otsu" or "full"), ``decoder``.
+            ``source_shape``, ``roi_method`` ("breast_mask", "profile_crop", "otsu" or
+            "full"), ``decoder``, the ``laterality`` used, its source and any conflict,
+            and ``mask`` with ``output_mask``.
 
         Raises:
             MammokitError: naming the file and the cause.
         """
         from mammokit.preprocess.chain import preprocess
 
-        return preprocess(self, path)
+        return preprocess(self, path, laterality)
 
     def preprocess_dataset(
         self,

@@ -64,11 +64,11 @@ def tree(folder: Path) -> dict[str, bytes]:
 class CrashingPipeline(Pipeline):
     """Kills its worker process on any image that has a ``<image_id>.crash`` file beside it."""
 
-    def preprocess(self, path: Any) -> Any:
+    def preprocess(self, path: Any, **options: Any) -> Any:
         path = Path(path)
         if path.with_suffix(".crash").exists():
             os._exit(3)
-        return super().preprocess(path)
+        return super().preprocess(path, **options)
 
 
 def assert_same_tree(actual: Path, expected: Path) -> None:
@@ -96,13 +96,13 @@ class SleepingPipeline(CrashingPipeline):
     """Sleeps a minute on an image with a ``<image_id>.sleep`` file beside it (a hang);
     crashes like :class:`CrashingPipeline` on one with a ``.crash`` file."""
 
-    def preprocess(self, path: Any) -> Any:
+    def preprocess(self, path: Any, **options: Any) -> Any:
         import time
 
         path = Path(path)
         if path.with_suffix(".sleep").exists():
             time.sleep(60)
-        return super().preprocess(path)
+        return super().preprocess(path, **options)
 
 
 def start_cli(log: Path, *args: str) -> subprocess.Popen[bytes]:

@@ -50,8 +50,11 @@ def phantom(
 
 
 def dicom(
-    path: Path, ph: Phantom, encoding: Encoding | None = None, *, laterality: str = "L"
+    path: Path, ph: Phantom, encoding: Encoding | None = None, *, laterality: str | None = None
 ) -> Path:
+    """``ph`` as a DICOM; ImageLaterality is the phantom's side unless ``laterality`` says."""
+    if laterality is None:
+        laterality = "R" if ph.breast_on_right else "L"
     return write_dicom(
         path,
         ph,

@@ -44,7 +44,7 @@ def test_preprocess_dicom(tmp_path: Path, syntax: str, photometric: str, functio
     assert out.source_shape == (160, 128)
     assert out.meta.image_id == "123" and out.meta.laterality == "R"
     assert out.flipped  # breast on the right, configured to the left
-    assert out.roi_method == "profile_crop"
+    assert out.roi_method == "breast_mask"
     assert out.decoder
     assert kept(ph.breast_mask, out.crop_box) >= 0.98
     # The breast is on the left of the output, and the background is dark.
@@ -256,6 +256,9 @@ def test_auto_decoder_reduces_jpeg2000_and_matches_the_full_decode(tmp_path: Pat
     assert out.decoder == "j2k_reduced" and full.decoder == "pydicom"
     assert out.source_shape == (512, 416)
     assert kept(ph.breast_mask, out.crop_box) >= 0.98
+    # The breast mask is found on the 1/4 decode (128 x 104 here), so its edges move in
+    # 4-pixel steps: within 3 of those steps of the full decode's box.
     for side in ("y0", "x0", "y1", "x1"):
-        assert abs(getattr(out.crop_box, side) - getattr(full.crop_box, side)) <= 8
-    assert np.abs(out.pixels.astype(int) - full.pixels.astype(int)).mean() < 4
+        assert abs(getattr(out.crop_box, side) - getattr(full.crop_box, side)) <= 12
+    # A box 1-2% taller scales the output by as much: the pixels agree less than the boxes.
+    assert np.abs(out.pixels.astype(int) - full.pixels.astype(int)).mean() < 8

@@ -103,7 +103,7 @@ def test_default_roi_keeps_the_whole_breast_on_hard_cases(
     path = dicom(tmp_path / f"{trait}.dcm", ph, encoding, laterality="R" if right else "L")
     out = Pipeline(size=(128, 64)).preprocess(path)
     assert kept(ph.breast_mask, out.crop_box) >= 0.98, out.roi_method
-    assert out.roi_method in ("profile_crop", "otsu", "full")
+    assert out.roi_method == "breast_mask"
 
 
 def test_film_border_is_cut_by_the_otsu_fallback() -> None:
@@ -155,16 +155,17 @@ def test_degenerate_profile_crop_falls_back_to_otsu() -> None:
     image[blob] = 20000 + (yy[blob] * 37 % 5000).astype(np.uint16)
     image[100:103, :40] = 60000
     assert ProfileCrop()(image) is None
-    box, method = Pipeline()._roi_chain(image)
+    box, method = Pipeline(roi="profile_crop")._roi_chain(image)
     assert method == "otsu"
     assert kept(blob, box) >= 0.98
 
 
 def test_fallback_option_controls_the_chain() -> None:
     pixels = np.full((64, 48), 500, np.uint16)
-    pipe = Pipeline(roi_options={"fallback": []})
+    pipe = Pipeline(roi="profile_crop", roi_options={"fallback": []})
     assert [name for name, _ in pipe._roi_chain.steps] == ["profile_crop"]
     assert pipe._roi_chain(pixels)[1] == "full"
+    assert [name for name, _ in Pipeline()._roi_chain.steps] == ["breast_mask", "otsu"]
     with pytest.raises(ConfigError, match="Unknown ROI extractor 'nope'.*otsu"):
         Pipeline(roi_options={"fallback": ["nope"]})
 
@@ -175,7 +176,7 @@ def test_fallback_option_controls_the_chain() -> None:
 )
 def test_bad_profile_options_are_config_errors(options: dict[str, object]) -> None:
     with pytest.raises(ConfigError, match="invalid options for ROI extractor 'profile_crop'"):
-        Pipeline(roi_options=options)
+        Pipeline(roi="profile_crop", roi_options=options)
 
 
 class FixedBox:

@@ -139,6 +139,8 @@ class Job:
         format: "png" or "tfrecord".
         features: for tfrecord, ``column -> (type, value)`` of the table row.
         digest: :func:`row_digest` of the row, stored in the record.
+        laterality: the row's ``laterality`` ("" when the table has none); the header's
+            wins, and a disagreement is recorded.
     """
 
     images_dir: str
@@ -148,6 +150,7 @@ class Job:
     format: str
     features: dict[str, tuple[str, str]] = attrs.field(factory=dict)
     digest: str = ""
+    laterality: str = ""
 
 
 @attrs.frozen
@@ -241,7 +244,7 @@ def _preprocess(pipeline: Any, job: Job) -> dict[str, Any]:
 
     out_dir = Path(job.out_dir)
     source = resolve_image_path(job.images_dir, job.patient_id, job.image_id)
-    result = pipeline.preprocess(source)
+    result = pipeline.preprocess(source, laterality=job.laterality)
     config = pipeline.config
     pixels = result.pixels
     if tuple(pixels.shape) != tuple(config.size) or pixels.dtype != np.dtype(config.output_dtype):
@@ -263,6 +266,8 @@ def _preprocess(pipeline: Any, job: Job) -> dict[str, Any]:
         "source_cols": int(result.source_shape[1]),
         "roi_method": str(result.roi_method),
         "decoder": str(result.decoder),
+        "laterality_source": str(result.laterality_source),
+        "laterality_conflict": str(result.laterality_conflict),
         "digest": job.digest,
     }
     png = encode_png(pixels)

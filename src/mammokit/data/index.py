@@ -27,7 +27,9 @@ __all__ = [
     "write_tables",
 ]
 
-#: Columns ``index.csv`` adds after the input table's columns.
+#: Columns ``index.csv`` adds after the input table's columns. ``laterality_source`` says
+#: what decided the side ("header", "table" or "pixels"); ``laterality_conflict`` names the
+#: sources that disagree with it (e.g. "pixels R"), empty when they agree.
 INDEX_COLUMNS: tuple[str, ...] = (
     "path",
     "crop_y0",
@@ -39,10 +41,23 @@ INDEX_COLUMNS: tuple[str, ...] = (
     "source_cols",
     "roi_method",
     "decoder",
+    "laterality_source",
+    "laterality_conflict",
 )
 #: Columns of ``failures.csv``.
 FAILURE_COLUMNS: tuple[str, ...] = ("image_id", "path", "error_type", "message")
-_TEXT_COLUMNS = ("patient_id", "image_id", "prediction_id", "laterality", "view", "path")
+_TEXT_COLUMNS = (
+    "patient_id",
+    "image_id",
+    "prediction_id",
+    "laterality",
+    "view",
+    "path",
+    "roi_method",
+    "decoder",
+    "laterality_source",
+    "laterality_conflict",
+)
 
 
 def id_sort_key(image_id: str) -> tuple[int, int, str]:
@@ -92,7 +107,7 @@ def write_tables(
             extra = dict(record)
             if shard_of is not None:
                 extra["path"] = shard_of[image_id]
-            index_rows.append((key, [*values, *(extra[c] for c in INDEX_COLUMNS)]))
+            index_rows.append((key, [*values, *(extra.get(c, "") for c in INDEX_COLUMNS)]))
         else:
             failure_rows.append((key, [record[c] for c in FAILURE_COLUMNS]))
     index_rows.sort(key=lambda item: item[0])
@@ -128,7 +143,7 @@ def read_index(out_dir: str | Path) -> pd.DataFrame:
     missing = [c for c in ("image_id", *INDEX_COLUMNS) if c not in frame.columns]
     if missing:
         raise ConfigError(f"{path}: missing column(s) {', '.join(missing)}")
-    for column in ("roi_method", "decoder"):
+    for column in ("roi_method", "decoder", "laterality_source", "laterality_conflict"):
         frame[column] = frame[column].fillna("").astype(str)
     return frame
 

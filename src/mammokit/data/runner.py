@@ -234,6 +234,7 @@ def _pending(
             format=format,
             features={c: (t, row[c]) for c, t in column_types.items()},
             digest=row_digest(row),
+            laterality=row.get("laterality", ""),
         )
         if not _finished(out, job, packed):
             jobs.append(job)

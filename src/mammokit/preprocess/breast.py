@@ -1,0 +1,304 @@
+"""``breast_mask``: the breast found on the modality values, before any windowing.
+
+The display window is for display: a vendor's narrow SIGMOID window makes the skin line and
+the anterior fat almost black, so a crop searched on display values cuts them. This
+extractor works on the *modality values* instead (stored values through the Modality LUT or
+rescale, negated for MONOCHROME1 so the breast is bright), on a strided copy about
+``max_side`` pixels on its long side (:func:`reduced_values`):
+
+1. robust range: the values are clipped at the ``percentiles`` (0.5, 99) of the non-padding
+   pixels, so the brightest tail (burned-in labels, bright film-edge strips, paddles) cannot
+   pull the thresholds up, and scaled to uint16;
+2. the breast core: pixels above Otsu's threshold, less bright strips along whole frame
+   edges (:func:`edge_strips`: film borders, paddle edges), opened with a square of
+   ``open_fraction`` of the long side (thin film-edge strips, ruler marks and text strokes
+   disappear), and the largest component kept (labels and markers are separate components);
+3. the rest of the breast: pixels above the lower Li threshold within ``grow_fraction``
+   (0.085) of the core (the lower fold, the anterior fat), and above the still lower
+   triangle threshold within ``skin_fraction`` (0.04) of it (the skin line, the nipple);
+   the largest connected part kept and its holes filled;
+4. the box of that mask, plus ``margin`` of the frame (but not past the chest-wall edge).
+
+Black canvas and film borders are below both thresholds, so the box never keeps them.
+
+Arrays: ``(H, W)`` stored values of any integer dtype in, ``(h, w)`` uint16 reduced values,
+``(h, w)`` bool masks, :class:`~mammokit.images.CropBox` in the reduced copy's pixels.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from mammokit.errors import DicomDecodeError
+from mammokit.images import CropBox, DecodedImage
+from mammokit.preprocess.roi import _CheckedExtractor
+
+__all__ = [
+    "BreastMask",
+    "breast_mask",
+    "chest_wall_on_right",
+    "edge_strips",
+    "mask_box",
+    "reduced_values",
+]
+
+_TOP = 65535
+
+
+def reduced_values(
+    decoded: DecodedImage,
+    *,
+    max_side: int = 1024,
+    percentiles: Sequence[float] = (0.5, 99.0),
+) -> tuple[np.ndarray, int]:
+    """A strided copy of the modality values, robustly clipped: ``(H, W) -> ((h, w) uint16, step)``.
+
+    ``step`` is the stride (``h = ceil(H / step)``), chosen so the long side is at most
+    ``max_side``. The values are the stored values through the Modality LUT or the rescale
+    (ordinary images: as they are), negated for MONOCHROME1, clipped at ``percentiles`` of
+    the pixels that are not Pixel Padding Value, and scaled to 0..65535; padding pixels are 0.
+    Computed in float64 on the strided copy only (about 1M pixels).
+
+    Raises:
+        DicomDecodeError: the rescale or Modality LUT gives values that are not finite.
+    """
+    from mammokit.preprocess.windowing import _modality, _padding_mask
+
+    pixels = decoded.pixels
+    step = max(1, -(-max(pixels.shape) // max_side))
+    small = pixels[::step, ::step]
+    meta = decoded.meta
+    if meta.is_dicom:
+        stored = small.astype(np.int64)
+        with np.errstate(over="ignore", invalid="ignore"):
+            values = _modality(meta, stored)
+        if not np.isfinite(values).all():
+            raise DicomDecodeError(
+                meta.path,
+                f"Rescale Slope {meta.rescale_slope:g} / Intercept {meta.rescale_intercept:g} "
+                "(or the Modality LUT) overflow: the modality values are not finite",
+            )
+        pad = _padding_mask(meta, stored)
+    else:
+        values = small.astype(np.float64)
+        pad = np.zeros(small.shape, bool)
+    if meta.photometric == "MONOCHROME1":
+        np.negative(values, out=values)
+    present = values[~pad]
+    if present.size == 0:
+        return np.zeros(small.shape, np.uint16), step
+    low, high = (float(v) for v in np.percentile(present, list(percentiles)))
+    if high <= low:
+        high = low + 1.0
+    values = (values - low) * (_TOP / (high - low))
+    np.clip(values, 0, _TOP, out=values)
+    values[pad] = 0
+    return np.rint(values).astype(np.uint16), step
+
+
+def _square_mean(mask: np.ndarray, side: int) -> np.ndarray:
+    from scipy.ndimage import uniform_filter
+
+    result: np.ndarray = uniform_filter(mask.astype(np.float32), side, mode="constant")
+    return result
+
+
+def _erode(mask: np.ndarray, side: int) -> np.ndarray:
+    """Binary erosion by a ``side`` x ``side`` square (a separable box mean)."""
+    return _square_mean(mask, side) > 1 - 1e-3
+
+
+def _dilate(mask: np.ndarray, side: int) -> np.ndarray:
+    """Binary dilation by a ``side`` x ``side`` square."""
+    return _square_mean(mask, side) > 1e-3
+
+
+def _largest(mask: np.ndarray) -> np.ndarray | None:
+    """The largest 8-connected component of ``mask`` (H, W) bool, or None if empty."""
+    from scipy.ndimage import label
+
+    labels, count = label(mask, structure=np.ones((3, 3), bool))
+    if count == 0:
+        return None
+    sizes = np.bincount(labels.ravel())
+    sizes[0] = 0
+    largest: np.ndarray = labels == int(np.argmax(sizes))
+    return largest
+
+
+def edge_strips(
+    values: np.ndarray, *, bright: float = 0.9, full: float = 0.9, reach: float = 0.1
+) -> np.ndarray:
+    """Bright strips along the frame edges of ``values`` (h, w): -> (h, w) bool.
+
+    On each edge, the run of lines (rows or columns, up to ``reach`` of the size) with at
+    least ``full`` of their pixels at ``bright`` of the maximum or more: a film's unexposed
+    border, a bright film-edge strip or a paddle edge along the whole side. A breast's
+    chest-wall line is never that uniformly bright, so it is kept.
+    """
+    strong = values >= bright * float(values.max())
+    strips = np.zeros(values.shape, bool)
+    for axis in (0, 1):
+        fraction = strong.mean(axis=1 - axis)
+        limit = max(1, int(len(fraction) * reach))
+        for ordered, place in ((fraction, slice), (fraction[::-1], None)):
+            below = np.flatnonzero(ordered[:limit] < full)
+            run = int(below[0]) if below.size else limit
+            if run == 0:
+                continue
+            where = slice(0, run) if place is slice else slice(len(fraction) - run, None)
+            if axis == 0:
+                strips[where, :] = True
+            else:
+                strips[:, where] = True
+    return strips
+
+
+def _odd(length: float) -> int:
+    return max(3, round(length)) | 1
+
+
+def breast_mask(
+    values: np.ndarray,
+    *,
+    open_fraction: float = 0.02,
+    grow_fraction: float = 0.085,
+    skin_fraction: float = 0.04,
+) -> np.ndarray | None:
+    """The breast in reduced values ``(h, w)`` uint16 (breast bright) -> ``(h, w)`` bool.
+
+    Steps 2 and 3 of the module docstring. None when the image is flat or nothing
+    survives the opening (no breast-sized object).
+    """
+    from scipy.ndimage import binary_fill_holes
+    from skimage.filters import threshold_li, threshold_otsu, threshold_triangle
+
+    if values.size == 0 or values.min() == values.max():
+        return None
+    side = max(values.shape)
+    opening = _odd(open_fraction * side)
+    keep = ~edge_strips(values)
+    inside = values[keep]  # the thresholds ignore the strips' histogram
+    if inside.size == 0 or inside.min() == inside.max():
+        return None
+    core = _largest(_dilate(_erode((values > threshold_otsu(inside)) & keep, opening), opening))
+    if core is None:
+        return None
+    tissue = (values > threshold_li(inside)) & _dilate(core, 2 * _odd(grow_fraction * side) + 1)
+    skin = (values > threshold_triangle(inside)) & _dilate(core, 2 * _odd(skin_fraction * side) + 1)
+    grown = _largest((tissue | skin) & keep)
+    if grown is None:  # pragma: no cover - the core is inside ``low``
+        return None
+    filled: np.ndarray = binary_fill_holes(grown | core)
+    return filled
+
+
+def mask_box(mask: np.ndarray) -> CropBox | None:
+    """The bounding box of an (h, w) bool mask, or None when it is empty."""
+    rows = np.flatnonzero(mask.any(axis=1))
+    if rows.size == 0:
+        return None
+    cols = np.flatnonzero(mask.any(axis=0))
+    return CropBox(int(rows[0]), int(cols[0]), int(rows[-1]) + 1, int(cols[-1]) + 1)
+
+
+def chest_wall_on_right(mask: np.ndarray, *, end_fraction: float = 0.1) -> bool:
+    """Whether the breast in an (h, w) bool mask has its chest wall on the right.
+
+    The chest wall is where the breast meets the frame and is tallest: the mean tissue
+    height of the outer ``end_fraction`` of the mask's columns is compared at each end,
+    and a column touching the frame edge counts double. A tie counts as left.
+    """
+    box = mask_box(mask)
+    if box is None:
+        return False
+    heights = mask[:, box.x0 : box.x1].sum(axis=0).astype(np.float64)
+    n = max(1, int(len(heights) * end_fraction))
+    left, right = heights[:n].mean(), heights[-n:].mean()
+    left *= 2.0 if box.x0 == 0 else 1.0
+    right *= 2.0 if box.x1 == mask.shape[1] else 1.0
+    return bool(right > left)
+
+
+class BreastMask(_CheckedExtractor):
+    """``breast_mask``: the box of the breast mask on the modality values (the default).
+
+    Unlike the display-value extractors, the chain gives it the reduced modality values of
+    :func:`reduced_values` (``works_on = "values"``): ``(h, w)`` uint16 with the breast
+    bright, breast on the left. Options: ``max_side`` and ``percentiles`` of
+    :func:`reduced_values`; ``open_fraction``, ``grow_fraction`` and ``skin_fraction`` of
+    :func:`breast_mask`;
+    ``margin`` (0.008 of the frame; never added past column 0, the chest wall), the
+    degeneracy checks of :func:`~mammokit.preprocess.roi.degenerate_reason` and
+    ``fallback`` (``("otsu",)``, run on the same reduced values).
+    """
+
+    #: The chain passes reduced modality values, not display values.
+    works_on = "values"
+
+    def __init__(
+        self,
+        *,
+        max_side: int = 1024,
+        percentiles: Sequence[float] = (0.5, 99.0),
+        open_fraction: float = 0.02,
+        grow_fraction: float = 0.085,
+        skin_fraction: float = 0.04,
+        margin: float = 0.008,
+        fallback: Sequence[str] = ("otsu",),
+        **checks: float,
+    ) -> None:
+        super().__init__(margin=margin, fallback=fallback, **checks)
+        low, high = (float(v) for v in percentiles)
+        if not 0 <= low < high <= 100:
+            raise ValueError(f"percentiles must satisfy 0 <= low < high <= 100, got {percentiles}")
+        if max_side < 64:
+            raise ValueError(f"max_side must be at least 64, got {max_side}")
+        fractions = (
+            ("open_fraction", open_fraction),
+            ("grow_fraction", grow_fraction),
+            ("skin_fraction", skin_fraction),
+        )
+        for name, value in fractions:
+            if not 0 < value < 0.25:
+                raise ValueError(f"{name} must be in (0, 0.25), got {value}")
+        self.max_side = int(max_side)
+        self.percentiles = (low, high)
+        self.open_fraction = float(open_fraction)
+        self.grow_fraction = float(grow_fraction)
+        self.skin_fraction = float(skin_fraction)
+
+    def reduce(self, decoded: DecodedImage) -> tuple[np.ndarray, int]:
+        """:func:`reduced_values` with this extractor's options."""
+        return reduced_values(decoded, max_side=self.max_side, percentiles=self.percentiles)
+
+    def mask(self, values: np.ndarray) -> np.ndarray | None:
+        """:func:`breast_mask` with this extractor's options (either breast side)."""
+        return breast_mask(
+            values,
+            open_fraction=self.open_fraction,
+            grow_fraction=self.grow_fraction,
+            skin_fraction=self.skin_fraction,
+        )
+
+    def box(self, values: np.ndarray, mask: np.ndarray | None) -> CropBox | None:
+        """The checked, widened box of ``mask`` in ``values`` (both breast-left), or None."""
+        return self._checked(values, None if mask is None else mask_box(mask))
+
+    def __call__(self, pixels: np.ndarray) -> CropBox | None:
+        """Any (H, W) uint8/uint16 image, breast bright and on the left -> box in ``pixels``.
+
+        What the chain's fallbacks and :meth:`Pipeline.extract_roi` (display values) call;
+        a large image is searched on a strided copy of at most ``max_side`` a side.
+        """
+        step = max(1, -(-max(pixels.shape) // self.max_side))
+        small = pixels[::step, ::step]
+        box = self.box(small, self.mask(small))
+        if box is None or step == 1:
+            return box
+        height, width = pixels.shape
+        return CropBox(
+            box.y0 * step, box.x0 * step, min(height, box.y1 * step), min(width, box.x1 * step)
+        )

@@ -1,0 +1,60 @@
+"""Which side the chest wall is on: the header, then the table, then the pixels.
+
+The header's ImageLaterality (or Laterality) wins, then the table's ``laterality`` column;
+the pixel rule decides only when both are absent. Whenever a source that is present
+disagrees with the one used, :attr:`Side.conflict` says so (it goes into ``index.csv``), so
+that mislabelled files can be found. L means the chest wall is on the left of the stored
+image, R on the right.
+"""
+
+from __future__ import annotations
+
+import attrs
+
+__all__ = ["SOURCES", "Side", "choose_side"]
+
+#: Where a side can come from, in the order they are trusted.
+SOURCES = ("header", "table", "pixels")
+
+
+@attrs.frozen
+class Side:
+    """The side used for one image.
+
+    Attributes:
+        laterality: "L" or "R", the side the chest wall is on in the stored image.
+        source: "header", "table" or "pixels", whichever decided.
+        conflict: "" when every present source agrees, else each disagreeing source and its
+            side, e.g. ``"pixels R"`` or ``"table R; pixels R"``.
+    """
+
+    laterality: str
+    source: str
+    conflict: str = ""
+
+    @property
+    def on_right(self) -> bool:
+        return self.laterality == "R"
+
+
+def _side(value: str) -> str:
+    text = str(value or "").strip().upper()
+    return text if text in ("L", "R") else ""
+
+
+def choose_side(header: str, table: str, pixels_on_right: bool) -> Side:
+    """The side from the ``header`` laterality, else the ``table``'s, else the pixels.
+
+    ``header`` and ``table`` are "L", "R" or "" (anything else counts as absent).
+    """
+    found = {
+        "header": _side(header),
+        "table": _side(table),
+        "pixels": "R" if pixels_on_right else "L",
+    }
+    source = next(name for name in SOURCES if found[name])
+    used = found[source]
+    conflict = "; ".join(
+        f"{name} {value}" for name, value in found.items() if value and value != used
+    )
+    return Side(used, source, conflict)

@@ -1,0 +1,233 @@
+"""The default ROI extractor ``breast_mask`` on phantoms with the old method's failure modes,
+the side from the header, the table and the mask, the optional mask output, and windowing
+only the kept region."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from phantom_helpers import dicom, kept
+from PIL import Image
+from skimage.metrics import structural_similarity
+
+from mammokit import CropBox, Pipeline
+from mammokit.data import read_index
+from mammokit.images import DecodedImage, ImageMeta
+from mammokit.preprocess.breast import (
+    BreastMask,
+    breast_mask,
+    chest_wall_on_right,
+    edge_strips,
+    mask_box,
+    reduced_values,
+)
+from mammokit.preprocess.flip import breast_on_right, mirror
+from mammokit.preprocess.laterality import choose_side
+from mammokit.preprocess.resize import box_reduce, resize
+from mammokit.synthetic import Encoding, Phantom, Traits, make_phantom
+
+#: The ways the published profile crop fails on real film and digital mammograms.
+FAILURE_MODES = {
+    "faint_skin": Traits(faint_skin=True),
+    "canvas": Traits(canvas=0.15),
+    "labels": Traits(labels=True),
+    "paddle": Traits(bright_band="paddle"),
+    "edge_strip": Traits(edge_strip=True),
+    "film_border": Traits(film_border=True),
+    "all": Traits(faint_skin=True, canvas=0.1, labels=True, edge_strip=True, film_border=True),
+}
+SHAPE = (640, 512)
+
+
+def _case(tmp_path: Path, mode: str, seed: int, laterality: str = "") -> tuple[Phantom, Path]:
+    right = seed % 2 == 1
+    ph = make_phantom(
+        SHAPE,
+        view=("CC", "MLO")[seed % 3 == 2],
+        breast_on_right=right,
+        traits=FAILURE_MODES[mode],
+        seed=seed,
+    )
+    encoding = Encoding(
+        photometric=("MONOCHROME2", "MONOCHROME1")[seed % 2],
+        voi_function=("LINEAR", "SIGMOID")[seed // 3],
+        window=seed != 4,
+    )
+    return ph, dicom(tmp_path / f"{mode}{seed}.dcm", ph, encoding, laterality=laterality)
+
+
+def _area_ratio(box: CropBox, truth: np.ndarray) -> float:
+    reference = mask_box(truth)
+    assert reference is not None
+    return box.height * box.width / (reference.height * reference.width)
+
+
+@pytest.mark.parametrize("mode", sorted(FAILURE_MODES))
+def test_default_box_keeps_the_breast_tightly_where_the_profile_crop_fails(
+    tmp_path: Path, mode: str
+) -> None:
+    new = Pipeline(size=(256, 128))
+    old = Pipeline(size=(256, 128), roi="profile_crop")
+    old_failures = 0
+    for seed in range(6):
+        ph, path = _case(tmp_path, mode, seed)  # no laterality in the header: pixels decide
+        out = new.preprocess(path)
+        assert out.roi_method == "breast_mask"
+        assert kept(ph.breast_mask, out.crop_box) >= 0.995, (seed, out.crop_box)
+        assert _area_ratio(out.crop_box, ph.breast_mask) <= 1.2, (seed, out.crop_box)
+        assert out.laterality == ("R" if ph.breast_on_right else "L")
+        assert out.laterality_source == "pixels"
+        box = old.preprocess(path).crop_box
+        if kept(ph.breast_mask, box) < 0.995 or _area_ratio(box, ph.breast_mask) > 1.2:
+            old_failures += 1
+    assert old_failures >= 1, f"the {mode} phantoms do not fail the published crop"
+
+
+def test_the_nipple_and_skin_line_are_kept(tmp_path: Path) -> None:
+    ph, path = _case(tmp_path, "faint_skin", 0)
+    # The faint rim: breast pixels within 0.06 of the background (display values).
+    rim = ph.breast_mask & (ph.image < 0.08)
+    assert rim.sum() > 1000
+    box = Pipeline(size=(256, 128)).preprocess(path).crop_box
+    assert kept(rim, box) >= 0.98
+    # The nipple: the breast's last 3% of columns towards the tip.
+    cols = np.flatnonzero(ph.breast_mask.any(axis=0))
+    nipple = ph.breast_mask.copy()
+    nipple[:, : cols[-1] - round(0.03 * len(cols))] = False
+    assert nipple.sum() > 50
+    assert kept(nipple, box) >= 0.85  # all but the last pixel or two of the tip
+
+
+def test_edge_strips_are_found_on_whole_bright_edges_only() -> None:
+    values = np.zeros((100, 80), np.uint16)
+    values[:, -6:] = 65000  # a bright strip down the right edge
+    values[20:80, :30] = 40000  # a breast on the chest-wall edge
+    strips = edge_strips(values)
+    assert strips[:, -6:].all() and not strips[:, :-6].any()
+    values[:3] = 65000  # and a paddle edge across the top
+    assert edge_strips(values)[:3].all()
+
+
+def test_mask_side_beats_edge_sums_on_a_far_edge_strip() -> None:
+    ph = make_phantom((320, 256), traits=Traits(edge_strip=True), seed=1)
+    pixels = np.rint(ph.image * 65535).astype(np.uint16)
+    assert breast_on_right(pixels)  # the published edge-sum rule is fooled
+    mask = breast_mask(pixels)
+    assert mask is not None and not chest_wall_on_right(mask)
+    assert chest_wall_on_right(mirror(mask))
+
+
+@pytest.mark.parametrize(
+    ("header", "table", "pixels", "expected"),
+    [
+        ("L", "", True, ("L", "header", "pixels R")),
+        ("R", "L", True, ("R", "header", "table L")),
+        ("", "R", True, ("R", "table", "")),
+        ("", "", True, ("R", "pixels", "")),
+        ("", "x", False, ("L", "pixels", "")),
+    ],
+)
+def test_choose_side(header: str, table: str, pixels: bool, expected: tuple[str, ...]) -> None:
+    side = choose_side(header, table, pixels)
+    assert (side.laterality, side.source, side.conflict) == expected
+
+
+@pytest.mark.parametrize("roi", ["breast_mask", "profile_crop"])
+def test_header_laterality_wins_and_the_conflict_is_recorded(tmp_path: Path, roi: str) -> None:
+    ph = make_phantom((320, 256), breast_on_right=True, seed=2)
+    wrong = Pipeline(size=(128, 64), roi=roi).preprocess(
+        dicom(tmp_path / "1.dcm", ph, laterality="L")
+    )
+    assert (wrong.laterality, wrong.laterality_source) == ("L", "header")
+    assert wrong.laterality_conflict == "pixels R"
+    assert not wrong.flipped  # the header said left: not mirrored
+    right = Pipeline(size=(128, 64), roi=roi).preprocess(
+        dicom(tmp_path / "2.dcm", ph, laterality="R")
+    )
+    assert right.flipped and right.laterality_conflict == ""
+    table = Pipeline(size=(128, 64), roi=roi).preprocess(
+        dicom(tmp_path / "3.dcm", ph, laterality=""), laterality="R"
+    )
+    assert (table.laterality_source, table.laterality_conflict) == ("table", "")
+
+
+def test_index_csv_records_laterality_disagreements(tmp_path: Path) -> None:
+    images = tmp_path / "train_images"
+    rows = []
+    for i, (right, header) in enumerate([(False, "L"), (True, "L"), (True, "")]):
+        ph = make_phantom((320, 256), breast_on_right=right, seed=i)
+        image_id = str(100 + i)
+        folder = images / "7"
+        folder.mkdir(parents=True, exist_ok=True)
+        dicom(folder / f"{image_id}.dcm", ph, laterality=header)
+        rows.append({"patient_id": "7", "image_id": image_id, "laterality": "LRR"[i]})
+    base = {"site_id": "1", "view": "CC", "age": "50", "cancer": "0", "biopsy": "0"}
+    base |= {"invasive": "0", "BIRADS": "", "implant": "0", "density": "", "machine_id": "1"}
+    base |= {"difficult_negative_case": "False"}
+    table = pd.DataFrame([{**base, **row} for row in rows])
+    Pipeline(size=(128, 64)).preprocess_dataset(images, table, tmp_path / "out", workers=0)
+    index = read_index(tmp_path / "out").set_index("image_id")
+    assert list(index["laterality_source"]) == ["header", "header", "table"]
+    assert list(index["laterality_conflict"]) == ["", "table R; pixels R", ""]
+
+
+def test_mask_output_is_aligned_with_the_pixels(tmp_path: Path) -> None:
+    _, path = _case(tmp_path, "labels", 1)
+    out = Pipeline(size=(256, 128), output_mask=True).preprocess(path)
+    assert out.mask is not None
+    assert out.mask.shape == out.pixels.shape and out.mask.dtype == bool
+    inside, outside = out.pixels[out.mask], out.pixels[~out.mask]
+    assert inside.mean() > 4 * max(1.0, outside.mean())
+    assert Pipeline(size=(256, 128)).preprocess(path).mask is None
+
+
+@pytest.mark.parametrize("window", [True, False])
+def test_windowing_only_the_crop_matches_the_exact_order(tmp_path: Path, window: bool) -> None:
+    ph = make_phantom((640, 512), view="MLO", seed=3, traits=Traits(labels=True))
+    encoding = Encoding(photometric="MONOCHROME1", voi_function="SIGMOID", window=window)
+    path = dicom(tmp_path / "1.dcm", ph, encoding)
+    pipe = Pipeline(size=(256, 128))
+    out = pipe.preprocess(path)
+    # The exact order: window the whole image, then crop the same box, pad, resize.
+    whole = pipe.window(pipe.decode(path)).pixels
+    box = out.crop_box
+    crop = whole[box.y0 : box.y1, box.x0 : box.x1]
+    crop = mirror(crop) if out.flipped else crop
+    padded = pipe._pad_fn(crop, pipe.config.target_aspect, 0)
+    exact = resize(padded, (256, 128), max_value=65535)
+    assert structural_similarity(out.pixels, exact, data_range=255) >= 0.99
+    if window:  # a window from the header is pointwise: the same pixels
+        assert np.abs(out.pixels.astype(int) - exact).max() <= 1
+
+
+def test_box_reduce_then_lanczos_matches_the_exact_filter() -> None:
+    ph = make_phantom((1200, 960), view="MLO", seed=4)
+    pixels = np.rint(ph.image * 65535).astype(np.uint16)
+    ours = resize(pixels, (256, 128), max_value=65535)
+    exact = Image.fromarray(pixels).convert("I").resize((128, 256), Image.Resampling.LANCZOS)
+    reference = np.clip(np.rint(np.asarray(exact) / 257.0), 0, 255).astype(np.uint8)
+    assert structural_similarity(ours, reference, data_range=255) >= 0.999
+    means = box_reduce(np.arange(35, dtype=np.uint16).reshape(5, 7), 2, 3)
+    assert means.shape == (3, 3)
+    assert means[0, 0] == pytest.approx(np.mean([0, 1, 2, 7, 8, 9]))
+    assert means[2, 2] == pytest.approx(34.0)  # a partial corner block
+
+
+def test_reduced_values_are_modality_values_inverted_for_monochrome1() -> None:
+    stored = np.tile(np.arange(1000, dtype=np.uint16), (600, 3))  # (600, 3000)
+    meta = ImageMeta(photometric="MONOCHROME1", rescale_slope=2.0, pixel_padding_value=999)
+    values, step = reduced_values(DecodedImage(pixels=stored, meta=meta), max_side=1000)
+    assert step == 3 and values.shape == (200, 1000)
+    row = values[0, :333].astype(int)
+    assert row[0] == 65535 and (np.diff(row) <= 0).all()  # high stored value = dark
+    assert values[stored[::3, ::3] == 999].max() == 0  # padding is background
+
+
+def test_breast_mask_options_are_checked() -> None:
+    with pytest.raises(ValueError, match="grow_fraction"):
+        BreastMask(grow_fraction=0.5)
+    with pytest.raises(ValueError, match="percentiles"):
+        BreastMask(percentiles=(50, 10))
