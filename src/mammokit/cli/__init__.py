@@ -23,6 +23,7 @@ COMMANDS: tuple[str, ...] = (
     "plugins",
     "preprocess",
     "synth",
+    "split",
     "train",
     "predict",
     "evaluate",
@@ -52,6 +53,11 @@ def build_parser() -> argparse.ArgumentParser:
     for name in COMMANDS:
         module = importlib.import_module(f"mammokit.cli.{name}")
         module.register(subparsers)
+    for command in subparsers.choices.values():  # `mammokit train -v ...` too
+        command.add_argument(
+            "-v", "--verbose", action="count", default=0, dest="command_verbose",
+            help="more logging (also accepted before the command)",
+        )  # fmt: skip
     return parser
 
 
@@ -59,6 +65,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.verbose += getattr(args, "command_verbose", 0)
     logging.basicConfig(
         level=logging.WARNING - 10 * min(args.verbose, 2),
         format="%(levelname)s %(name)s: %(message)s",

@@ -138,6 +138,7 @@ class Job:
         format: "png" or "tfrecord".
         features: for tfrecord, ``column -> (type, value)`` of the table row.
         digest: :func:`row_digest` of the row, stored in the record.
+        extension: the input file extension ("png"...); "" searches the known ones.
     """
 
     images_dir: str
@@ -147,6 +148,7 @@ class Job:
     format: str
     features: dict[str, tuple[str, str]] = attrs.field(factory=dict)
     digest: str = ""
+    extension: str = ""
 
 
 @attrs.frozen
@@ -239,7 +241,7 @@ def _preprocess(pipeline: Any, job: Job) -> dict[str, Any]:
     from mammokit.data.writers import encode_example, encode_png, frame_record
 
     out_dir = Path(job.out_dir)
-    source = resolve_image_path(job.images_dir, job.patient_id, job.image_id)
+    source = resolve_image_path(job.images_dir, job.patient_id, job.image_id, job.extension or None)
     result = pipeline.preprocess(source)
     config = pipeline.config
     pixels = result.pixels

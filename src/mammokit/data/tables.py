@@ -4,7 +4,9 @@ A table is read with every value as text, exactly as written (empty cells stay `
 that the columns copied into ``index.csv`` are byte-for-byte what the user gave.
 
 Path policy:
-    The image of a row is ``<images>/<patient_id>/<image_id>.dcm``. Ids are single path
+    The image of a row is ``<images>/<patient_id>/<image_id>.<ext>``: with no configured
+    extension, the one file among :data:`IMAGE_EXTENSIONS` that exists (two of them is an
+    error naming both); a configured extension (e.g. ``"png"``) is used alone. Ids are single path
     components: empty, ``.``, ``..``, absolute paths, ``/``, ``\\``, ``:`` and control
     characters are rejected when the table is validated (a :class:`ConfigError` naming the row
     and column), so no id can make an input *or an output* path leave its folder.
@@ -29,13 +31,18 @@ __all__ = [
     "TEST_COLUMNS",
     "TRAIN_COLUMNS",
     "VIEWS",
+    "IMAGE_EXTENSIONS",
     "check_inside",
+    "find_image",
     "image_path",
     "read_table",
     "resolve_image_path",
     "validate_table",
 ]
 
+#: The file extensions searched for ``<image_id>``, in this order: DICOM, then the ordinary
+#: image formats :mod:`mammokit.dicom.imagefile` reads.
+IMAGE_EXTENSIONS: tuple[str, ...] = ("dcm", "png", "pgm", "jpg", "jpeg", "tif", "tiff")
 #: Columns every table needs, whatever its kind.
 ID_COLUMNS: tuple[str, ...] = ("patient_id", "image_id", "laterality", "view")
 #: The RSNA ``train.csv`` columns.
@@ -240,14 +247,62 @@ def check_inside(path: Path, root: Path) -> Path:
     return real
 
 
+def _suffix(extension: str) -> str:
+    text = extension.strip()
+    if not text or "/" in text or "\\" in text:
+        raise ConfigError(f"image extension must be a name such as png, got {extension!r}")
+    return text if text.startswith(".") else f".{text}"
+
+
+def find_image(
+    images_dir: Path, patient_id: str, image_id: str, extension: str | None = None
+) -> Path:
+    """``<images_dir>/<patient_id>/<image_id>.<ext>``: with ``extension`` that one; without,
+    the single existing file among :data:`IMAGE_EXTENSIONS` (upper case too); the ``.dcm``
+    path when there is none (so a missing file reports the usual name).
+
+    Raises:
+        ConfigError: an unsafe id or extension.
+        ImageReadError: two candidate files for one id (naming both).
+    """
+    if extension:
+        return image_path(images_dir, patient_id, image_id, _suffix(extension))
+    default = image_path(images_dir, patient_id, image_id, ".dcm")
+    try:
+        present = {p.name for p in default.parent.iterdir()}
+    except OSError:
+        return default
+    found = [
+        default.with_name(f"{image_id}.{ext}")
+        for name_ext in IMAGE_EXTENSIONS
+        for ext in dict.fromkeys((name_ext, name_ext.upper()))
+        if f"{image_id}.{ext}" in present
+    ]
+    if len(found) > 1:
+        raise ImageReadError(
+            found[0],
+            f"{len(found)} files for image_id {image_id!r}: "
+            f"{', '.join(p.name for p in found)}; keep one or configure the extension",
+        )
+    return found[0] if found else default
+
+
 def resolve_image_path(
-    images_dir: str | Path, patient_id: str, image_id: str, suffix: str = ".dcm"
+    images_dir: str | Path,
+    patient_id: str,
+    image_id: str,
+    suffix: str | None = None,
 ) -> Path:
     """The checked, real path of one row's image (see the module's path policy).
 
+    Args:
+        suffix: the file extension (``".dcm"``, ``"png"``...); None searches
+            :data:`IMAGE_EXTENSIONS`.
+
     Raises:
         ConfigError: an unsafe id.
-        ImageReadError: the file is missing or a link leads outside ``images_dir``.
+        ImageReadError: the file is missing, two candidates exist, or a link leads outside
+            ``images_dir``.
     """
     images_dir = Path(images_dir)
-    return check_inside(image_path(images_dir, patient_id, image_id, suffix), images_dir)
+    return check_inside(find_image(images_dir, patient_id, image_id, suffix), images_dir)

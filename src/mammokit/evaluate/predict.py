@@ -12,8 +12,9 @@ streamed through one model at a time in batches.
 
 Outputs (all written atomically):
 
-- ``submission.csv``: ``prediction_id,cancer``, one row per prediction id of the table,
-  sorted; ``cancer`` is 0/1, or a probability with the ``none`` policy.
+- ``submission.csv``: ``prediction_id,<label>`` (``cancer`` unless the runs were trained on
+  another ``label``), one row per prediction id of the table, sorted; 0/1, or a
+  probability with the ``none`` policy.
 - ``image_scores.csv``: the table's columns + ``score`` (ensemble mean) and, for an
   ensemble, ``score_0``, ``score_1``... per run.
 - ``breast_scores.csv``: ``prediction_id, patient_id, laterality, n_images, score`` (after
@@ -42,7 +43,13 @@ from mammokit.config import PreprocessConfig, config_to_dict
 from mammokit.errors import ConfigError, MammokitError
 from mammokit.evaluate.aggregate import AGGREGATIONS, aggregate_scores
 from mammokit.evaluate.calibration import CALIBRATION_METHODS, Calibration
-from mammokit.evaluate.runinfo import RunInfo, oof_breasts, read_run, run_calibration
+from mammokit.evaluate.runinfo import (
+    RunInfo,
+    oof_breasts,
+    read_run,
+    run_calibration,
+    run_label,
+)
 from mammokit.evaluate.thresholds import apply_threshold, build_policy
 
 __all__ = [
@@ -286,11 +293,12 @@ def predict(
     decided = dict(
         zip(breasts["prediction_id"], apply_threshold(breasts["score"], value), strict=True)
     )
+    label = run_label(infos)
     submission = pd.DataFrame(
-        {"prediction_id": all_ids, "cancer": [decided.get(p, fill) for p in all_ids]}
+        {"prediction_id": all_ids, label: [decided.get(p, fill) for p in all_ids]}
     )
     if value is not None:
-        submission["cancer"] = submission["cancer"].astype(int)
+        submission[label] = submission[label].astype(int)
     breasts["prediction"] = [decided[p] for p in breasts["prediction_id"]]
     if len(infos) == 1:
         images = images.drop(columns=columns)

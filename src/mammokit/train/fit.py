@@ -16,6 +16,7 @@ Nothing is pickled: weights are HDF5, optimizer state a TF checkpoint, the rest 
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import math
 import shutil
@@ -38,7 +39,7 @@ from mammokit.train.folds import split_fold
 from mammokit.train.rundir import OOF_COLUMNS, RunDir
 from mammokit.train.sampling import epoch_rng, pad_to_batches, sample_weights
 
-__all__ = ["TrainResult", "read_dataset", "train"]
+__all__ = ["TrainResult", "binary_label", "read_dataset", "train"]
 
 logger = logging.getLogger(__name__)
 
@@ -53,9 +54,14 @@ class TrainResult:
     Attributes:
         run_dir: the run directory.
         history: one row per epoch (the content of ``history.csv``).
-        best: the best validation breast-level pF1.
+        best: the best value of ``monitor``.
         epochs_run: epochs trained by this call (0 if already finished).
         model: the final Keras model (the weights ``model.keras`` holds).
+        monitor: the validation value that chose the best epoch (``TrainConfig.monitor``).
+        best_epoch: the (1-based) epoch of ``best``.
+        stopped_early: the last epoch when early stopping ended training, else None.
+        summary: one line saying which epoch ``model.keras`` holds and why (also in
+            ``summary.json`` of the run, with the monitored value per epoch).
     """
 
     run_dir: Path
@@ -63,14 +69,24 @@ class TrainResult:
     best: float
     epochs_run: int
     model: Any = attrs.field(default=None, eq=False, repr=False)
+    monitor: str = "breast_pf1"
+    best_epoch: int | None = None
+    stopped_early: int | None = None
+    summary: str = ""
 
 
-def read_dataset(data_dir: str | Path) -> tuple[pd.DataFrame, PreprocessConfig]:
+def read_dataset(
+    data_dir: str | Path, *, label: str = "cancer"
+) -> tuple[pd.DataFrame, PreprocessConfig]:
     """The index table (with absolute ``abs_path``, ``prediction_id`` and ``source``) and
     the PreprocessConfig of a preprocessed folder.
 
+    The training target is the ``label`` column (0/1); it is copied into the working
+    column ``cancer`` of the returned table, which the folds, sampling and metrics read.
+
     Raises:
-        ConfigError: not a preprocessed folder, no ``cancer`` column, TFRecord-only output.
+        ConfigError: not a preprocessed folder, no ``label`` column or a value other than
+            0/1 in it, TFRecord-only output.
     """
     from mammokit.data import read_index
     from mammokit.evaluate.aggregate import with_prediction_id
@@ -82,15 +98,36 @@ def read_dataset(data_dir: str | Path) -> tuple[pd.DataFrame, PreprocessConfig]:
     raw = load_toml(toml)
     preprocess = config_from_dict(PreprocessConfig, raw.get("preprocess", raw), where=str(toml))
     table = read_index(root)
-    if "cancer" not in table.columns:
-        raise ConfigError(f"{root / 'index.csv'}: no 'cancer' column; cannot train on it")
+    if label not in table.columns:
+        raise ConfigError(
+            f"{root / 'index.csv'}: no {label!r} column to train on (the label); "
+            f"choose one of: {', '.join(map(str, table.columns))}"
+        )
     if table.empty:
         raise ConfigError(f"{root / 'index.csv'}: no images")
     table = with_prediction_id(table)
     table["abs_path"] = [str(root.resolve() / p) for p in table["path"]]
-    table["cancer"] = table["cancer"].astype(int)
+    table["cancer"] = binary_label(table[label], f"{root / 'index.csv'}: label {label!r}")
     table["source"] = MAIN_SOURCE
     return table, preprocess
+
+
+def binary_label(values: pd.Series, where: str) -> pd.Series:
+    """``values`` as int 0/1 (``"0"``, ``"1"``, ``0.0``, ``True``... accepted).
+
+    Raises:
+        ConfigError: a blank or any other value, naming ``where`` and an example row.
+    """
+    text = values.astype(str).str.strip().str.lower()
+    mapped = text.map({"0": 0, "1": 1, "0.0": 0, "1.0": 1, "false": 0, "true": 1})
+    bad = mapped.isna()
+    if bad.any():
+        first = values[bad].iloc[0]
+        raise ConfigError(
+            f"{where}: {int(bad.sum())} value(s) are not 0/1 (e.g. {first!r}); "
+            "the label must be binary and set on every row"
+        )
+    return mapped.astype(int)
 
 
 def _stats(train_rows: pd.DataFrame, seed: int) -> dict[str, Any]:
@@ -188,9 +225,11 @@ def _make_callback(keras: Any, **kwargs: Any) -> Any:
             super().__init__()
             self.__dict__.update(kwargs)
             self.best: float | None = kwargs["best"]
+            self.best_epoch: int | None = kwargs["best_epoch"]
+            self.stopped_early: int | None = None
 
         def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-            from mammokit.train.metrics import validation_metrics
+            from mammokit.train.metrics import best_threshold_pf1, validation_metrics
 
             logs = logs if logs is not None else {}
             with _ema_weights(self.model, self.model.optimizer):
@@ -204,15 +243,32 @@ def _make_callback(keras: Any, **kwargs: Any) -> Any:
                 metrics = validation_metrics(self.val_table, scores, self.val_metrics)
                 for key, value in metrics.items():
                     logs[f"val_{key}"] = float(value)
-                current = logs["val_breast_pf1"]
+                logs["val_breast_pf1_best_threshold"] = best_threshold_pf1(self.val_table, scores)
+                current = float(logs[self.monitor_key])
                 self.model.save_weights(str(self.write_dir / "last.weights.h5"))
-                if self.best is None or current > self.best:
-                    self.best = float(current)
+                if self.improved(current):
+                    self.best = current
+                    self.best_epoch = epoch + 1
                     self.model.save_weights(str(self.write_dir / "best.weights.h5"))
             self.checkpoint.write(str(self.state_prefix))
             if self.is_chief:
-                self.run.write_state({"epoch": epoch + 1, "best": self.best, "seed": self.seed})
-            logs["best_val_breast_pf1"] = self.best
+                self.run.write_state(
+                    {"epoch": epoch + 1, "best": self.best, "best_epoch": self.best_epoch,
+                     "seed": self.seed}
+                )  # fmt: skip
+            logs["monitor"] = current
+            logs["best_monitor"] = self.best
+            logs["best_epoch"] = self.best_epoch
+            if self.patience and epoch + 1 - int(self.best_epoch or 0) >= self.patience:
+                self.stopped_early = epoch + 1
+                self.model.stop_training = True
+
+        def improved(self, value: float) -> bool:
+            if math.isnan(value):
+                return self.best is None and self.best_epoch is None
+            if self.best is None or math.isnan(self.best):
+                return True
+            return value < self.best if self.mode == "min" else value > self.best
 
     return EpochEnd()
 
@@ -247,6 +303,12 @@ def train(
 
     manager = manager or get_plugin_manager()
     components = resolve_train_components(config, manager)  # fails before TF and writes
+    # the table and its label are checked before TensorFlow too (pandas only)
+    table, preprocess = read_dataset(data_dir, label=config.label)
+    train_rows, val_rows = split_fold(
+        table, n_folds=config.n_folds, fold=config.fold, seed=config.seed,
+        stratify=config.stratify,
+    )  # fmt: skip
     info = make_strategy(config.strategy)  # before any other TensorFlow op
     from mammokit.train._tf import import_keras, import_tf
     from mammokit.train.data import TFRecordSource, eval_dataset, load_images, train_dataset
@@ -267,10 +329,6 @@ def train(
         raise ConfigError(
             f"{run.root} already holds a run; use --resume to continue it or choose a new --out"
         )
-    table, preprocess = read_dataset(data_dir)
-    train_rows, val_rows = split_fold(
-        table, n_folds=config.n_folds, fold=config.fold, seed=config.seed
-    )
     stats = _stats(train_rows, config.seed)
     extras = load_external(config.external, preprocess, run.external, manager=manager)
     if not extras.empty:
@@ -356,6 +414,10 @@ def train(
         val_metrics=components.metrics,
         write_dir=write_dir,
         best=(state or {}).get("best") if resume else None,
+        best_epoch=(state or {}).get("best_epoch") if resume else None,
+        monitor_key=config.monitor if config.monitor == "val_loss" else f"val_{config.monitor}",
+        mode=config.resolved_monitor_mode,
+        patience=config.early_stopping_patience,
         checkpoint=checkpoint,
         state_prefix=state_prefix,
         run=run,
@@ -391,7 +453,48 @@ def train(
         shutil.rmtree(write_dir, ignore_errors=True)
     history = pd.read_csv(run.history) if run.history.exists() else pd.DataFrame()
     best = epoch_end.best if epoch_end.best is not None else math.nan
-    return TrainResult(run.root, history, float(best), epochs_run, final_model)
+    summary = _summary(config, history, epoch_end.best_epoch, epoch_end.stopped_early)
+    if info.is_chief:
+        atomic_write_bytes(run.summary, (json.dumps(summary, indent=2) + "\n").encode("utf-8"))
+    return TrainResult(
+        run.root, history, float(best), epochs_run, final_model,
+        monitor=config.monitor, best_epoch=epoch_end.best_epoch,
+        stopped_early=epoch_end.stopped_early, summary=str(summary["text"]),
+    )  # fmt: skip
+
+
+def _summary(
+    config: TrainConfig, history: pd.DataFrame, best_epoch: int | None, stopped: int | None
+) -> dict[str, Any]:
+    """What ``summary.json`` holds: the monitor, its value per epoch, the chosen epoch and a
+    one-line reason."""
+    values = [float(v) for v in history["monitor"]] if "monitor" in history else []
+    best = values[best_epoch - 1] if best_epoch and best_epoch <= len(values) else math.nan
+    mode = config.resolved_monitor_mode
+    held = "best" if config.final_weights == "best" else "last"
+    chosen = best_epoch if held == "best" else len(values) or None
+    text = (
+        f"model.keras holds epoch {chosen} of {len(values)} ({held} weights): "
+        f"{'highest' if mode == 'max' else 'lowest'} {config.monitor} = {best:.4f} "
+        f"at epoch {best_epoch}"
+    )
+    if stopped:
+        text += (
+            f"; stopped early after epoch {stopped} "
+            f"({config.early_stopping_patience} epoch(s) without a better {config.monitor})"
+        )
+    return {
+        "monitor": config.monitor,
+        "mode": mode,
+        "values": values,
+        "best_epoch": best_epoch,
+        "best": best,
+        "model_epoch": chosen,
+        "final_weights": config.final_weights,
+        "stopped_early_after": stopped,
+        "label": config.label,
+        "text": text,
+    }
 
 
 def _write_outputs(

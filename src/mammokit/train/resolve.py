@@ -52,7 +52,7 @@ def resolve_train_components(config: TrainConfig, manager: pluggy.PluginManager)
     from mammokit.evaluate.metricset import select_metrics
 
     metrics = select_metrics(
-        config.metrics,
+        config.validation_metrics,
         config.metric_options,
         manager=manager,
         allow_threshold=False,
