@@ -107,8 +107,9 @@ def read_table(path: str | Path, *, kind: str = "auto") -> pd.DataFrame:
     Args:
         path: the CSV file.
         kind: "train", "test", "any" (only the id columns are required) or "auto" (train
-            when a ``cancer`` column exists, test when a ``prediction_id`` column exists,
-            else "any").
+            when every RSNA ``train.csv`` column is there, test when every ``test.csv``
+            column is, else "any": a table of one's own dataset needs only the id columns;
+            0/1 columns such as ``cancer`` are checked whenever present).
 
     Returns:
         A DataFrame of str columns, values as written, in file order.
@@ -144,7 +145,14 @@ def validate_table(
         raise ConfigError(f"unknown table kind {kind!r}; choose one of: {', '.join(_KINDS)}")
     columns = [str(c) for c in frame.columns]
     if kind == "auto":
-        kind = "train" if "cancer" in columns else "test" if "prediction_id" in columns else "any"
+        present = set(columns)
+        kind = (
+            "train"
+            if present >= set(TRAIN_COLUMNS)
+            else "test"
+            if present >= set(TEST_COLUMNS)
+            else "any"
+        )
     required = {"train": TRAIN_COLUMNS, "test": TEST_COLUMNS, "any": ID_COLUMNS}[kind]
     missing = [c for c in required if c not in columns]
     if missing:

@@ -153,7 +153,9 @@ class TrainConfig:
         clipnorm: clip each gradient to this norm; None = no clipping.
         augment: the :class:`AugmentConfig` fields to change (e.g. ``hflip=0``).
         strategy: "auto", "tpu", "mirrored", "multi_worker" or "cpu".
-        external: extra training-only datasets as "name:path" (``mammokit_external_datasets``).
+        external: extra training-only datasets (``mammokit_external_datasets``) as
+            "name:path" or "name:path?key=value&key=value" with the reader's options, e.g.
+            "image_folder:/data/films?labels=my.csv&laterality=side".
         cache: keep decoded training images in memory after the first epoch.
         monitor: the validation value that picks the ``best`` weights: ``breast_<metric>``
             or ``image_<metric>`` for any ``mammokit_metrics`` name (e.g. "breast_auc";
