@@ -64,8 +64,9 @@ def test_split_refuses_bad_input() -> None:
 
 def test_split_cli_writes_three_tables(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     _table().to_csv(tmp_path / "all.csv", index=False)
+    out = str(tmp_path / "s")
     args = ["split", "--csv", str(tmp_path / "all.csv"), "--test-fraction", "0.25",
-            "--label", "abnormal", "--stratify", "site_id,density", "--out", str(tmp_path / "s")]
+            "--label", "abnormal", "--stratify", "site_id,density", "--out", out]  # fmt: skip
     assert main(args) == 0
     assert "train.csv" in capsys.readouterr().out
     train = read_table(tmp_path / "s" / "train.csv", kind="any")
@@ -133,7 +134,8 @@ def test_preprocess_reads_png_and_pgm_named_by_image_id(
     table = _table(2).iloc[:6].copy()
     for i, row in enumerate(table.itertuples()):
         ext = "png" if i % 2 else "pgm"
-        _write(tmp_path / "img" / row.patient_id / f"{row.image_id}.{ext}", _mammo(i, 8 * (1 + i % 2)))
+        target = tmp_path / "img" / row.patient_id / f"{row.image_id}.{ext}"
+        _write(target, _mammo(i, 8 * (1 + i % 2)))
     table.to_csv(tmp_path / "t.csv", index=False)
     result = preprocess_dataset(Pipeline(size=(64, 32)), tmp_path / "img", tmp_path / "t.csv",
                                 tmp_path / "out", workers=0, quiet=True)  # fmt: skip
