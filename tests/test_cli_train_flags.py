@@ -25,6 +25,8 @@ GIVEN: dict[str, tuple[list[str], Any]] = {
     "epochs": (["3"], 3),
     "batch_size": (["4"], 4),
     "label": (["abnormal"], "abnormal"),
+    "aux": (["density=categorical,biopsy=binary"], {"density": "categorical", "biopsy": "binary"}),
+    "aux_weights": (['{"x": 0.5}'], {"x": 0.5}),
     "n_folds": (["4"], 4),
     "fold": (["2"], 2),
     "seed": (["7"], 7),
@@ -55,6 +57,10 @@ GIVEN: dict[str, tuple[list[str], Any]] = {
 }
 
 
+#: Fields that are valid only together with another one.
+NEEDS: dict[str, dict[str, Any]] = {"aux_weights": {"aux": {"x": "binary"}}}
+
+
 def _train_args(*extra: str) -> argparse.Namespace:
     return build_parser().parse_args(["train", "--data", "d", "--out", "o", *extra])
 
@@ -82,7 +88,7 @@ def test_each_flag_sets_its_field(name: str) -> None:
     args = _train_args(flag, *values)
     overrides = config_overrides(args, TrainConfig)
     assert set(overrides) == {name}
-    config = load_train_config(None, overrides=overrides)
+    config = load_train_config(None, overrides={**NEEDS.get(name, {}), **overrides})
     assert getattr(config, name) == expected
     assert getattr(TrainConfig(), name) != expected
 

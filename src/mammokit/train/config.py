@@ -30,6 +30,18 @@ def _options_by_name(value: Any) -> dict[str, dict[str, Any]]:
     return {str(name): dict(options or {}) for name, options in dict(value or {}).items()}
 
 
+def _text_map(value: Any) -> dict[str, str]:
+    return {str(k): str(v) for k, v in dict(value or {}).items()}
+
+
+def _weight_map(value: Any) -> dict[str, float]:
+    return {str(k): float(v) for k, v in dict(value or {}).items()}
+
+
+#: The kinds of auxiliary target.
+AUX_KINDS = ("binary", "categorical")
+
+
 def _size_or_none(value: Any) -> tuple[int, int] | None:
     return None if value is None or value == "" else _size(value)
 
@@ -124,6 +136,12 @@ class TrainConfig:
         batch_size: the global batch size (over all replicas).
         label: the table column of the binary (0/1) target: folds, sampling, metrics,
             ``oof.csv``'s ``cancer`` column and evaluate follow it (e.g. "abnormal").
+        aux: auxiliary targets trained with extra heads on the pooled features: table
+            column -> "binary" (0/1) or "categorical" (its distinct values, e.g. density
+            A-D or BIRADS 0-2), e.g. ``{density = "categorical", biopsy = "binary"}``.
+            Missing values are left out of the loss; ``model.keras`` keeps only the main
+            head, so predictions come from it alone.
+        aux_weights: table column -> its auxiliary loss weight (default 1.0 each).
         n_folds: folds of the patient-grouped stratified split.
         fold: the validation fold.
         seed: the run's seed (folds, sampling, augmentation, initialisation).
@@ -181,6 +199,8 @@ class TrainConfig:
     epochs: int = attrs.field(default=10, converter=int, validator=_non_negative)
     batch_size: int = attrs.field(default=16, converter=int)
     label: str = "cancer"
+    aux: dict[str, str] = attrs.field(factory=dict, converter=_text_map)
+    aux_weights: dict[str, float] = attrs.field(factory=dict, converter=_weight_map)
     n_folds: int = attrs.field(default=5, converter=int)
     fold: int = attrs.field(default=0, converter=int, validator=_non_negative)
     seed: int = attrs.field(default=42, converter=int)
@@ -226,6 +246,18 @@ class TrainConfig:
             raise ValueError(f"learning_rate must be positive, got {self.learning_rate}")
         if not self.label.strip():
             raise ValueError("label must name a table column")
+        for column, kind in self.aux.items():
+            if kind not in AUX_KINDS:
+                raise ValueError(
+                    f"aux {column!r}: kind must be binary or categorical, got {kind!r}"
+                )
+            if column == self.label:
+                raise ValueError(f"aux {column!r} is the label itself")
+        stray_weights = sorted(set(self.aux_weights) - set(self.aux))
+        if stray_weights:
+            raise ValueError(f"aux_weights for column(s) not in aux: {', '.join(stray_weights)}")
+        if any(w < 0 for w in self.aux_weights.values()):
+            raise ValueError(f"aux_weights must be >= 0, got {self.aux_weights}")
         if self.monitor not in SPECIAL_MONITORS:
             level, _, metric = self.monitor.partition("_")
             if level not in ("breast", "image") or not metric:
@@ -241,6 +273,10 @@ class TrainConfig:
         for item in self.external:
             if ":" not in item:
                 raise ValueError(f"external must be 'name:path', got {item!r}")
+
+    def aux_weight(self, column: str) -> float:
+        """The loss weight of the auxiliary target ``column``."""
+        return self.aux_weights.get(column, 1.0)
 
     @property
     def resolved_input_mode(self) -> str:

@@ -21,7 +21,7 @@ import logging
 import math
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +34,7 @@ from mammokit._atomic import atomic_write_bytes
 from mammokit.config import PreprocessConfig, config_from_dict, config_to_dict, load_toml, save_toml
 from mammokit.errors import ConfigError
 from mammokit.plugins import get_plugin_manager
+from mammokit.train.aux import AuxTarget, aux_targets, masked_loss
 from mammokit.train.config import TrainConfig
 from mammokit.train.folds import split_fold
 from mammokit.train.rundir import OOF_COLUMNS, RunDir
@@ -203,7 +204,10 @@ def _predict(model: Any, dataset: Any, count: int) -> np.ndarray:
         model._mammokit_predict = step
     outputs, rows = [], []
     for images, batch_rows in dataset:
-        outputs.append(step(images).numpy().reshape(-1))
+        out = step(images)
+        if isinstance(out, (list, tuple)):  # auxiliary heads: the main one is first
+            out = out[0]
+        outputs.append(out.numpy().reshape(-1))
         rows.append(batch_rows.numpy())
     if not outputs:
         return np.zeros(0)
@@ -309,6 +313,7 @@ def train(
         table, n_folds=config.n_folds, fold=config.fold, seed=config.seed,
         stratify=config.stratify,
     )  # fmt: skip
+    aux, _ = aux_targets(config.aux, config.aux_weights, table, train_rows)  # checks columns
     info = make_strategy(config.strategy)  # before any other TensorFlow op
     from mammokit.train._tf import import_keras, import_tf
     from mammokit.train.data import TFRecordSource, eval_dataset, load_images, train_dataset
@@ -330,6 +335,8 @@ def train(
             f"{run.root} already holds a run; use --resume to continue it or choose a new --out"
         )
     stats = _stats(train_rows, config.seed)
+    if aux:
+        stats["aux_classes"] = {t.column: list(t.classes) for t in aux}
     extras = load_external(config.external, preprocess, run.external, manager=manager)
     if not extras.empty:
         train_rows = pd.concat([train_rows, extras], ignore_index=True)
@@ -338,6 +345,7 @@ def train(
     sampler_obj = components.sampler
     labels = train_rows["cancer"].to_numpy().astype(np.int64)
     weights = sample_weights(labels, sampler_obj.class_weight)
+    _, aux_values = aux_targets(config.aux, config.aux_weights, table, train_rows)
     first_epoch = int(state["epoch"]) if (resume and state) else 0
     rows, steps_per_epoch = _plans(sampler_obj, labels, config, first_epoch)
 
@@ -365,6 +373,7 @@ def train(
         epoch_size=steps_per_epoch * config.batch_size,
         bit_depth=bit_depth,
         image_size=image_size,
+        aux_labels=aux_values,
     )
     val_ds = eval_dataset(
         len(val_rows),
@@ -379,12 +388,14 @@ def train(
     set_mixed_precision(config.mixed_precision, device=info.device)
     keras.utils.set_random_seed(config.seed)
     with info.strategy.scope():
-        model = build_model(config, image_size, manager=manager)
+        model = build_model(config, image_size, manager=manager, aux=aux)
         optimizer = build_optimizer(config, steps_per_epoch=steps_per_epoch, model=model)
+        main_metrics = [keras.metrics.AUC(name="auc"), keras_pf1(name="pf1")]
         model.compile(
             optimizer=optimizer,
-            loss=components.loss,
-            metrics=[keras.metrics.AUC(name="auc"), keras_pf1(name="pf1")],
+            loss=[components.loss, *(masked_loss(t.kind) for t in aux)] if aux else components.loss,
+            loss_weights=[1.0, *(t.weight for t in aux)] if aux else None,
+            metrics=[main_metrics, *([] for _ in aux)] if aux else main_metrics,
             steps_per_execution=config.steps_per_execution,
             jit_compile=False,
         )
@@ -447,7 +458,7 @@ def train(
         )
     final = write_dir / f"{config.final_weights}.weights.h5"
     final_model = _write_outputs(
-        run, config, image_size, final, val_rows, val_ds, manager, info.is_chief
+        run, config, image_size, final, val_rows, val_ds, manager, info.is_chief, aux
     )
     if not info.is_chief:
         shutil.rmtree(write_dir, ignore_errors=True)
@@ -506,9 +517,10 @@ def _write_outputs(
     val_ds: Any,
     manager: pluggy.PluginManager,
     is_chief: bool,
+    aux: Sequence[AuxTarget] = (),
 ) -> Any:
-    """Write ``model.keras`` (a clean, uncompiled float32 model with ``weights``) and
-    ``oof.csv`` (chief only); return that model."""
+    """Write ``model.keras`` (a clean, uncompiled float32 model with ``weights``, its main
+    head only) and ``oof.csv`` (chief only); return that model."""
     from mammokit.train._tf import import_keras
     from mammokit.train.model import build_model
 
@@ -516,8 +528,10 @@ def _write_outputs(
     policy = keras.mixed_precision.global_policy()
     keras.mixed_precision.set_global_policy("float32")
     try:
-        model = build_model(config, image_size, manager=manager)
+        model = build_model(config, image_size, manager=manager, aux=aux)
         model.load_weights(str(weights))
+        if aux:  # predictions come from the main head alone
+            model = keras.Model(model.inputs, model.outputs[0], name=model.name)
     finally:
         keras.mixed_precision.set_global_policy(policy)
     scores = _predict(model, val_ds, len(val_rows))
