@@ -22,17 +22,13 @@ from __future__ import annotations
 import argparse
 import json
 import re
-import sys
 import typing
 from collections.abc import Mapping
 from typing import Any
 
 import attrs
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on Python 3.10 only
-    import tomli as tomllib
+from mammokit.config import tomllib
 
 __all__ = [
     "CLEARED",

@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from mammokit._atomic import atomic_write_bytes
+from mammokit.data.tables import binary_column
 from mammokit.errors import ConfigError
 
 __all__ = ["SplitFiles", "split_table", "write_split"]
@@ -36,13 +37,7 @@ OUTCOME_COLUMNS = ("cancer", "biopsy", "invasive", "BIRADS", "density", "difficu
 
 
 def _labels(values: pd.Series, label: str) -> np.ndarray:
-    text = values.astype(str).str.strip().str.lower()
-    mapped = text.map({"0": 0, "1": 1, "0.0": 0, "1.0": 1, "false": 0, "true": 1})
-    if mapped.isna().any():
-        bad = values[mapped.isna()].iloc[0]
-        raise ConfigError(f"label {label!r}: {int(mapped.isna().sum())} value(s) are not 0/1 "
-                          f"(e.g. {bad!r})")  # fmt: skip
-    return mapped.to_numpy(dtype=np.int64)
+    return binary_column(values, f"label {label!r}").to_numpy(dtype=np.int64)
 
 
 def split_table(

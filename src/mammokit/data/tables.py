@@ -32,6 +32,7 @@ __all__ = [
     "TRAIN_COLUMNS",
     "VIEWS",
     "IMAGE_EXTENSIONS",
+    "binary_column",
     "check_inside",
     "find_image",
     "image_path",
@@ -253,6 +254,26 @@ def check_inside(path: Path, root: Path) -> Path:
     if not real.is_file():
         raise ImageReadError(path, "file not found" if not real.exists() else "not a regular file")
     return real
+
+
+#: How a 0/1 column may be written (``1.0`` when a CSV reader made floats of it).
+BINARY_TEXT: dict[str, int] = {"0": 0, "1": 1, "0.0": 0, "1.0": 1, "false": 0, "true": 1}
+
+
+def binary_column(values: pd.Series, where: str) -> pd.Series:
+    """A 0/1 column (``"0"``, ``"1"``, ``1.0``, ``True``...) as int 0/1.
+
+    Raises:
+        ConfigError: a blank or any other value, naming ``where`` and an example.
+    """
+    mapped = values.astype(str).str.strip().str.lower().map(BINARY_TEXT)
+    bad = mapped.isna()
+    if bad.any():
+        raise ConfigError(
+            f"{where}: {int(bad.sum())} value(s) are not 0/1 (e.g. {values[bad].iloc[0]!r}); "
+            "the label must be binary and set on every row"
+        )
+    return mapped.astype(int)
 
 
 def _suffix(extension: str) -> str:

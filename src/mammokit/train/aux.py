@@ -16,6 +16,7 @@ import attrs
 import numpy as np
 import pandas as pd
 
+from mammokit.data.tables import BINARY_TEXT
 from mammokit.errors import ConfigError
 
 __all__ = ["AuxTarget", "aux_targets", "head_name", "masked_loss"]
@@ -83,7 +84,7 @@ def aux_targets(
             )
         seen = sorted(v for v in set(_text(table[column])) if v)
         if kind == "binary":
-            mapping = {"0": 0, "1": 1, "0.0": 0, "1.0": 1, "false": 0, "true": 1}
+            mapping = BINARY_TEXT
             bad = [v for v in seen if v.lower() not in mapping]
             if bad:
                 raise ConfigError(f"aux target {column!r} is binary but holds {bad[0]!r}")

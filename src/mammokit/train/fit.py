@@ -40,7 +40,7 @@ from mammokit.train.folds import split_fold
 from mammokit.train.rundir import OOF_COLUMNS, RunDir
 from mammokit.train.sampling import epoch_rng, pad_to_batches, sample_weights
 
-__all__ = ["TrainResult", "binary_label", "read_dataset", "train"]
+__all__ = ["TrainResult", "read_dataset", "train"]
 
 logger = logging.getLogger(__name__)
 
@@ -90,6 +90,7 @@ def read_dataset(
             0/1 in it, TFRecord-only output.
     """
     from mammokit.data import read_index
+    from mammokit.data.tables import binary_column
     from mammokit.evaluate.aggregate import with_prediction_id
 
     root = Path(data_dir)
@@ -108,27 +109,9 @@ def read_dataset(
         raise ConfigError(f"{root / 'index.csv'}: no images")
     table = with_prediction_id(table)
     table["abs_path"] = [str(root.resolve() / p) for p in table["path"]]
-    table["cancer"] = binary_label(table[label], f"{root / 'index.csv'}: label {label!r}")
+    table["cancer"] = binary_column(table[label], f"{root / 'index.csv'}: label {label!r}")
     table["source"] = MAIN_SOURCE
     return table, preprocess
-
-
-def binary_label(values: pd.Series, where: str) -> pd.Series:
-    """``values`` as int 0/1 (``"0"``, ``"1"``, ``0.0``, ``True``... accepted).
-
-    Raises:
-        ConfigError: a blank or any other value, naming ``where`` and an example row.
-    """
-    text = values.astype(str).str.strip().str.lower()
-    mapped = text.map({"0": 0, "1": 1, "0.0": 0, "1.0": 1, "false": 0, "true": 1})
-    bad = mapped.isna()
-    if bad.any():
-        first = values[bad].iloc[0]
-        raise ConfigError(
-            f"{where}: {int(bad.sum())} value(s) are not 0/1 (e.g. {first!r}); "
-            "the label must be binary and set on every row"
-        )
-    return mapped.astype(int)
 
 
 def _stats(train_rows: pd.DataFrame, seed: int) -> dict[str, Any]:
