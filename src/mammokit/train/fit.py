@@ -8,8 +8,10 @@
 4. draws every epoch's sampling plan (deterministic in seed and epoch) and streams it
    through :func:`mammokit.train.data.train_dataset`;
 5. fits, validating each epoch per image and per breast, saving ``last`` and the ``best``
-   (by breast-level pF1) weights plus the model/optimizer state for ``--resume``;
-6. writes ``model.keras`` (best or last weights) and ``oof.csv``.
+   (by ``config.monitor``) weights plus the model/optimizer state for ``--resume``, and
+   stopping early after ``early_stopping_patience`` epochs without a better value;
+6. writes ``model.keras`` (best or last weights, main head only), ``oof.csv`` and
+   ``summary.json`` (which epoch ``model.keras`` holds and why).
 Nothing is pickled: weights are HDF5, optimizer state a TF checkpoint, the rest CSV/TOML/JSON.
 """
 
