@@ -156,3 +156,12 @@ def test_train_help_lists_the_generated_flags(capsys: pytest.CaptureFixture[str]
         main(["train", "--help"])
     out = capsys.readouterr().out
     assert "--n-folds N" in out and "--monitor" in out and "(default: 5)" in out
+
+
+def test_an_unknown_flag_shows_the_commands_usage(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", "--data", "d", "--out", "o", "--n-fold", "4", "--nope"])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert "usage: mammokit train" in err
+    assert "mammokit train: error: unrecognized arguments: --nope" in err
