@@ -103,6 +103,7 @@ def preprocess_for_run(
     cache_dir: str | Path,
     *,
     workers: int | None = None,
+    extension: str | None = None,
     quiet: bool = False,
     manager: pluggy.PluginManager | None = None,
 ) -> tuple[Path, Any]:
@@ -118,7 +119,14 @@ def preprocess_for_run(
     out = Path(cache_dir) / _config_key(run.preprocess)
     pipeline = Pipeline(run.preprocess, manager=manager)
     result = preprocess_dataset(
-        pipeline, images_dir, table, out, workers=workers, format="png", quiet=quiet
+        pipeline,
+        images_dir,
+        table,
+        out,
+        workers=workers,
+        format="png",
+        quiet=quiet,
+        extension=extension,
     )
     return out, result
 
@@ -200,6 +208,7 @@ def predict(
     batch_size: int = 16,
     progress: bool = True,
     manager: pluggy.PluginManager | None = None,
+    extension: str | None = None,
 ) -> PredictResult:
     """Predict every breast of ``table`` with one run or the average of several.
 
@@ -222,6 +231,8 @@ def predict(
         workers: preprocessing processes (None: one per core; 0: in this process).
         batch_size: images per model call.
         progress: show progress bars.
+        extension: the images' file extension (e.g. "png"); None finds each
+            ``<image_id>`` among dcm, png, pgm, jpg, jpeg, tif and tiff.
         manager: plugin manager for preprocessing and the threshold policy.
 
     Returns:
@@ -266,6 +277,7 @@ def predict(
         per_run, failures = _score_runs(
             infos, images_dir, frame, cache,
             workers=workers, batch_size=batch_size, tta=tta, progress=progress, manager=manager,
+            extension=extension,
         )  # fmt: skip
 
     failures_path = out_path.with_name("predict_failures.csv")
@@ -328,14 +340,16 @@ def _score_runs(
     tta: str,
     progress: bool,
     manager: pluggy.PluginManager | None,
+    extension: str | None = None,
 ) -> tuple[list[dict[str, float]], list[tuple[str, str]]]:
     """Per run: image_id -> score; plus the images no run could preprocess."""
     per_run: list[dict[str, float]] = []
     failures: dict[str, str] = {}
     for info in infos:
         folder, result = preprocess_for_run(
-            info, images_dir, frame, cache, workers=workers, quiet=not progress, manager=manager
-        )
+            info, images_dir, frame, cache, workers=workers, quiet=not progress,
+            manager=manager, extension=extension,
+        )  # fmt: skip
         for failure in result.failures:
             failures.setdefault(failure.image_id, f"{failure.error_type}: {failure.message}")
         from mammokit.data import read_index
