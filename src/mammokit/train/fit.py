@@ -479,12 +479,15 @@ def _summary(
             f"; stopped early after epoch {stopped} "
             f"({config.early_stopping_patience} epoch(s) without a better {config.monitor})"
         )
+    def finite(value: float) -> float | None:  # strict JSON has no NaN
+        return None if math.isnan(value) else value
+
     return {
         "monitor": config.monitor,
         "mode": mode,
-        "values": values,
+        "values": [finite(v) for v in values],
         "best_epoch": best_epoch,
-        "best": best,
+        "best": finite(best),
         "model_epoch": chosen,
         "final_weights": config.final_weights,
         "stopped_early_after": stopped,
