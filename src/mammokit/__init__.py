@@ -9,7 +9,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 from mammokit.components import BackboneComponent, Component, DecoderComponent, MetricComponent
 from mammokit.config import PreprocessConfig
-from mammokit.data import preprocess_dataset, read_index, read_table
+from mammokit.data import preprocess_dataset, read_index, read_table, split_table
 from mammokit.errors import (
     ConfigError,
     DicomDecodeError,
@@ -98,6 +98,7 @@ __all__ = [
     "read_index",
     "read_table",
     "resolve_component",
+    "split_table",
     "write_dataset",
     "__version__",
 ]

@@ -464,7 +464,7 @@ def _train(
             attrs.evolve(config, epochs=epochs),
             verbose=0 if demo.quiet else 2,
         )
-        say(f"      best validation breast pF1 (probabilities): {trained.best:.3f}")
+        say(f"      {trained.summary}")
     return epochs
 
 

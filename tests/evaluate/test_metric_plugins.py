@@ -224,8 +224,13 @@ def test_validation_metrics_per_image_and_breast(pm: Any) -> None:
 def test_train_config_metrics() -> None:
     assert TrainConfig().metrics == ("pf1", "auc")
     assert TrainConfig(metrics="pf1, brier").metrics == ("pf1", "brier")
-    with pytest.raises(ValueError, match="must include pf1"):
-        TrainConfig(metrics=("auc",))
+    # pf1 no longer picks the best weights (the monitor does), so it may be left out; the
+    # monitor's own metric is computed even when not listed
+    assert TrainConfig(metrics=("auc",)).validation_metrics == ("auc",)
+    assert TrainConfig(metrics=("pf1",)).validation_metrics == ("pf1", "auc")
+    assert TrainConfig(metrics=("pf1",), monitor="val_loss").validation_metrics == ("pf1",)
+    with pytest.raises(ValueError, match="monitor must be"):
+        TrainConfig(monitor="auc")
     with pytest.raises(ValueError, match="not in metrics: auc"):
         TrainConfig(metrics=("pf1",), metric_options={"auc": {}})
 
@@ -317,6 +322,6 @@ def test_cli_train_refuses_an_unknown_metric_before_tensorflow(tmp_path: Path) -
     thresholded = _run_cli(["train", "--data", str(tmp_path), "--out", str(tmp_path / "r"),
                             "--metrics", "pf1,f1"])  # fmt: skip
     assert thresholded.returncode == 2 and "'f1' needs a threshold" in thresholded.stderr
-    no_pf1 = _run_cli(["train", "--data", str(tmp_path), "--out", str(tmp_path / "r"),
-                       "--metrics", "auc"])  # fmt: skip
-    assert no_pf1.returncode == 2 and "must include pf1" in no_pf1.stderr
+    bad_monitor = _run_cli(["train", "--data", str(tmp_path), "--out", str(tmp_path / "r"),
+                            "--monitor", "breast_nope"])  # fmt: skip
+    assert bad_monitor.returncode == 2 and "Unknown metric 'nope'" in bad_monitor.stderr

@@ -106,3 +106,62 @@ def test_load_external_preprocesses_with_the_same_pipeline(tmp_path: Path) -> No
             assert image.size == (32, 64)
     with pytest.raises(ConfigError, match="Unknown external dataset"):
         load_external(["cmmd:/x"], PreprocessConfig(size=(64, 32)), tmp_path / "ext")
+
+
+def test_external_specs_take_options() -> None:
+    from mammokit.train.external import parse_external
+
+    assert parse_external("image_folder:/d/x?labels=my.csv&laterality=side") == (
+        "image_folder", "/d/x", {"labels": "my.csv", "laterality": "side"},
+    )  # fmt: skip
+    assert parse_external("ddsm:/data/ddsm") == ("ddsm", "/data/ddsm", {})
+    for bad in ("ddsm", ":/x", "ddsm:", "image_folder:/x?labels=a&labels=b", "ddsm:/x?oops"):
+        with pytest.raises(ConfigError):
+            parse_external(bad)
+
+
+def test_image_folder_options_label_and_laterality(tmp_path: Path) -> None:
+    _png(tmp_path / "a.png")
+    _png(tmp_path / "b.png")
+    (tmp_path / "my.csv").write_text("path,abnormal,side,patient_id\na.png,1,L,p1\nb.png,0,r,p1\n")
+    table = image_folder(tmp_path, labels="my.csv", label="abnormal", laterality="side")
+    assert list(table["cancer"]) == [1, 0]
+    assert list(table["laterality"]) == ["L", "R"]
+    (tmp_path / "bad.csv").write_text("path,cancer,side\na.png,1,X\n")
+    with pytest.raises(ConfigError, match="must hold L or R"):
+        image_folder(tmp_path, labels="bad.csv", laterality="side")
+    with pytest.raises(ConfigError, match="no laterality column 'nope'"):
+        image_folder(tmp_path, labels="my.csv", label="abnormal", laterality="nope")
+
+
+def test_external_options_are_checked_before_tensorflow(tmp_path: Path) -> None:
+    from mammokit.plugins import get_plugin_manager
+    from mammokit.train.resolve import resolve_train_components
+
+    manager = get_plugin_manager()
+    good = TrainConfig(backbone="simple_cnn", external=(f"image_folder:{tmp_path}?labels=x.csv",))
+    resolve_train_components(good, manager)  # the options fit the reader
+    bad = TrainConfig(backbone="simple_cnn", external=(f"image_folder:{tmp_path}?lables=x.csv",))
+    with pytest.raises(ConfigError, match="image_folder.*lables"):
+        resolve_train_components(bad, manager)
+
+
+def test_external_laterality_makes_breast_ids(tmp_path: Path) -> None:
+    from mammokit.config import PreprocessConfig
+    from mammokit.train.external import load_external
+
+    for name in ("a.png", "b.png", "c.png"):
+        _png(tmp_path / "films" / name, 0)
+        image = np.zeros((80, 40), np.uint8)
+        image[10:70, :25] = 180
+        Image.fromarray(image).save(tmp_path / "films" / name)
+    (tmp_path / "films" / "l.csv").write_text(
+        "path,cancer,side,patient_id\na.png,1,L,p1\nb.png,0,L,p1\nc.png,0,R,p1\n"
+    )
+    rows = load_external(
+        [f"image_folder:{tmp_path / 'films'}?labels=l.csv&laterality=side"],
+        PreprocessConfig(size=(32, 16)),
+        tmp_path / "ext",
+    )
+    assert list(rows["laterality"]) == ["L", "L", "R"]
+    assert list(rows["prediction_id"]) == ["image_folder-p1_L"] * 2 + ["image_folder-p1_R"]

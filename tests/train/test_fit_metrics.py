@@ -42,8 +42,14 @@ def test_history_has_a_plugin_metric_per_image_and_breast(
     history = pd.read_csv(tmp_path / "run" / "history.csv")
     validation = sorted(c for c in history.columns if c.startswith("val_") and c != "val_loss")
     assert validation == [
-        "val_breast_mean_score", "val_breast_pf1", "val_image_mean_score", "val_image_pf1"
-    ]  # fmt: skip
+        "val_breast_auc",
+        "val_breast_mean_score",
+        "val_breast_pf1",
+        "val_breast_pf1_best_threshold",
+        "val_image_auc",
+        "val_image_mean_score",
+        "val_image_pf1",
+    ]  # fmt: skip  (auc: the default monitor breast_auc is computed even when not chosen)
     # oof.csv holds the last (= only) epoch's validation scores: recompute the columns
     oof = pd.read_csv(tmp_path / "run" / "oof.csv", dtype={"prediction_id": str})
     breasts = oof.groupby("prediction_id").agg(cancer=("cancer", "max"), score=("score", "mean"))
@@ -52,4 +58,5 @@ def test_history_has_a_plugin_metric_per_image_and_breast(
     assert row["val_breast_mean_score"] == pytest.approx(breasts["score"].mean(), abs=1e-5)
     f2 = m.pfbeta(breasts["cancer"], breasts["score"], beta=2)  # pf1 with its option
     assert row["val_breast_pf1"] == pytest.approx(f2, abs=1e-5)
-    assert result.best == pytest.approx(row["val_breast_pf1"])
+    assert result.best == pytest.approx(row["val_breast_auc"])
+    assert row["monitor"] == pytest.approx(row["val_breast_auc"])

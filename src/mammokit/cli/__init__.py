@@ -23,6 +23,7 @@ COMMANDS: tuple[str, ...] = (
     "plugins",
     "preprocess",
     "synth",
+    "split",
     "train",
     "predict",
     "evaluate",
@@ -52,13 +53,33 @@ def build_parser() -> argparse.ArgumentParser:
     for name in COMMANDS:
         module = importlib.import_module(f"mammokit.cli.{name}")
         module.register(subparsers)
+    for command in subparsers.choices.values():  # `mammokit train -v ...` too
+        command.add_argument(
+            "-v", "--verbose", action="count", default=0, dest="command_verbose",
+            help="more logging (also accepted before the command)",
+        )  # fmt: skip
     return parser
+
+
+def _command_parser(
+    parser: argparse.ArgumentParser, command: str | None
+) -> argparse.ArgumentParser | None:
+    for action in parser._subparsers._group_actions if parser._subparsers else ():
+        choices = getattr(action, "choices", None) or {}
+        if command in choices:
+            found: argparse.ArgumentParser = choices[command]
+            return found
+    return None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit status."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra:  # name the command's own usage, not the top-level one
+        command = _command_parser(parser, getattr(args, "command", None))
+        (command or parser).error(f"unrecognized arguments: {' '.join(extra)}")
+    args.verbose += getattr(args, "command_verbose", 0)
     logging.basicConfig(
         level=logging.WARNING - 10 * min(args.verbose, 2),
         format="%(levelname)s %(name)s: %(message)s",

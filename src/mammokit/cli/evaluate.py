@@ -40,6 +40,10 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--labels", metavar="CSV", help="labels: prediction_id,cancer or a train.csv-like table"
     )
+    parser.add_argument(
+        "--label", metavar="COLUMN",
+        help="the label column of --labels (default: the one the runs were trained on)",
+    )  # fmt: skip
     parser.add_argument("--out", required=True, metavar="REPORT_DIR", help="report folder")
     parser.add_argument(
         "--images", metavar="DIR", dest="crops",
@@ -71,6 +75,7 @@ def run(args: argparse.Namespace) -> int:
         n_boot=args.n_boot,
         seed=args.seed,
         metrics=args.metrics,
+        label=args.label,
     )
     print(files.html)
     return 0

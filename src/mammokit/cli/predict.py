@@ -27,7 +27,10 @@ def register(subparsers: Any) -> None:
         parser, runs_help="a training run directory; repeat for an ensemble (scores averaged)"
     )
     parser.add_argument(
-        "--images", required=True, metavar="DIR", help="<patient_id>/<image_id>.dcm"
+        "--images",
+        required=True,
+        metavar="DIR",
+        help="<patient_id>/<image_id>.<ext> (dcm, png, pgm, jpg, tif)",
     )
     parser.add_argument("--csv", required=True, metavar="CSV", help="test.csv")
     parser.add_argument("--out", required=True, metavar="CSV", help="submission.csv to write")
@@ -47,6 +50,11 @@ def register(subparsers: Any) -> None:
         "--workers", type=int, metavar="N", help="preprocessing processes (default: one per core)"
     )
     parser.add_argument("--batch-size", type=int, default=16, metavar="N")
+    parser.add_argument(
+        "--extension", metavar="EXT",
+        help="the images' file extension, e.g. png (default: find <image_id>.dcm, .png, "
+        ".pgm, .jpg, .jpeg, .tif or .tiff)",
+    )  # fmt: skip
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     parser.set_defaults(func=run)
 
@@ -69,6 +77,7 @@ def run(args: argparse.Namespace) -> int:
         workers=args.workers,
         batch_size=args.batch_size,
         progress=not args.quiet,
+        extension=args.extension,
     )
     threshold = "probabilities" if result.threshold is None else f"threshold {result.threshold:.6g}"
     print(f"{result.submission}: {result.n_images} images scored, {threshold}")

@@ -15,9 +15,10 @@ def register(subparsers: Any) -> None:
         "preprocess",
         help="preprocess every image of a train.csv/test.csv into PNGs or TFRecord shards",
         description="Decode, window, crop, pad and resize every image listed in an RSNA-style "
-        "table (<images>/<patient_id>/<image_id>.dcm) into --out, with index.csv, "
-        "failures.csv and preprocess.toml. Interrupted runs resume where they stopped: rerun "
-        "the same command. Exit status: 0 all images done, 1 some failed (listed), 2 usage.",
+        "table (<images>/<patient_id>/<image_id>.dcm, or .png, .pgm, .jpg, .tif) into --out, "
+        "with index.csv, failures.csv and preprocess.toml. Interrupted runs resume where they "
+        "stopped: rerun the same command. Exit status: 0 all images done, 1 some failed "
+        "(listed), 2 usage.",
     )
     parser.add_argument("--images", required=True, metavar="DIR", help="the images folder")
     parser.add_argument("--csv", required=True, metavar="CSV", help="train.csv or test.csv")
@@ -70,7 +71,15 @@ def register(subparsers: Any) -> None:
         action="store_true",
         help="discard the results already in --out (needed to change its configuration)",
     )
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument(
+        "--extension", metavar="EXT",
+        help="the images' file extension, e.g. png (default: find <image_id>.dcm, .png, "
+        ".pgm, .jpg, .jpeg, .tif or .tiff; two files for one id is a failure naming both)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--quiet", action="store_true",
+        help="no progress bar (the closing summary and any failures are still printed)",
+    )  # fmt: skip
     parser.set_defaults(func=run)
 
 
@@ -104,13 +113,13 @@ def run(args: argparse.Namespace) -> int:
         quiet=args.quiet,
         shard_bytes=max(1, int(args.shard_size * 1024 * 1024)),
         image_timeout=args.image_timeout or None,
+        extension=args.extension,
     )
-    if not args.quiet:
-        print(
-            f"{result.succeeded} of {result.total} images preprocessed into {result.out_dir} "
-            f"({result.skipped} already done, {result.failed} failed)",
-            file=sys.stderr,
-        )
+    print(
+        f"{result.succeeded} of {result.total} images preprocessed into {result.out_dir} "
+        f"({result.skipped} already done, {result.failed} failed)",
+        file=sys.stderr,
+    )
     if result.failures:
         print(f"{result.failed} image(s) failed:", file=sys.stderr)
         for failure in result.failures[:_LISTED]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from mammokit.data.index import read_failures, read_index
 from mammokit.data.runner import DatasetResult, Failure, OutputWriteError, preprocess_dataset
+from mammokit.data.split import split_table, write_split
 from mammokit.data.tables import read_table, resolve_image_path, validate_table
 from mammokit.data.writers import tfrecord_dataset
 
@@ -19,6 +20,8 @@ __all__ = [
     "read_index",
     "read_table",
     "resolve_image_path",
+    "split_table",
     "tfrecord_dataset",
     "validate_table",
+    "write_split",
 ]

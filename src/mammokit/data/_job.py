@@ -141,6 +141,7 @@ class Job:
         digest: :func:`row_digest` of the row, stored in the record.
         laterality: the row's ``laterality`` ("" when the table has none); the header's
             wins, and a disagreement is recorded.
+        extension: the input file extension ("png"...); "" searches the known ones.
     """
 
     images_dir: str
@@ -151,6 +152,7 @@ class Job:
     features: dict[str, tuple[str, str]] = attrs.field(factory=dict)
     digest: str = ""
     laterality: str = ""
+    extension: str = ""
 
 
 @attrs.frozen
@@ -243,7 +245,7 @@ def _preprocess(pipeline: Any, job: Job) -> dict[str, Any]:
     from mammokit.data.writers import encode_example, encode_png, frame_record
 
     out_dir = Path(job.out_dir)
-    source = resolve_image_path(job.images_dir, job.patient_id, job.image_id)
+    source = resolve_image_path(job.images_dir, job.patient_id, job.image_id, job.extension or None)
     result = pipeline.preprocess(source, laterality=job.laterality)
     config = pipeline.config
     pixels = result.pixels

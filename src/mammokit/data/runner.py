@@ -121,12 +121,14 @@ def preprocess_dataset(
     quiet: bool = False,
     shard_bytes: int = DEFAULT_SHARD_BYTES,
     image_timeout: float | None = DEFAULT_IMAGE_TIMEOUT,
+    extension: str | None = None,
 ) -> DatasetResult:
     """Preprocess every row of ``table`` into ``out_dir`` (see the module doc for the layout).
 
     Args:
         pipeline: the :class:`~mammokit.Pipeline` to run.
-        images_dir: holds ``<patient_id>/<image_id>.dcm``.
+        images_dir: holds ``<patient_id>/<image_id>.<ext>`` (DICOM, PNG, PGM, JPEG or
+            TIFF; see :func:`mammokit.data.tables.find_image`).
         table: a ``train.csv``/``test.csv`` path or an already loaded DataFrame.
         out_dir: the output folder (created; must not overlap ``images_dir``).
         workers: processes (or LocalCluster workers); None = one per core; 0 = run in this
@@ -142,6 +144,8 @@ def preprocess_dataset(
             workers >= 1, or "dask") before that worker is ended and the image recorded as
             a ``Timeout`` failure; None = no limit. Not applied with ``workers=0`` (nothing
             can stop a call in this process).
+        extension: the input files' extension (e.g. "png"); None finds each image's file
+            among the known extensions.
 
     Returns:
         :class:`DatasetResult`; failures are listed, not raised.
@@ -192,7 +196,7 @@ def preprocess_dataset(
         if format == "tfrecord":
             bits = 16 if pipeline.config.output_dtype == "uint16" else 8
             write_features_file(out / "shards", column_types, bits)
-        jobs = _pending(out, images, rows, format, column_types)
+        jobs = _pending(out, images, rows, format, column_types, extension or "")
         peak, cpu = _execute(
             pipeline, jobs, n_workers, executor, scheduler, quiet, len(rows), image_timeout
         )
@@ -217,6 +221,7 @@ def _pending(
     rows: list[dict[str, str]],
     format: str,
     column_types: dict[str, str],
+    extension: str = "",
 ) -> list[Job]:
     """The jobs of the rows not finished yet, in image_id order."""
     packed: set[str] = set()
@@ -235,6 +240,7 @@ def _pending(
             features={c: (t, row[c]) for c, t in column_types.items()},
             digest=row_digest(row),
             laterality=row.get("laterality", ""),
+            extension=extension,
         )
         if not _finished(out, job, packed):
             jobs.append(job)

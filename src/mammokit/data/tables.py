@@ -4,7 +4,9 @@ A table is read with every value as text, exactly as written (empty cells stay `
 that the columns copied into ``index.csv`` are byte-for-byte what the user gave.
 
 Path policy:
-    The image of a row is ``<images>/<patient_id>/<image_id>.dcm``. Ids are single path
+    The image of a row is ``<images>/<patient_id>/<image_id>.<ext>``: with no configured
+    extension, the one file among :data:`IMAGE_EXTENSIONS` that exists (two of them is an
+    error naming both); a configured extension (e.g. ``"png"``) is used alone. Ids are single path
     components: empty, ``.``, ``..``, absolute paths, ``/``, ``\\``, ``:`` and control
     characters are rejected when the table is validated (a :class:`ConfigError` naming the row
     and column), so no id can make an input *or an output* path leave its folder.
@@ -29,13 +31,19 @@ __all__ = [
     "TEST_COLUMNS",
     "TRAIN_COLUMNS",
     "VIEWS",
+    "IMAGE_EXTENSIONS",
+    "binary_column",
     "check_inside",
+    "find_image",
     "image_path",
     "read_table",
     "resolve_image_path",
     "validate_table",
 ]
 
+#: The file extensions searched for ``<image_id>``, in this order: DICOM, then the ordinary
+#: image formats :mod:`mammokit.dicom.imagefile` reads.
+IMAGE_EXTENSIONS: tuple[str, ...] = ("dcm", "png", "pgm", "jpg", "jpeg", "tif", "tiff")
 #: Columns every table needs, whatever its kind.
 ID_COLUMNS: tuple[str, ...] = ("patient_id", "image_id", "laterality", "view")
 #: The RSNA ``train.csv`` columns.
@@ -100,8 +108,9 @@ def read_table(path: str | Path, *, kind: str = "auto") -> pd.DataFrame:
     Args:
         path: the CSV file.
         kind: "train", "test", "any" (only the id columns are required) or "auto" (train
-            when a ``cancer`` column exists, test when a ``prediction_id`` column exists,
-            else "any").
+            when every RSNA ``train.csv`` column is there, test when every ``test.csv``
+            column is, else "any": a table of one's own dataset needs only the id columns;
+            0/1 columns such as ``cancer`` are checked whenever present).
 
     Returns:
         A DataFrame of str columns, values as written, in file order.
@@ -137,7 +146,14 @@ def validate_table(
         raise ConfigError(f"unknown table kind {kind!r}; choose one of: {', '.join(_KINDS)}")
     columns = [str(c) for c in frame.columns]
     if kind == "auto":
-        kind = "train" if "cancer" in columns else "test" if "prediction_id" in columns else "any"
+        present = set(columns)
+        kind = (
+            "train"
+            if present >= set(TRAIN_COLUMNS)
+            else "test"
+            if present >= set(TEST_COLUMNS)
+            else "any"
+        )
     required = {"train": TRAIN_COLUMNS, "test": TEST_COLUMNS, "any": ID_COLUMNS}[kind]
     missing = [c for c in required if c not in columns]
     if missing:
@@ -240,14 +256,82 @@ def check_inside(path: Path, root: Path) -> Path:
     return real
 
 
+#: How a 0/1 column may be written (``1.0`` when a CSV reader made floats of it).
+BINARY_TEXT: dict[str, int] = {"0": 0, "1": 1, "0.0": 0, "1.0": 1, "false": 0, "true": 1}
+
+
+def binary_column(values: pd.Series, where: str) -> pd.Series:
+    """A 0/1 column (``"0"``, ``"1"``, ``1.0``, ``True``...) as int 0/1.
+
+    Raises:
+        ConfigError: a blank or any other value, naming ``where`` and an example.
+    """
+    mapped = values.astype(str).str.strip().str.lower().map(BINARY_TEXT)
+    bad = mapped.isna()
+    if bad.any():
+        raise ConfigError(
+            f"{where}: {int(bad.sum())} value(s) are not 0/1 (e.g. {values[bad].iloc[0]!r}); "
+            "the label must be binary and set on every row"
+        )
+    return mapped.astype(int)
+
+
+def _suffix(extension: str) -> str:
+    text = extension.strip()
+    if not text or "/" in text or "\\" in text:
+        raise ConfigError(f"image extension must be a name such as png, got {extension!r}")
+    return text if text.startswith(".") else f".{text}"
+
+
+def find_image(
+    images_dir: Path, patient_id: str, image_id: str, extension: str | None = None
+) -> Path:
+    """``<images_dir>/<patient_id>/<image_id>.<ext>``: with ``extension`` that one; without,
+    the single existing file among :data:`IMAGE_EXTENSIONS` (upper case too); the ``.dcm``
+    path when there is none (so a missing file reports the usual name).
+
+    Raises:
+        ConfigError: an unsafe id or extension.
+        ImageReadError: two candidate files for one id (naming both).
+    """
+    if extension:
+        return image_path(images_dir, patient_id, image_id, _suffix(extension))
+    default = image_path(images_dir, patient_id, image_id, ".dcm")
+    try:
+        present = {p.name for p in default.parent.iterdir()}
+    except OSError:
+        return default
+    found = [
+        default.with_name(f"{image_id}.{ext}")
+        for name_ext in IMAGE_EXTENSIONS
+        for ext in dict.fromkeys((name_ext, name_ext.upper()))
+        if f"{image_id}.{ext}" in present
+    ]
+    if len(found) > 1:
+        raise ImageReadError(
+            found[0],
+            f"{len(found)} files for image_id {image_id!r}: "
+            f"{', '.join(p.name for p in found)}; keep one or configure the extension",
+        )
+    return found[0] if found else default
+
+
 def resolve_image_path(
-    images_dir: str | Path, patient_id: str, image_id: str, suffix: str = ".dcm"
+    images_dir: str | Path,
+    patient_id: str,
+    image_id: str,
+    suffix: str | None = None,
 ) -> Path:
     """The checked, real path of one row's image (see the module's path policy).
 
+    Args:
+        suffix: the file extension (``".dcm"``, ``"png"``...); None searches
+            :data:`IMAGE_EXTENSIONS`.
+
     Raises:
         ConfigError: an unsafe id.
-        ImageReadError: the file is missing or a link leads outside ``images_dir``.
+        ImageReadError: the file is missing, two candidates exist, or a link leads outside
+            ``images_dir``.
     """
     images_dir = Path(images_dir)
-    return check_inside(image_path(images_dir, patient_id, image_id, suffix), images_dir)
+    return check_inside(find_image(images_dir, patient_id, image_id, suffix), images_dir)

@@ -26,7 +26,14 @@ from mammokit.errors import ConfigError
 from mammokit.evaluate.aggregate import aggregate_scores, with_prediction_id
 from mammokit.evaluate.metricset import select_report_metrics
 from mammokit.evaluate.report import CropLoader, ReportFiles, write_report
-from mammokit.evaluate.runinfo import RunInfo, oof_breasts, read_oof, read_run, run_calibration
+from mammokit.evaluate.runinfo import (
+    RunInfo,
+    oof_breasts,
+    read_oof,
+    read_run,
+    run_calibration,
+    run_label,
+)
 from mammokit.evaluate.thresholds import build_policy
 from mammokit.plugins import get_plugin_manager
 
@@ -53,22 +60,22 @@ def _read_csv(path: str | Path, what: str) -> pd.DataFrame:
         raise ConfigError(f"{path}: cannot read {what}: {err}") from err
 
 
-def read_predictions(path: str | Path) -> pd.DataFrame:
+def read_predictions(path: str | Path, *, label: str = "cancer") -> pd.DataFrame:
     """A predictions file as a table with a ``score`` column.
 
     Accepts image scores (``image_id`` + ``score``), breast scores (``prediction_id`` +
-    ``score``) or a probability submission (``prediction_id, cancer``, renamed to score).
+    ``score``) or a probability submission (``prediction_id, <label>``, renamed to score).
 
     Raises:
         ConfigError: no score column, or a submission of 0/1 decisions only.
     """
     frame = _read_csv(path, "predictions")
     if "score" not in frame.columns:
-        if {"prediction_id", "cancer"} <= set(frame.columns):
-            frame = frame.rename(columns={"cancer": "score"})
+        if {"prediction_id", label} <= set(frame.columns):
+            frame = frame.rename(columns={label: "score"})
         else:
             raise ConfigError(
-                f"{path}: predictions need a score column (or prediction_id,cancer); "
+                f"{path}: predictions need a score column (or prediction_id,{label}); "
                 f"found {', '.join(map(str, frame.columns))}"
             )
     if "image_id" not in frame.columns and "prediction_id" not in frame.columns:
@@ -76,12 +83,20 @@ def read_predictions(path: str | Path) -> pd.DataFrame:
     return frame
 
 
-def read_labels(path: str | Path) -> pd.DataFrame:
-    """A labels table: ``prediction_id, cancer`` per breast, or a ``train.csv``-like image
-    table (``prediction_id`` is then made from ``patient_id`` and ``laterality``)."""
+def read_labels(path: str | Path, *, label: str = "cancer") -> pd.DataFrame:
+    """A labels table: ``prediction_id, <label>`` per breast, or a ``train.csv``-like image
+    table (``prediction_id`` is then made from ``patient_id`` and ``laterality``).
+
+    The ``label`` column becomes the working column ``cancer`` (any other ``cancer``
+    column is set aside), so the rest of the evaluation reads one name.
+    """
     frame = _read_csv(path, "labels")
-    if "cancer" not in frame.columns:
-        raise ConfigError(f"{path}: labels need a cancer column")
+    if label not in frame.columns:
+        raise ConfigError(
+            f"{path}: labels need a {label!r} column; found {', '.join(map(str, frame.columns))}"
+        )
+    if label != "cancer":
+        frame = frame.drop(columns=["cancer"], errors="ignore").rename(columns={label: "cancer"})
     return with_prediction_id(frame)
 
 
@@ -216,6 +231,7 @@ def evaluate(
     metrics: str | Sequence[str] | None = None,
     metric_options: Mapping[str, Mapping[str, Any]] | None = None,
     manager: pluggy.PluginManager | None = None,
+    label: str | None = None,
 ) -> ReportFiles:
     """Evaluate a run's out-of-fold predictions, or a predictions file against labels.
 
@@ -240,6 +256,8 @@ def evaluate(
             get the policy's.
         metric_options: metric name -> options for its factory.
         manager: plugin manager for the threshold policy and the metrics.
+        label: the labels table's label column; None = the one the runs were trained on
+            (``[train] label``, normally "cancer").
 
     Returns:
         :class:`~mammokit.evaluate.report.ReportFiles`.
@@ -255,14 +273,19 @@ def evaluate(
     manager = manager or get_plugin_manager()
     select_report_metrics(metrics, metric_options, manager=manager)
     infos = [read_run(r) for r in runs]
+    label = label or run_label(infos)
     if predictions is not None and labels is not None:
-        breasts, images = join_labels(read_predictions(predictions), read_labels(labels), aggregate)
+        breasts, images = join_labels(
+            read_predictions(predictions, label=label),
+            read_labels(labels, label=label),
+            aggregate,
+        )
         data = EvaluationData(breasts, images, f"{predictions} against {labels}")
     else:
         from mammokit.data import read_index
 
         data = _oof_data(infos, aggregate, read_index(crops) if crops is not None else None)
-    notes = [f"Scores: {data.source}; aggregation per breast: {aggregate}."]
+    notes = [f"Label: {label}. Scores: {data.source}; aggregation per breast: {aggregate}."]
     breasts = data.breasts
     calibrations: list[Any] | None = None
     if calibration != "none":

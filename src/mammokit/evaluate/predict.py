@@ -12,8 +12,9 @@ streamed through one model at a time in batches.
 
 Outputs (all written atomically):
 
-- ``submission.csv``: ``prediction_id,cancer``, one row per prediction id of the table,
-  sorted; ``cancer`` is 0/1, or a probability with the ``none`` policy.
+- ``submission.csv``: ``prediction_id,<label>`` (``cancer`` unless the runs were trained on
+  another ``label``), one row per prediction id of the table, sorted; 0/1, or a
+  probability with the ``none`` policy.
 - ``image_scores.csv``: the table's columns + ``score`` (ensemble mean) and, for an
   ensemble, ``score_0``, ``score_1``... per run.
 - ``breast_scores.csv``: ``prediction_id, patient_id, laterality, n_images, score`` (after
@@ -42,7 +43,13 @@ from mammokit.config import PreprocessConfig, config_to_dict
 from mammokit.errors import ConfigError, MammokitError
 from mammokit.evaluate.aggregate import AGGREGATIONS, aggregate_scores
 from mammokit.evaluate.calibration import CALIBRATION_METHODS, Calibration
-from mammokit.evaluate.runinfo import RunInfo, oof_breasts, read_run, run_calibration
+from mammokit.evaluate.runinfo import (
+    RunInfo,
+    oof_breasts,
+    read_run,
+    run_calibration,
+    run_label,
+)
 from mammokit.evaluate.thresholds import apply_threshold, build_policy
 
 __all__ = [
@@ -96,6 +103,7 @@ def preprocess_for_run(
     cache_dir: str | Path,
     *,
     workers: int | None = None,
+    extension: str | None = None,
     quiet: bool = False,
     manager: pluggy.PluginManager | None = None,
 ) -> tuple[Path, Any]:
@@ -111,7 +119,14 @@ def preprocess_for_run(
     out = Path(cache_dir) / _config_key(run.preprocess)
     pipeline = Pipeline(run.preprocess, manager=manager)
     result = preprocess_dataset(
-        pipeline, images_dir, table, out, workers=workers, format="png", quiet=quiet
+        pipeline,
+        images_dir,
+        table,
+        out,
+        workers=workers,
+        format="png",
+        quiet=quiet,
+        extension=extension,
     )
     return out, result
 
@@ -193,6 +208,7 @@ def predict(
     batch_size: int = 16,
     progress: bool = True,
     manager: pluggy.PluginManager | None = None,
+    extension: str | None = None,
 ) -> PredictResult:
     """Predict every breast of ``table`` with one run or the average of several.
 
@@ -215,6 +231,8 @@ def predict(
         workers: preprocessing processes (None: one per core; 0: in this process).
         batch_size: images per model call.
         progress: show progress bars.
+        extension: the images' file extension (e.g. "png"); None finds each
+            ``<image_id>`` among dcm, png, pgm, jpg, jpeg, tif and tiff.
         manager: plugin manager for preprocessing and the threshold policy.
 
     Returns:
@@ -259,6 +277,7 @@ def predict(
         per_run, failures = _score_runs(
             infos, images_dir, frame, cache,
             workers=workers, batch_size=batch_size, tta=tta, progress=progress, manager=manager,
+            extension=extension,
         )  # fmt: skip
 
     failures_path = out_path.with_name("predict_failures.csv")
@@ -286,11 +305,12 @@ def predict(
     decided = dict(
         zip(breasts["prediction_id"], apply_threshold(breasts["score"], value), strict=True)
     )
+    label = run_label(infos)
     submission = pd.DataFrame(
-        {"prediction_id": all_ids, "cancer": [decided.get(p, fill) for p in all_ids]}
+        {"prediction_id": all_ids, label: [decided.get(p, fill) for p in all_ids]}
     )
     if value is not None:
-        submission["cancer"] = submission["cancer"].astype(int)
+        submission[label] = submission[label].astype(int)
     breasts["prediction"] = [decided[p] for p in breasts["prediction_id"]]
     if len(infos) == 1:
         images = images.drop(columns=columns)
@@ -320,14 +340,16 @@ def _score_runs(
     tta: str,
     progress: bool,
     manager: pluggy.PluginManager | None,
+    extension: str | None = None,
 ) -> tuple[list[dict[str, float]], list[tuple[str, str]]]:
     """Per run: image_id -> score; plus the images no run could preprocess."""
     per_run: list[dict[str, float]] = []
     failures: dict[str, str] = {}
     for info in infos:
         folder, result = preprocess_for_run(
-            info, images_dir, frame, cache, workers=workers, quiet=not progress, manager=manager
-        )
+            info, images_dir, frame, cache, workers=workers, quiet=not progress,
+            manager=manager, extension=extension,
+        )  # fmt: skip
         for failure in result.failures:
             failures.setdefault(failure.image_id, f"{failure.error_type}: {failure.message}")
         from mammokit.data import read_index

@@ -8,6 +8,7 @@ The layout is the training engineer's contract: ``config.toml`` with ``[preproce
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from pathlib import Path
 
 import attrs
@@ -27,7 +28,15 @@ from mammokit.evaluate.calibration import (
 from mammokit.train.config import TrainConfig
 from mammokit.train.rundir import OOF_COLUMNS, RunDir, read_run_config
 
-__all__ = ["OOF_COLUMNS", "RunInfo", "oof_breasts", "read_oof", "read_run", "run_calibration"]
+__all__ = [
+    "OOF_COLUMNS",
+    "RunInfo",
+    "oof_breasts",
+    "read_oof",
+    "read_run",
+    "run_calibration",
+    "run_label",
+]
 
 
 @attrs.frozen
@@ -109,6 +118,18 @@ def read_oof(run_dir: str | Path) -> pd.DataFrame | None:
     if missing:
         raise ConfigError(f"{path}: missing column(s) {', '.join(missing)}")
     return frame
+
+
+def run_label(infos: Sequence[RunInfo]) -> str:
+    """The label column the runs were trained on (``[train] label``).
+
+    Raises:
+        ConfigError: the runs were trained on different labels.
+    """
+    labels = sorted({info.train.label for info in infos})
+    if len(labels) > 1:
+        raise ConfigError(f"the runs were trained on different labels: {', '.join(labels)}")
+    return labels[0] if labels else "cancer"
 
 
 def run_calibration(

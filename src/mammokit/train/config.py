@@ -5,6 +5,7 @@ No TensorFlow here: the config is read and validated by the CLI before TensorFlo
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,13 @@ import attrs
 
 from mammokit.config import _names, _size, config_from_dict, config_to_dict, load_toml
 
-__all__ = ["AugmentConfig", "TrainConfig", "load_train_config"]
+__all__ = [
+    "DEFAULT_MONITOR",
+    "SPECIAL_MONITORS",
+    "AugmentConfig",
+    "TrainConfig",
+    "load_train_config",
+]
 
 
 def _options(value: Any) -> dict[str, Any]:
@@ -21,6 +28,18 @@ def _options(value: Any) -> dict[str, Any]:
 
 def _options_by_name(value: Any) -> dict[str, dict[str, Any]]:
     return {str(name): dict(options or {}) for name, options in dict(value or {}).items()}
+
+
+def _text_map(value: Any) -> dict[str, str]:
+    return {str(k): str(v) for k, v in dict(value or {}).items()}
+
+
+def _weight_map(value: Any) -> dict[str, float]:
+    return {str(k): float(v) for k, v in dict(value or {}).items()}
+
+
+#: The kinds of auxiliary target.
+AUX_KINDS = ("binary", "categorical")
 
 
 def _size_or_none(value: Any) -> tuple[int, int] | None:
@@ -82,13 +101,28 @@ def _one_of(*choices: str) -> Any:
     return attrs.validators.in_(choices)
 
 
+#: The monitor when none is configured (the reason is in docs/decisions.md).
+DEFAULT_MONITOR = "breast_auc"
+#: Monitors that are not a ``<level>_<metric>`` of ``metrics``.
+SPECIAL_MONITORS = ("breast_pf1_best_threshold", "val_loss")
+
+
+def _monitor_name(value: Any) -> str:
+    """``"val_breast_auc"`` or ``"breast_auc"`` -> ``"breast_auc"``."""
+    text = str(value).strip()
+    if text.startswith("val_") and text != "val_loss":
+        text = text[len("val_") :]
+    return text
+
+
 @attrs.frozen
 class TrainConfig:
     """One training run.
 
     Attributes:
-        backbone: a ``mammokit_backbones`` name; ``backbone_options`` go to its factory
-            (e.g. ``drop_path_rate`` for ConvNeXtV2).
+        backbone: a ``mammokit_backbones`` name.
+        backbone_options: options for the backbone's factory (e.g. ``drop_path_rate`` for
+            ConvNeXtV2).
         pretrained: a local weights file for the backbone, or None for random init.
         input_mode: how the grey image becomes 3 channels inside the model: "contrast"
             (image + two high-pass channels, standardised; trains from random init),
@@ -98,14 +132,29 @@ class TrainConfig:
         head_hidden: units of an optional hidden dense (+GELU) layer in the head; 0 = none.
         image_size: (H, W) the model sees; None = the preprocessed size. Images are
             resized in the input pipeline when it differs.
-        epochs, batch_size: the global batch size (over all replicas).
-        n_folds, fold, seed: the patient-grouped stratified split, and the run's seed.
-        sampling: a ``mammokit_sampling_strategies`` name with ``sampling_options``.
-        loss: a ``mammokit_losses`` name with ``loss_options``.
+        epochs: training epochs.
+        batch_size: the global batch size (over all replicas).
+        label: the table column of the binary (0/1) target: folds, sampling, metrics,
+            ``oof.csv``'s ``cancer`` column and evaluate follow it (e.g. "abnormal").
+        aux: auxiliary targets trained with extra heads on the pooled features: table
+            column -> "binary" (0/1) or "categorical" (its distinct values, e.g. density
+            A-D or BIRADS 0-2), e.g. ``{density = "categorical", biopsy = "binary"}``.
+            Missing values are left out of the loss; ``model.keras`` keeps only the main
+            head, so predictions come from it alone.
+        aux_weights: table column -> its auxiliary loss weight (default 1.0 each).
+        n_folds: folds of the patient-grouped stratified split.
+        fold: the validation fold.
+        seed: the run's seed (folds, sampling, augmentation, initialisation).
+        stratify: extra table columns the folds are stratified on besides the label
+            (e.g. ``"site_id,density"``); a patient takes its first image's value.
+        sampling: a ``mammokit_sampling_strategies`` name.
+        sampling_options: options for the sampling strategy's factory.
+        loss: a ``mammokit_losses`` name.
+        loss_options: options for the loss's factory (e.g. ``smoothing`` for bce_smooth).
         metrics: the ``mammokit_metrics`` computed on the validation fold each epoch, per
             image and per breast (history columns ``val_image_<name>``,
-            ``val_breast_<name>``); a tuple or ``"pf1,auc"``. It must include ``pf1``,
-            which picks the best weights; metrics that need a threshold are refused.
+            ``val_breast_<name>``); a tuple or ``"pf1,auc"``. Metrics that need a
+            threshold are refused.
         metric_options: metric name -> options for its factory (e.g. ``{"pf1": {"beta":
             2}}``).
         learning_rate: peak learning rate after warmup.
@@ -114,14 +163,26 @@ class TrainConfig:
             AdamW multiplies its decay by the learning rate, so it is given
             ``weight_decay / learning_rate`` (see :mod:`mammokit.train.optim`).
         warmup_epochs: linear warmup length, then cosine decay to ``min_lr_ratio``.
+        min_lr_ratio: the final learning rate as a fraction of the peak.
         ema: keep an exponential moving average of the weights (``ema_momentum``).
+        ema_momentum: the moving average's momentum.
         mixed_precision: "off", "auto" (bf16 on TPU, fp16 with loss scaling on GPU, off
             on CPU), "bf16" or "fp16".
         clipnorm: clip each gradient to this norm; None = no clipping.
-        augment: the :class:`AugmentConfig`.
+        augment: the :class:`AugmentConfig` fields to change (e.g. ``hflip=0``).
         strategy: "auto", "tpu", "mirrored", "multi_worker" or "cpu".
-        external: extra training-only datasets as "name:path" (``mammokit_external_datasets``).
+        external: extra training-only datasets (``mammokit_external_datasets``) as
+            "name:path" or "name:path?key=value&key=value" with the reader's options, e.g.
+            "image_folder:/data/films?labels=my.csv&laterality=side".
         cache: keep decoded training images in memory after the first epoch.
+        monitor: the validation value that picks the ``best`` weights: ``breast_<metric>``
+            or ``image_<metric>`` for any ``mammokit_metrics`` name (e.g. "breast_auc";
+            computed, and kept in ``history.csv``, even when not in ``metrics``),
+            "breast_pf1_best_threshold" (breast pF1 binarised at its best threshold) or
+            "val_loss". A ``val_`` prefix is accepted. See docs/decisions.md for the default.
+        monitor_mode: "max", "min" or "auto" (min for val_loss, else max).
+        early_stopping_patience: stop after this many epochs without a better ``monitor``
+            value; 0 = never stop early.
         final_weights: which weights ``model.keras`` holds: "best" or "last".
         steps_per_execution: Keras steps per tf.function call.
     """
@@ -137,9 +198,13 @@ class TrainConfig:
     image_size: tuple[int, int] | None = attrs.field(default=None, converter=_size_or_none)
     epochs: int = attrs.field(default=10, converter=int, validator=_non_negative)
     batch_size: int = attrs.field(default=16, converter=int)
+    label: str = "cancer"
+    aux: dict[str, str] = attrs.field(factory=dict, converter=_text_map)
+    aux_weights: dict[str, float] = attrs.field(factory=dict, converter=_weight_map)
     n_folds: int = attrs.field(default=5, converter=int)
     fold: int = attrs.field(default=0, converter=int, validator=_non_negative)
     seed: int = attrs.field(default=42, converter=int)
+    stratify: tuple[str, ...] = attrs.field(default=(), converter=_names)
     sampling: str = "undersample"
     sampling_options: dict[str, Any] = attrs.field(factory=dict, converter=_options)
     loss: str = "bce"
@@ -164,6 +229,9 @@ class TrainConfig:
     )
     external: tuple[str, ...] = attrs.field(default=(), converter=tuple)
     cache: bool = False
+    monitor: str = attrs.field(default=DEFAULT_MONITOR, converter=_monitor_name)
+    monitor_mode: str = attrs.field(default="auto", validator=_one_of("auto", "max", "min"))
+    early_stopping_patience: int = attrs.field(default=0, converter=int, validator=_non_negative)
     final_weights: str = attrs.field(default="best", validator=_one_of("best", "last"))
     steps_per_execution: int = attrs.field(default=1, converter=int)
 
@@ -176,10 +244,27 @@ class TrainConfig:
             raise ValueError(f"fold must be in [0, {self.n_folds - 1}], got {self.fold}")
         if not self.learning_rate > 0:
             raise ValueError(f"learning_rate must be positive, got {self.learning_rate}")
-        if "pf1" not in self.metrics:
-            raise ValueError(
-                f"metrics must include pf1 (it picks the best weights), got {self.metrics}"
-            )
+        if not self.label.strip():
+            raise ValueError("label must name a table column")
+        for column, kind in self.aux.items():
+            if kind not in AUX_KINDS:
+                raise ValueError(
+                    f"aux {column!r}: kind must be binary or categorical, got {kind!r}"
+                )
+            if column == self.label:
+                raise ValueError(f"aux {column!r} is the label itself")
+        stray_weights = sorted(set(self.aux_weights) - set(self.aux))
+        if stray_weights:
+            raise ValueError(f"aux_weights for column(s) not in aux: {', '.join(stray_weights)}")
+        if any(w < 0 for w in self.aux_weights.values()):
+            raise ValueError(f"aux_weights must be >= 0, got {self.aux_weights}")
+        if self.monitor not in SPECIAL_MONITORS:
+            level, _, metric = self.monitor.partition("_")
+            if level not in ("breast", "image") or not metric:
+                raise ValueError(
+                    f"monitor must be breast_<metric>, image_<metric>, "
+                    f"{' or '.join(SPECIAL_MONITORS)}, got {self.monitor!r}"
+                )
         if len(set(self.metrics)) != len(self.metrics):
             raise ValueError(f"metrics lists a name twice: {self.metrics}")
         stray = sorted(set(self.metric_options) - set(self.metrics))
@@ -189,12 +274,36 @@ class TrainConfig:
             if ":" not in item:
                 raise ValueError(f"external must be 'name:path', got {item!r}")
 
+    def aux_weight(self, column: str) -> float:
+        """The loss weight of the auxiliary target ``column``."""
+        return self.aux_weights.get(column, 1.0)
+
     @property
     def resolved_input_mode(self) -> str:
         """The input mode after resolving "auto"."""
         if self.input_mode != "auto":
             return self.input_mode
         return "imagenet" if self.pretrained else "contrast"
+
+    @property
+    def monitor_metric(self) -> str | None:
+        """The ``mammokit_metrics`` name the monitor reads, or None for the special ones."""
+        if self.monitor in SPECIAL_MONITORS:
+            return None
+        return self.monitor.partition("_")[2]
+
+    @property
+    def validation_metrics(self) -> tuple[str, ...]:
+        """``metrics`` plus the monitor's metric when it is not among them."""
+        extra = self.monitor_metric
+        return self.metrics if extra in (None, *self.metrics) else (*self.metrics, str(extra))
+
+    @property
+    def resolved_monitor_mode(self) -> str:
+        """ "max" or "min" after resolving "auto"."""
+        if self.monitor_mode != "auto":
+            return self.monitor_mode
+        return "min" if self.monitor == "val_loss" else "max"
 
     @property
     def keras_weight_decay(self) -> float:
@@ -206,9 +315,14 @@ class TrainConfig:
         return config_to_dict(self)
 
 
-def load_train_config(path: str | Path | None, **overrides: Any) -> TrainConfig:
+def load_train_config(
+    path: str | Path | None,
+    overrides: Mapping[str, Any] | None = None,
+    **more: Any,
+) -> TrainConfig:
     """A TrainConfig from a TOML file's ``[train]`` table (or the whole file), with
-    ``overrides`` (None values ignored) applied on top.
+    ``overrides`` (applied as given, None included) then ``more`` (None values ignored)
+    applied on top.
 
     Raises:
         ConfigError: unreadable file, unknown key or invalid value.
@@ -217,5 +331,6 @@ def load_train_config(path: str | Path | None, **overrides: Any) -> TrainConfig:
     if path is not None:
         raw = load_toml(path)
         data = dict(raw.get("train", raw))
-    data.update({k: v for k, v in overrides.items() if v is not None})
+    data.update(overrides or {})
+    data.update({k: v for k, v in more.items() if v is not None})
     return config_from_dict(TrainConfig, data, where=str(path) if path else "train")

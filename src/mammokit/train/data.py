@@ -198,11 +198,14 @@ def train_dataset(
     epoch_size: int | None = None,
     bit_depth: int = 8,
     image_size: tuple[int, int] | None = None,
+    aux_labels: Sequence[np.ndarray] = (),
 ) -> Any:
     """Batches over ``rows`` (the concatenated epoch plans, a multiple of ``batch_size``),
     augmented with seeds ``(seed, step)`` where ``step`` counts from ``first_step``, so a
     resumed run sees the same augmentation. Images come from ``paths`` (PNG files),
-    ``images`` (in memory) or ``tfrecords`` (streamed; ``epoch_size`` = rows per epoch)."""
+    ``images`` (in memory) or ``tfrecords`` (streamed; ``epoch_size`` = rows per epoch).
+    With ``aux_labels`` (one ``(N,)`` array per auxiliary target, -1 = missing), labels
+    and weights are tuples: the main label first, then each auxiliary target (weight 1)."""
     rows = np.asarray(rows, dtype=np.int64)
     if tfrecords is not None:
         pairs = _tfrecord_stream(
@@ -219,17 +222,19 @@ def train_dataset(
         )
     label_table = tf.constant(np.asarray(labels, dtype=np.float32))
     weight_table = tf.constant(np.asarray(weights, dtype=np.float32))
+    aux_tables = [tf.constant(np.asarray(a, dtype=np.float32)) for a in aux_labels]
     dataset = pairs.batch(batch_size, drop_remainder=True)
     steps = tf.data.Dataset.range(first_step, first_step + len(rows) // batch_size)
 
     def augment_one(step: Any, batch: Any) -> Any:
         image, row = batch
         label = tf.gather(label_table, row)[:, None]
-        return (
-            augment_batch(image, augment, seed=seed, step=step),
-            label,
-            tf.gather(weight_table, row),
-        )
+        weight = tf.gather(weight_table, row)
+        if aux_tables:
+            extra = tuple(tf.gather(t, row)[:, None] for t in aux_tables)
+            ones = tuple(tf.ones_like(weight) for _ in aux_tables)
+            label, weight = (label, *extra), (weight, *ones)
+        return augment_batch(image, augment, seed=seed, step=step), label, weight
 
     dataset = tf.data.Dataset.zip((steps, dataset)).map(
         augment_one, num_parallel_calls=_AUTOTUNE, deterministic=True

@@ -1,7 +1,11 @@
 """External training-only datasets: ``ddsm`` and ``image_folder`` (no TensorFlow).
 
-A dataset factory ``factory(path, **options)`` returns a table with ``path`` (absolute
-image file), ``cancer``, ``patient_id`` and ``source``. :func:`load_external` then runs
+A dataset is given as ``NAME:PATH`` or ``NAME:PATH?key=value&key=value`` (e.g.
+``image_folder:/data/films?labels=my.csv&laterality=side``); :func:`parse_external` splits
+it, and the options go to the factory, checked like every component's options. A dataset
+factory ``factory(path, **options)`` returns a table with ``path`` (absolute image file),
+``cancer`` (the 0/1 training target), ``patient_id`` and ``source``, and optionally
+``laterality`` (L/R; the breast is then ``<patient>_<laterality>``). :func:`load_external` then runs
 every image through the *same* :class:`~mammokit.Pipeline` preprocessing as the main data
 (the images are ordinary PNG/JPEG/TIFF files, treated as already windowed, so windowing is
 skipped), writes the results under ``<run>/external/<name>/`` and returns training rows.
@@ -22,12 +26,53 @@ from mammokit.config import PreprocessConfig
 from mammokit.errors import ConfigError, MammokitError
 from mammokit.plugins import build_component, get_plugin_manager
 
-__all__ = ["ddsm", "external_components", "image_folder", "load_external"]
+__all__ = ["ddsm", "external_components", "image_folder", "load_external", "parse_external"]
 
 logger = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".pgm")
 _COLUMNS = ("path", "cancer", "patient_id", "source")
+
+
+def parse_external(spec: str) -> tuple[str, str, dict[str, str]]:
+    """``"NAME:PATH?key=value&..."`` -> ``(name, path, options)``.
+
+    Raises:
+        ConfigError: no ``:``, an empty name or path, or an option without ``=`` or given
+            twice.
+    """
+    from urllib.parse import parse_qsl
+
+    name, sep, rest = spec.partition(":")
+    path, _, query = rest.partition("?")
+    if not sep or not name.strip() or not path.strip():
+        raise ConfigError(f"external dataset must be NAME:PATH[?key=value&...], got {spec!r}")
+    options: dict[str, str] = {}
+    try:
+        pairs = parse_qsl(query, keep_blank_values=True, strict_parsing=bool(query))
+    except ValueError as err:
+        raise ConfigError(f"external dataset {spec!r}: options must be key=value&...") from err
+    for key, value in pairs:
+        if key in options:
+            raise ConfigError(f"external dataset {spec!r}: option {key!r} given twice")
+        options[key] = value
+    return name.strip(), path, options
+
+
+def _laterality(table: pd.DataFrame, column: str | None, where: str) -> pd.DataFrame:
+    """Copy ``column`` (L/R per image) into ``laterality``."""
+    if column is None:
+        return table
+    if column not in table.columns:
+        raise ConfigError(f"{where}: no laterality column {column!r}")
+    values = table[column].astype(str).str.strip().str.upper()
+    bad = ~values.isin(["L", "R"])
+    if bad.any():
+        raise ConfigError(
+            f"{where}: laterality column {column!r} must hold L or R, "
+            f"got {table[column][bad].iloc[0]!r}"
+        )
+    return table.assign(laterality=values)
 
 
 def _folder(path: str | Path) -> Path:
@@ -41,11 +86,13 @@ def _images_under(root: Path) -> list[Path]:
     return sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
 
 
-def ddsm(path: str | Path, *, metadata: str | None = None) -> pd.DataFrame:
+def ddsm(
+    path: str | Path, *, metadata: str | None = None, laterality: str | None = None
+) -> pd.DataFrame:
     """The DDSM positive-case layout: ``<root>/<case>/.../<image>.png``, every image a
     positive. The case folder (first path component) is the patient id. An optional
     metadata CSV (``metadata``, relative to ``root`` or absolute) with a ``path`` column
-    (relative to ``root``) adds its other columns.
+    (relative to ``root``) adds its other columns; ``laterality`` names its L/R column.
 
     Returns:
         DataFrame with ``path, cancer, patient_id, source`` (+ metadata columns).
@@ -75,27 +122,40 @@ def ddsm(path: str | Path, *, metadata: str | None = None) -> pd.DataFrame:
             columns=[c for c in _COLUMNS if c in meta.columns], errors="ignore"
         )
         table = table.merge(extra, on="rel", how="left")
+        table = _laterality(table, laterality, str(meta_path))
+    elif laterality is not None:
+        raise ConfigError("ddsm: laterality needs a metadata CSV holding that column")
     return table.drop(columns="rel")
 
 
-def image_folder(path: str | Path, *, labels: str = "labels.csv") -> pd.DataFrame:
-    """Any folder of images with a CSV of labels (``labels``, relative to the folder)
-    having ``path`` (relative to the folder) and ``cancer`` (0/1) columns, and optionally
-    ``patient_id`` (default: the file name without suffix).
+def image_folder(
+    path: str | Path,
+    *,
+    labels: str = "labels.csv",
+    label: str = "cancer",
+    laterality: str | None = None,
+) -> pd.DataFrame:
+    """Any folder of images with a CSV of labels (``labels``, relative to the folder or
+    absolute) having ``path`` (relative to the folder) and the 0/1 ``label`` column
+    (default ``cancer``), and optionally ``patient_id`` (default: the file name without
+    suffix) and an L/R column named by ``laterality``.
 
     Returns:
         DataFrame with ``path, cancer, patient_id, source``.
     """
     root = _folder(path)
-    csv_path = root / labels
+    csv_path = Path(labels) if Path(labels).is_absolute() else root / labels
     if not csv_path.is_file():
         raise ConfigError(f"{csv_path}: labels CSV not found for image_folder")
     table = pd.read_csv(csv_path, dtype={"path": str, "patient_id": str})
-    missing = [c for c in ("path", "cancer") if c not in table.columns]
+    missing = [c for c in ("path", label) if c not in table.columns]
     if missing:
         raise ConfigError(f"{csv_path}: missing column(s) {', '.join(missing)}")
-    if not table["cancer"].isin([0, 1]).all():
-        raise ConfigError(f"{csv_path}: 'cancer' must be 0 or 1")
+    if not table[label].isin([0, 1]).all():
+        raise ConfigError(f"{csv_path}: {label!r} must be 0 or 1")
+    if label != "cancer":
+        table = table.drop(columns=["cancer"], errors="ignore").rename(columns={label: "cancer"})
+    table = _laterality(table, laterality, str(csv_path))
     absent = [p for p in table["path"] if not (root / p).is_file()]
     if absent:
         raise ConfigError(f"{csv_path}: {len(absent)} listed image(s) not found, e.g. {absent[0]}")
@@ -113,7 +173,8 @@ def load_external(
     *,
     manager: pluggy.PluginManager | None = None,
 ) -> pd.DataFrame:
-    """Read and preprocess every ``"name:path"`` external dataset into ``out_dir/<name>/``.
+    """Read and preprocess every ``"name:path[?options]"`` external dataset into
+    ``out_dir/<name>/``.
 
     Returns:
         Training rows: ``image_id, patient_id, laterality, prediction_id, cancer,
@@ -132,8 +193,8 @@ def load_external(
     pipeline = Pipeline(preprocess, manager=manager)
     frames = []
     for spec in specs:
-        name, _, path = spec.partition(":")
-        table = build_component(manager, "mammokit_external_datasets", name, path)
+        name, path, options = parse_external(spec)
+        table = build_component(manager, "mammokit_external_datasets", name, path, options=options)
         missing = [c for c in _COLUMNS if c not in table.columns]
         if missing:
             raise ConfigError(f"external dataset {name!r} lacks column(s) {', '.join(missing)}")
@@ -150,12 +211,13 @@ def load_external(
                     continue
                 write_png(png, result.pixels)
             patient = f"{name}-{item.patient_id}"
+            side = str(getattr(item, "laterality", "") or "")
             rows.append(
                 {
                     "image_id": image_id,
                     "patient_id": patient,
-                    "laterality": "",
-                    "prediction_id": f"{patient}_{image_id}",
+                    "laterality": side,
+                    "prediction_id": f"{patient}_{side or image_id}",
                     "cancer": int(item.cancer),
                     "abs_path": str(png),
                     "source": str(item.source),

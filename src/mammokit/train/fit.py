@@ -8,19 +8,22 @@
 4. draws every epoch's sampling plan (deterministic in seed and epoch) and streams it
    through :func:`mammokit.train.data.train_dataset`;
 5. fits, validating each epoch per image and per breast, saving ``last`` and the ``best``
-   (by breast-level pF1) weights plus the model/optimizer state for ``--resume``;
-6. writes ``model.keras`` (best or last weights) and ``oof.csv``.
+   (by ``config.monitor``) weights plus the model/optimizer state for ``--resume``, and
+   stopping early after ``early_stopping_patience`` epochs without a better value;
+6. writes ``model.keras`` (best or last weights, main head only), ``oof.csv`` and
+   ``summary.json`` (which epoch ``model.keras`` holds and why).
 Nothing is pickled: weights are HDF5, optimizer state a TF checkpoint, the rest CSV/TOML/JSON.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import math
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +36,7 @@ from mammokit._atomic import atomic_write_bytes
 from mammokit.config import PreprocessConfig, config_from_dict, config_to_dict, load_toml, save_toml
 from mammokit.errors import ConfigError
 from mammokit.plugins import get_plugin_manager
+from mammokit.train.aux import AuxTarget, aux_targets, masked_loss
 from mammokit.train.config import TrainConfig
 from mammokit.train.folds import split_fold
 from mammokit.train.rundir import OOF_COLUMNS, RunDir
@@ -53,9 +57,14 @@ class TrainResult:
     Attributes:
         run_dir: the run directory.
         history: one row per epoch (the content of ``history.csv``).
-        best: the best validation breast-level pF1.
+        best: the best value of ``monitor``.
         epochs_run: epochs trained by this call (0 if already finished).
         model: the final Keras model (the weights ``model.keras`` holds).
+        monitor: the validation value that chose the best epoch (``TrainConfig.monitor``).
+        best_epoch: the (1-based) epoch of ``best``.
+        stopped_early: the last epoch when early stopping ended training, else None.
+        summary: one line saying which epoch ``model.keras`` holds and why (also in
+            ``summary.json`` of the run, with the monitored value per epoch).
     """
 
     run_dir: Path
@@ -63,16 +72,27 @@ class TrainResult:
     best: float
     epochs_run: int
     model: Any = attrs.field(default=None, eq=False, repr=False)
+    monitor: str = "breast_pf1"
+    best_epoch: int | None = None
+    stopped_early: int | None = None
+    summary: str = ""
 
 
-def read_dataset(data_dir: str | Path) -> tuple[pd.DataFrame, PreprocessConfig]:
+def read_dataset(
+    data_dir: str | Path, *, label: str = "cancer"
+) -> tuple[pd.DataFrame, PreprocessConfig]:
     """The index table (with absolute ``abs_path``, ``prediction_id`` and ``source``) and
     the PreprocessConfig of a preprocessed folder.
 
+    The training target is the ``label`` column (0/1); it is copied into the working
+    column ``cancer`` of the returned table, which the folds, sampling and metrics read.
+
     Raises:
-        ConfigError: not a preprocessed folder, no ``cancer`` column, TFRecord-only output.
+        ConfigError: not a preprocessed folder, no ``label`` column or a value other than
+            0/1 in it, TFRecord-only output.
     """
     from mammokit.data import read_index
+    from mammokit.data.tables import binary_column
     from mammokit.evaluate.aggregate import with_prediction_id
 
     root = Path(data_dir)
@@ -82,13 +102,16 @@ def read_dataset(data_dir: str | Path) -> tuple[pd.DataFrame, PreprocessConfig]:
     raw = load_toml(toml)
     preprocess = config_from_dict(PreprocessConfig, raw.get("preprocess", raw), where=str(toml))
     table = read_index(root)
-    if "cancer" not in table.columns:
-        raise ConfigError(f"{root / 'index.csv'}: no 'cancer' column; cannot train on it")
+    if label not in table.columns:
+        raise ConfigError(
+            f"{root / 'index.csv'}: no {label!r} column to train on (the label); "
+            f"choose one of: {', '.join(map(str, table.columns))}"
+        )
     if table.empty:
         raise ConfigError(f"{root / 'index.csv'}: no images")
     table = with_prediction_id(table)
     table["abs_path"] = [str(root.resolve() / p) for p in table["path"]]
-    table["cancer"] = table["cancer"].astype(int)
+    table["cancer"] = binary_column(table[label], f"{root / 'index.csv'}: label {label!r}")
     table["source"] = MAIN_SOURCE
     return table, preprocess
 
@@ -166,7 +189,10 @@ def _predict(model: Any, dataset: Any, count: int) -> np.ndarray:
         model._mammokit_predict = step
     outputs, rows = [], []
     for images, batch_rows in dataset:
-        outputs.append(step(images).numpy().reshape(-1))
+        out = step(images)
+        if isinstance(out, (list, tuple)):  # auxiliary heads: the main one is first
+            out = out[0]
+        outputs.append(out.numpy().reshape(-1))
         rows.append(batch_rows.numpy())
     if not outputs:
         return np.zeros(0)
@@ -188,9 +214,11 @@ def _make_callback(keras: Any, **kwargs: Any) -> Any:
             super().__init__()
             self.__dict__.update(kwargs)
             self.best: float | None = kwargs["best"]
+            self.best_epoch: int | None = kwargs["best_epoch"]
+            self.stopped_early: int | None = None
 
         def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-            from mammokit.train.metrics import validation_metrics
+            from mammokit.train.metrics import best_threshold_pf1, validation_metrics
 
             logs = logs if logs is not None else {}
             with _ema_weights(self.model, self.model.optimizer):
@@ -204,15 +232,32 @@ def _make_callback(keras: Any, **kwargs: Any) -> Any:
                 metrics = validation_metrics(self.val_table, scores, self.val_metrics)
                 for key, value in metrics.items():
                     logs[f"val_{key}"] = float(value)
-                current = logs["val_breast_pf1"]
+                logs["val_breast_pf1_best_threshold"] = best_threshold_pf1(self.val_table, scores)
+                current = float(logs[self.monitor_key])
                 self.model.save_weights(str(self.write_dir / "last.weights.h5"))
-                if self.best is None or current > self.best:
-                    self.best = float(current)
+                if self.improved(current):
+                    self.best = current
+                    self.best_epoch = epoch + 1
                     self.model.save_weights(str(self.write_dir / "best.weights.h5"))
             self.checkpoint.write(str(self.state_prefix))
             if self.is_chief:
-                self.run.write_state({"epoch": epoch + 1, "best": self.best, "seed": self.seed})
-            logs["best_val_breast_pf1"] = self.best
+                self.run.write_state(
+                    {"epoch": epoch + 1, "best": self.best, "best_epoch": self.best_epoch,
+                     "seed": self.seed}
+                )  # fmt: skip
+            logs["monitor"] = current
+            logs["best_monitor"] = self.best
+            logs["best_epoch"] = self.best_epoch
+            if self.patience and epoch + 1 - int(self.best_epoch or 0) >= self.patience:
+                self.stopped_early = epoch + 1
+                self.model.stop_training = True
+
+        def improved(self, value: float) -> bool:
+            if math.isnan(value):
+                return self.best is None and self.best_epoch is None
+            if self.best is None or math.isnan(self.best):
+                return True
+            return value < self.best if self.mode == "min" else value > self.best
 
     return EpochEnd()
 
@@ -247,6 +292,13 @@ def train(
 
     manager = manager or get_plugin_manager()
     components = resolve_train_components(config, manager)  # fails before TF and writes
+    # the table and its label are checked before TensorFlow too (pandas only)
+    table, preprocess = read_dataset(data_dir, label=config.label)
+    train_rows, val_rows = split_fold(
+        table, n_folds=config.n_folds, fold=config.fold, seed=config.seed,
+        stratify=config.stratify,
+    )  # fmt: skip
+    aux, _ = aux_targets(config.aux, config.aux_weights, table, train_rows)  # checks columns
     info = make_strategy(config.strategy)  # before any other TensorFlow op
     from mammokit.train._tf import import_keras, import_tf
     from mammokit.train.data import TFRecordSource, eval_dataset, load_images, train_dataset
@@ -267,11 +319,9 @@ def train(
         raise ConfigError(
             f"{run.root} already holds a run; use --resume to continue it or choose a new --out"
         )
-    table, preprocess = read_dataset(data_dir)
-    train_rows, val_rows = split_fold(
-        table, n_folds=config.n_folds, fold=config.fold, seed=config.seed
-    )
     stats = _stats(train_rows, config.seed)
+    if aux:
+        stats["aux_classes"] = {t.column: list(t.classes) for t in aux}
     extras = load_external(config.external, preprocess, run.external, manager=manager)
     if not extras.empty:
         train_rows = pd.concat([train_rows, extras], ignore_index=True)
@@ -280,6 +330,7 @@ def train(
     sampler_obj = components.sampler
     labels = train_rows["cancer"].to_numpy().astype(np.int64)
     weights = sample_weights(labels, sampler_obj.class_weight)
+    _, aux_values = aux_targets(config.aux, config.aux_weights, table, train_rows)
     first_epoch = int(state["epoch"]) if (resume and state) else 0
     rows, steps_per_epoch = _plans(sampler_obj, labels, config, first_epoch)
 
@@ -307,6 +358,7 @@ def train(
         epoch_size=steps_per_epoch * config.batch_size,
         bit_depth=bit_depth,
         image_size=image_size,
+        aux_labels=aux_values,
     )
     val_ds = eval_dataset(
         len(val_rows),
@@ -321,12 +373,14 @@ def train(
     set_mixed_precision(config.mixed_precision, device=info.device)
     keras.utils.set_random_seed(config.seed)
     with info.strategy.scope():
-        model = build_model(config, image_size, manager=manager)
+        model = build_model(config, image_size, manager=manager, aux=aux)
         optimizer = build_optimizer(config, steps_per_epoch=steps_per_epoch, model=model)
+        main_metrics = [keras.metrics.AUC(name="auc"), keras_pf1(name="pf1")]
         model.compile(
             optimizer=optimizer,
-            loss=components.loss,
-            metrics=[keras.metrics.AUC(name="auc"), keras_pf1(name="pf1")],
+            loss=[components.loss, *(masked_loss(t.kind) for t in aux)] if aux else components.loss,
+            loss_weights=[1.0, *(t.weight for t in aux)] if aux else None,
+            metrics=[main_metrics, *([] for _ in aux)] if aux else main_metrics,
             steps_per_execution=config.steps_per_execution,
             jit_compile=False,
         )
@@ -356,6 +410,10 @@ def train(
         val_metrics=components.metrics,
         write_dir=write_dir,
         best=(state or {}).get("best") if resume else None,
+        best_epoch=(state or {}).get("best_epoch") if resume else None,
+        monitor_key=config.monitor if config.monitor == "val_loss" else f"val_{config.monitor}",
+        mode=config.resolved_monitor_mode,
+        patience=config.early_stopping_patience,
         checkpoint=checkpoint,
         state_prefix=state_prefix,
         run=run,
@@ -385,13 +443,58 @@ def train(
         )
     final = write_dir / f"{config.final_weights}.weights.h5"
     final_model = _write_outputs(
-        run, config, image_size, final, val_rows, val_ds, manager, info.is_chief
+        run, config, image_size, final, val_rows, val_ds, manager, info.is_chief, aux
     )
     if not info.is_chief:
         shutil.rmtree(write_dir, ignore_errors=True)
     history = pd.read_csv(run.history) if run.history.exists() else pd.DataFrame()
     best = epoch_end.best if epoch_end.best is not None else math.nan
-    return TrainResult(run.root, history, float(best), epochs_run, final_model)
+    summary = _summary(config, history, epoch_end.best_epoch, epoch_end.stopped_early)
+    if info.is_chief:
+        atomic_write_bytes(run.summary, (json.dumps(summary, indent=2) + "\n").encode("utf-8"))
+    return TrainResult(
+        run.root, history, float(best), epochs_run, final_model,
+        monitor=config.monitor, best_epoch=epoch_end.best_epoch,
+        stopped_early=epoch_end.stopped_early, summary=str(summary["text"]),
+    )  # fmt: skip
+
+
+def _summary(
+    config: TrainConfig, history: pd.DataFrame, best_epoch: int | None, stopped: int | None
+) -> dict[str, Any]:
+    """What ``summary.json`` holds: the monitor, its value per epoch, the chosen epoch and a
+    one-line reason."""
+    values = [float(v) for v in history["monitor"]] if "monitor" in history else []
+    best = values[best_epoch - 1] if best_epoch and best_epoch <= len(values) else math.nan
+    mode = config.resolved_monitor_mode
+    held = "best" if config.final_weights == "best" else "last"
+    chosen = best_epoch if held == "best" else len(values) or None
+    text = (
+        f"model.keras holds epoch {chosen} of {len(values)} ({held} weights): "
+        f"{'highest' if mode == 'max' else 'lowest'} {config.monitor} = {best:.4f} "
+        f"at epoch {best_epoch}"
+    )
+    if stopped:
+        text += (
+            f"; stopped early after epoch {stopped} "
+            f"({config.early_stopping_patience} epoch(s) without a better {config.monitor})"
+        )
+
+    def finite(value: float) -> float | None:  # strict JSON has no NaN
+        return None if math.isnan(value) else value
+
+    return {
+        "monitor": config.monitor,
+        "mode": mode,
+        "values": [finite(v) for v in values],
+        "best_epoch": best_epoch,
+        "best": finite(best),
+        "model_epoch": chosen,
+        "final_weights": config.final_weights,
+        "stopped_early_after": stopped,
+        "label": config.label,
+        "text": text,
+    }
 
 
 def _write_outputs(
@@ -403,9 +506,10 @@ def _write_outputs(
     val_ds: Any,
     manager: pluggy.PluginManager,
     is_chief: bool,
+    aux: Sequence[AuxTarget] = (),
 ) -> Any:
-    """Write ``model.keras`` (a clean, uncompiled float32 model with ``weights``) and
-    ``oof.csv`` (chief only); return that model."""
+    """Write ``model.keras`` (a clean, uncompiled float32 model with ``weights``, its main
+    head only) and ``oof.csv`` (chief only); return that model."""
     from mammokit.train._tf import import_keras
     from mammokit.train.model import build_model
 
@@ -413,8 +517,10 @@ def _write_outputs(
     policy = keras.mixed_precision.global_policy()
     keras.mixed_precision.set_global_policy("float32")
     try:
-        model = build_model(config, image_size, manager=manager)
+        model = build_model(config, image_size, manager=manager, aux=aux)
         model.load_weights(str(weights))
+        if aux:  # predictions come from the main head alone
+            model = keras.Model(model.inputs, model.outputs[0], name=model.name)
     finally:
         keras.mixed_precision.set_global_policy(policy)
     scores = _predict(model, val_ds, len(val_rows))

@@ -16,7 +16,7 @@ import pandas as pd
 if TYPE_CHECKING:
     from mammokit.evaluate.metricset import MetricSet
 
-__all__ = ["keras_pf1", "validation_metrics"]
+__all__ = ["best_threshold_pf1", "keras_pf1", "validation_metrics"]
 
 
 def validation_metrics(
@@ -46,6 +46,23 @@ def validation_metrics(
         for name, metric in chosen.items():
             out[f"{level}_{name}"] = metric(labels, values)
     return out
+
+
+def best_threshold_pf1(table: pd.DataFrame, scores: np.ndarray) -> float:
+    """Breast-level pF1 of the scores binarised at their best threshold (the 1st-place
+    RSNA solution's checkpoint criterion): the maximum of the F1 curve of the breast means.
+    NaN when the validation rows hold no positive breast.
+    """
+    from mammokit.evaluate.aggregate import aggregate_scores
+    from mammokit.evaluate.metrics import f1_curve
+
+    images = table.assign(score=np.asarray(scores, dtype=np.float64).ravel())
+    breasts = aggregate_scores(images, "mean")
+    labels = breasts["cancer"].astype(int).to_numpy()
+    if not labels.any():
+        return float("nan")
+    _, f1 = f1_curve(labels, breasts["score"].to_numpy(dtype=np.float64))
+    return float(f1.max())
 
 
 _KERAS_CLASSES: dict[str, type] = {}

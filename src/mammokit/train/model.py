@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import pluggy
 
 from mammokit.plugins import build_component, get_plugin_manager
+from mammokit.train.aux import AuxTarget, head_name
 from mammokit.train.config import TrainConfig
 
 __all__ = ["build_model"]
@@ -17,8 +19,14 @@ def build_model(
     image_size: tuple[int, int],
     *,
     manager: pluggy.PluginManager | None = None,
+    aux: Sequence[AuxTarget] = (),
 ) -> Any:
     """Build the classifier ``(B, H, W, 1) float32 in [0, 1] -> (B, 1) float32 sigmoid``.
+
+    With ``aux`` targets, the model has one more output per target after the main one, a
+    dense layer (``aux_<column>``: 1 sigmoid unit, or one softmax unit per class) on the
+    pooled features; they are created after the main head so the main head's weights are
+    initialised as without them.
 
     Inside the model: :class:`~mammokit.train.layers.InputStem` turns the grey channel
     into 3 channels, the configured backbone gives a feature map, then global average
@@ -46,9 +54,21 @@ def build_model(
     x = InputStem(mode=config.resolved_input_mode, name="input_stem")(inputs)
     x = backbone(x)
     x = keras.layers.GlobalAveragePooling2D(name="head_pool")(x)
+    pooled = x
     if config.head_hidden:
         x = keras.layers.Dense(config.head_hidden, activation="gelu", name="head_hidden")(x)
     if config.head_dropout:
         x = keras.layers.Dropout(config.head_dropout, name="head_dropout")(x)
     outputs = keras.layers.Dense(1, activation="sigmoid", dtype="float32", name="head_out")(x)
-    return keras.Model(inputs, outputs, name=f"mammokit_{config.backbone}")
+    if not aux:
+        return keras.Model(inputs, outputs, name=f"mammokit_{config.backbone}")
+    heads = [
+        keras.layers.Dense(
+            target.units,
+            activation="sigmoid" if target.kind == "binary" else "softmax",
+            dtype="float32",
+            name=head_name(target.column),
+        )(pooled)
+        for target in aux
+    ]
+    return keras.Model(inputs, [outputs, *heads], name=f"mammokit_{config.backbone}")

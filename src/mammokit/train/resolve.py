@@ -12,8 +12,9 @@ from typing import TYPE_CHECKING, Any
 import attrs
 import pluggy
 
-from mammokit.plugins import build_component, check_component_options, resolve_component
+from mammokit.plugins import build_component, check_component_options
 from mammokit.train.config import TrainConfig
+from mammokit.train.external import parse_external
 
 if TYPE_CHECKING:
     from mammokit.evaluate.metricset import MetricSet
@@ -52,7 +53,7 @@ def resolve_train_components(config: TrainConfig, manager: pluggy.PluginManager)
     from mammokit.evaluate.metricset import select_metrics
 
     metrics = select_metrics(
-        config.metrics,
+        config.validation_metrics,
         config.metric_options,
         manager=manager,
         allow_threshold=False,
@@ -67,8 +68,8 @@ def resolve_train_components(config: TrainConfig, manager: pluggy.PluginManager)
         options=config.backbone_options,
     )
     for spec in config.external:
-        name, _, _ = spec.partition(":")
-        resolve_component(manager, "mammokit_external_datasets", name)
+        name, path, options = parse_external(spec)
+        check_component_options(manager, "mammokit_external_datasets", name, path, options=options)
     sampler = build_component(
         manager, "mammokit_sampling_strategies", config.sampling, options=config.sampling_options
     )

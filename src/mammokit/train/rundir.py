@@ -2,7 +2,8 @@
 
 ``<run>/config.toml``, ``model.keras``, ``checkpoints/{best,last}.weights.h5``,
 ``checkpoints/state/`` + ``checkpoints/state.json`` (for ``--resume``), ``history.csv``,
-``tb/``, ``oof.csv``.
+``tb/``, ``oof.csv``, ``summary.json``. ``oof.csv``'s ``cancer`` column holds the run's
+label (``[train] label``, "cancer" unless configured).
 """
 
 from __future__ import annotations
@@ -65,6 +66,11 @@ class RunDir:
     @property
     def tensorboard(self) -> Path:
         return self.root / "tb"
+
+    @property
+    def summary(self) -> Path:
+        """``summary.json``: the monitor, its value per epoch, the chosen epoch and why."""
+        return self.root / "summary.json"
 
     @property
     def oof(self) -> Path:
