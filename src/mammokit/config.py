@@ -10,7 +10,7 @@ import re
 import sys
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import attrs
 
@@ -165,8 +165,8 @@ def config_from_dict(cls: type[C], data: Mapping[str, Any], *, where: str = "") 
     kwargs: dict[str, Any] = {}
     for key, value in data.items():
         field_type = known[key].type
-        if attrs.has(field_type) and isinstance(value, Mapping):  # type: ignore[arg-type]
-            value = config_from_dict(field_type, value, where=f"{where}.{key}".strip("."))  # type: ignore[arg-type]
+        if attrs.has(field_type) and isinstance(value, Mapping):
+            value = config_from_dict(field_type, value, where=f"{where}.{key}".strip("."))
         kwargs[key] = value
     try:
         return cls(**kwargs)
@@ -178,7 +178,7 @@ def load_toml(path: str | Path) -> dict[str, Any]:
     """Read a TOML file into a dict. Raises ConfigError naming the file on a syntax error."""
     try:
         with open(path, "rb") as handle:
-            return tomllib.load(handle)
+            return cast("dict[str, Any]", tomllib.load(handle))
     except OSError as err:
         raise ConfigError(f"{path}: cannot read config: {err.strerror or err}") from err
     except tomllib.TOMLDecodeError as err:

@@ -19,6 +19,17 @@ import pluggy
 
 if TYPE_CHECKING:
     from mammokit.components import Component, DecoderComponent
+    from mammokit.protocols import (
+        Backbone,
+        ExternalDataset,
+        Loss,
+        Metric,
+        Padder,
+        RoiExtractor,
+        SamplingStrategy,
+        ThresholdPolicy,
+        WindowingMethod,
+    )
 
 PROJECT_NAME = "mammokit"
 
@@ -71,7 +82,7 @@ def mammokit_decoders() -> Sequence[DecoderComponent]:
 
 
 @_hookspec
-def mammokit_windowing_methods() -> Sequence[Component]:
+def mammokit_windowing_methods() -> Sequence[Component[WindowingMethod]]:
     """Register windowing methods (stored values to display values).
 
     Calling mode: all results are collected; names must be unique across plugins.
@@ -96,7 +107,7 @@ def mammokit_windowing_methods() -> Sequence[Component]:
 
 
 @_hookspec
-def mammokit_roi_extractors() -> Sequence[Component]:
+def mammokit_roi_extractors() -> Sequence[Component[RoiExtractor]]:
     """Register region-of-interest extractors (where the breast is).
 
     Calling mode: all results are collected; names must be unique across plugins.
@@ -121,7 +132,7 @@ def mammokit_roi_extractors() -> Sequence[Component]:
 
 
 @_hookspec
-def mammokit_padders() -> Sequence[Component]:
+def mammokit_padders() -> Sequence[Component[Padder]]:
     """Register padders, which bring a crop to the target aspect ratio.
 
     Calling mode: all results are collected; names must be unique across plugins.
@@ -146,7 +157,7 @@ def mammokit_padders() -> Sequence[Component]:
 
 
 @_hookspec
-def mammokit_sampling_strategies() -> Sequence[Component]:
+def mammokit_sampling_strategies() -> Sequence[Component[SamplingStrategy]]:
     """Register sampling strategies that turn a training table into an epoch plan.
 
     Calling mode: all results are collected; names must be unique across plugins.
@@ -172,7 +183,7 @@ def mammokit_sampling_strategies() -> Sequence[Component]:
 
 
 @_hookspec
-def mammokit_external_datasets() -> Sequence[Component]:
+def mammokit_external_datasets() -> Sequence[Component[ExternalDataset]]:
     """Register external datasets whose images are added to training only.
 
     Calling mode: all results are collected; names must be unique across plugins.
@@ -198,7 +209,7 @@ def mammokit_external_datasets() -> Sequence[Component]:
 
 
 @_hookspec
-def mammokit_backbones() -> Sequence[Component]:
+def mammokit_backbones() -> Sequence[Component[Backbone]]:
     """Register model backbones.
 
     Calling mode: all results are collected; names must be unique across plugins.
@@ -229,7 +240,7 @@ def mammokit_backbones() -> Sequence[Component]:
 
 
 @_hookspec
-def mammokit_losses() -> Sequence[Component]:
+def mammokit_losses() -> Sequence[Component[Loss]]:
     """Register training losses.
 
     Calling mode: all results are collected; names must be unique across plugins.
@@ -254,7 +265,7 @@ def mammokit_losses() -> Sequence[Component]:
 
 
 @_hookspec
-def mammokit_threshold_policies() -> Sequence[Component]:
+def mammokit_threshold_policies() -> Sequence[Component[ThresholdPolicy]]:
     """Register threshold policies that turn breast scores into 0/1 predictions.
 
     Calling mode: all results are collected; names must be unique across plugins.
@@ -282,7 +293,7 @@ def mammokit_threshold_policies() -> Sequence[Component]:
 
 
 @_hookspec
-def mammokit_metrics() -> Sequence[Component]:
+def mammokit_metrics() -> Sequence[Component[Metric]]:
     """Register evaluation metrics (plain numpy, no TensorFlow).
 
     Calling mode: all results are collected; names must be unique across plugins.

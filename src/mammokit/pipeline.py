@@ -85,7 +85,7 @@ class Pipeline:
         return cls(config_from_dict(PreprocessConfig, data, where=str(path)), **kwargs)
 
     @property
-    def components(self) -> dict[str, Component]:
+    def components(self) -> dict[str, Component[Any]]:
         """The resolved component per stage (the decoder only when one is named)."""
         chosen = {
             "window": self._window_component,

@@ -77,7 +77,6 @@ STRICT_ENV = "MAMMOKIT_STRICT_PLUGINS"
 BUILTIN_PLUGINS: tuple[str, ...] = (
     "mammokit.evaluate.plugin",
     "mammokit.preprocess.plugin",
-    "mammokit.preprocess.windowing_plugin",
     "mammokit.dicom.plugin",
     "mammokit.train.plugin",
 )
@@ -400,7 +399,7 @@ def get_metrics(pm: pluggy.PluginManager) -> dict[str, Component[Metric]]:
     return get_components(pm, "mammokit_metrics")
 
 
-def resolve_component(pm: pluggy.PluginManager, hook_name: str, name: str) -> Component:
+def resolve_component(pm: pluggy.PluginManager, hook_name: str, name: str) -> Component[Any]:
     """The component called ``name`` under ``hook_name``.
 
     Raises:
@@ -451,7 +450,7 @@ def build_component(
 
 
 def build_resolved(
-    component: Component,
+    component: Component[Any],
     hook_name: str,
     *args: Any,
     options: dict[str, Any] | None = None,
@@ -502,7 +501,7 @@ def check_component_options(
     *args: Any,
     options: dict[str, Any] | None = None,
     **context: Any,
-) -> Component:
+) -> Component[Any]:
     """Resolve ``name`` and check that its factory accepts these arguments, without
     building it (for components whose building is costly, e.g. a backbone that needs
     TensorFlow). Options that a factory passes on through ``**kwargs`` are checked only

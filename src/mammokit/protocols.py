@@ -90,7 +90,10 @@ class Padder(Protocol):
 class SamplingStrategy(Protocol):
     """``mammokit_sampling_strategies``: which rows an epoch trains on."""
 
-    class_weight: Mapping[int, float] | None
+    @property
+    def class_weight(self) -> Mapping[int, float] | None:
+        """``{0: w0, 1: w1}`` loss weights per class, or None."""
+        ...
 
     def plan(self, labels: np.ndarray, *, epoch: int, seed: int, batch_size: int) -> np.ndarray:
         """``(N,) int`` labels -> ``(M,)`` row indices, deterministic in seed and epoch."""

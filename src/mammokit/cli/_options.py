@@ -22,13 +22,17 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import sys
 import typing
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 import attrs
 
-from mammokit.config import tomllib
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on Python 3.10 only
+    import tomli as tomllib
 
 __all__ = [
     "CLEARED",
@@ -145,7 +149,7 @@ def _kind(field: attrs.Attribute[Any], hints: Mapping[str, Any]) -> str:
     if origin is tuple:
         return "list"
     if hint in (int, float):
-        return hint.__name__
+        return cast("str", hint.__name__)
     if type(None) in args and len(args) == 2:
         inner = next(a for a in args if a is not type(None))
         return f"optional_{inner.__name__}"

@@ -28,7 +28,7 @@ def register(subparsers: Any) -> None:
 UNAVAILABLE = "[not available: its dependencies are not installed]"
 
 
-def _unavailable(component: Component) -> bool:
+def _unavailable(component: Component[Any]) -> bool:
     return isinstance(component, DecoderComponent) and not component.is_available()
 
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
+from typing import cast
 
 import pandas as pd
 
@@ -203,7 +204,7 @@ def validate_table(
                 f"line {first[value] + 2})",
             )
         first[value] = row
-    return text
+    return cast("pd.DataFrame", text)
 
 
 def _missing(value: object) -> bool:

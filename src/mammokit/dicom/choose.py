@@ -23,6 +23,7 @@ The candidates after the first are the logged fallbacks if the first fails on a 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 from mammokit.components import Component, DecoderComponent
 from mammokit.images import ImageMeta
@@ -55,7 +56,7 @@ def reduction_level(
     return level
 
 
-def _handles(component: Component, transfer_syntax: str) -> bool:
+def _handles(component: Component[Any], transfer_syntax: str) -> bool:
     if not isinstance(component, DecoderComponent):
         return True  # a plain Component declares nothing: assume it takes anything
     if component.transfer_syntaxes and transfer_syntax not in component.transfer_syntaxes:
@@ -69,7 +70,7 @@ def _handles(component: Component, transfer_syntax: str) -> bool:
 
 
 def candidates(
-    decoders: Mapping[str, Component], meta: ImageMeta, min_shape: tuple[int, int] | None
+    decoders: Mapping[str, Component[Any]], meta: ImageMeta, min_shape: tuple[int, int] | None
 ) -> list[str]:
     """Decoder names to try for this file, best first (see the module docstring)."""
     reduce = reduction_level(meta.rows, meta.columns, min_shape) >= 1

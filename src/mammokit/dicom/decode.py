@@ -48,7 +48,7 @@ def read_meta(
 def decode_file(
     path: Path,
     *,
-    decoders: Mapping[str, Component],
+    decoders: Mapping[str, Component[Any]],
     name: str = AUTO,
     options: Mapping[str, Any] | None = None,
     min_shape: tuple[int, int] | None = None,
@@ -124,7 +124,9 @@ def _not_an_image(path: Path) -> DicomDecodeError:
     )
 
 
-def _check_named(path: Path, decoders: Mapping[str, Component], name: str, meta: ImageMeta) -> None:
+def _check_named(
+    path: Path, decoders: Mapping[str, Component[Any]], name: str, meta: ImageMeta
+) -> None:
     if name not in decoders:
         raise ConfigError(
             f"Unknown decoder {name!r}; choose one of: {', '.join(sorted(decoders)) or '(none)'}"
@@ -144,7 +146,7 @@ def _check_named(path: Path, decoders: Mapping[str, Component], name: str, meta:
 
 def _run(
     path: Path,
-    component: Component,
+    component: Component[Any],
     options: dict[str, Any],
     min_shape: tuple[int, int] | None,
     limits: Limits,

@@ -1,5 +1,7 @@
-"""Built-in plugin: the ROI extractors (``breast_mask``, the default; ``profile_crop``, the
-published method; ``otsu``) and the padder (``aspect_pad``)."""
+"""Built-in plugin of the image stages: the windowing methods (``voi_lut``, the default;
+``minmax``), the ROI extractors (``breast_mask``, the default; ``profile_crop``, the
+published method; ``otsu``) and the padder (``aspect_pad``). Each factory imports its stage
+only when called, so listing plugins stays cheap."""
 
 from __future__ import annotations
 
@@ -7,6 +9,19 @@ from typing import Any
 
 from mammokit.components import Component
 from mammokit.hookspecs import hookimpl
+from mammokit.protocols import Padder, RoiExtractor, WindowingMethod
+
+
+def _voi_lut(**options: Any) -> Any:
+    from mammokit.preprocess.windowing import VoiLut
+
+    return VoiLut(**options)
+
+
+def _minmax(**options: Any) -> Any:
+    from mammokit.preprocess.windowing import MinMax
+
+    return MinMax(**options)
 
 
 def _breast_mask(**options: Any) -> Any:
@@ -34,7 +49,19 @@ def _aspect_pad(**options: Any) -> Any:
 
 
 @hookimpl
-def mammokit_roi_extractors() -> list[Component]:
+def mammokit_windowing_methods() -> list[Component[WindowingMethod]]:
+    return [
+        Component(
+            "voi_lut",
+            "DICOM modality LUT + VOI LUT (LINEAR/LINEAR_EXACT/SIGMOID or sequence)",
+            _voi_lut,
+        ),
+        Component("minmax", "Plain min-max stretch of the stored values", _minmax),
+    ]
+
+
+@hookimpl
+def mammokit_roi_extractors() -> list[Component[RoiExtractor]]:
     return [
         Component(
             "breast_mask",
@@ -51,7 +78,7 @@ def mammokit_roi_extractors() -> list[Component]:
 
 
 @hookimpl
-def mammokit_padders() -> list[Component]:
+def mammokit_padders() -> list[Component[Padder]]:
     return [
         Component("aspect_pad", "Pad with background to the target height/width ratio", _aspect_pad)
     ]

@@ -20,6 +20,7 @@ the chain uses the whole image. Which path won is recorded as ``Preprocessed.roi
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import cast
 
 import numpy as np
 
@@ -46,7 +47,7 @@ def smooth(values: np.ndarray, fraction: float = 0.01) -> np.ndarray:
     values = np.asarray(values, dtype=np.float64)
     k = max(1, int(len(values) * fraction))
     if k == 1:
-        return values.copy()
+        return cast("np.ndarray", values.copy())
     kernel = np.ones(k)
     total = np.convolve(values, kernel, mode="same")
     count = np.convolve(np.ones_like(values), kernel, mode="same")

@@ -28,7 +28,7 @@ copy of the image, no per-pixel ``exp``. 32-bit input uses a table over its dist
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import attrs
 import numpy as np
@@ -106,7 +106,7 @@ def _padding_mask(meta: ImageMeta, values: np.ndarray) -> np.ndarray:
     if value is None:
         return np.zeros(values.shape, dtype=bool)
     if limit is None:
-        return values == value
+        return cast("np.ndarray", values == value)
     low, high = min(value, limit), max(value, limit)
     return (values >= low) & (values <= high)
 
@@ -145,7 +145,7 @@ def _modality(meta: ImageMeta, values: np.ndarray) -> np.ndarray:
     """Stored values -> modality values (PS3.3 C.11.1): the LUT, or the rescale."""
     if meta.modality_lut is not None:
         (entries, first, _bits), data = meta.modality_lut
-        return data[np.clip(values - first, 0, entries - 1)].astype(np.float64)
+        return cast("np.ndarray", data[np.clip(values - first, 0, entries - 1)].astype(np.float64))
     return values * float(meta.rescale_slope) + float(meta.rescale_intercept)
 
 
@@ -199,7 +199,7 @@ def _sequence_lut(path: str, meta: ImageMeta, index: int, values: np.ndarray) ->
         )
     (entries, first, bits), data = meta.voi_lut_sequence[index]
     position = np.clip(np.trunc(values - first), 0, entries - 1).astype(np.int64)
-    return data[position] / float((1 << bits) - 1)
+    return cast("np.ndarray", data[position] / float((1 << bits) - 1))
 
 
 def _weighted_percentiles(

@@ -13,6 +13,7 @@ small noise, so a 128x96 phantom takes about a millisecond and a 5355x4915 one a
 from __future__ import annotations
 
 import math
+from typing import cast
 
 import attrs
 import numpy as np
@@ -168,10 +169,10 @@ def _thickness(r: np.ndarray, faint: bool = False) -> np.ndarray:
     thickness = np.clip((1 - r) / width, 0, 1).astype(np.float32, copy=False)
     if not faint:
         np.sqrt(thickness, out=thickness)
-        return thickness
+        return cast("np.ndarray", thickness)
     # The skin itself: a thin line, denser than the fat under it, but still faint.
     np.maximum(thickness, np.float32(0.07) * ((r > 0.985) & (r < 1)), out=thickness)
-    return thickness
+    return cast("np.ndarray", thickness)
 
 
 def _nipple(shape: _Shape, size: tuple[int, int]) -> np.ndarray:

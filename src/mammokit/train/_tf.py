@@ -18,7 +18,7 @@ import os
 import sys
 from collections.abc import Iterator
 from types import ModuleType
-from typing import Any
+from typing import Any, cast
 
 __all__ = ["TF_LOGS_ENV", "import_keras", "import_tf"]
 
@@ -73,4 +73,4 @@ def import_keras() -> ModuleType:
     import_tf()
     import tf_keras
 
-    return tf_keras
+    return cast("ModuleType", tf_keras)

@@ -14,6 +14,7 @@ from typing import Any
 
 from mammokit.components import BackboneComponent, Component
 from mammokit.errors import ConfigError
+from mammokit.protocols import Backbone
 
 __all__ = [
     "CONVNEXTV2_SIZES",
@@ -126,9 +127,9 @@ def simple_cnn(
     return model
 
 
-def backbone_components() -> list[Component]:
+def backbone_components() -> list[Component[Backbone]]:
     """The built-in backbone components."""
-    components: list[Component] = [
+    components: list[Component[Backbone]] = [
         BackboneComponent(
             name,
             f"ConvNeXtV2 {function_name[len('ConvNeXtV2') :]} (keras-cv-attention-models), "

@@ -10,7 +10,7 @@ batches are augmented as a whole and prefetched.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import attrs
@@ -78,6 +78,10 @@ def load_images(
     return np.concatenate(batches, axis=0)
 
 
+def _str_tuple(values: Iterable[Any]) -> tuple[str, ...]:
+    return tuple(str(value) for value in values)
+
+
 @attrs.frozen
 class TFRecordSource:
     """Images stored as TFRecord shards (``mammokit preprocess --format tfrecord``).
@@ -89,7 +93,7 @@ class TFRecordSource:
     """
 
     data_dir: str
-    image_ids: tuple[str, ...] = attrs.field(converter=lambda v: tuple(str(i) for i in v))
+    image_ids: tuple[str, ...] = attrs.field(converter=_str_tuple)
 
 
 def _decode_bytes(data: Any, *, bit_depth: int, image_size: tuple[int, int] | None) -> Any:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from pathlib import Path
+from typing import cast
 
 import pandas as pd
 import pluggy
@@ -25,6 +26,7 @@ from mammokit.components import Component
 from mammokit.config import PreprocessConfig
 from mammokit.errors import ConfigError, MammokitError
 from mammokit.plugins import build_component, get_plugin_manager
+from mammokit.protocols import ExternalDataset
 
 __all__ = ["ddsm", "external_components", "image_folder", "load_external", "parse_external"]
 
@@ -72,7 +74,7 @@ def _laterality(table: pd.DataFrame, column: str | None, where: str) -> pd.DataF
             f"{where}: laterality column {column!r} must hold L or R, "
             f"got {table[column][bad].iloc[0]!r}"
         )
-    return table.assign(laterality=values)
+    return cast("pd.DataFrame", table.assign(laterality=values))
 
 
 def _folder(path: str | Path) -> Path:
@@ -125,7 +127,7 @@ def ddsm(
         table = _laterality(table, laterality, str(meta_path))
     elif laterality is not None:
         raise ConfigError("ddsm: laterality needs a metadata CSV holding that column")
-    return table.drop(columns="rel")
+    return cast("pd.DataFrame", table.drop(columns="rel"))
 
 
 def image_folder(
@@ -185,7 +187,7 @@ def load_external(
         ConfigError: unknown dataset name, bad table, or no image preprocessed at all.
     """
     if not specs:
-        return pd.DataFrame()
+        return cast("pd.DataFrame", pd.DataFrame())
     from mammokit.data.writers import write_png
     from mammokit.pipeline import Pipeline
 
@@ -235,10 +237,10 @@ def load_external(
                 f"external dataset {name!r} at {path}: no image could be preprocessed"
             )
         frames.append(pd.DataFrame(rows))
-    return pd.concat(frames, ignore_index=True)
+    return cast("pd.DataFrame", pd.concat(frames, ignore_index=True))
 
 
-def external_components() -> list[Component]:
+def external_components() -> list[Component[ExternalDataset]]:
     """The built-in external dataset readers."""
     return [
         Component(

@@ -206,7 +206,7 @@ def _predict(model: Any, dataset: Any, count: int) -> np.ndarray:
 
 
 def _make_callback(keras: Any, **kwargs: Any) -> Any:
-    class EpochEnd(keras.callbacks.Callback):  # type: ignore[misc,name-defined]
+    class EpochEnd(keras.callbacks.Callback):  # type: ignore[misc]
         """Validate (the chosen metrics per image and breast, val loss), add them to ``logs``,
         then save last/best weights and the resume state."""
 

@@ -7,7 +7,7 @@ Every layer here is registered as ``mammokit>Name`` so that ``model.keras`` file
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, cast
 
 from mammokit.train._tf import import_keras, import_tf
 
@@ -99,7 +99,7 @@ class InputStem(keras.layers.Layer):  # type: ignore[misc,name-defined]
     def get_config(self) -> dict[str, Any]:
         config = super().get_config()
         config.update({"mode": self.mode, "blur_fractions": list(self.blur_fractions)})
-        return config
+        return cast("dict[str, Any]", config)
 
 
 #: Custom objects to pass to ``load_model`` (they are also registered globally).

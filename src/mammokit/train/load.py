@@ -27,7 +27,7 @@ def _saved_backbone(model_path: Path) -> str | None:
     return backbone if isinstance(backbone, str) else None
 
 
-def backbone_custom_objects(components: Iterable[Component]) -> dict[str, Any]:
+def backbone_custom_objects(components: Iterable[Component[Any]]) -> dict[str, Any]:
     """What loading a model saved with these backbones needs: import each
     :class:`~mammokit.BackboneComponent`'s ``load_modules`` and merge its
     ``custom_objects()``. Plain :class:`~mammokit.Component` backbones need nothing.

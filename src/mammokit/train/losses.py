@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from mammokit.components import Component
+from mammokit.protocols import Loss
 
 __all__ = ["bce", "bce_smooth", "focal", "loss_components"]
 
@@ -44,7 +45,7 @@ def focal(gamma: float = 2.0, alpha: float | None = None) -> Any:
     )
 
 
-def loss_components() -> list[Component]:
+def loss_components() -> list[Component[Loss]]:
     """The built-in loss components."""
     return [
         Component("bce", "Binary cross-entropy", bce),

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from mammokit.components import Component
 from mammokit.hookspecs import hookimpl
+from mammokit.protocols import Backbone, ExternalDataset, Loss, SamplingStrategy
 from mammokit.train.backbones import backbone_components
 from mammokit.train.external import external_components
 from mammokit.train.losses import loss_components
@@ -12,20 +13,20 @@ from mammokit.train.sampling import sampling_components
 
 
 @hookimpl
-def mammokit_sampling_strategies() -> list[Component]:
+def mammokit_sampling_strategies() -> list[Component[SamplingStrategy]]:
     return sampling_components()
 
 
 @hookimpl
-def mammokit_external_datasets() -> list[Component]:
+def mammokit_external_datasets() -> list[Component[ExternalDataset]]:
     return external_components()
 
 
 @hookimpl
-def mammokit_backbones() -> list[Component]:
+def mammokit_backbones() -> list[Component[Backbone]]:
     return backbone_components()
 
 
 @hookimpl
-def mammokit_losses() -> list[Component]:
+def mammokit_losses() -> list[Component[Loss]]:
     return loss_components()

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from typing import Any, cast
 
 import attrs
 import numpy as np
 
 from mammokit.components import Component
 from mammokit.errors import ConfigError
+from mammokit.protocols import SamplingStrategy
 
 __all__ = [
     "BalancedBatches",
@@ -65,6 +67,10 @@ class NoSampling:
         return epoch_rng(seed, epoch).permutation(labels.size).astype(np.int64)
 
 
+def _optional_weights(value: Any) -> Mapping[int, float] | None:
+    return None if value is None else _weights(value)
+
+
 @attrs.frozen
 class Undersample:
     """All positives plus a fresh random ``negative_fraction`` of the negatives each epoch,
@@ -72,7 +78,7 @@ class Undersample:
 
     negative_fraction: float = attrs.field(default=1 / 3, converter=float)
     class_weight: Mapping[int, float] | None = attrs.field(
-        default=None, converter=lambda v: None if v is None else _weights(v)
+        default=None, converter=_optional_weights
     )
 
     def __attrs_post_init__(self) -> None:
@@ -160,10 +166,10 @@ def sample_weights(labels: np.ndarray, class_weight: Mapping[int, float] | None)
     if not class_weight:
         return np.ones(labels.size, dtype=np.float32)
     table = np.array([class_weight.get(0, 1.0), class_weight.get(1, 1.0)], dtype=np.float32)
-    return table[labels]
+    return cast("np.ndarray", table[labels])
 
 
-def sampling_components() -> list[Component]:
+def sampling_components() -> list[Component[SamplingStrategy]]:
     """The built-in sampling strategies."""
     return [
         Component(

@@ -139,6 +139,6 @@ def _pillow_decode(data: bytes, stream: Codestream, level: int) -> np.ndarray:
             adjust = power >> 1
             width, height = image.size
             image._size = (width + power - 1 - adjust, height + power - 1 - adjust)
-            image.reduce = level  # type: ignore[assignment,method-assign]
+            image.reduce = level
         image.load()
         return np.asarray(image)

@@ -14,6 +14,7 @@ import numpy as np
 import pydicom
 import pydicom.pixels
 from pydicom.pixels.decoders.base import get_decoder
+from pydicom.pixels.utils import pixel_array
 from pydicom.uid import UID
 
 from mammokit.dicom import _uids
@@ -79,5 +80,5 @@ class PydicomDecoder(FrameDecoder):
                 source: Any = pydicom.dcmread(handle)
             else:
                 source = handle
-            pixels = pydicom.pixels.pixel_array(source, index=self.frame)
+            pixels = pixel_array(source, index=self.frame)
         return self._result(path, native(pixels), meta)
