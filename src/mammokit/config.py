@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import re
 import sys
+import typing
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import Any, Literal, TypeVar, cast
 
 import attrs
 
@@ -75,8 +76,16 @@ def _names(value: str | Iterable[str] | None) -> tuple[str, ...]:
     return tuple(name for name in (str(item).strip() for item in items) if name)
 
 
-def _one_of(*choices: str) -> Any:
-    return attrs.validators.in_(choices)
+def one_of(literal: Any) -> Any:
+    """An attrs validator that accepts exactly the values of a ``Literal[...]`` type, so the
+    type a checker sees and the values a config may hold are one list."""
+    return attrs.validators.in_(typing.get_args(literal))
+
+
+#: The preprocessed images' dtype.
+OutputDtype = Literal["uint8", "uint16"]
+#: Which side the breast is put on ("none": as stored).
+FlipSide = Literal["left", "right", "none"]
 
 
 @attrs.frozen
@@ -100,7 +109,7 @@ class PreprocessConfig:
     """
 
     size: tuple[int, int] = attrs.field(default=(1024, 512), converter=_size)
-    output_dtype: str = attrs.field(default="uint8", validator=_one_of("uint8", "uint16"))
+    output_dtype: OutputDtype = attrs.field(default="uint8", validator=one_of(OutputDtype))
     decoder: str = "auto"
     decoder_options: dict[str, Any] = attrs.field(factory=dict, converter=_options)
     window: str = "voi_lut"
@@ -110,7 +119,7 @@ class PreprocessConfig:
     padder: str = "aspect_pad"
     padder_options: dict[str, Any] = attrs.field(factory=dict, converter=_options)
     aspect: float | None = attrs.field(default=None)
-    flip: str = attrs.field(default="left", validator=_one_of("left", "right", "none"))
+    flip: FlipSide = attrs.field(default="left", validator=one_of(FlipSide))
     roi_margin: float = attrs.field(default=0.0, converter=float)
     output_mask: bool = attrs.field(default=False, converter=bool)
     max_pixels: int = attrs.field(

@@ -7,11 +7,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import attrs
 
-from mammokit.config import _names, _size, config_from_dict, config_to_dict, load_toml
+from mammokit.config import _names, _size, config_from_dict, config_to_dict, load_toml, one_of
 
 __all__ = [
     "DEFAULT_MONITOR",
@@ -97,8 +97,16 @@ def _augment(value: Any) -> AugmentConfig:
     return config_from_dict(AugmentConfig, dict(value or {}), where="train.augment")
 
 
-def _one_of(*choices: str) -> Any:
-    return attrs.validators.in_(choices)
+#: How the grey input becomes the backbone's 3 channels.
+InputMode = Literal["auto", "contrast", "imagenet", "grey"]
+#: Mixed precision policy.
+MixedPrecision = Literal["off", "auto", "bf16", "fp16"]
+#: The distribution strategy.
+StrategyName = Literal["auto", "tpu", "mirrored", "multi_worker", "cpu"]
+#: Whether the monitored value is better higher or lower ("auto": from its name).
+MonitorMode = Literal["auto", "max", "min"]
+#: Which weights ``model.keras`` holds.
+FinalWeights = Literal["best", "last"]
 
 
 #: The monitor when none is configured (the reason is in docs/decisions.md).
@@ -190,9 +198,7 @@ class TrainConfig:
     backbone: str = "convnextv2_atto"
     backbone_options: dict[str, Any] = attrs.field(factory=dict, converter=_options)
     pretrained: str | None = None
-    input_mode: str = attrs.field(
-        default="auto", validator=_one_of("auto", "contrast", "imagenet", "grey")
-    )
+    input_mode: InputMode = attrs.field(default="auto", validator=one_of(InputMode))
     head_dropout: float = attrs.field(default=0.3, converter=float, validator=_fraction)
     head_hidden: int = attrs.field(default=0, converter=int, validator=_non_negative)
     image_size: tuple[int, int] | None = attrs.field(default=None, converter=_size_or_none)
@@ -219,20 +225,16 @@ class TrainConfig:
     min_lr_ratio: float = attrs.field(default=0.01, converter=float, validator=_fraction)
     ema: bool = False
     ema_momentum: float = attrs.field(default=0.999, converter=float, validator=_fraction)
-    mixed_precision: str = attrs.field(
-        default="off", validator=_one_of("off", "auto", "bf16", "fp16")
-    )
+    mixed_precision: MixedPrecision = attrs.field(default="off", validator=one_of(MixedPrecision))
     clipnorm: float | None = attrs.field(default=None, validator=_non_negative)
     augment: AugmentConfig = attrs.field(factory=AugmentConfig, converter=_augment)
-    strategy: str = attrs.field(
-        default="auto", validator=_one_of("auto", "tpu", "mirrored", "multi_worker", "cpu")
-    )
+    strategy: StrategyName = attrs.field(default="auto", validator=one_of(StrategyName))
     external: tuple[str, ...] = attrs.field(default=(), converter=tuple)
     cache: bool = False
     monitor: str = attrs.field(default=DEFAULT_MONITOR, converter=_monitor_name)
-    monitor_mode: str = attrs.field(default="auto", validator=_one_of("auto", "max", "min"))
+    monitor_mode: MonitorMode = attrs.field(default="auto", validator=one_of(MonitorMode))
     early_stopping_patience: int = attrs.field(default=0, converter=int, validator=_non_negative)
-    final_weights: str = attrs.field(default="best", validator=_one_of("best", "last"))
+    final_weights: FinalWeights = attrs.field(default="best", validator=one_of(FinalWeights))
     steps_per_execution: int = attrs.field(default=1, converter=int)
 
     def __attrs_post_init__(self) -> None:
