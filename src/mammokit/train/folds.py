@@ -1,7 +1,9 @@
-"""Patient-grouped, stratified K-fold splits, and the leak check (numpy/pandas, no TF).
+"""Patient-grouped, stratified K-fold splits, and the leak check (no TF).
 
-All images of a patient land in the same fold, so a patient is never in both training and
-validation. Patients are stratified by their label (positive if any image is positive).
+The folds are scikit-learn's ``StratifiedGroupKFold``: all images of a patient land in the
+same fold, so a patient is never in both training and validation, and the folds are
+stratified by the patient's label (positive if any image is positive). The leak check is
+mammokit's own and runs on every split.
 """
 
 from __future__ import annotations
@@ -28,9 +30,9 @@ def assign_folds(
 ) -> np.ndarray:
     """``(N,) int64`` fold number per row, grouped by ``group`` and stratified by ``label``.
 
-    Within each class (patients with / without a positive image), patients are shuffled
-    with ``seed`` and each goes to the fold that so far has the fewest patients of that
-    class, ties broken by the fewest images.
+    ``StratifiedGroupKFold(n_folds)`` over the patients in an order shuffled with ``seed``,
+    each labelled with the maximum of its images' labels and grouped by itself; every row
+    then takes its patient's fold.
 
     Raises:
         ConfigError: missing columns, or fewer patients than folds.
@@ -48,19 +50,23 @@ def assign_folds(
     )
     if len(per_patient) < n_folds:
         raise ConfigError(f"{len(per_patient)} patients cannot fill {n_folds} folds")
-    rng = np.random.default_rng(int(seed))
-    fold_of: dict[str, int] = {}
-    images = np.zeros(n_folds, dtype=np.int64)
-    for cls in (1, 0):
-        members = per_patient.index[per_patient["max"] == cls].to_numpy()
-        members = members[rng.permutation(members.size)]
-        counts = np.zeros(n_folds, dtype=np.int64)
-        for patient in members:
-            fold = int(np.lexsort((images, counts))[0])
-            fold_of[patient] = fold
-            counts[fold] += 1
-            images[fold] += int(per_patient.at[patient, "size"])
-    return np.array([fold_of[g] for g in groups], dtype=np.int64)
+    from sklearn.model_selection import StratifiedGroupKFold
+
+    # One sample per patient, labelled positive if any of its images is: the folds then hold
+    # equal numbers of positive patients (within one), as the patient is what is split. The
+    # patients are shuffled here with ``seed`` and the splitter keeps their order
+    # (shuffle=False): its own shuffling balances classes worse before scikit-learn 1.7.
+    order = np.random.default_rng(int(seed)).permutation(len(per_patient))
+    shuffled = per_patient.iloc[order]
+    patients = shuffled.index.to_numpy()
+    fold_of_patient = pd.Series(-1, index=patients, dtype=np.int64)
+    split = StratifiedGroupKFold(n_splits=n_folds).split(
+        patients, shuffled["max"].to_numpy(), groups=np.arange(len(patients))
+    )
+    for fold, (_, members) in enumerate(split):
+        fold_of_patient.iloc[members] = fold
+    folds = fold_of_patient.reindex(groups).to_numpy(dtype=np.int64)
+    return folds
 
 
 def check_no_leak(
