@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,7 @@ import numpy as np
 from mammokit._atomic import atomic_write_bytes
 from mammokit.errors import ConfigError
 
-__all__ = ["Explanation", "explain_image", "gradcam", "overlay", "target_layer"]
+__all__ = ["Explanation", "explain_image", "explain_pngs", "gradcam", "overlay", "target_layer"]
 
 
 def target_layer(model: Any, name: str | None = None) -> Any:
@@ -137,3 +138,33 @@ def explain_image(
     Image.fromarray(rgb).save(buffer, format="PNG")
     atomic_write_bytes(Path(out_png), buffer.getvalue())
     return Explanation(score, heatmap, image, rgb, bool(preprocessed.flipped))
+
+
+def explain_pngs(
+    run_dir: str | Path, pngs: Sequence[str | Path], *, layer: str | None = None
+) -> list[Explanation]:
+    """Grad-CAM of already preprocessed PNGs (a preprocessed folder's images), loaded as the
+    run's training input pipeline loads them (bit depth, model input size).
+
+    Raises:
+        ConfigError: not a run directory.
+    """
+    from mammokit.evaluate.runinfo import read_run
+    from mammokit.train import load_model
+    from mammokit.train.data import load_images
+
+    run = read_run(run_dir)
+    if not pngs:
+        return []
+    model = load_model(run.path)
+    batch = load_images(
+        [str(p) for p in pngs], bit_depth=run.bit_depth, image_size=run.model_input_size
+    )
+    scores = np.asarray(model(batch, training=False)).reshape(-1)
+    heatmaps = gradcam(model, batch, layer=layer)
+    out = []
+    for i in range(len(pngs)):
+        image = batch[i, :, :, 0]
+        rgb = overlay(image, heatmaps[i])
+        out.append(Explanation(float(scores[i]), heatmaps[i], image, rgb, False))
+    return out
