@@ -1,5 +1,5 @@
-"""nox sessions: tests (core, no TensorFlow), tests_train, plugin, lint, typecheck, docs, bench,
-fuzz (long fuzz run, not a default session)."""
+"""nox sessions: tests (core, no TensorFlow), tests_train, browser (headless Chromium), plugin,
+lint, typecheck, docs, bench, fuzz (long fuzz run, not a default session)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,9 @@ import nox
 
 nox.options.default_venv_backend = "venv"
 nox.options.error_on_missing_interpreters = False
-nox.options.sessions = ["tests", "tests_train", "plugin", "lint", "typecheck", "docs"]
+nox.options.sessions = [
+    "tests", "tests_train", "browser", "plugin", "lint", "typecheck", "docs"
+]  # fmt: skip
 
 PYTHONS = ["3.10", "3.11", "3.12", "3.13"]
 CORPUS_ENV = {"PYTHONHASHSEED": "0"}
@@ -25,7 +27,7 @@ def tests(session: nox.Session, deps: str) -> None:
     session.install(*pins, "-e", f".[{extras}]")
     session.install(*pins, "./plugins/mammokit-clahe")
     session.run("python", "-c", "import mammokit, sys; assert 'tensorflow' not in sys.modules")
-    session.run("pytest", "-m", "not train", *session.posargs, env=CORPUS_ENV)
+    session.run("pytest", "-m", "not train and not browser", *session.posargs, env=CORPUS_ENV)
 
 
 @nox.session(python="3.11")
@@ -33,6 +35,18 @@ def tests_train(session: nox.Session) -> None:
     """Training, prediction and demo tests with the `train` extra (TensorFlow)."""
     session.install("-e", ".[dev,train]")
     session.run("pytest", "-m", "train", *session.posargs, env=CORPUS_ENV)
+
+
+@nox.session(python="3.11")
+def browser(session: nox.Session) -> None:
+    """report.html and the inspect page in headless Chromium, driven by Playwright.
+
+    Uses the system browser (Debian's ``chromium`` package, installed by ``.ci/run``; set
+    ``MAMMOKIT_CHROMIUM`` for another path), never ``playwright install``. Screenshots go to
+    ``$MAMMOKIT_SCREENSHOTS`` when it is set (``docs/img`` for the documentation).
+    """
+    session.install("-e", ".[dev,browser]")
+    session.run("pytest", "-m", "browser", "--strict-markers", *session.posargs, env=CORPUS_ENV)
 
 
 @nox.session(python="3.11")
