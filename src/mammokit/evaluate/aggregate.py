@@ -15,7 +15,9 @@ __all__ = ["AGGREGATIONS", "aggregate_scores", "with_prediction_id"]
 AGGREGATIONS: dict[str, str] = {"mean": "mean", "max": "max"}
 
 #: Columns kept per breast (their first value) when present in the image table.
-_CARRIED = ("patient_id", "laterality", "site_id", "machine_id", "density", "age", "implant")
+_CARRIED = (
+    "patient_id", "laterality", "site_id", "machine_id", "density", "age", "implant", "lesion_type"
+)  # fmt: skip
 
 
 def with_prediction_id(images: pd.DataFrame) -> pd.DataFrame:
@@ -59,7 +61,8 @@ def aggregate_scores(
     Returns:
         DataFrame sorted by ``prediction_id``: ``prediction_id``, the aggregated score
         columns, the label if present, ``n_images``, and the first value per breast of
-        ``patient_id, laterality, site_id, machine_id, density, age, implant`` where present.
+        ``patient_id, laterality, site_id, machine_id, density, age, implant, lesion_type``
+        where present.
 
     Raises:
         ConfigError: unknown method, missing columns, or NaN scores.
