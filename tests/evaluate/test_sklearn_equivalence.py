@@ -225,3 +225,16 @@ def test_folds_keep_the_old_guarantees(n_patients: int, n_folds: int, seed: int)
     for fold in range(n_folds):
         train, validation = split_fold(table, n_folds=n_folds, fold=fold, seed=seed)
         assert len(train) + len(validation) == len(table)
+
+
+def test_folds_with_fewer_positive_patients_than_folds() -> None:
+    """Allowed, silently (pytest turns warnings into errors): some folds get no positive."""
+    table = pd.DataFrame(
+        {"patient_id": [f"P{p}" for p in range(12) for _ in range(2)],
+         "cancer": [int(p < 3 and k == 0) for p in range(12) for k in range(2)]}
+    )  # fmt: skip
+    folds = assign_folds(table, n_folds=5, seed=0)
+    per_patient = table.assign(f=folds).groupby("patient_id")["f"].nunique()
+    assert (per_patient == 1).all() and sorted(set(folds.tolist())) == list(range(5))
+    positive_folds = set(folds[table["cancer"].to_numpy() == 1].tolist())
+    assert len(positive_folds) == 3  # three positive patients, each in its own fold

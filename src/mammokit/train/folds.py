@@ -8,6 +8,8 @@ mammokit's own and runs on every split.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 
@@ -60,10 +62,17 @@ def assign_folds(
     shuffled = per_patient.iloc[order]
     patients = shuffled.index.to_numpy()
     fold_of_patient = pd.Series(-1, index=patients, dtype=np.int64)
-    split = StratifiedGroupKFold(n_splits=n_folds).split(
-        patients, shuffled["max"].to_numpy(), groups=np.arange(len(patients))
-    )
-    for fold, (_, members) in enumerate(split):
+    labels = shuffled["max"].to_numpy()
+    with warnings.catch_warnings():
+        # Fewer positive patients than folds is allowed (small or synthetic tables): some
+        # folds then have no positive, as with any split; scikit-learn warns about it.
+        warnings.filterwarnings("ignore", message="The least populated class", category=UserWarning)
+        splits = list(
+            StratifiedGroupKFold(n_splits=n_folds).split(
+                patients, labels, groups=np.arange(len(patients))
+            )
+        )
+    for fold, (_, members) in enumerate(splits):
         fold_of_patient.iloc[members] = fold
     folds = fold_of_patient.reindex(groups).to_numpy(dtype=np.int64)
     return folds
