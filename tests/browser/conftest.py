@@ -43,7 +43,20 @@ class Opened:
         return int(self.page.evaluate("document.documentElement.scrollWidth - window.innerWidth"))
 
     def broken_images(self) -> list[str]:
-        """The ``src`` (shortened) of every <img> that did not load."""
+        """The ``src`` (shortened) of every <img> that did not load. The page is scrolled to
+        its end first, so that lazily loaded images are requested too."""
+        self.page.evaluate(
+            """async () => {
+                for (let y = 0; y < document.body.scrollHeight; y += window.innerHeight / 2) {
+                    window.scrollTo(0, y);
+                    await new Promise(r => setTimeout(r, 20));
+                }
+                window.scrollTo(0, 0);
+            }"""
+        )
+        self.page.wait_for_function(
+            "Array.from(document.images).every(img => img.complete)", timeout=30_000
+        )
         return list(
             self.page.evaluate(
                 """() => Array.from(document.images)

@@ -238,3 +238,15 @@ def test_folds_with_fewer_positive_patients_than_folds() -> None:
     assert (per_patient == 1).all() and sorted(set(folds.tolist())) == list(range(5))
     positive_folds = set(folds[table["cancer"].to_numpy() == 1].tolist())
     assert len(positive_folds) == 3  # three positive patients, each in its own fold
+
+
+def test_folds_when_every_class_has_fewer_patients_than_folds() -> None:
+    """3 positive and 4 negative patients in 5 folds: still grouped, positives spread."""
+    table = pd.DataFrame(
+        {"patient_id": [f"P{p}" for p in range(7) for _ in range(2)],
+         "cancer": [int(p < 3 and k == 0) for p in range(7) for k in range(2)]}
+    )  # fmt: skip
+    folds = assign_folds(table, n_folds=5, seed=1)
+    assert (table.assign(f=folds).groupby("patient_id")["f"].nunique() == 1).all()
+    assert sorted(set(folds.tolist())) == list(range(5))
+    assert len(set(folds[table["cancer"].to_numpy() == 1].tolist())) == 3

@@ -63,6 +63,13 @@ def assign_folds(
     patients = shuffled.index.to_numpy()
     fold_of_patient = pd.Series(-1, index=patients, dtype=np.int64)
     labels = shuffled["max"].to_numpy()
+    if (np.bincount(labels, minlength=2) < n_folds).all():
+        # Every class has fewer patients than folds: scikit-learn refuses to stratify. Then
+        # one label for all, positives first: the splitter keeps this order and gives each
+        # patient to the emptiest fold, so positives still spread one per fold.
+        first = np.argsort(-labels, kind="stable")
+        shuffled, labels = shuffled.iloc[first], np.zeros(len(labels), dtype=np.int64)
+        patients = shuffled.index.to_numpy()
     with warnings.catch_warnings():
         # Fewer positive patients than folds is allowed (small or synthetic tables): some
         # folds then have no positive, as with any split; scikit-learn warns about it.
