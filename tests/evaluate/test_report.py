@@ -14,7 +14,7 @@ from PIL import Image
 
 from mammokit.errors import ConfigError
 from mammokit.evaluate import metrics as m
-from mammokit.evaluate.report import write_report
+from mammokit.evaluate.report import GalleryCase, write_report
 
 FIGURES = {"roc", "pr", "pf1_threshold", "histogram", "calibration", "worst_cases"}
 
@@ -129,3 +129,43 @@ def test_breakdown_groups_missing_values(tmp_path: Path) -> None:
         "(missing)": int((breasts["patient_id"] % 3 == 0).sum()),
         "C": int((breasts["patient_id"] % 3 != 0).sum()),
     }
+
+
+def test_report_shows_provenance_gallery_intervals_na_and_numeric_order(tmp_path: Path) -> None:
+    breasts, _ = _tables(80, seed=4)
+    breasts["machine_id"] = np.select(
+        [breasts["patient_id"] % 3 == 0, breasts["patient_id"] % 3 == 1], [110, 21], 197
+    )
+    breasts.loc[breasts["machine_id"] == 197, "cancer"] = 0  # a group without positives
+    rng = np.random.default_rng(0)
+    cases = [GalleryCase(f"case {i}", rng.random((64, 32)), rng.random((64, 32))) for i in range(3)]
+    gallery = {"top_positives": cases, "missed_positives": cases[:1], "false_positives": []}
+    files = write_report(
+        tmp_path, breasts, threshold=0.5, policy="prior_quantile", n_boot=100,
+        provenance={"mammokit version": "9.9.9", "backbone": "simple_cnn",
+                    "policy prior": "0.199 (the runs' training positive rate)"},
+        config_text='[train]\nbackbone = "simple_cnn"\n', gallery=gallery,
+    )  # fmt: skip
+    page = files.html.read_text()
+    for text in ("9.9.9", "simple_cnn", "0.199", "[train]", "Grad-CAM gallery"):
+        assert text in page
+    # the gallery is embedded: three sections, each a PNG data URI, the empty one says so
+    uris = re.findall(r'src="data:image/png;base64,([^"]+)"', page)
+    assert len(uris) == 3
+    assert "False positives (highest-scored negatives above the threshold): none" in page
+    rows = json.loads(files.metrics_json.read_text())["breakdowns"]["machine_id"]
+    assert [row["machine_id"] for row in rows] == ["21", "110", "197"]  # numbers, not text
+    no_positives = rows[2]
+    assert no_positives["positives"] == 0
+    assert no_positives["pF1 (probabilities)"] is None  # n/a, not 0.000
+    assert no_positives["Specificity"] is not None
+    with_positives = rows[0]
+    low, high = with_positives["ci"]["ROC AUC"]
+    assert low <= with_positives["ROC AUC"] <= high
+    table = page[page.index('data-column="machine_id"') :]
+    table = table[: table.index("</table>")]
+    assert "<td>n/a</td>" in table
+    assert re.search(r"\d\.\d{3} <span class=\"ci\">\[\d\.\d{2}, \d\.\d{2}\]</span>", table)
+    assert table.index(">21<") < table.index(">110<") < table.index(">197<")
+    for path in files.figures.values():  # figures fit a 1200 px page
+        assert _check_png(path)[0] <= 1200, path.name

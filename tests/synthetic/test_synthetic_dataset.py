@@ -37,7 +37,7 @@ def dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_layout_and_exact_columns(dataset: Path) -> None:
     assert _header(dataset / "train.csv") == list(TRAIN_COLUMNS)
     assert _header(dataset / "test.csv") == list(TEST_COLUMNS)
-    assert _header(dataset / "test_labels.csv") == ["prediction_id", "cancer"]
+    assert _header(dataset / "test_labels.csv") == ["prediction_id", "cancer", "lesion_type"]
     train, test = _rows(dataset / "train.csv"), _rows(dataset / "test.csv")
     assert len(train) == 24 and len(test) == 12
     for folder, rows in (("train_images", train), ("test_images", test)):
@@ -81,6 +81,9 @@ def test_test_labels_match_the_prediction_ids(dataset: Path) -> None:
     assert set(labels) == {f"{r['patient_id']}_{r['laterality']}" for r in test}
     assert {r["prediction_id"] for r in test} == set(labels)
     assert sorted(labels.values()).count("1") == 2  # round(0.25 * 6) = 2 (banker's: 1.5 -> 2)
+    kinds = {r["prediction_id"]: r["lesion_type"] for r in _rows(dataset / "test_labels.csv")}
+    for prediction_id, cancer in labels.items():  # a lesion's kind on positives only
+        assert (kinds[prediction_id] in ("mass", "calcification")) == (cancer == "1")
 
 
 def test_headers_match_the_tables(dataset: Path) -> None:

@@ -22,6 +22,7 @@ __all__ = ["COMMANDS", "build_parser", "main"]
 COMMANDS: tuple[str, ...] = (
     "plugins",
     "preprocess",
+    "inspect",
     "synth",
     "split",
     "train",

@@ -6,12 +6,15 @@ import argparse
 from typing import Any
 
 
-def add_scoring_arguments(parser: argparse.ArgumentParser, *, runs_help: str) -> None:
+def add_scoring_arguments(
+    parser: argparse.ArgumentParser, *, runs_help: str, runs_required: bool = True
+) -> None:
     """The options ``predict`` and ``evaluate`` share: runs, aggregation, threshold policy
     and calibration."""
     parser.add_argument(
-        "--run", action="append", required=True, metavar="RUN_DIR", dest="runs", help=runs_help
-    )
+        "--run", action="append", required=runs_required, metavar="RUN_DIR", dest="runs",
+        default=[], help=runs_help,
+    )  # fmt: skip
     parser.add_argument("--aggregate", choices=("mean", "max"), default="mean")
     parser.add_argument(
         "--threshold", default="prior_quantile", metavar="NAME[:ARG]",
@@ -35,7 +38,13 @@ def register(subparsers: Any) -> None:
         "PNG figures and metrics.json into --out. Confidence intervals are 95% bootstrap "
         "intervals resampling patients.",
     )
-    add_scoring_arguments(parser, runs_help="a training run directory (repeat for several)")
+    add_scoring_arguments(
+        parser,
+        runs_help="a training run directory (repeat for several); optional with --predictions "
+        "and --labels (then give the threshold policy its argument, e.g. prior_quantile:0.02 "
+        "or fixed:0.5)",
+        runs_required=False,
+    )
     parser.add_argument("--predictions", metavar="FILE", help="scores to evaluate")
     parser.add_argument(
         "--labels", metavar="CSV", help="labels: prediction_id,cancer or a train.csv-like table"
@@ -47,7 +56,8 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--out", required=True, metavar="REPORT_DIR", help="report folder")
     parser.add_argument(
         "--images", metavar="DIR", dest="crops",
-        help="a preprocessed folder (index.csv + PNGs) to show the worst cases' crops from",
+        help="a preprocessed folder (index.csv + PNGs) to show the worst cases' crops from "
+        "(and, with one --run, the Grad-CAM gallery)",
     )  # fmt: skip
     parser.add_argument("--n-boot", type=int, default=1000, metavar="N", help="resamples")
     parser.add_argument("--seed", type=int, default=0, help="bootstrap seed")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import cast
 
 import numpy as np
 import pandas as pd
@@ -15,7 +16,9 @@ __all__ = ["AGGREGATIONS", "aggregate_scores", "with_prediction_id"]
 AGGREGATIONS: dict[str, str] = {"mean": "mean", "max": "max"}
 
 #: Columns kept per breast (their first value) when present in the image table.
-_CARRIED = ("patient_id", "laterality", "site_id", "machine_id", "density", "age", "implant")
+_CARRIED = (
+    "patient_id", "laterality", "site_id", "machine_id", "density", "age", "implant", "lesion_type"
+)  # fmt: skip
 
 
 def with_prediction_id(images: pd.DataFrame) -> pd.DataFrame:
@@ -28,7 +31,7 @@ def with_prediction_id(images: pd.DataFrame) -> pd.DataFrame:
     if "prediction_id" in images.columns:
         out = images.copy()
         out["prediction_id"] = out["prediction_id"].astype(str)
-        return out
+        return cast("pd.DataFrame", out)
     missing = [c for c in ("patient_id", "laterality") if c not in images.columns]
     if missing:
         raise ConfigError(
@@ -37,7 +40,7 @@ def with_prediction_id(images: pd.DataFrame) -> pd.DataFrame:
         )
     out = images.copy()
     out["prediction_id"] = out["patient_id"].astype(str) + "_" + out["laterality"].astype(str)
-    return out
+    return cast("pd.DataFrame", out)
 
 
 def aggregate_scores(
@@ -59,7 +62,8 @@ def aggregate_scores(
     Returns:
         DataFrame sorted by ``prediction_id``: ``prediction_id``, the aggregated score
         columns, the label if present, ``n_images``, and the first value per breast of
-        ``patient_id, laterality, site_id, machine_id, density, age, implant`` where present.
+        ``patient_id, laterality, site_id, machine_id, density, age, implant, lesion_type``
+        where present.
 
     Raises:
         ConfigError: unknown method, missing columns, or NaN scores.
@@ -86,4 +90,4 @@ def aggregate_scores(
     carried = [c for c in _CARRIED if c in frame.columns]
     if carried:
         out = out.join(grouped[carried].first())
-    return out.reset_index()
+    return cast("pd.DataFrame", out.reset_index())

@@ -1,17 +1,18 @@
 """Score calibration fitted on out-of-fold breast scores: Platt scaling and isotonic regression.
 
-Plain numpy. A fitted :class:`Calibration` is saved as JSON in the run directory (never a
-pickle) and applied to breast scores before the threshold policy. Both maps are
-non-decreasing, so rankings (ROC AUC, ``prior_quantile`` picks) are unchanged; what changes
-is the scale of the probabilities (``none`` policy, ``fixed:T``, pF1 of probabilities).
+The fits are scikit-learn's: ``LogisticRegression`` on the score logits (Platt) and
+``IsotonicRegression``; mammokit keeps only the fitted numbers. A fitted
+:class:`Calibration` is saved as JSON in the run directory (never a pickle) and applied to
+breast scores before the threshold policy. Both maps are non-decreasing, so rankings (ROC
+AUC, ``prior_quantile`` picks) are unchanged; what changes is the scale of the probabilities
+(``none`` policy, ``fixed:T``, pF1 of probabilities).
 """
 
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import attrs
 import numpy as np
@@ -39,11 +40,11 @@ FORMAT_VERSION = 1
 
 def _logit(scores: np.ndarray) -> np.ndarray:
     p = np.clip(scores, _EPS, 1.0 - _EPS)
-    return np.log(p) - np.log1p(-p)
+    return cast("np.ndarray", np.log(p) - np.log1p(-p))
 
 
 def _sigmoid(z: np.ndarray) -> np.ndarray:
-    return np.exp(-np.logaddexp(0.0, -z))
+    return cast("np.ndarray", np.exp(-np.logaddexp(0.0, -z)))
 
 
 @attrs.frozen
@@ -70,7 +71,7 @@ class Calibration:
         s = np.asarray(scores, dtype=np.float64).ravel()
         if self.method == "platt":
             return _sigmoid(self.params["a"] * _logit(s) + self.params["b"])
-        return np.interp(s, self.params["x"], self.params["y"])
+        return cast("np.ndarray", np.interp(s, self.params["x"], self.params["y"]))
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
@@ -102,16 +103,20 @@ class Calibration:
             raise ConfigError(f"{prefix}invalid calibration record: {err}") from err
 
 
-def fit_platt(labels: Any, scores: Any, *, max_iter: int = 100) -> Calibration:
+def fit_platt(labels: Any, scores: Any, *, max_iter: int = 1000) -> Calibration:
     """Platt scaling on the score logits, with Platt's smoothed targets.
 
-    Fits ``p = sigmoid(a·logit(s) + b)`` by Newton's method with backtracking (Lin, Lin and
-    Weng, 2007), targets ``(P + 1) / (P + 2)`` for positives and ``1 / (N + 2)`` for
-    negatives, which keeps the fit finite on separable data.
+    Fits ``p = sigmoid(a·logit(s) + b)`` with scikit-learn's unpenalised ``LogisticRegression``
+    (Newton-Cholesky). Platt's targets, ``(P + 1) / (P + 2)`` for positives and ``1 / (N + 2)``
+    for negatives, keep the fit finite on separable data; a soft target ``t`` is given to the
+    regression as the same row twice, labelled 1 with weight ``t`` and 0 with weight ``1 - t``,
+    which is the same log-loss.
 
     Args:
         labels: (N,) 0/1; scores: (N,) float in [0, 1].
     """
+    from sklearn.linear_model import LogisticRegression
+
     y, s = check_labels_scores(labels, scores)
     if y.size == 0:
         raise ConfigError("platt: nothing to fit on")
@@ -119,73 +124,37 @@ def fit_platt(labels: Any, scores: Any, *, max_iter: int = 100) -> Calibration:
     n_pos = int(y.sum())
     n_neg = y.size - n_pos
     target = np.where(y, (n_pos + 1.0) / (n_pos + 2.0), 1.0 / (n_neg + 2.0))
-
-    def loss(a: float, b: float) -> float:
-        z = a * f + b
-        return float(np.sum(np.logaddexp(0.0, z) - target * z))
-
-    a, b = 0.0, math.log((n_pos + 1.0) / (n_neg + 1.0))
-    current = loss(a, b)
-    for _ in range(max_iter):
-        p = _sigmoid(a * f + b)
-        g = np.array([np.sum((p - target) * f), np.sum(p - target)])
-        if np.max(np.abs(g)) < 1e-9:
-            break
-        w = p * (1.0 - p)
-        hess = np.array([[np.sum(w * f * f), np.sum(w * f)], [np.sum(w * f), np.sum(w)]])
-        hess += 1e-12 * np.eye(2)
-        step = np.linalg.solve(hess, g)
-        t = 1.0
-        while t > 1e-10:
-            new_a, new_b = a - t * step[0], b - t * step[1]
-            new = loss(new_a, new_b)
-            if new < current + 1e-4 * t * float(g @ -step):
-                break
-            t /= 2.0
-        else:
-            break
-        a, b, current = new_a, new_b, new
-    return Calibration("platt", {"a": float(a), "b": float(b)}, n=y.size, n_positive=n_pos)
-
-
-def _pav(values: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """Pool-adjacent-violators: the weighted non-decreasing fit of ``values`` (K,) -> (K,)."""
-    means: list[float] = []
-    sizes: list[float] = []
-    counts: list[int] = []
-    for value, weight in zip(values.tolist(), weights.tolist(), strict=True):
-        means.append(value)
-        sizes.append(weight)
-        counts.append(1)
-        while len(means) > 1 and means[-2] > means[-1]:
-            total = sizes[-2] + sizes[-1]
-            means[-2] = (means[-2] * sizes[-2] + means[-1] * sizes[-1]) / total
-            sizes[-2] = total
-            counts[-2] += counts[-1]
-            del means[-1], sizes[-1], counts[-1]
-    return np.repeat(np.array(means), counts)
+    features = np.r_[f, f].reshape(-1, 1)
+    classes = np.r_[np.ones(y.size), np.zeros(y.size)]
+    weights = np.r_[target, 1.0 - target]
+    # C=inf: no penalty (``penalty=None`` is deprecated from scikit-learn 1.8).
+    model = LogisticRegression(C=np.inf, solver="newton-cholesky", tol=1e-10, max_iter=max_iter)
+    model.fit(features, classes, sample_weight=weights)
+    a, b = float(model.coef_[0, 0]), float(model.intercept_[0])
+    return Calibration("platt", {"a": a, "b": b}, n=y.size, n_positive=n_pos)
 
 
 def fit_isotonic(labels: Any, scores: Any) -> Calibration:
-    """Isotonic regression of labels on scores (non-decreasing), ties pooled.
+    """Isotonic regression of labels on scores (``sklearn.isotonic.IsotonicRegression``).
 
-    Knots are the distinct scores (interior points of flat runs dropped); prediction
-    interpolates linearly between knots and is constant outside them.
+    Non-decreasing, ties pooled. Knots are scikit-learn's ``X_thresholds_`` and
+    ``y_thresholds_`` (the distinct scores, interior points of flat runs dropped);
+    prediction interpolates linearly between knots and is constant outside them, as
+    scikit-learn's ``out_of_bounds="clip"``.
     """
+    from sklearn.isotonic import IsotonicRegression
+
     y, s = check_labels_scores(labels, scores)
     if y.size == 0:
         raise ConfigError("isotonic: nothing to fit on")
-    x, inverse, counts = np.unique(s, return_inverse=True, return_counts=True)
-    means = np.bincount(inverse, weights=y.astype(np.float64)) / counts
-    fitted = _pav(means, counts.astype(np.float64))
-    keep = np.ones(x.size, dtype=bool)
-    if x.size > 2:
-        same_prev = np.r_[False, fitted[1:] == fitted[:-1]]
-        same_next = np.r_[fitted[:-1] == fitted[1:], False]
-        keep = ~(same_prev & same_next)
+    model = IsotonicRegression(increasing=True, out_of_bounds="clip")
+    model.fit(s, y.astype(np.float64))
     return Calibration(
         "isotonic",
-        {"x": x[keep].tolist(), "y": fitted[keep].tolist()},
+        {
+            "x": [float(v) for v in model.X_thresholds_],
+            "y": [float(v) for v in model.y_thresholds_],
+        },
         n=y.size,
         n_positive=int(y.sum()),
     )

@@ -12,10 +12,12 @@ Two sources of scores:
 
 from __future__ import annotations
 
+import datetime
+import importlib.util
 import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import attrs
 import numpy as np
@@ -25,7 +27,13 @@ import pluggy
 from mammokit.errors import ConfigError
 from mammokit.evaluate.aggregate import aggregate_scores, with_prediction_id
 from mammokit.evaluate.metricset import select_report_metrics
-from mammokit.evaluate.report import CropLoader, ReportFiles, write_report
+from mammokit.evaluate.report import (
+    GALLERY_SECTIONS,
+    CropLoader,
+    GalleryCase,
+    ReportFiles,
+    write_report,
+)
 from mammokit.evaluate.runinfo import (
     RunInfo,
     oof_breasts,
@@ -48,7 +56,9 @@ __all__ = [
 
 _TEXT_IDS = {"image_id": str, "patient_id": str, "prediction_id": str, "laterality": str}
 #: Label-table columns copied onto the scores for the report's breakdowns.
-_META = ("patient_id", "laterality", "site_id", "machine_id", "view", "density")
+_META = ("patient_id", "laterality", "site_id", "machine_id", "view", "density", "lesion_type")
+#: Breasts per section of the Grad-CAM gallery.
+GALLERY_PER_SECTION = 4
 
 
 def _read_csv(path: str | Path, what: str) -> pd.DataFrame:
@@ -154,7 +164,7 @@ def _drop_unlabelled(frame: pd.DataFrame, level: str) -> pd.DataFrame:
         )
     out = frame[~unlabelled].copy()
     out["cancer"] = out["cancer"].astype(int)
-    return out
+    return cast("pd.DataFrame", out)
 
 
 def png_crop_loader(preprocessed_dir: str | Path) -> CropLoader:
@@ -266,8 +276,8 @@ def evaluate(
         ConfigError: bad arguments or inputs; an unknown metric fails before anything is
             read.
     """
-    if not runs:
-        raise ConfigError("evaluate needs at least one run directory")
+    if not runs and predictions is None:
+        raise ConfigError("evaluate needs a run directory, or --predictions with --labels")
     if (predictions is None) != (labels is None):
         raise ConfigError("give --predictions and --labels together")
     manager = manager or get_plugin_manager()
@@ -310,9 +320,16 @@ def evaluate(
     value = policy(breasts["score"].to_numpy(dtype=np.float64))
     if predictions is None and threshold.startswith("best_pf1"):
         notes.append("best_pf1 was chosen on these same out-of-fold predictions (optimistic).")
+    gallery, gallery_note = _gallery(infos, breasts, data.images, crops, value)
     return write_report(
         out_dir,
         breasts,
+        provenance=_provenance(infos, threshold, policy_prior(threshold, rates), labels),
+        config_text=infos[0].path.joinpath("config.toml").read_text(encoding="utf-8")
+        if len(infos) == 1
+        else "",
+        gallery=gallery,
+        gallery_note=gallery_note,
         threshold=value,
         policy=threshold,
         images=data.images,
@@ -325,3 +342,101 @@ def evaluate(
         metric_options=metric_options,
         manager=manager,
     )
+
+
+def policy_prior(threshold: str, rates: Sequence[float]) -> str:
+    """The prior of a ``prior_quantile`` policy, as shown in the report: its argument, or
+    the runs' training positive rate; "" for other policies."""
+    name, _, arg = threshold.partition(":")
+    if name != "prior_quantile":
+        return ""
+    if arg:
+        return f"{float(arg):.4g} (given)"
+    if rates:
+        return f"{float(np.mean(rates)):.4g} (the runs' training positive rate)"
+    return "not known (no run)"
+
+
+def _data_source(labels: str | Path | None) -> str:
+    """ "synthetic ..." when a ``synth.toml`` (written by ``mammokit synth``) sits next to the
+    labels table, else what is known."""
+    if labels is None:
+        return "not recorded (out-of-fold predictions of the runs)"
+    marker = Path(labels).parent / "synth.toml"
+    if marker.is_file():
+        return f"synthetic (made by mammokit synth: {marker})"
+    return f"real or external data (no synth.toml next to {labels})"
+
+
+def _provenance(
+    infos: Sequence[RunInfo], threshold: str, prior: str, labels: str | Path | None
+) -> dict[str, str]:
+    from mammokit import __version__
+
+    out = {
+        "mammokit version": __version__,
+        "date (UTC)": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M"),
+        "runs": ", ".join(str(i.path) for i in infos) or "none (predictions file only)",
+    }
+    if infos:
+        out["backbone"] = ", ".join(sorted({i.train.backbone for i in infos}))
+        out["epochs"] = ", ".join(sorted({str(i.train.epochs) for i in infos}))
+        out["model input (H, W)"] = ", ".join(sorted({str(i.model_input_size) for i in infos}))
+        out["run seed"] = ", ".join(sorted({str(i.seed) for i in infos}))
+    out["data source"] = _data_source(labels)
+    out["threshold policy"] = threshold
+    if prior:
+        out["policy prior"] = prior
+    return out
+
+
+def _gallery(
+    infos: Sequence[RunInfo],
+    breasts: pd.DataFrame,
+    images: pd.DataFrame | None,
+    crops: str | Path | None,
+    threshold: float | None,
+) -> tuple[dict[str, list[GalleryCase]] | None, str]:
+    """The Grad-CAM gallery (one run, a preprocessed folder, the ``train`` extra), or why not."""
+    if len(infos) != 1 or crops is None or images is None or "image_id" not in images:
+        return None, "No Grad-CAM gallery: it needs one run (with its model) and --images."
+    if importlib.util.find_spec("tensorflow") is None:
+        return None, "No Grad-CAM gallery: it needs the `train` extra (TensorFlow)."
+    if not infos[0].model_path.is_file():
+        return None, f"No Grad-CAM gallery: {infos[0].model_path} does not exist."
+    from mammokit.data import read_index
+    from mammokit.evaluate.gradcam import explain_pngs
+
+    index = read_index(crops)
+    paths = dict(zip(index["image_id"].astype(str), index["path"].astype(str), strict=True))
+    positives = breasts[breasts["cancer"] == 1]
+    negatives = breasts[breasts["cancer"] == 0]
+    cut = 0.5 if threshold is None else threshold
+    n = GALLERY_PER_SECTION
+    chosen = {
+        "top_positives": positives.nlargest(n, "score"),
+        "missed_positives": positives[positives["score"] <= cut].nsmallest(n, "score"),
+        "false_positives": negatives[negatives["score"] > cut].nlargest(n, "score"),
+    }
+    scored = images.assign(image_id=images["image_id"].astype(str))
+    gallery: dict[str, list[GalleryCase]] = {}
+    for key, rows in chosen.items():
+        picks = []
+        for _, breast in rows.iterrows():
+            own = scored[scored["prediction_id"] == breast["prediction_id"]]
+            own = own[own["image_id"].isin(paths)]
+            if len(own):
+                best = own.nlargest(1, "score").iloc[0] if "score" in own else own.iloc[0]
+                picks.append((breast, str(best["image_id"])))
+        explained = explain_pngs(infos[0].path, [Path(crops) / paths[i] for _, i in picks])
+        gallery[key] = [
+            GalleryCase(
+                f"{breast['prediction_id']} (image {image_id})\n"
+                f"cancer {int(breast['cancer'])}, breast score {breast['score']:.3f}",
+                e.image,
+                e.heatmap,
+            )
+            for (breast, image_id), e in zip(picks, explained, strict=True)
+        ]
+    assert set(gallery) == set(GALLERY_SECTIONS)
+    return gallery, ""

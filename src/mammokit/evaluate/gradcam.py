@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import io
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import attrs
 import numpy as np
@@ -19,7 +20,7 @@ import numpy as np
 from mammokit._atomic import atomic_write_bytes
 from mammokit.errors import ConfigError
 
-__all__ = ["Explanation", "explain_image", "gradcam", "overlay", "target_layer"]
+__all__ = ["Explanation", "explain_image", "explain_pngs", "gradcam", "overlay", "target_layer"]
 
 
 def target_layer(model: Any, name: str | None = None) -> Any:
@@ -60,7 +61,7 @@ def gradcam(model: Any, images: np.ndarray, *, layer: str | None = None) -> np.n
     cam = tf.image.resize(cam, batch.shape[1:3], method="bilinear")[..., 0].numpy()
     peak = cam.reshape(cam.shape[0], -1).max(axis=1)
     scale = np.where(peak > 0, peak, 1.0)[:, None, None]
-    return (cam / scale).astype(np.float32)
+    return cast("np.ndarray", (cam / scale).astype(np.float32))
 
 
 def overlay(image: np.ndarray, heatmap: np.ndarray, *, alpha: float = 0.4) -> np.ndarray:
@@ -76,7 +77,7 @@ def overlay(image: np.ndarray, heatmap: np.ndarray, *, alpha: float = 0.4) -> np
     colour = colormaps["jet"](np.clip(heatmap, 0.0, 1.0))[..., :3]
     weight = alpha * np.clip(heatmap, 0.0, 1.0)[..., None]
     blended = (1.0 - weight) * grey[..., None] + weight * colour
-    return np.clip(np.rint(blended * 255.0), 0, 255).astype(np.uint8)
+    return cast("np.ndarray", np.clip(np.rint(blended * 255.0), 0, 255).astype(np.uint8))
 
 
 @attrs.frozen
@@ -137,3 +138,33 @@ def explain_image(
     Image.fromarray(rgb).save(buffer, format="PNG")
     atomic_write_bytes(Path(out_png), buffer.getvalue())
     return Explanation(score, heatmap, image, rgb, bool(preprocessed.flipped))
+
+
+def explain_pngs(
+    run_dir: str | Path, pngs: Sequence[str | Path], *, layer: str | None = None
+) -> list[Explanation]:
+    """Grad-CAM of already preprocessed PNGs (a preprocessed folder's images), loaded as the
+    run's training input pipeline loads them (bit depth, model input size).
+
+    Raises:
+        ConfigError: not a run directory.
+    """
+    from mammokit.evaluate.runinfo import read_run
+    from mammokit.train import load_model
+    from mammokit.train.data import load_images
+
+    run = read_run(run_dir)
+    if not pngs:
+        return []
+    model = load_model(run.path)
+    batch = load_images(
+        [str(p) for p in pngs], bit_depth=run.bit_depth, image_size=run.model_input_size
+    )
+    scores = np.asarray(model(batch, training=False)).reshape(-1)
+    heatmaps = gradcam(model, batch, layer=layer)
+    out = []
+    for i in range(len(pngs)):
+        image = batch[i, :, :, 0]
+        rgb = overlay(image, heatmaps[i])
+        out.append(Explanation(float(scores[i]), heatmaps[i], image, rgb, False))
+    return out

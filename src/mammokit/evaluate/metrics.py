@@ -1,4 +1,9 @@
-"""Evaluation metrics in plain numpy (no TensorFlow, no scikit-learn).
+"""Evaluation metrics: curves and areas from scikit-learn, pF1 and the rest in numpy.
+
+ROC and precision-recall curves, ROC AUC and average precision are scikit-learn's
+(``sklearn.metrics``), the numbers reviewers compare against; mammokit only wraps them so
+that undefined cases give NaN and the shapes and orders stay those documented here.
+:func:`pfbeta` is mammokit's own, equal to the RSNA competition's function.
 
 Every metric takes ``labels: (N,) {0, 1}`` and ``scores: (N,) float`` (any array-like) and
 returns a Python float. Metrics that are undefined for the input (ROC AUC with one class,
@@ -42,6 +47,14 @@ __all__ = [
 
 #: The contract of a ``mammokit_metrics`` component (kept here for older imports).
 Metric = _MetricProtocol
+
+
+def _sklearn_metrics() -> Any:
+    """``sklearn.metrics``, imported on first use: it takes about a second to import, and
+    ``import mammokit`` (hence every CLI command) should not pay for it."""
+    from sklearn import metrics
+
+    return metrics
 
 
 def check_labels_scores(labels: Any, scores: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -183,7 +196,7 @@ def _cumulative(y: np.ndarray, s: np.ndarray) -> tuple[np.ndarray, np.ndarray, n
 
 
 def roc_curve(labels: Any, scores: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """ROC curve points, ties as single steps.
+    """ROC curve points, ties as single steps (``sklearn.metrics.roc_curve``, every point kept).
 
     Returns:
         ``(fpr, tpr, thresholds)``, each (K + 1,) float64, starting at (0, 0) with threshold
@@ -193,15 +206,21 @@ def roc_curve(labels: Any, scores: Any) -> tuple[np.ndarray, np.ndarray, np.ndar
     y, s = check_labels_scores(labels, scores)
     if s.size == 0:
         return np.array([0.0]), np.array([0.0]), np.array([np.inf])
-    tps, fps, thresholds = _cumulative(y, s)
     n_pos, n_neg = int(y.sum()), int((~y).sum())
+    if n_pos and n_neg:
+        fpr, tpr, thresholds = _sklearn_metrics().roc_curve(y, s, drop_intermediate=False)
+        # scikit-learn < 1.3 starts at max(score) + 1 rather than +inf.
+        thresholds = np.r_[np.inf, thresholds[1:]]
+        return fpr.astype(np.float64), tpr.astype(np.float64), thresholds.astype(np.float64)
+    # One class: scikit-learn warns and divides by zero; the missing rate is NaN here.
+    tps, fps, distinct = _cumulative(y, s)
     tpr = np.r_[0, tps] / n_pos if n_pos else np.full(tps.size + 1, np.nan)
     fpr = np.r_[0, fps] / n_neg if n_neg else np.full(fps.size + 1, np.nan)
-    return fpr.astype(np.float64), tpr.astype(np.float64), np.r_[np.inf, thresholds]
+    return fpr.astype(np.float64), tpr.astype(np.float64), np.r_[np.inf, distinct]
 
 
 def roc_auc(labels: Any, scores: Any) -> float:
-    """Area under the ROC curve (Mann-Whitney U / (P·N), tied scores count one half).
+    """Area under the ROC curve (``sklearn.metrics.roc_auc_score``; tied scores count one half).
 
     Returns NaN when either class is absent.
     """
@@ -209,15 +228,14 @@ def roc_auc(labels: Any, scores: Any) -> float:
     n_pos, n_neg = int(y.sum()), int((~y).sum())
     if n_pos == 0 or n_neg == 0:
         return math.nan
-    _, inverse, counts = np.unique(s, return_inverse=True, return_counts=True)
-    ends = np.cumsum(counts)
-    average_rank = ends - (counts - 1) / 2.0  # 1-based mean rank of each tied group
-    rank_sum = float(average_rank[inverse][y].sum())
-    return (rank_sum - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg)
+    return float(_sklearn_metrics().roc_auc_score(y, s))
 
 
 def pr_curve(labels: Any, scores: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Precision-recall points for each distinct score threshold, highest first.
+
+    scikit-learn's ``precision_recall_curve`` without its final (precision 1, recall 0)
+    point, in the opposite order (thresholds decreasing).
 
     Returns:
         ``(precision, recall, thresholds)``, each (K,) float64; point i counts
@@ -226,23 +244,27 @@ def pr_curve(labels: Any, scores: Any) -> tuple[np.ndarray, np.ndarray, np.ndarr
     y, s = check_labels_scores(labels, scores)
     if s.size == 0:
         return np.array([]), np.array([]), np.array([])
-    tps, fps, thresholds = _cumulative(y, s)
-    n_pos = int(y.sum())
-    precision = tps / (tps + fps)  # tps + fps >= 1 at every distinct score
-    recall = tps / n_pos if n_pos else np.full(tps.size, np.nan)
-    return precision.astype(np.float64), recall.astype(np.float64), thresholds
+    if not y.any():  # scikit-learn warns and sets recall to 1; it is undefined
+        _, fps, thresholds = _cumulative(y, s)
+        return np.zeros(fps.size), np.full(fps.size, np.nan), thresholds
+    precision, recall, thresholds = _sklearn_metrics().precision_recall_curve(y, s)
+    return (
+        precision[:-1][::-1].astype(np.float64),
+        recall[:-1][::-1].astype(np.float64),
+        thresholds[::-1].astype(np.float64),
+    )
 
 
 def average_precision(labels: Any, scores: Any) -> float:
-    """Average precision: ``sum_i (R_i - R_{i-1}) · P_i`` over distinct thresholds.
+    """Average precision, ``sklearn.metrics.average_precision_score``.
 
-    This is the step-wise (non-interpolated) area under the precision-recall curve, the
-    same quantity as scikit-learn's ``average_precision_score``. NaN without positives.
+    ``sum_i (R_i - R_{i-1}) · P_i`` over distinct thresholds: the step-wise
+    (non-interpolated) area under the precision-recall curve. NaN without positives.
     """
-    precision, recall, _ = pr_curve(labels, scores)
-    if recall.size == 0 or np.isnan(recall).any():
+    y, s = check_labels_scores(labels, scores)
+    if s.size == 0 or not y.any():
         return math.nan
-    return float(np.sum(np.diff(np.r_[0.0, recall]) * precision))
+    return float(_sklearn_metrics().average_precision_score(y, s))
 
 
 #: ``pr_auc`` is :func:`average_precision` (the usual estimator of the PR AUC).

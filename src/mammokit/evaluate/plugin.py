@@ -8,7 +8,7 @@ from functools import partial
 from mammokit.components import Component, MetricComponent
 from mammokit.evaluate import metrics, thresholds
 from mammokit.hookspecs import hookimpl
-from mammokit.protocols import Metric
+from mammokit.protocols import Metric, ThresholdPolicy
 
 
 def _fixed_metric(fn: Metric) -> Callable[[], Metric]:
@@ -30,7 +30,7 @@ def _pf1(beta: float = 1.0) -> Metric:
 
 
 @hookimpl
-def mammokit_threshold_policies() -> list[Component]:
+def mammokit_threshold_policies() -> list[Component[ThresholdPolicy]]:
     return [
         Component(
             "prior_quantile",
@@ -48,7 +48,7 @@ def mammokit_threshold_policies() -> list[Component]:
 
 
 @hookimpl
-def mammokit_metrics() -> list[Component]:
+def mammokit_metrics() -> list[Component[Metric]]:
     return [
         MetricComponent(
             "pf1", "Probabilistic F1 (Kaggle RSNA definition); option beta", _pf1,

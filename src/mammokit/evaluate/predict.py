@@ -31,7 +31,7 @@ import logging
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import attrs
 import numpy as np
@@ -380,4 +380,4 @@ def _breast_scores(
     keep = ["prediction_id", "patient_id", "laterality", "n_images", "score"]
     if len(columns) > 1 or any(c is not None for c in calibrations):
         keep += list(columns)
-    return breasts[[c for c in keep if c in breasts.columns]]
+    return cast("pd.DataFrame", breasts[[c for c in keep if c in breasts.columns]])

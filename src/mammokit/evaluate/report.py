@@ -1,13 +1,15 @@
 """The evaluation report: ``report.html``, its PNG figures and ``metrics.json``.
 
 Figures are drawn with matplotlib's object API on the Agg canvas (no pyplot, no display),
-rendered to memory and written atomically; ``report.html`` is written last, so a complete
-``report.html`` always refers to complete images.
+rendered to memory and written atomically; ``report.html`` is rendered from the Jinja2
+template ``templates/report.html.j2`` (package data) and written last, so a complete
+``report.html`` always refers to complete images. The Grad-CAM gallery is embedded in the
+page (PNG data URIs); the other figures are files next to it.
 """
 
 from __future__ import annotations
 
-import html
+import base64
 import io
 import json
 import math
@@ -28,10 +30,17 @@ from mammokit.evaluate import metrics as m
 from mammokit.evaluate.calibration import reliability_curve
 from mammokit.evaluate.metricset import select_report_metrics
 
-__all__ = ["BREAKDOWN_COLUMNS", "CropLoader", "ReportFiles", "write_report"]
+__all__ = ["BREAKDOWN_COLUMNS", "CropLoader", "GalleryCase", "ReportFiles", "write_report"]
 
 #: Columns a breakdown table is made for, when present (``view`` at image level).
-BREAKDOWN_COLUMNS = ("site_id", "machine_id", "view", "density")
+BREAKDOWN_COLUMNS = ("site_id", "machine_id", "view", "density", "lesion_type")
+
+#: The gallery's sections, in order: key -> title.
+GALLERY_SECTIONS = {
+    "top_positives": "Highest-scored positives",
+    "missed_positives": "Missed positives (lowest-scored positives at or below the threshold)",
+    "false_positives": "False positives (highest-scored negatives above the threshold)",
+}
 
 #: ``(image row) -> (H, W) array or None``: the crop shown for an image in the worst-case grid.
 CropLoader = Callable[[pd.Series], "np.ndarray | None"]
@@ -44,6 +53,21 @@ _FIGURES = {
     "calibration": "Calibration (reliability) plot",
     "worst_cases": "Worst false negatives and false positives",
 }
+
+
+@attrs.frozen
+class GalleryCase:
+    """One image of the Grad-CAM gallery.
+
+    Attributes:
+        caption: shown above the image (ids, label, score).
+        image: ``(H, W)`` float in [0, 1], the model input.
+        heatmap: ``(H, W)`` float in [0, 1], the Grad-CAM map at the same size.
+    """
+
+    caption: str
+    image: np.ndarray = attrs.field(eq=False)
+    heatmap: np.ndarray = attrs.field(eq=False)
 
 
 @attrs.frozen
@@ -61,12 +85,21 @@ class ReportFiles:
     metrics_json: Path
 
 
-def _save(fig: Figure, path: Path) -> Path:
+def _png(fig: Figure) -> bytes:
     FigureCanvasAgg(fig)
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=100)
-    atomic_write_bytes(path, buffer.getvalue())
+    fig.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
+    return buffer.getvalue()
+
+
+def _save(fig: Figure, path: Path) -> Path:
+    atomic_write_bytes(path, _png(fig))
     return path
+
+
+def _legend_below(ax: Any) -> None:
+    """The legend under the axes, where it cannot hide a curve."""
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2, fontsize=8, frameon=False)
 
 
 def _operating_point(y: np.ndarray, s: np.ndarray, threshold: float | None) -> m.Counts | None:
@@ -85,7 +118,7 @@ def _plot_roc(y: np.ndarray, s: np.ndarray, threshold: float | None, auc: float)
                 label=f"operating point (t={threshold:.4g})")  # fmt: skip
     ax.set(xlabel="False positive rate", ylabel="True positive rate (sensitivity)",
            xlim=(0, 1), ylim=(0, 1.01), title="ROC (breast level)")  # fmt: skip
-    ax.legend(loc="lower right")
+    _legend_below(ax)
     return fig
 
 
@@ -104,7 +137,7 @@ def _plot_pr(y: np.ndarray, s: np.ndarray, threshold: float | None, ap: float) -
                 label=f"operating point (t={threshold:.4g})")  # fmt: skip
     ax.set(xlabel="Recall (sensitivity)", ylabel="Precision", xlim=(0, 1), ylim=(0, 1.01),
            title="Precision-recall (breast level)")  # fmt: skip
-    ax.legend(loc="upper right")
+    _legend_below(ax)
     return fig
 
 
@@ -120,7 +153,7 @@ def _plot_pf1(y: np.ndarray, s: np.ndarray, threshold: float | None) -> Figure:
     if threshold is not None:
         ax.axvline(threshold, color="red", linewidth=1, label=f"threshold {threshold:.4g}")
     ax.set(xlabel="Threshold t", ylabel="pF1", ylim=(0, 1.01), title="pF1 against threshold")
-    ax.legend(loc="upper right")
+    _legend_below(ax)
     return fig
 
 
@@ -137,7 +170,7 @@ def _plot_histogram(y: np.ndarray, s: np.ndarray, threshold: float | None) -> Fi
     if threshold is not None:
         ax.axvline(threshold, color="black", linewidth=1, label=f"threshold {threshold:.4g}")
     ax.set(xlabel="Breast score", ylabel="Density (per class)", title="Scores by class")
-    ax.legend(loc="upper center")
+    _legend_below(ax)
     return fig
 
 
@@ -149,7 +182,7 @@ def _plot_calibration(y: np.ndarray, s: np.ndarray) -> Figure:
     top.plot(mean_score, rate, "o-", label="observed")
     top.set(ylabel="Observed positive rate", xlim=(0, 1), ylim=(0, 1.01),
             title="Calibration (breast level)")  # fmt: skip
-    top.legend(loc="upper left")
+    top.legend(loc="upper left", fontsize=8)
     bottom.bar(mean_score, count, width=0.08, color="tab:grey")
     bottom.set(xlabel="Mean score in bin", ylabel="Breasts")
     bottom.set_yscale("log")
@@ -204,7 +237,7 @@ def _plot_worst(
 ) -> Figure:
     groups = _worst(breasts, threshold, n)
     columns = max(1, n)
-    fig = Figure(figsize=(2.4 * columns, 6.4))
+    fig = Figure(figsize=(min(11.0, 1.8 * columns), 6.4))  # at most 1100 px wide
     axes = fig.subplots(2, columns, squeeze=False)
     for row_index, (title, cases) in enumerate(groups.items()):
         for col in range(columns):
@@ -230,7 +263,7 @@ def _plot_worst(
     return fig
 
 
-def _fmt(value: float, digits: int = 3) -> str:
+def _fmt(value: float | None, digits: int = 3) -> str:
     return (
         "n/a"
         if value is None or (isinstance(value, float) and math.isnan(value))
@@ -238,63 +271,128 @@ def _fmt(value: float, digits: int = 3) -> str:
     )
 
 
+def _numeric_key(text: str) -> tuple[int, float, str]:
+    """Sort key: numbers by value (21 before 110), then text, "(missing)" last."""
+    if text == "(missing)":
+        return (2, 0.0, text)
+    try:
+        return (0, float(text), text)
+    except ValueError:
+        return (1, 0.0, text)
+
+
+#: Metrics defined without positive labels (every other one is n/a in a group without any).
+_DEFINED_WITHOUT_POSITIVES = ("Specificity",)
+
+
 def _group_rows(
-    frame: pd.DataFrame, column: str, metrics: Mapping[str, m.Metric]
+    frame: pd.DataFrame, column: str, metrics: Mapping[str, m.Metric], n_boot: int, seed: int
 ) -> list[dict[str, Any]]:
+    """One row per group: ``n``, ``positives``, per metric its estimate, and under ``ci``
+    per metric its bootstrap interval ``[low, high]``.
+
+    A metric is NaN (shown "n/a") in a group without positive labels, except specificity:
+    pF1 is defined as 0 there, which would read as a failure rather than as no data.
+    """
     rows = []
     keys = frame[column].astype(object).where(frame[column].notna(), "(missing)").astype(str)
-    for key, group in frame.groupby(keys, sort=True):
+    for key in sorted(keys.unique(), key=_numeric_key):
+        group = frame[keys == key]
         y = group["cancer"].to_numpy()
         s = group["score"].to_numpy(dtype=np.float64)
+        patients = group["patient_id"].astype(str).to_numpy() if "patient_id" in group else None
+        cis = m.bootstrap_cis(metrics, y, s, patients, n_boot=n_boot, seed=seed)
         row: dict[str, Any] = {column: key, "n": len(group), "positives": int(y.sum())}
-        row.update({label: metric(y, s) for label, metric in metrics.items()})
+        intervals: dict[str, list[float]] = {}
+        for label, ci in cis.items():
+            undefined = not y.any() and label not in _DEFINED_WITHOUT_POSITIVES
+            row[label] = math.nan if undefined else ci.estimate
+            intervals[label] = [math.nan, math.nan] if undefined else [ci.low, ci.high]
+        row["ci"] = intervals
         rows.append(row)
     return rows
 
 
 def _breakdowns(
-    breasts: pd.DataFrame, images: pd.DataFrame | None, metrics: Mapping[str, m.Metric]
+    breasts: pd.DataFrame,
+    images: pd.DataFrame | None,
+    metrics: Mapping[str, m.Metric],
+    n_boot: int,
+    seed: int,
 ) -> dict[str, list[dict[str, Any]]]:
     out: dict[str, list[dict[str, Any]]] = {}
     for column in BREAKDOWN_COLUMNS:
         if column in breasts.columns and breasts[column].notna().any():
-            out[column] = _group_rows(breasts, column, metrics)
+            out[column] = _group_rows(breasts, column, metrics, n_boot, seed)
         elif (
             images is not None
             and column in images.columns
             and {"cancer", "score"} <= set(images.columns)
             and images[column].notna().any()
         ):
-            out[column] = _group_rows(images, column, metrics)
+            out[column] = _group_rows(images, column, metrics, n_boot, seed)
     return out
 
 
-def _html_table(rows: Sequence[Mapping[str, Any]]) -> str:
-    if not rows:
-        return "<p>(none)</p>"
-    headers = list(rows[0])
-    head = "".join(f"<th>{html.escape(str(h))}</th>" for h in headers)
-    body = []
+def _breakdown_table(column: str, rows: list[dict[str, Any]], labels: Sequence[str]) -> Any:
+    """The template's view of one breakdown: headers and cells (text, interval, n/a)."""
+    cells = []
     for row in rows:
-        cells = []
-        for h in headers:
-            v = row[h]
-            text = _fmt(v) if isinstance(v, float) else str(v)
-            cells.append(f"<td>{html.escape(text)}</td>")
-        body.append("<tr>" + "".join(cells) + "</tr>")
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+        line = [
+            {"text": str(row[key]), "ci": "", "na": False} for key in (column, "n", "positives")
+        ]
+        for label in labels:
+            value, (low, high) = row[label], row["ci"][label]
+            ci = "" if math.isnan(low) or math.isnan(high) else f"[{low:.2f}, {high:.2f}]"
+            line.append({"text": _fmt(value), "ci": ci, "na": math.isnan(value)})
+        cells.append(line)
+    return {
+        "column": column,
+        "level": "image" if column == "view" else "breast",
+        "headers": [column, "n", "positives", *labels],
+        "rows": cells,
+    }
 
 
-_CSS = """
-body { font-family: system-ui, sans-serif; margin: 2em; color: #222; max-width: 1200px; }
-table { border-collapse: collapse; margin: 0.5em 0 1.5em; }
-th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: right; }
-th { background: #f0f0f0; }
-td:first-child, th:first-child { text-align: left; }
-figure { display: inline-block; margin: 0.5em; vertical-align: top; }
-figcaption { font-size: 0.9em; color: #555; }
-.note { color: #555; font-size: 0.9em; }
-"""
+def _plot_gallery(title: str, cases: Sequence[GalleryCase]) -> Figure:
+    """A row of Grad-CAM overlays (at most 1100 px wide) with one colour bar."""
+    from matplotlib import colormaps
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import Normalize
+
+    columns = max(1, len(cases))
+    fig = Figure(figsize=(min(11.0, 2.2 * columns + 1.0), 4.6))
+    axes = fig.subplots(1, columns, squeeze=False)[0]
+    for ax, case in zip(axes, cases, strict=False):
+        ax.imshow(np.clip(case.image, 0.0, 1.0), cmap="gray", vmin=0.0, vmax=1.0)
+        ax.imshow(np.clip(case.heatmap, 0.0, 1.0), cmap="jet", vmin=0.0, vmax=1.0, alpha=0.4)
+        ax.set_title(case.caption, fontsize=8)
+    for ax in axes:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    if not cases:
+        axes[0].axis("off")
+        axes[0].text(0.5, 0.5, "none", ha="center", va="center", transform=axes[0].transAxes)
+    mappable = ScalarMappable(norm=Normalize(0.0, 1.0), cmap=colormaps["jet"])
+    fig.colorbar(mappable, ax=list(axes), fraction=0.04, pad=0.02, label="Grad-CAM (relative)")
+    fig.suptitle(title, fontsize=10)
+    return fig
+
+
+def _data_uri(png: bytes) -> str:
+    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+
+
+def _render(context: Mapping[str, Any]) -> str:
+    import jinja2
+
+    environment = jinja2.Environment(
+        loader=jinja2.PackageLoader("mammokit.evaluate", "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+    )
+    return environment.get_template("report.html.j2").render(**context)
 
 
 def write_report(
@@ -313,6 +411,10 @@ def write_report(
     metrics: str | Sequence[str] | None = None,
     metric_options: Mapping[str, Mapping[str, Any]] | None = None,
     manager: pluggy.PluginManager | None = None,
+    provenance: Mapping[str, str] | None = None,
+    config_text: str = "",
+    gallery: Mapping[str, Sequence[GalleryCase]] | None = None,
+    gallery_note: str = "No Grad-CAM gallery: it needs a run (with its model) and --images.",
 ) -> ReportFiles:
     """Write the evaluation report for labelled breast scores.
 
@@ -320,7 +422,7 @@ def write_report(
         out_dir: folder to write into (created).
         breasts: one row per breast with ``prediction_id``, ``cancer`` (0/1), ``score``
             (float), and optionally ``patient_id`` (bootstrap groups; else the breast),
-            ``site_id``, ``machine_id``, ``density``.
+            ``site_id``, ``machine_id``, ``density``, ``lesion_type``.
         threshold: the operating threshold (``score > threshold`` positive), or None when
             the policy writes probabilities.
         policy: the threshold policy text, shown in the report.
@@ -329,7 +431,8 @@ def write_report(
         crop_loader: ``(image row) -> (H, W) array | None`` giving the crop to show.
         title: the page title.
         notes: extra lines shown under the title (data source, run directories...).
-        n_boot, seed: bootstrap resamples (by patient) and their seed.
+        n_boot, seed: bootstrap resamples (by patient) and their seed; the breakdown
+            tables use ``min(n_boot, 200)`` resamples per group.
         n_worst: cases per row of the worst-case grid.
         metrics: ``mammokit_metrics`` names for the summary and the breakdown tables, in
             order; None shows pf1, auc, pr_auc, f1, sensitivity and specificity (and the
@@ -338,6 +441,11 @@ def write_report(
         metric_options: metric name -> options for its factory (e.g. ``{"pf1": {"beta":
             2}}``).
         manager: the plugin manager the metrics come from (a default one if None).
+        provenance: label -> text, shown in the Provenance section and saved in
+            ``metrics.json`` (mammokit version, backbone, epochs, data source, date...).
+        config_text: the run's whole ``config.toml``, shown folded.
+        gallery: section key (see ``GALLERY_SECTIONS``) -> Grad-CAM cases, embedded.
+        gallery_note: shown instead of the gallery when there is none.
 
     Returns:
         :class:`ReportFiles`.
@@ -368,6 +476,14 @@ def write_report(
         "worst_cases": _plot_worst(breasts, threshold, images, crop_loader, n_worst),
     }
     paths = {key: _save(fig, out / f"{key}.png") for key, fig in figures.items()}
+    gallery_sections = [
+        {
+            "title": GALLERY_SECTIONS.get(key, key),
+            "n": len(cases),
+            "src": _data_uri(_png(_plot_gallery(GALLERY_SECTIONS.get(key, key), cases))),
+        }
+        for key, cases in (gallery or {}).items()
+    ]
 
     counts = _operating_point(y, s, threshold)
     summary = {
@@ -376,6 +492,7 @@ def write_report(
         "patients": len(set(groups)) if groups is not None else int(y.size),
         "threshold": threshold,
         "policy": policy,
+        "provenance": dict(provenance or {}),
         "counts": attrs.asdict(counts) if counts is not None else None,
         "metrics": {
             name: {
@@ -389,56 +506,47 @@ def write_report(
             for name, ci in cis.items()
         },
     }
-    breakdowns = _breakdowns(breasts, images, breakdown_metrics.build(threshold))
+    sub_boot = min(n_boot, 200)
+    breakdown_build = breakdown_metrics.build(threshold)
+    breakdowns = _breakdowns(breasts, images, breakdown_build, sub_boot, seed)
     summary["breakdowns"] = breakdowns
     metrics_json = out / "metrics.json"
     text = json.dumps(_finite(summary), indent=2, allow_nan=False)
     atomic_write_bytes(metrics_json, (text + "\n").encode("utf-8"))
 
     level = round(100 * next(iter(cis.values())).level) if cis else 95
-    metric_rows = [
+    page = _render(
         {
-            "metric": name,
-            "estimate": ci.estimate,
-            f"{level}% CI low": ci.low,
-            f"{level}% CI high": ci.high,
+            "title": title,
+            "notes": list(notes),
+            "summary": summary,
+            "policy": policy,
+            "threshold_text": "none (probabilities)" if threshold is None else f"{threshold:.6g}",
+            "provenance": dict(provenance or {}),
+            "config_text": config_text,
+            "counts": counts,
+            "level": level,
+            "n_boot": n_boot,
+            "seed": seed,
+            "metric_rows": [
+                {"name": name, "cells": [_fmt(ci.estimate), _fmt(ci.low), _fmt(ci.high)]}
+                for name, ci in cis.items()
+            ],
+            "figures": [
+                {"src": f"{key}.png", "caption": caption, "wide": key == "worst_cases"}
+                for key, caption in _FIGURES.items()
+            ],
+            "gallery": gallery_sections,
+            "gallery_note": gallery_note,
+            "sub_boot": sub_boot,
+            "breakdowns": [
+                _breakdown_table(column, rows, list(breakdown_build))
+                for column, rows in breakdowns.items()
+            ],
         }
-        for name, ci in cis.items()
-    ]
-    threshold_text = "none (probabilities)" if threshold is None else f"{threshold:.6g}"
-    parts = [
-        "<!DOCTYPE html>",
-        '<html lang="en"><head><meta charset="utf-8">',
-        f"<title>{html.escape(title)}</title><style>{_CSS}</style></head><body>",
-        f"<h1>{html.escape(title)}</h1>",
-        *(f'<p class="note">{html.escape(note)}</p>' for note in notes),
-        f"<p>{summary['breasts']} breasts ({summary['positive_breasts']} positive) from "
-        f"{summary['patients']} patients. Threshold policy: "
-        f"<code>{html.escape(policy or '-')}</code>, threshold {html.escape(threshold_text)}"
-        " (positive when score &gt; threshold).</p>",
-    ]
-    if counts is not None:
-        parts.append(_html_table([{"TP": counts.tp, "FP": counts.fp, "TN": counts.tn,
-                                   "FN": counts.fn}]))  # fmt: skip
-    parts += [
-        f"<h2>Metrics ({level}% bootstrap CI, {n_boot} resamples by patient, seed {seed})</h2>",
-        _html_table(metric_rows),
-        "<h2>Figures</h2>",
-    ]
-    for key, caption in _FIGURES.items():
-        parts.append(
-            f'<figure><img src="{key}.png" alt="{html.escape(caption)}">'
-            f"<figcaption>{html.escape(caption)}</figcaption></figure>"
-        )
-    if breakdowns:
-        parts.append("<h2>Breakdown</h2>")
-        for column, rows in breakdowns.items():
-            level_name = "image" if column == "view" else "breast"
-            parts.append(f"<h3>By {html.escape(column)} ({level_name} level)</h3>")
-            parts.append(_html_table(rows))
-    parts.append("</body></html>\n")
+    )
     html_path = out / "report.html"
-    atomic_write_bytes(html_path, "\n".join(parts).encode("utf-8"))
+    atomic_write_bytes(html_path, page.encode("utf-8"))
     return ReportFiles(html=html_path, figures=paths, metrics_json=metrics_json)
 
 

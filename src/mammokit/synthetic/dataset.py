@@ -6,7 +6,9 @@ Layout written under ``root``:
   :data:`mammokit.data.tables.TRAIN_COLUMNS`);
 - with ``test_patients > 0``: ``test_images/...``, ``test.csv`` (``TEST_COLUMNS``, with
   ``prediction_id = <patient_id>_<laterality>``) and ``test_labels.csv`` (``prediction_id,
-  cancer``: the hidden labels, for evaluation);
+  cancer, lesion_type``: the hidden labels, for evaluation; ``lesion_type`` is the
+  lesion's kind, "mass" or "calcification", or "none", so a report breaks results down by
+  it);
 - ``synth.toml``: the :class:`SynthConfig` it was made with.
 
 Each patient has four images (L/R x CC/MLO). A seeded ``positive_fraction`` of the breasts
@@ -299,7 +301,10 @@ def write_dataset(root: str | Path, cfg: SynthConfig) -> Path:
     if test:
         _write_images(root, "test_images", test, cfg.image_size)
         _write_csv(root / "test.csv", test, TEST_COLUMNS)
-        labels = list({row["prediction_id"]: row for row in test}.values())
-        _write_csv(root / "test_labels.csv", labels, ("prediction_id", "cancer"))
+        labels = [
+            {**row, "lesion_type": row["_lesion"].kind if row["_lesion"] is not None else "none"}
+            for row in {row["prediction_id"]: row for row in test}.values()
+        ]
+        _write_csv(root / "test_labels.csv", labels, ("prediction_id", "cancer", "lesion_type"))
     save_toml({"synth": config_to_dict(cfg)}, root / "synth.toml")
     return root

@@ -1,12 +1,16 @@
-"""Patient-grouped, stratified K-fold splits, and the leak check (numpy/pandas, no TF).
+"""Patient-grouped, stratified K-fold splits, and the leak check (no TF).
 
-All images of a patient land in the same fold, so a patient is never in both training and
-validation. Patients are stratified by their label (positive if any image is positive).
+The folds are scikit-learn's ``StratifiedGroupKFold``: all images of a patient land in the
+same fold, so a patient is never in both training and validation, and the folds are
+stratified by the patient's label (positive if any image is positive). The leak check is
+mammokit's own and runs on every split.
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
+from typing import cast
 
 import numpy as np
 import pandas as pd
@@ -32,10 +36,10 @@ def assign_folds(
     """``(N,) int64`` fold number per row, grouped by ``group`` and stratified by ``label``
     and the ``stratify`` columns.
 
-    Within each stratum (patients with / without a positive image, times each patient's
-    first value of every ``stratify`` column), patients are shuffled with ``seed`` and each
-    goes to the fold that so far has the fewest patients of that stratum, ties broken by
-    the fewest images.
+    ``StratifiedGroupKFold(n_folds)`` over the patients in an order shuffled with ``seed``,
+    each labelled with its stratum (whether any of its images is positive, times its first
+    value of every ``stratify`` column) and grouped by itself; every row then takes its
+    patient's fold.
 
     Raises:
         ConfigError: missing columns, or fewer patients than folds.
@@ -50,24 +54,41 @@ def assign_folds(
     per_patient = frame.groupby("g", sort=True)["y"].agg(["max", "size"])
     per_patient["stratum"] = per_patient["max"].astype(str)
     for column in stratify:
-        first = table[column].astype(str).groupby(groups, sort=True).first()
-        per_patient["stratum"] += "\x1f" + first.reindex(per_patient.index).to_numpy()
+        values = table[column].astype(str).groupby(groups, sort=True).first()
+        per_patient["stratum"] += "\x1f" + values.reindex(per_patient.index).to_numpy()
     if len(per_patient) < n_folds:
         raise ConfigError(f"{len(per_patient)} patients cannot fill {n_folds} folds")
-    rng = np.random.default_rng(int(seed))
-    fold_of: dict[str, int] = {}
-    images = np.zeros(n_folds, dtype=np.int64)
-    strata = sorted(set(per_patient["stratum"]), key=lambda key: (not key.startswith("1"), key))
-    for stratum in strata:
-        members = per_patient.index[per_patient["stratum"] == stratum].to_numpy()
-        members = members[rng.permutation(members.size)]
-        counts = np.zeros(n_folds, dtype=np.int64)
-        for patient in members:
-            fold = int(np.lexsort((images, counts))[0])
-            fold_of[patient] = fold
-            counts[fold] += 1
-            images[fold] += int(per_patient.at[patient, "size"])
-    return np.array([fold_of[g] for g in groups], dtype=np.int64)
+    from sklearn.model_selection import StratifiedGroupKFold
+
+    # One sample per patient, labelled positive if any of its images is: the folds then hold
+    # equal numbers of positive patients (within one), as the patient is what is split. The
+    # patients are shuffled here with ``seed`` and the splitter keeps their order
+    # (shuffle=False): its own shuffling balances classes worse before scikit-learn 1.7.
+    order = np.random.default_rng(int(seed)).permutation(len(per_patient))
+    shuffled = per_patient.iloc[order]
+    patients = shuffled.index.to_numpy()
+    fold_of_patient = pd.Series(-1, index=patients, dtype=np.int64)
+    labels = pd.factorize(shuffled["stratum"], sort=True)[0].astype(np.int64)
+    if (np.bincount(labels) < n_folds).all():
+        # Every stratum has fewer patients than folds: scikit-learn refuses to stratify. Then
+        # one label for all, positives first: the splitter keeps this order and gives each
+        # patient to the emptiest fold, so positives still spread one per fold.
+        first = np.argsort(-shuffled["max"].to_numpy(), kind="stable")
+        shuffled, labels = shuffled.iloc[first], np.zeros(len(labels), dtype=np.int64)
+        patients = shuffled.index.to_numpy()
+    with warnings.catch_warnings():
+        # Fewer positive patients than folds is allowed (small or synthetic tables): some
+        # folds then have no positive, as with any split; scikit-learn warns about it.
+        warnings.filterwarnings("ignore", message="The least populated class", category=UserWarning)
+        splits = list(
+            StratifiedGroupKFold(n_splits=n_folds).split(
+                patients, labels, groups=np.arange(len(patients))
+            )
+        )
+    for fold, (_, members) in enumerate(splits):
+        fold_of_patient.iloc[members] = fold
+    folds = fold_of_patient.reindex(groups).to_numpy(dtype=np.int64)
+    return cast("np.ndarray", folds)
 
 
 def check_no_leak(
