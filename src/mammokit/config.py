@@ -29,6 +29,7 @@ __all__ = [
     "load_toml",
     "parse_size",
     "save_toml",
+    "toml_value",
 ]
 
 C = TypeVar("C")
@@ -192,6 +193,15 @@ def load_toml(path: str | Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: cannot read config: {err.strerror or err}") from err
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(f"{path}: invalid TOML: {err}") from err
+
+
+def toml_value(text: str) -> Any:
+    """``text`` read as one TOML value (``3`` -> 3, ``[1, 2]`` -> [1, 2], ``"a"`` -> "a"),
+    or the text itself when it is not TOML (``abc`` -> "abc")."""
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
 
 
 def save_toml(data: Mapping[str, Any], path: str | Path) -> None:

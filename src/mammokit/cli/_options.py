@@ -22,17 +22,13 @@ from __future__ import annotations
 import argparse
 import json
 import re
-import sys
 import typing
 from collections.abc import Mapping
 from typing import Any, cast
 
 import attrs
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on Python 3.10 only
-    import tomli as tomllib
+from mammokit.config import toml_value
 
 __all__ = [
     "CLEARED",
@@ -80,10 +76,7 @@ def _plain(text: str) -> str:
 
 
 def _scalar(text: str) -> Any:
-    try:
-        return tomllib.loads(f"v = {text}")["v"]
-    except tomllib.TOMLDecodeError:
-        return text
+    return toml_value(text)
 
 
 def _split(text: str) -> list[str]:
