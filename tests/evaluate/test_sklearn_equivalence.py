@@ -219,7 +219,7 @@ def test_folds_keep_the_old_guarantees(n_patients: int, n_folds: int, seed: int)
     assert (per_patient["f"] == 1).all()
     assert sorted(set(folds.tolist())) == list(range(n_folds))
     positives = per_patient[per_patient["y"] == 1].groupby("fold").size()
-    assert positives.reindex(range(n_folds), fill_value=0).agg(np.ptp) <= 1
+    assert np.ptp(positives.reindex(range(n_folds), fill_value=0).to_numpy()) <= 1
     sizes = np.bincount(folds, minlength=n_folds)
     assert np.abs(sizes - sizes.mean()).max() <= 0.35 * sizes.mean()
     for fold in range(n_folds):

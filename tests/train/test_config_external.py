@@ -136,14 +136,14 @@ def test_image_folder_options_label_and_laterality(tmp_path: Path) -> None:
 
 def test_external_options_are_checked_before_tensorflow(tmp_path: Path) -> None:
     from mammokit.plugins import get_plugin_manager
-    from mammokit.train.resolve import resolve_train_components
+    from mammokit.train.resolve import check_train_components
 
     manager = get_plugin_manager()
     good = TrainConfig(backbone="simple_cnn", external=(f"image_folder:{tmp_path}?labels=x.csv",))
-    resolve_train_components(good, manager)  # the options fit the reader
+    check_train_components(good, manager)  # the options fit the reader; no TensorFlow needed
     bad = TrainConfig(backbone="simple_cnn", external=(f"image_folder:{tmp_path}?lables=x.csv",))
     with pytest.raises(ConfigError, match="image_folder.*lables"):
-        resolve_train_components(bad, manager)
+        check_train_components(bad, manager)
 
 
 def test_external_laterality_makes_breast_ids(tmp_path: Path) -> None:

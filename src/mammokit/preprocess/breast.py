@@ -90,8 +90,8 @@ def reduced_values(
     if present.size == 0:
         return np.zeros(small.shape, np.uint16), step
     low, high = (float(v) for v in np.percentile(present, list(percentiles)))
-    if high <= low:
-        high = low + 1.0
+    if not high > low:  # a flat image (or a span below float precision): nothing to find
+        return np.zeros(small.shape, np.uint16), step
     values = (values - low) * (_TOP / (high - low))
     np.clip(values, 0, _TOP, out=values)
     values[pad] = 0

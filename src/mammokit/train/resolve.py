@@ -19,7 +19,7 @@ from mammokit.train.external import parse_external
 if TYPE_CHECKING:
     from mammokit.evaluate.metricset import MetricSet
 
-__all__ = ["TrainComponents", "resolve_train_components"]
+__all__ = ["TrainComponents", "check_train_components", "resolve_train_components"]
 
 
 @attrs.frozen
@@ -38,13 +38,16 @@ class TrainComponents:
     metrics: MetricSet
 
 
-def resolve_train_components(config: TrainConfig, manager: pluggy.PluginManager) -> TrainComponents:
-    """Resolve every name in ``config`` and build what can be built without a model.
+def check_train_components(
+    config: TrainConfig, manager: pluggy.PluginManager
+) -> tuple[MetricSet, Any]:
+    """Everything about ``config``'s components that needs no TensorFlow: the validation
+    metrics (built), the backbone (its name, and its options against the factory's
+    signature; it is built with the model), each external dataset (its name and options),
+    and the sampling strategy (built).
 
-    In order: the validation metrics, the backbone (its name, and its options against the
-    factory's signature; it is built with the model), each external dataset's name, the
-    sampling strategy, then the loss (a loss factory checks its options before importing
-    TensorFlow).
+    Returns:
+        ``(metrics, sampler)``.
 
     Raises:
         ConfigError: an unknown name (listing the choices) or a refused option, naming the
@@ -73,5 +76,18 @@ def resolve_train_components(config: TrainConfig, manager: pluggy.PluginManager)
     sampler = build_component(
         manager, "mammokit_sampling_strategies", config.sampling, options=config.sampling_options
     )
+    return metrics, sampler
+
+
+def resolve_train_components(config: TrainConfig, manager: pluggy.PluginManager) -> TrainComponents:
+    """Resolve every name in ``config`` and build what can be built without a model:
+    :func:`check_train_components`, then the loss (a loss factory checks its options before
+    it imports TensorFlow).
+
+    Raises:
+        ConfigError: an unknown name (listing the choices) or a refused option, naming the
+            component.
+    """
+    metrics, sampler = check_train_components(config, manager)
     loss = build_component(manager, "mammokit_losses", config.loss, options=config.loss_options)
     return TrainComponents(sampler=sampler, loss=loss, metrics=metrics)
