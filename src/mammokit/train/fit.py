@@ -248,7 +248,13 @@ def _make_callback(keras: Any, **kwargs: Any) -> Any:
             logs["monitor"] = current
             logs["best_monitor"] = self.best
             logs["best_epoch"] = self.best_epoch
-            if self.patience and epoch + 1 - int(self.best_epoch or 0) >= self.patience:
+            last = epoch + 1 >= int(self.params.get("epochs", math.inf))
+            if (
+                self.patience
+                and not last
+                and epoch + 1 - int(self.best_epoch or 0) >= self.patience
+            ):
+                # (on the last epoch nothing is left to skip: the run did not stop early)
                 self.stopped_early = epoch + 1
                 self.model.stop_training = True
 
