@@ -168,7 +168,9 @@ def test_index_csv_records_laterality_disagreements(tmp_path: Path) -> None:
     base |= {"invasive": "0", "BIRADS": "", "implant": "0", "density": "", "machine_id": "1"}
     base |= {"difficult_negative_case": "False"}
     table = pd.DataFrame([{**base, **row} for row in rows])
-    Pipeline(size=(128, 64)).preprocess_dataset(images, table, tmp_path / "out", workers=0)
+    Pipeline(size=(128, 64)).preprocess_dataset(
+        images, table, tmp_path / "out", workers=0, quiet=True
+    )
     index = read_index(tmp_path / "out").set_index("image_id")
     assert list(index["laterality_source"]) == ["header", "header", "table"]
     assert list(index["laterality_conflict"]) == ["", "table R; pixels R", ""]
