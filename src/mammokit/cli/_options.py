@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import inspect
 import re
 import typing
 from collections.abc import Mapping
@@ -51,12 +52,13 @@ def flag_name(field: str) -> str:
 def field_help(cls: type) -> dict[str, str]:
     """Field name -> its one-paragraph description from ``cls``'s ``Attributes:`` section
     (``a, b: text`` describes both ``a`` and ``b``)."""
-    doc = cls.__doc__ or ""
+    # cleandoc: Python 3.13 strips docstring indentation at compile time, 3.10-3.12 do not.
+    doc = inspect.cleandoc(cls.__doc__ or "")
     section = doc.partition("Attributes:")[2]
     out: dict[str, str] = {}
     current: list[str] = []
     for line in section.splitlines():
-        match = re.match(r"^\s{8}([a-z_][\w, ]*):\s*(.*)$", line)
+        match = re.match(r"^ {4}([a-z_][\w, ]*):\s*(.*)$", line)
         if match:
             current = [name.strip() for name in match.group(1).split(",")]
             for name in current:
