@@ -92,11 +92,13 @@ def plugin(session: nox.Session) -> None:
 
 @nox.session(python="3.11")
 def lint(session: nox.Session) -> None:
-    """ruff check and format check."""
-    session.install("ruff>=0.6")
+    """ruff check and format check, and the layer contract (import-linter, pyproject.toml)."""
+    session.install("ruff>=0.6", "import-linter>=2.1")
     paths = ["src", "tests", "benchmarks", "plugins", "fuzz", "noxfile.py"]
     session.run("ruff", "check", *paths)
     session.run("ruff", "format", "--check", *paths)
+    # reads the source tree without importing mammokit (no dependencies needed)
+    session.run("lint-imports", env={"PYTHONPATH": "src"})
 
 
 @nox.session(python="3.11")

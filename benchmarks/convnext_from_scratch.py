@@ -38,8 +38,8 @@ def soft_lesions(
 
 
 def run(mode: str, args: argparse.Namespace, data: tuple) -> tuple[float, float, float]:  # type: ignore[type-arg]
-    from mammokit.evaluate.metrics import roc_auc
-    from mammokit.train._tf import import_keras
+    from mammokit._tf import import_keras
+    from mammokit.scoring.metrics import roc_auc
     from mammokit.train.config import TrainConfig
     from mammokit.train.model import build_model
     from mammokit.train.optim import build_optimizer

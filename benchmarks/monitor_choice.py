@@ -31,9 +31,9 @@ def main() -> None:
     import pandas as pd
 
     from mammokit import Pipeline, SynthConfig, preprocess_dataset, split_table, write_dataset
-    from mammokit.evaluate.aggregate import aggregate_scores
-    from mammokit.evaluate.metrics import f1_curve, roc_auc
     from mammokit.evaluate.predict import predict
+    from mammokit.scoring.aggregate import aggregate_scores
+    from mammokit.scoring.metrics import f1_curve, roc_auc
     from mammokit.train import TrainConfig, train
 
     root = Path(tempfile.mkdtemp(prefix="monitor-choice-"))

@@ -47,7 +47,7 @@ def test_inline_plugin_component_is_selectable() -> None:
 def test_overrides_are_validated_like_the_config() -> None:
     pipe = Pipeline(size=(256, 128))
     assert pipe.config.size == (256, 128)
-    with pytest.raises(ConfigError, match="unknown PreprocessConfig key"):
+    with pytest.raises(ConfigError, match="unknown option"):
         Pipeline(colour="red")
 
 

@@ -5,10 +5,9 @@ Only the names in ``__all__`` are public; everything else may change without not
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
-
+from mammokit._version import VERSION
 from mammokit.components import BackboneComponent, Component, DecoderComponent, MetricComponent
-from mammokit.config import PreprocessConfig
+from mammokit.config import PredictConfig, PreprocessConfig
 from mammokit.data import preprocess_dataset, read_index, read_table, split_table
 from mammokit.errors import (
     ConfigError,
@@ -19,9 +18,7 @@ from mammokit.errors import (
     PluginError,
     ResourceLimitError,
 )
-from mammokit.evaluate.metrics import pfbeta
 from mammokit.images import CropBox, DecodedImage, ImageMeta, Preprocessed, WindowedImage
-from mammokit.pipeline import Pipeline
 from mammokit.plugins import (
     MammokitPluginManager,
     PluginInfo,
@@ -45,13 +42,12 @@ from mammokit.protocols import (
     ThresholdPolicy,
     WindowingMethod,
 )
+from mammokit.run import Pipeline, Run, RunEvaluation
+from mammokit.scoring.metrics import pfbeta
 from mammokit.synthetic import SynthConfig, write_dataset
 from mammokit.train.config import AugmentConfig, TrainConfig
 
-try:
-    __version__ = version("mammokit")
-except PackageNotFoundError:  # pragma: no cover - running from an uninstalled tree
-    __version__ = "0+unknown"
+__version__ = VERSION
 
 __all__ = [
     "AugmentConfig",
@@ -77,9 +73,12 @@ __all__ = [
     "Pipeline",
     "PluginError",
     "PluginInfo",
+    "PredictConfig",
     "PreprocessConfig",
     "Preprocessed",
     "ResourceLimitError",
+    "Run",
+    "RunEvaluation",
     "RoiExtractor",
     "SamplingStrategy",
     "SynthConfig",

@@ -139,6 +139,32 @@ class PreprocessConfig:
         return float(self.aspect) if self.aspect is not None else self.size[0] / self.size[1]
 
 
+#: Image -> breast score aggregation.
+Aggregate = Literal["mean", "max"]
+#: Score calibration fitted on a run's out-of-fold breasts.
+Calibration = Literal["none", "platt", "isotonic"]
+#: Test-time augmentation.
+Tta = Literal["none", "hflip"]
+
+
+@attrs.frozen
+class PredictConfig:
+    """How a run's image scores become breast predictions: a run's ``[predict]`` table.
+
+    Attributes:
+        threshold: a threshold policy ``NAME[:ARG]`` (``mammokit_threshold_policies``);
+            "none" writes probabilities.
+        aggregate: image -> breast score, "mean" or "max".
+        calibration: "none", "platt" or "isotonic", fitted on the run's ``oof.csv``.
+        tta: test-time augmentation, "none" or "hflip" (mean with the mirrored image).
+    """
+
+    threshold: str = "prior_quantile"
+    aggregate: Aggregate = attrs.field(default="mean", validator=one_of(Aggregate))
+    calibration: Calibration = attrs.field(default="none", validator=one_of(Calibration))
+    tta: Tta = attrs.field(default="none", validator=one_of(Tta))
+
+
 def config_to_dict(config: Any) -> dict[str, Any]:
     """An attrs config as plain TOML-ready values (tuples become lists, None is dropped)."""
 

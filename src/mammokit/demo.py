@@ -249,7 +249,7 @@ def _split(patients: int) -> tuple[int, int]:
 def _measure_speed(config: Any, image_size: tuple[int, int], steps: int = 3) -> _Speed:
     """Build ``config``'s model, trace it, and time ``steps`` training and prediction steps
     on random ``(BATCH_SIZE, H, W, 1) float32`` batches."""
-    from mammokit.train._tf import import_keras
+    from mammokit._tf import import_keras
     from mammokit.train.model import build_model
 
     keras = import_keras()
@@ -280,7 +280,7 @@ def _scores(
     """(breast ROC AUC, pF1 of the 0/1 submission, labelled breast table)."""
     import pandas as pd
 
-    from mammokit.evaluate.metrics import pfbeta, roc_auc
+    from mammokit.scoring.metrics import pfbeta, roc_auc
 
     ids = {"prediction_id": str}
     labels = pd.read_csv(labels_csv, dtype=ids)

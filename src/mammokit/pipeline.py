@@ -1,4 +1,9 @@
-"""The :class:`Pipeline`: named components chained into stages."""
+"""The image-stage :class:`Pipeline`: named components chained into stages.
+
+This layer owns the stage order of one image (decode, window, ROI, pad, resize). The
+:class:`mammokit.Pipeline` users construct is :class:`mammokit.run.Pipeline`, which adds
+datasets, training and prediction on top (ARCHITECTURE.md, "Layers").
+"""
 
 from __future__ import annotations
 
@@ -179,35 +184,3 @@ class Pipeline:
         from mammokit.preprocess.chain import preprocess
 
         return preprocess(self, path, laterality)
-
-    def preprocess_dataset(
-        self,
-        images_dir: str | Path,
-        table: Any,
-        out_dir: str | Path,
-        *,
-        workers: int | None = None,
-        format: str = "png",
-        executor: str = "process",
-        **options: Any,
-    ) -> Any:
-        """Preprocess every row of an RSNA table into ``out_dir``, resumably.
-
-        A thin call of :func:`mammokit.data.preprocess_dataset` (see it for ``scheduler``,
-        ``overwrite``, ``quiet`` and ``shard_bytes``). ``table`` is a CSV path or a DataFrame.
-
-        Returns:
-            :class:`mammokit.data.DatasetResult`.
-        """
-        from mammokit.data.runner import preprocess_dataset
-
-        return preprocess_dataset(
-            self,
-            images_dir,
-            table,
-            out_dir,
-            workers=workers,
-            format=format,
-            executor=executor,
-            **options,
-        )

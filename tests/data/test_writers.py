@@ -92,7 +92,7 @@ def test_infer_column_types() -> None:
 
 @pytest.mark.train
 def test_tensorflow_reads_our_records(tmp_path: Path) -> None:
-    from mammokit.train._tf import import_tf
+    from mammokit._tf import import_tf
 
     tf = import_tf()
     pixels = np.arange(12 * 10, dtype=np.uint16).reshape(12, 10) * 500

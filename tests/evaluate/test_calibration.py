@@ -11,7 +11,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mammokit.errors import ConfigError
-from mammokit.evaluate import metrics as m
 from mammokit.evaluate.calibration import (
     calibration_path,
     fit_calibration,
@@ -21,6 +20,7 @@ from mammokit.evaluate.calibration import (
     reliability_curve,
     save_calibration,
 )
+from mammokit.scoring import metrics as m
 
 
 def _logistic_data(n: int, a: float, b: float, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

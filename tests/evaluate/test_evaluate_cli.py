@@ -12,9 +12,9 @@ import pytest
 from mammokit.cli import main
 from mammokit.config import PreprocessConfig, config_to_dict, save_toml
 from mammokit.errors import ConfigError
-from mammokit.evaluate import metrics as m
 from mammokit.evaluate.evaluation import evaluate, join_labels, read_labels, read_predictions
 from mammokit.evaluate.runinfo import read_run
+from mammokit.scoring import metrics as m
 from mammokit.train.config import TrainConfig
 
 

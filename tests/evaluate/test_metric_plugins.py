@@ -19,16 +19,16 @@ import pytest
 from mammokit import Component, MetricComponent, hookimpl
 from mammokit.config import PreprocessConfig, config_to_dict, save_toml
 from mammokit.errors import ConfigError, PluginError
-from mammokit.evaluate import metrics as m
 from mammokit.evaluate.evaluation import evaluate
-from mammokit.evaluate.metricset import (
+from mammokit.evaluate.report import write_report
+from mammokit.plugins import get_plugin_manager
+from mammokit.scoring import metrics as m
+from mammokit.scoring.metricset import (
     DEFAULT_BREAKDOWN_METRICS,
     DEFAULT_METRICS,
     select_metrics,
     select_report_metrics,
 )
-from mammokit.evaluate.report import write_report
-from mammokit.plugins import get_plugin_manager
 from mammokit.train.config import TrainConfig
 from mammokit.train.metrics import validation_metrics
 

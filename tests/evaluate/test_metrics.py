@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mammokit.errors import ConfigError
-from mammokit.evaluate import metrics as m
+from mammokit.scoring import metrics as m
 
 
 def kaggle_pfbeta(labels: list[int], predictions: list[float], beta: float) -> float:

@@ -268,8 +268,8 @@ def test_explain_writes_a_heatmap_at_the_model_input_size(work: Path) -> None:
 def test_gradcam_of_an_identity_feature_map_is_the_image() -> None:
     """A model whose feature map is the input and whose score rises with it: the class
     activation map must be the (normalised) input itself."""
+    from mammokit._tf import import_keras
     from mammokit.evaluate.gradcam import gradcam
-    from mammokit.train._tf import import_keras
 
     keras = import_keras()
     inputs = keras.Input((16, 8, 1))

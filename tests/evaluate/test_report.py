@@ -13,8 +13,8 @@ import pytest
 from PIL import Image
 
 from mammokit.errors import ConfigError
-from mammokit.evaluate import metrics as m
 from mammokit.evaluate.report import GalleryCase, write_report
+from mammokit.scoring import metrics as m
 
 FIGURES = {"roc", "pr", "pf1_threshold", "histogram", "calibration", "worst_cases"}
 

@@ -21,8 +21,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mammokit.evaluate import metrics as m
 from mammokit.evaluate.calibration import fit_isotonic, fit_platt
+from mammokit.scoring import metrics as m
 from mammokit.train.folds import assign_folds, split_fold
 
 # --- the hand-written code mammokit used before scikit-learn (frozen references) ---------

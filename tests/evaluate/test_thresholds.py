@@ -10,8 +10,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mammokit.errors import ConfigError
-from mammokit.evaluate import metrics as m
-from mammokit.evaluate.aggregate import aggregate_scores, with_prediction_id
 from mammokit.evaluate.thresholds import (
     apply_threshold,
     best_pf1_threshold,
@@ -20,6 +18,8 @@ from mammokit.evaluate.thresholds import (
     prior_quantile_threshold,
 )
 from mammokit.plugins import get_components, get_plugin_manager
+from mammokit.scoring import metrics as m
+from mammokit.scoring.aggregate import aggregate_scores, with_prediction_id
 
 
 @pytest.fixture(scope="module")

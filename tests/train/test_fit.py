@@ -73,7 +73,7 @@ def test_reloaded_model_gives_the_same_predictions(run_dir: Path, preprocessed_d
 
 
 def test_resume_continues_from_the_last_checkpoint(run_dir: Path, preprocessed_dir: Path) -> None:
-    from mammokit.train._tf import import_tf
+    from mammokit._tf import import_tf
 
     tf = import_tf()
     again = ["train", "--data", str(preprocessed_dir), "--out", str(run_dir), "--quiet"]
@@ -197,7 +197,7 @@ def test_train_with_ema_clipping_cache_and_other_components(
 
 
 def test_mixed_precision_keeps_a_float32_output() -> None:
-    from mammokit.train._tf import import_keras
+    from mammokit._tf import import_keras
     from mammokit.train.config import TrainConfig
     from mammokit.train.model import build_model
     from mammokit.train.optim import set_mixed_precision

@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 
 from mammokit import Component, hookimpl
-from mammokit.evaluate import metrics as m
 from mammokit.plugins import get_plugin_manager
+from mammokit.scoring import metrics as m
 
 pytestmark = pytest.mark.train
 

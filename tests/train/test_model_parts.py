@@ -9,7 +9,7 @@ import pytest
 
 from mammokit import get_plugin_manager, resolve_component
 from mammokit.errors import ConfigError
-from mammokit.evaluate.metrics import pfbeta
+from mammokit.scoring.metrics import pfbeta
 from mammokit.train.config import AugmentConfig
 
 pytestmark = pytest.mark.train
@@ -120,7 +120,7 @@ def test_pretrained_is_a_local_weights_file(tmp_path: Path) -> None:
         np.testing.assert_array_equal(a, b)
     with pytest.raises(ConfigError, match="never downloads"):
         simple_cnn((32, 32, 3), pretrained=tmp_path / "missing.h5")
-    from mammokit.train._tf import import_keras
+    from mammokit._tf import import_keras
 
     keras = import_keras()
     other = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2, name="unrelated")])

@@ -112,8 +112,8 @@ def test_a_missing_label_fails_before_the_run_folder_exists(
 def test_aux_heads_train_and_weight_zero_leaves_predictions_unchanged(
     relabelled: Path, tmp_path: Path
 ) -> None:
+    from mammokit._tf import import_keras
     from mammokit.train import TrainConfig, train
-    from mammokit.train._tf import import_keras
 
     plain = TrainConfig(**BASE, epochs=2, label="abnormal")
     aux = {"grade": "categorical", "cancer": "binary"}

@@ -8,12 +8,12 @@ import sys
 
 import pytest
 
-from mammokit.train._tf import TF_LOGS_ENV
+from mammokit._tf import TF_LOGS_ENV
 
 pytestmark = pytest.mark.train
 
 _START_TF = (
-    "from mammokit.train._tf import import_tf\n"
+    "from mammokit._tf import import_tf\n"
     "tf = import_tf()\n"
     "print(float(tf.reduce_sum(tf.ones(3))))\n"
 )

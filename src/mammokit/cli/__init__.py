@@ -86,7 +86,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(levelname)s %(name)s: %(message)s",
     )
     if args.verbose:
-        from mammokit.train._tf import TF_LOGS_ENV
+        from mammokit._tf import TF_LOGS_ENV
 
         os.environ.setdefault(TF_LOGS_ENV, "1")  # before any command imports TensorFlow
     if not getattr(args, "func", None):

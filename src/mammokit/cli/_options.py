@@ -20,8 +20,8 @@ the class default.
 from __future__ import annotations
 
 import argparse
-import json
 import inspect
+import json
 import re
 import typing
 from collections.abc import Mapping

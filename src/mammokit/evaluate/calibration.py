@@ -19,7 +19,7 @@ import numpy as np
 
 from mammokit._atomic import atomic_write_bytes
 from mammokit.errors import ConfigError
-from mammokit.evaluate.metrics import check_labels_scores
+from mammokit.scoring.metrics import check_labels_scores
 
 __all__ = [
     "CALIBRATION_METHODS",

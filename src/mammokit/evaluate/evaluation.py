@@ -25,8 +25,6 @@ import pandas as pd
 import pluggy
 
 from mammokit.errors import ConfigError
-from mammokit.evaluate.aggregate import aggregate_scores, with_prediction_id
-from mammokit.evaluate.metricset import select_report_metrics
 from mammokit.evaluate.report import (
     GALLERY_SECTIONS,
     CropLoader,
@@ -44,6 +42,8 @@ from mammokit.evaluate.runinfo import (
 )
 from mammokit.evaluate.thresholds import build_policy
 from mammokit.plugins import get_plugin_manager
+from mammokit.scoring.aggregate import aggregate_scores, with_prediction_id
+from mammokit.scoring.metricset import select_report_metrics
 
 __all__ = [
     "EvaluationData",
@@ -371,10 +371,10 @@ def _data_source(labels: str | Path | None) -> str:
 def _provenance(
     infos: Sequence[RunInfo], threshold: str, prior: str, labels: str | Path | None
 ) -> dict[str, str]:
-    from mammokit import __version__
+    from mammokit._version import VERSION
 
     out = {
-        "mammokit version": __version__,
+        "mammokit version": VERSION,
         "date (UTC)": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M"),
         "runs": ", ".join(str(i.path) for i in infos) or "none (predictions file only)",
     }

@@ -42,7 +42,7 @@ def target_layer(model: Any, name: str | None = None) -> Any:
 def gradcam(model: Any, images: np.ndarray, *, layer: str | None = None) -> np.ndarray:
     """Grad-CAM heatmaps: ``(B, H, W, 1) float32`` model input -> ``(B, H, W) float32`` in
     [0, 1] (all zeros where no feature raises the score)."""
-    from mammokit.train._tf import import_keras, import_tf
+    from mammokit._tf import import_keras, import_tf
 
     tf = import_tf()
     keras = import_keras()

@@ -6,9 +6,10 @@ from collections.abc import Callable
 from functools import partial
 
 from mammokit.components import Component, MetricComponent
-from mammokit.evaluate import metrics, thresholds
+from mammokit.evaluate import thresholds
 from mammokit.hookspecs import hookimpl
 from mammokit.protocols import Metric, ThresholdPolicy
+from mammokit.scoring import metrics
 
 
 def _fixed_metric(fn: Metric) -> Callable[[], Metric]:

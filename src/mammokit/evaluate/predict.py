@@ -41,7 +41,6 @@ import pluggy
 from mammokit._atomic import atomic_write_bytes
 from mammokit.config import PreprocessConfig, config_to_dict
 from mammokit.errors import ConfigError, MammokitError
-from mammokit.evaluate.aggregate import AGGREGATIONS, aggregate_scores
 from mammokit.evaluate.calibration import CALIBRATION_METHODS, Calibration
 from mammokit.evaluate.runinfo import (
     RunInfo,
@@ -51,6 +50,7 @@ from mammokit.evaluate.runinfo import (
     run_label,
 )
 from mammokit.evaluate.thresholds import apply_threshold, build_policy
+from mammokit.scoring.aggregate import AGGREGATIONS, aggregate_scores
 
 __all__ = [
     "TTA_MODES",
@@ -133,36 +133,46 @@ def preprocess_for_run(
 
 def score_images(
     run: RunInfo,
-    paths: Sequence[str],
+    paths: Sequence[str] = (),
     *,
+    pixels: np.ndarray | None = None,
     batch_size: int = 16,
     tta: str = "none",
     progress: bool = True,
 ) -> np.ndarray:
-    """Model probabilities for preprocessed PNGs: ``(N,) paths -> (N,) float64``.
+    """Model probabilities for preprocessed images: ``(N,) paths`` (PNGs) or ``pixels``
+    ``(N, H, W) uint8/uint16`` (as :meth:`Pipeline.preprocess` returns them) -> ``(N,)
+    float64``.
 
-    The PNGs are decoded and resized by the training input pipeline; ``tta="hflip"``
-    averages the prediction with that of the left-right mirrored image.
+    Both are scaled and resized by the training input pipeline, so a file's pixels score
+    exactly as its PNG does; ``tta="hflip"`` averages the prediction with that of the
+    left-right mirrored image.
     """
     if tta not in TTA_MODES:
         raise ConfigError(f"Unknown TTA {tta!r}; choose one of: {', '.join(TTA_MODES)}")
     from tqdm.auto import tqdm
 
     from mammokit.train import load_model
-    from mammokit.train.data import eval_dataset
+    from mammokit.train.data import eval_dataset, pixels_to_input
 
-    if not paths:
+    count = len(paths) if pixels is None else len(pixels)
+    if not count:
         return np.zeros(0, dtype=np.float64)
     model = load_model(run.path)
+    images = None
+    if pixels is not None:
+        bit_depth = 16 if np.asarray(pixels).dtype == np.uint16 else 8
+        images = pixels_to_input(pixels, bit_depth=bit_depth, image_size=run.model_input_size)
     dataset = eval_dataset(
-        len(paths),
+        count,
         batch_size=batch_size,
-        paths=list(paths),
+        paths=list(paths) if pixels is None else None,
+        images=images,
         bit_depth=run.bit_depth,
         image_size=run.model_input_size,
     )
     scores: list[np.ndarray] = []
-    with tqdm(total=len(paths), desc=f"predict {run.path.name}", unit="img",
+    with tqdm(total=count, desc=f"predict {run.path.name}", unit="img",
               disable=not progress) as bar:  # fmt: skip
         for batch in dataset:
             out = np.asarray(model(batch, training=False), dtype=np.float64).reshape(-1)

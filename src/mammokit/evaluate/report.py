@@ -26,9 +26,9 @@ from matplotlib.figure import Figure
 
 from mammokit._atomic import atomic_write_bytes
 from mammokit.errors import ConfigError
-from mammokit.evaluate import metrics as m
 from mammokit.evaluate.calibration import reliability_curve
-from mammokit.evaluate.metricset import select_report_metrics
+from mammokit.scoring import metrics as m
+from mammokit.scoring.metricset import select_report_metrics
 
 __all__ = ["BREAKDOWN_COLUMNS", "CropLoader", "GalleryCase", "ReportFiles", "write_report"]
 

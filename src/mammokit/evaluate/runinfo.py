@@ -17,7 +17,6 @@ import pandas as pd
 
 from mammokit.config import PreprocessConfig
 from mammokit.errors import ConfigError
-from mammokit.evaluate.aggregate import aggregate_scores
 from mammokit.evaluate.calibration import (
     Calibration,
     calibration_path,
@@ -25,6 +24,7 @@ from mammokit.evaluate.calibration import (
     load_calibration,
     save_calibration,
 )
+from mammokit.scoring.aggregate import aggregate_scores
 from mammokit.train.config import TrainConfig
 from mammokit.train.rundir import OOF_COLUMNS, RunDir, read_run_config
 

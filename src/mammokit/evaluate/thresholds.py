@@ -12,7 +12,7 @@ need):
   labels and scores saved by training (``oof.csv``), aggregated like the test scores.
 
 The factory returns ``(scores: (N,) float) -> float | None``. A breast is predicted positive
-when ``score > threshold`` (see :func:`mammokit.evaluate.metrics.binarize`).
+when ``score > threshold`` (see :func:`mammokit.scoring.metrics.binarize`).
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ import numpy as np
 import pluggy
 
 from mammokit.errors import ConfigError
-from mammokit.evaluate.metrics import binarize, check_labels_scores, f1_curve
 from mammokit.protocols import ThresholdPolicy
+from mammokit.scoring.metrics import binarize, check_labels_scores, f1_curve
 
 __all__ = [
     "apply_threshold",

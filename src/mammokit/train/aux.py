@@ -109,7 +109,7 @@ def masked_loss(kind: str) -> Any:
     """A Keras loss ``(y_true (B, 1) with -1 = missing, y_pred) -> (B,)`` that is 0 where
     the target is missing: binary cross-entropy (sigmoid) or sparse categorical
     cross-entropy (softmax)."""
-    from mammokit.train._tf import import_keras, import_tf
+    from mammokit._tf import import_keras, import_tf
 
     tf = import_tf()
     keras = import_keras()

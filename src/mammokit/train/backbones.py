@@ -77,7 +77,7 @@ def _convnextv2(function_name: str) -> Callable[..., Any]:
         **options: Any,
     ) -> Any:
         """``(B, H, W, 3) float32 -> (B, H/32, W/32, F)``; H and W multiples of 32."""
-        from mammokit.train._tf import import_tf
+        from mammokit._tf import import_tf
 
         import_tf()
         convnext = importlib.import_module(KECAM_CONVNEXT_MODULE)
@@ -110,7 +110,7 @@ def simple_cnn(
 ) -> Any:
     """A small plain CNN trained from scratch: per width a 3x3 conv, batch norm, ReLU and
     2x2 max-pool. ``(B, H, W, C) float32 -> (B, H/2^k, W/2^k, widths[-1])``."""
-    from mammokit.train._tf import import_keras
+    from mammokit._tf import import_keras
 
     keras = import_keras()
     inputs = keras.Input(tuple(int(v) for v in input_shape))

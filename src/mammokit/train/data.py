@@ -16,7 +16,7 @@ from typing import Any
 import attrs
 import numpy as np
 
-from mammokit.train._tf import import_tf
+from mammokit._tf import import_tf
 from mammokit.train.config import AugmentConfig
 
 tf = import_tf()
@@ -27,6 +27,7 @@ __all__ = [
     "decode_png",
     "eval_dataset",
     "load_images",
+    "pixels_to_input",
     "train_dataset",
 ]
 
@@ -48,6 +49,15 @@ def decode_png(path: Any, *, bit_depth: int, image_size: tuple[int, int] | None 
     image = tf.io.decode_png(tf.io.read_file(path), channels=1, dtype=dtype)
     image = tf.cast(image, tf.float32) / float(2**bit_depth - 1)
     return _resize(image, image_size)
+
+
+def pixels_to_input(
+    pixels: np.ndarray, *, bit_depth: int, image_size: tuple[int, int] | None = None
+) -> np.ndarray:
+    """Preprocessed pixels ``(N, H, W) uint8/uint16`` -> model input ``(N, H', W', 1)
+    float32``, exactly as :func:`decode_png` treats the same pixels read from PNG files."""
+    image = tf.cast(tf.convert_to_tensor(pixels)[..., None], tf.float32) / float(2**bit_depth - 1)
+    return np.asarray(_resize(image, image_size))
 
 
 def _resize(image: Any, image_size: tuple[int, int] | None) -> Any:

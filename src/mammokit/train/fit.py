@@ -33,13 +33,19 @@ import pandas as pd
 import pluggy
 
 from mammokit._atomic import atomic_write_bytes
-from mammokit.config import PreprocessConfig, config_from_dict, config_to_dict, load_toml, save_toml
+from mammokit.config import (
+    PredictConfig,
+    PreprocessConfig,
+    config_from_dict,
+    config_to_dict,
+    load_toml,
+)
 from mammokit.errors import ConfigError
 from mammokit.plugins import get_plugin_manager
 from mammokit.train.aux import AuxTarget, aux_targets, masked_loss
 from mammokit.train.config import TrainConfig
 from mammokit.train.folds import split_fold
-from mammokit.train.rundir import OOF_COLUMNS, RunDir
+from mammokit.train.rundir import OOF_COLUMNS, RunDir, write_run_config
 from mammokit.train.sampling import epoch_rng, pad_to_batches, sample_weights
 
 __all__ = ["TrainResult", "read_dataset", "train"]
@@ -93,7 +99,7 @@ def read_dataset(
     """
     from mammokit.data import read_index
     from mammokit.data.tables import binary_column
-    from mammokit.evaluate.aggregate import with_prediction_id
+    from mammokit.scoring.aggregate import with_prediction_id
 
     root = Path(data_dir)
     toml = root / "preprocess.toml"
@@ -180,7 +186,7 @@ def _ema_weights(model: Any, optimizer: Any) -> Iterator[None]:
 def _predict(model: Any, dataset: Any, count: int) -> np.ndarray:
     """``(count,) float64`` scores in row order from batches of ``(images, rows)``, run
     outside the distribution (identical on every worker)."""
-    from mammokit.train._tf import import_tf
+    from mammokit._tf import import_tf
 
     tf = import_tf()
     step = getattr(model, "_mammokit_predict", None)
@@ -282,6 +288,7 @@ def train(
     resume: bool = False,
     manager: pluggy.PluginManager | None = None,
     verbose: int = 2,
+    predict: PredictConfig | None = None,
 ) -> TrainResult:
     """Train ``config`` on the preprocessed folder ``data_dir``, writing ``run_dir``.
 
@@ -289,6 +296,8 @@ def train(
         resume: continue from ``run_dir``'s last checkpoint (same config, seed and next
             epoch); without it, an existing run directory with checkpoints is an error.
         verbose: Keras progress (2 = one line per epoch, 0 = silent).
+        predict: saved as the run's ``[predict]`` table (how :class:`mammokit.Run`
+            predicts); the defaults when None.
 
     Raises:
         ConfigError: invalid data, config or run directory.
@@ -306,7 +315,7 @@ def train(
     )  # fmt: skip
     aux, _ = aux_targets(config.aux, config.aux_weights, table, train_rows)  # checks columns
     info = make_strategy(config.strategy)  # before any other TensorFlow op
-    from mammokit.train._tf import import_keras, import_tf
+    from mammokit._tf import import_keras, import_tf
     from mammokit.train.data import TFRecordSource, eval_dataset, load_images, train_dataset
     from mammokit.train.external import load_external
     from mammokit.train.metrics import keras_pf1
@@ -395,13 +404,12 @@ def train(
     if info.is_chief:
         run.root.mkdir(parents=True, exist_ok=True)
         if not resume:
-            save_toml(
-                {
-                    "preprocess": config_to_dict(preprocess),
-                    "train": config_to_dict(config),
-                    "stats": stats,
-                },
-                run.config,
+            write_run_config(
+                run.root,
+                preprocess=preprocess,
+                train=config,
+                predict=predict or PredictConfig(),
+                stats=stats,
             )
     checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer)
     if resume and first_epoch > 0:
@@ -516,7 +524,7 @@ def _write_outputs(
 ) -> Any:
     """Write ``model.keras`` (a clean, uncompiled float32 model with ``weights``, its main
     head only) and ``oof.csv`` (chief only); return that model."""
-    from mammokit.train._tf import import_keras
+    from mammokit._tf import import_keras
     from mammokit.train.model import build_model
 
     keras = import_keras()

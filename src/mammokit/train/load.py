@@ -66,7 +66,7 @@ def load_model(run_dir: str | Path, *, manager: pluggy.PluginManager | None = No
         ConfigError: no model file, the run's backbone is not registered, or the model
             cannot be loaded.
     """
-    from mammokit.train._tf import import_keras
+    from mammokit._tf import import_keras
     from mammokit.train.layers import CUSTOM_OBJECTS
 
     keras = import_keras()

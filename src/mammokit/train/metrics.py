@@ -3,7 +3,7 @@ image and per breast.
 
 :func:`validation_metrics` is numpy (the metrics are built through the plugin manager);
 :func:`keras_pf1` builds the streaming Keras metric (TensorFlow imported lazily), which
-agrees with ``mammokit.evaluate.metrics.pfbeta``.
+agrees with ``mammokit.scoring.metrics.pfbeta``.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 if TYPE_CHECKING:
-    from mammokit.evaluate.metricset import MetricSet
+    from mammokit.scoring.metricset import MetricSet
 
 __all__ = ["best_threshold_pf1", "keras_pf1", "validation_metrics"]
 
@@ -27,14 +27,14 @@ def validation_metrics(
     ``table`` has ``cancer`` and ``prediction_id`` (or ``patient_id`` and ``laterality``);
     ``scores`` is ``(N,) float`` per row. Breast score = mean over the breast's images.
     ``metrics`` are ``mammokit_metrics`` chosen with
-    :func:`~mammokit.evaluate.metricset.select_metrics` (none needing a threshold); None
+    :func:`~mammokit.scoring.metricset.select_metrics` (none needing a threshold); None
     means pf1 and auc from the default plugin manager.
 
     Returns:
         ``image_<name>`` then ``breast_<name>`` for each metric (NaN where undefined).
     """
-    from mammokit.evaluate.aggregate import aggregate_scores
-    from mammokit.evaluate.metricset import select_metrics
+    from mammokit.scoring.aggregate import aggregate_scores
+    from mammokit.scoring.metricset import select_metrics
 
     chosen = (metrics or select_metrics(("pf1", "auc"))).build(None, key="name")
     images = table.assign(score=np.asarray(scores, dtype=np.float64).ravel())
@@ -53,8 +53,8 @@ def best_threshold_pf1(table: pd.DataFrame, scores: np.ndarray) -> float:
     RSNA solution's checkpoint criterion): the maximum of the F1 curve of the breast means.
     NaN when the validation rows hold no positive breast.
     """
-    from mammokit.evaluate.aggregate import aggregate_scores
-    from mammokit.evaluate.metrics import f1_curve
+    from mammokit.scoring.aggregate import aggregate_scores
+    from mammokit.scoring.metrics import f1_curve
 
     images = table.assign(score=np.asarray(scores, dtype=np.float64).ravel())
     breasts = aggregate_scores(images, "mean")
@@ -71,7 +71,7 @@ _KERAS_CLASSES: dict[str, type] = {}
 def _pf1_class() -> type:
     if "pf1" in _KERAS_CLASSES:
         return _KERAS_CLASSES["pf1"]
-    from mammokit.train._tf import import_keras, import_tf
+    from mammokit._tf import import_keras, import_tf
 
     tf = import_tf()
     keras = import_keras()

@@ -17,7 +17,7 @@ from mammokit.train.config import TrainConfig
 from mammokit.train.external import parse_external
 
 if TYPE_CHECKING:
-    from mammokit.evaluate.metricset import MetricSet
+    from mammokit.scoring.metricset import MetricSet
 
 __all__ = ["TrainComponents", "check_train_components", "resolve_train_components"]
 
@@ -53,7 +53,7 @@ def check_train_components(
         ConfigError: an unknown name (listing the choices) or a refused option, naming the
             component.
     """
-    from mammokit.evaluate.metricset import select_metrics
+    from mammokit.scoring.metricset import select_metrics
 
     metrics = select_metrics(
         config.validation_metrics,

@@ -1,9 +1,9 @@
 """The run directory layout (no TensorFlow): the paths predict/evaluate rely on.
 
-``<run>/config.toml``, ``model.keras``, ``checkpoints/{best,last}.weights.h5``,
-``checkpoints/state/`` + ``checkpoints/state.json`` (for ``--resume``), ``history.csv``,
-``tb/``, ``oof.csv``, ``summary.json``. ``oof.csv``'s ``cancer`` column holds the run's
-label (``[train] label``, "cancer" unless configured).
+``<run>/config.toml`` ([preprocess], [train], [predict], [stats]), ``model.keras``,
+``checkpoints/{best,last}.weights.h5``, ``checkpoints/state/`` + ``checkpoints/state.json``
+(for ``--resume``), ``history.csv``, ``tb/``, ``oof.csv``, ``summary.json``. ``oof.csv``'s
+``cancer`` column holds the run's label (``[train] label``, "cancer" unless configured).
 """
 
 from __future__ import annotations
@@ -15,11 +15,18 @@ from typing import Any
 import attrs
 
 from mammokit._atomic import atomic_write_bytes
-from mammokit.config import PreprocessConfig, config_from_dict, load_toml
+from mammokit.config import (
+    PredictConfig,
+    PreprocessConfig,
+    config_from_dict,
+    config_to_dict,
+    load_toml,
+    save_toml,
+)
 from mammokit.errors import ConfigError
 from mammokit.train.config import TrainConfig
 
-__all__ = ["RunDir", "read_run_config"]
+__all__ = ["RunDir", "read_predict_config", "read_run_config", "write_run_config"]
 
 OOF_COLUMNS = ("image_id", "patient_id", "laterality", "prediction_id", "cancer", "score")
 
@@ -110,3 +117,36 @@ def read_run_config(run_dir: str | Path) -> tuple[PreprocessConfig, TrainConfig,
     preprocess = config_from_dict(PreprocessConfig, data["preprocess"], where=f"{path}[preprocess]")
     train = config_from_dict(TrainConfig, data["train"], where=f"{path}[train]")
     return preprocess, train, dict(data.get("stats", {}))
+
+
+def write_run_config(
+    run_dir: str | Path,
+    *,
+    preprocess: PreprocessConfig,
+    train: TrainConfig,
+    predict: PredictConfig,
+    stats: dict[str, Any],
+) -> None:
+    """Write ``<run>/config.toml`` atomically: one table per stage, plus ``[stats]``."""
+    save_toml(
+        {
+            "preprocess": config_to_dict(preprocess),
+            "train": config_to_dict(train),
+            "predict": config_to_dict(predict),
+            "stats": stats,
+        },
+        RunDir(run_dir).config,
+    )
+
+
+def read_predict_config(run_dir: str | Path) -> PredictConfig:
+    """The run's ``[predict]`` table; the defaults for a run saved without one.
+
+    Raises:
+        ConfigError: missing or invalid file.
+    """
+    path = RunDir(run_dir).config
+    if not path.exists():
+        raise ConfigError(f"{path}: not found; is {run_dir} a mammokit run directory?")
+    table = load_toml(path).get("predict", {})
+    return config_from_dict(PredictConfig, table, where=f"{path}[predict]")

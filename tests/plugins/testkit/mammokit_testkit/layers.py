@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mammokit.train._tf import import_keras
+from mammokit._tf import import_keras
 
 keras = import_keras()
 

@@ -1,0 +1,454 @@
+"""The facade: one :class:`Pipeline` from a DICOM folder to a trained :class:`Run`, and the
+run from there to a submission, an evaluation or one file's score.
+
+::
+
+    pipe = mammokit.Pipeline(size=(1024, 512), backbone="convnextv2_atto", loss="bce")
+    run = pipe.fit("train_images", "train.csv", "runs/r1")      # preprocess (cached) + train
+    sub = run.predict("test_images", "test.csv")                # prediction_id, cancer
+    res = run.evaluate("val_images", "val.csv", "runs/r1/val")  # metrics with CIs + report
+    run = mammokit.Run.open("runs/r1")                          # run.pipeline is the saved one
+    run.predict_file("scan.dcm")                                # one image, same preprocessing
+
+This is the top library layer (ARCHITECTURE.md, "Layers"): it calls ``data``, ``train`` and
+``evaluate`` and nothing below calls it. Those are imported inside the methods, so
+``import mammokit`` imports no TensorFlow (``fit`` and the predictions import it).
+"""
+
+from __future__ import annotations
+
+import tempfile
+from difflib import get_close_matches
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import attrs
+import pluggy
+
+from mammokit.config import (
+    PredictConfig,
+    PreprocessConfig,
+    config_from_dict,
+    config_to_dict,
+    load_toml,
+    save_toml,
+)
+from mammokit.errors import ConfigError
+from mammokit.pipeline import Pipeline as ImagePipeline
+from mammokit.train.config import TrainConfig
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from mammokit.data import DatasetResult
+    from mammokit.evaluate.predict import PredictResult
+    from mammokit.evaluate.report import ReportFiles
+
+__all__ = ["Pipeline", "Run", "RunEvaluation"]
+
+#: The config tables of a pipeline (and of a run's ``config.toml``), one per stage group.
+STAGE_TABLES: dict[str, type] = {
+    "preprocess": PreprocessConfig,
+    "train": TrainConfig,
+    "predict": PredictConfig,
+}
+
+
+def _field_names(cls: type) -> set[str]:
+    return {field.name for field in attrs.fields(cls)}
+
+
+def _split_overrides(overrides: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Keyword overrides -> ``{table: {field: value}}``; the three tables share no field."""
+    tables: dict[str, dict[str, Any]] = {name: {} for name in STAGE_TABLES}
+    unknown = []
+    for key, value in overrides.items():
+        table = next((t for t, cls in STAGE_TABLES.items() if key in _field_names(cls)), None)
+        if table is None:
+            unknown.append(key)
+        else:
+            tables[table][key] = value
+    if unknown:
+        known = sorted(set().union(*(_field_names(cls) for cls in STAGE_TABLES.values())))
+        hints = [
+            f"{key} (did you mean {close[0]}?)" if (close := get_close_matches(key, known, 1))
+            else key
+            for key in sorted(unknown)
+        ]  # fmt: skip
+        raise ConfigError(
+            f"Pipeline: unknown option(s) {', '.join(hints)}; choose from: {', '.join(known)}"
+        )
+    return tables
+
+
+def _merged(cls: type, base: Any, changes: dict[str, Any], where: str) -> Any:
+    if base is None:
+        base = cls()
+    if not changes:
+        return base
+    data = config_to_dict(base)
+    data.update(changes)
+    return config_from_dict(cls, data, where=where)
+
+
+class Pipeline(ImagePipeline):
+    """The whole path on one object: the image stages, training and prediction.
+
+    Keywords may be any field of :class:`PreprocessConfig` (``size``, ``window``, ``roi``
+    ...), of :class:`TrainConfig` (``backbone``, ``sampling``, ``loss``, ``epochs`` ...) or
+    of :class:`PredictConfig` (``threshold``, ``aggregate``, ``calibration``, ``tta``).
+    Every component name (decoder, window, ROI, padder, backbone, sampling, loss, metrics,
+    external datasets, threshold policy) is resolved at construction, without TensorFlow:
+    a typo fails at once with a :class:`ConfigError` listing the choices.
+
+    Attributes:
+        config: the :class:`PreprocessConfig` (the image stages).
+        train_config: the :class:`TrainConfig`.
+        predict_config: the :class:`PredictConfig`.
+        manager: the plugin manager every component comes from.
+    """
+
+    def __init__(
+        self,
+        config: PreprocessConfig | None = None,
+        *,
+        train: TrainConfig | None = None,
+        predict: PredictConfig | None = None,
+        manager: pluggy.PluginManager | None = None,
+        **overrides: Any,
+    ) -> None:
+        tables = _split_overrides(overrides)
+        super().__init__(config, manager=manager, **tables["preprocess"])
+        self.train_config: TrainConfig = _merged(TrainConfig, train, tables["train"], "train")
+        self.predict_config: PredictConfig = _merged(
+            PredictConfig, predict, tables["predict"], "predict"
+        )
+        self._check_names()
+
+    def _check_names(self) -> None:
+        from mammokit.evaluate.thresholds import parse_policy
+        from mammokit.plugins import check_component_options, resolve_component
+        from mammokit.train.resolve import check_train_components
+
+        check_train_components(self.train_config, self.manager)
+        check_component_options(
+            self.manager,
+            "mammokit_losses",
+            self.train_config.loss,
+            options=self.train_config.loss_options,
+        )
+        name, _ = parse_policy(self.predict_config.threshold)
+        resolve_component(self.manager, "mammokit_threshold_policies", name)
+
+    def __repr__(self) -> str:
+        return (
+            f"Pipeline({self.config!r}, train={self.train_config!r}, "
+            f"predict={self.predict_config!r})"
+        )
+
+    @classmethod
+    def from_toml(cls, path: str | Path, **kwargs: Any) -> Pipeline:
+        """A pipeline from a TOML with ``[preprocess]``, ``[train]`` and ``[predict]``
+        tables (each optional; a run's ``config.toml`` is one), or a bare preprocessing
+        table as ``preprocess.toml`` holds. ``kwargs`` as for the constructor."""
+        data = load_toml(path)
+        if not set(data) & set(STAGE_TABLES):
+            data = {"preprocess": data}
+        configs: dict[str, Any] = {
+            table: config_from_dict(cls_, data.get(table, {}), where=f"{path}[{table}]")
+            for table, cls_ in STAGE_TABLES.items()
+        }
+        return cls(configs["preprocess"], train=configs["train"], predict=configs["predict"],
+                   **kwargs)  # fmt: skip
+
+    def config_tables(self) -> dict[str, dict[str, Any]]:
+        """``{"preprocess": {...}, "train": {...}, "predict": {...}}`` as TOML values."""
+        return {
+            "preprocess": config_to_dict(self.config),
+            "train": config_to_dict(self.train_config),
+            "predict": config_to_dict(self.predict_config),
+        }
+
+    def to_toml(self, path: str | Path) -> Path:
+        """Write :meth:`config_tables` atomically; :meth:`from_toml` reads it back."""
+        save_toml(self.config_tables(), path)
+        return Path(path)
+
+    def preprocess_dataset(
+        self,
+        images_dir: str | Path,
+        table: Any,
+        out_dir: str | Path,
+        *,
+        workers: int | None = None,
+        format: str = "png",
+        executor: str = "process",
+        **options: Any,
+    ) -> DatasetResult:
+        """Preprocess every row of an RSNA table into ``out_dir``, resumably.
+
+        A thin call of :func:`mammokit.data.preprocess_dataset` (see it for ``scheduler``,
+        ``overwrite``, ``quiet``, ``extension`` and ``shard_bytes``). ``table`` is a CSV
+        path or a DataFrame.
+
+        Returns:
+            :class:`mammokit.data.DatasetResult`.
+        """
+        from mammokit.data.runner import preprocess_dataset
+
+        return preprocess_dataset(
+            self,
+            images_dir,
+            table,
+            out_dir,
+            workers=workers,
+            format=format,
+            executor=executor,
+            **options,
+        )
+
+    def fit(
+        self,
+        images_dir: str | Path,
+        table: Any,
+        run_dir: str | Path,
+        *,
+        preprocessed: str | Path | None = None,
+        workers: int | None = None,
+        resume: bool = False,
+        quiet: bool = False,
+    ) -> Run:
+        """Preprocess ``table``'s images (cached) and train: the same as ``mammokit
+        preprocess`` then ``mammokit train`` with this pipeline's config.
+
+        Args:
+            images_dir: ``<patient_id>/<image_id>.dcm`` files (or other image formats).
+            table: ``train.csv`` path or DataFrame (RSNA columns).
+            run_dir: the run directory to write.
+            preprocessed: where the preprocessed images go (default
+                ``<run_dir>/preprocessed``); an existing folder made with the same config
+                is reused, only the missing images are done.
+            workers: preprocessing processes (None: one per core; 0: this process).
+            resume: continue an interrupted run (its saved config must equal this one).
+            quiet: no progress bars and no per-epoch lines.
+
+        Returns:
+            :class:`Run` for ``run_dir``.
+
+        Raises:
+            MammokitError: invalid input, config or run directory.
+        """
+        from mammokit.train.fit import train
+
+        prep = Path(preprocessed) if preprocessed is not None else Path(run_dir) / "preprocessed"
+        self.preprocess_dataset(images_dir, table, prep, workers=workers, quiet=quiet)
+        train(
+            prep,
+            run_dir,
+            self.train_config,
+            resume=resume,
+            manager=self.manager,
+            verbose=0 if quiet else 2,
+            predict=self.predict_config,
+        )
+        return Run.open(run_dir, manager=self.manager)
+
+
+@attrs.frozen
+class RunEvaluation:
+    """What :meth:`Run.evaluate` computed and wrote.
+
+    Attributes:
+        metrics: ``metrics.json`` as a dict (each metric with its bootstrap interval).
+        report: the report files (``report.html``, figures, ``metrics.json``).
+        predictions: the prediction files the metrics were computed from.
+    """
+
+    metrics: dict[str, Any]
+    report: ReportFiles
+    predictions: PredictResult
+
+
+class Run:
+    """A trained run directory, with the :class:`Pipeline` it was made with.
+
+    ``Run.open(dir)`` rebuilds that pipeline from the run's ``config.toml`` (one table per
+    stage), so prediction applies the run's own preprocessing, threshold policy,
+    aggregation, calibration and TTA. The model is loaded once, when first needed.
+
+    Attributes:
+        root: the run directory.
+        pipeline: the saved :class:`Pipeline`.
+    """
+
+    def __init__(self, root: str | Path, pipeline: Pipeline) -> None:
+        self.root = Path(root)
+        self.pipeline = pipeline
+
+    def __repr__(self) -> str:
+        return f"Run({str(self.root)!r})"
+
+    @classmethod
+    def open(cls, root: str | Path, *, manager: pluggy.PluginManager | None = None) -> Run:
+        """The run in ``root``.
+
+        Raises:
+            ConfigError: not a run directory, or its config names a component that is not
+                registered.
+        """
+        from mammokit.train.rundir import RunDir
+
+        config = RunDir(root).config
+        if not config.exists():
+            raise ConfigError(f"{config}: not found; is {root} a mammokit run directory?")
+        return cls(root, Pipeline.from_toml(config, manager=manager))
+
+    @property
+    def model_path(self) -> Path:
+        from mammokit.train.rundir import RunDir
+
+        return RunDir(self.root).model
+
+    def history(self) -> pd.DataFrame:
+        """``history.csv``: one row per epoch."""
+        import pandas as pd
+
+        from mammokit.train.rundir import RunDir
+
+        return pd.read_csv(RunDir(self.root).history)
+
+    def predict(
+        self,
+        images_dir: str | Path,
+        table: Any,
+        *,
+        out: str | Path | None = None,
+        cache_dir: str | Path | None = None,
+        workers: int | None = None,
+        progress: bool = False,
+    ) -> pd.DataFrame:
+        """Breast predictions for ``table``: the same as ``mammokit predict --run ROOT``.
+
+        Args:
+            images_dir: ``<patient_id>/<image_id>.<ext>`` files.
+            table: ``test.csv`` path or DataFrame.
+            out: the ``submission.csv`` to write (its score files go beside it); None:
+                only the returned table.
+            cache_dir: keep the preprocessed images there (reused by a rerun).
+            workers: preprocessing processes (None: one per core; 0: this process).
+            progress: show progress bars.
+
+        Returns:
+            ``submission.csv`` as a DataFrame: ``prediction_id`` and the run's label
+            (0/1 decisions, or probabilities with ``threshold="none"``).
+        """
+        import pandas as pd
+
+        with tempfile.TemporaryDirectory(prefix="mammokit-predict-") as tmp:
+            target = Path(out) if out is not None else Path(tmp) / "submission.csv"
+            result = self._predict(
+                images_dir, table, target, cache_dir=cache_dir, workers=workers, progress=progress
+            )
+            return pd.read_csv(result.submission)
+
+    def _predict(
+        self,
+        images_dir: str | Path,
+        table: Any,
+        out: Path,
+        *,
+        cache_dir: str | Path | None,
+        workers: int | None,
+        progress: bool,
+    ) -> PredictResult:
+        from mammokit.evaluate.predict import predict
+
+        config = self.pipeline.predict_config
+        return predict(
+            [self.root],
+            images_dir,
+            table,
+            out,
+            tta=config.tta,
+            aggregate=config.aggregate,
+            threshold=config.threshold,
+            calibration=config.calibration,
+            cache_dir=cache_dir,
+            workers=workers,
+            progress=progress,
+            manager=self.pipeline.manager,
+        )
+
+    def evaluate(
+        self,
+        images_dir: str | Path,
+        table: str | Path,
+        out_dir: str | Path,
+        *,
+        n_boot: int = 1000,
+        seed: int = 0,
+        cache_dir: str | Path | None = None,
+        workers: int | None = None,
+        progress: bool = False,
+    ) -> RunEvaluation:
+        """Predict ``table``'s images and score them against its labels: the same as
+        ``mammokit predict`` then ``mammokit evaluate --predictions ... --labels TABLE``.
+
+        Args:
+            table: a labelled table (``train.csv``-like, with the run's label column).
+            out_dir: the report folder; the predictions go in ``out_dir/predictions/``.
+            n_boot, seed: the bootstrap of the confidence intervals.
+
+        Returns:
+            :class:`RunEvaluation`.
+        """
+        import json
+
+        from mammokit.evaluate.evaluation import evaluate
+
+        out = Path(out_dir)
+        target = out / "predictions" / "submission.csv"
+        predictions = self._predict(
+            images_dir, table, target, cache_dir=cache_dir, workers=workers, progress=progress
+        )
+        config = self.pipeline.predict_config
+        report = evaluate(
+            [self.root],
+            out,
+            predictions=predictions.image_scores,
+            labels=table,
+            aggregate=config.aggregate,
+            threshold=config.threshold,
+            calibration=config.calibration,
+            crops=None,
+            n_boot=n_boot,
+            seed=seed,
+            manager=self.pipeline.manager,
+            label=self.pipeline.train_config.label,
+        )
+        metrics = json.loads(report.metrics_json.read_text())
+        return RunEvaluation(metrics=metrics, report=report, predictions=predictions)
+
+    def predict_file(self, path: str | Path, *, laterality: str = "") -> float:
+        """One image's probability, preprocessed exactly as the run's training images were
+        and scored as ``mammokit predict`` scores it (with the run's TTA).
+
+        Args:
+            path: a DICOM (or PNG/PGM/JPEG/TIFF) file.
+            laterality: "L", "R" or "" (the header wins; see :meth:`Pipeline.preprocess`).
+
+        Returns:
+            The image probability in [0, 1] (before breast aggregation and thresholding).
+
+        Raises:
+            MammokitError: naming the file and the cause.
+        """
+        import numpy as np
+
+        from mammokit.evaluate.predict import score_images
+        from mammokit.evaluate.runinfo import read_run
+
+        pixels = self.pipeline.preprocess(path, laterality=laterality).pixels
+        scores = score_images(read_run(self.root), pixels=np.asarray(pixels)[None],
+                              tta=self.pipeline.predict_config.tta, progress=False)  # fmt: skip
+        return float(scores[0])
