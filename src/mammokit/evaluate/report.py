@@ -1,19 +1,19 @@
 """The evaluation report: ``report.html``, its PNG figures and ``metrics.json``.
 
-Figures are drawn with matplotlib's object API on the Agg canvas (no pyplot, no display),
-rendered to memory and written atomically; ``report.html`` is rendered from the Jinja2
-template ``templates/report.html.j2`` (package data) and written last, so a complete
+Three steps, each its own function: :func:`summarize` computes the numbers (metrics with
+bootstrap intervals, counts, breakdowns); the figures are drawn by
+:mod:`mammokit.evaluate.figures` and written atomically; :func:`render_page` turns the
+numbers into the page. :func:`write_report` runs the three. ``report.html`` is rendered
+from the Jinja2 template ``templates/report.html.j2`` (package data) and written last, so a complete
 ``report.html`` always refers to complete images. The Grad-CAM gallery is embedded in the
 page (PNG data URIs); the other figures are files next to it.
 """
 
 from __future__ import annotations
 
-import base64
-import io
 import json
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,16 +21,37 @@ import attrs
 import numpy as np
 import pandas as pd
 import pluggy
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 
 from mammokit._atomic import atomic_write_bytes
 from mammokit.errors import ConfigError
-from mammokit.evaluate.calibration import reliability_curve
+from mammokit.evaluate.figures import (
+    CropLoader,
+    GalleryCase,
+    data_uri,
+    figure_png,
+    operating_point,
+    plot_calibration,
+    plot_gallery,
+    plot_histogram,
+    plot_pf1,
+    plot_pr,
+    plot_roc,
+    plot_worst,
+    save_figure,
+)
 from mammokit.scoring import metrics as m
 from mammokit.scoring.metricset import select_report_metrics
 
-__all__ = ["BREAKDOWN_COLUMNS", "CropLoader", "GalleryCase", "ReportFiles", "write_report"]
+__all__ = [
+    "BREAKDOWN_COLUMNS",
+    "CropLoader",
+    "GalleryCase",
+    "ReportFiles",
+    "ReportNumbers",
+    "render_page",
+    "summarize",
+    "write_report",
+]
 
 #: Columns a breakdown table is made for, when present (``view`` at image level).
 BREAKDOWN_COLUMNS = ("site_id", "machine_id", "view", "density", "lesion_type")
@@ -42,8 +63,6 @@ GALLERY_SECTIONS = {
     "false_positives": "False positives (highest-scored negatives above the threshold)",
 }
 
-#: ``(image row) -> (H, W) array or None``: the crop shown for an image in the worst-case grid.
-CropLoader = Callable[[pd.Series], "np.ndarray | None"]
 
 _FIGURES = {
     "roc": "ROC curve",
@@ -53,21 +72,6 @@ _FIGURES = {
     "calibration": "Calibration (reliability) plot",
     "worst_cases": "Worst false negatives and false positives",
 }
-
-
-@attrs.frozen
-class GalleryCase:
-    """One image of the Grad-CAM gallery.
-
-    Attributes:
-        caption: shown above the image (ids, label, score).
-        image: ``(H, W)`` float in [0, 1], the model input.
-        heatmap: ``(H, W)`` float in [0, 1], the Grad-CAM map at the same size.
-    """
-
-    caption: str
-    image: np.ndarray = attrs.field(eq=False)
-    heatmap: np.ndarray = attrs.field(eq=False)
 
 
 @attrs.frozen
@@ -83,184 +87,6 @@ class ReportFiles:
     html: Path
     figures: dict[str, Path]
     metrics_json: Path
-
-
-def _png(fig: Figure) -> bytes:
-    FigureCanvasAgg(fig)
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
-    return buffer.getvalue()
-
-
-def _save(fig: Figure, path: Path) -> Path:
-    atomic_write_bytes(path, _png(fig))
-    return path
-
-
-def _legend_below(ax: Any) -> None:
-    """The legend under the axes, where it cannot hide a curve."""
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2, fontsize=8, frameon=False)
-
-
-def _operating_point(y: np.ndarray, s: np.ndarray, threshold: float | None) -> m.Counts | None:
-    return None if threshold is None else m.confusion_counts(y, s, threshold)
-
-
-def _plot_roc(y: np.ndarray, s: np.ndarray, threshold: float | None, auc: float) -> Figure:
-    fig = Figure(figsize=(5, 5))
-    ax = fig.add_subplot()
-    fpr, tpr, _ = m.roc_curve(y, s)
-    ax.plot(fpr, tpr, drawstyle="default", label=f"ROC (AUC {auc:.3f})")
-    ax.plot([0, 1], [0, 1], color="grey", linestyle=":", linewidth=1, label="chance")
-    c = _operating_point(y, s, threshold)
-    if c is not None and c.tp + c.fn and c.fp + c.tn:
-        ax.plot(c.fp / (c.fp + c.tn), c.tp / (c.tp + c.fn), "o", color="red",
-                label=f"operating point (t={threshold:.4g})")  # fmt: skip
-    ax.set(xlabel="False positive rate", ylabel="True positive rate (sensitivity)",
-           xlim=(0, 1), ylim=(0, 1.01), title="ROC (breast level)")  # fmt: skip
-    _legend_below(ax)
-    return fig
-
-
-def _plot_pr(y: np.ndarray, s: np.ndarray, threshold: float | None, ap: float) -> Figure:
-    fig = Figure(figsize=(5, 5))
-    ax = fig.add_subplot()
-    precision, recall, _ = m.pr_curve(y, s)
-    if recall.size and not np.isnan(recall).any():
-        ax.step(np.r_[0, recall], np.r_[precision[0], precision], where="pre",
-                label=f"PR (AP {ap:.3f})")  # fmt: skip
-    prevalence = float(y.mean()) if y.size else 0.0
-    ax.axhline(prevalence, color="grey", linestyle=":", linewidth=1, label="prevalence")
-    c = _operating_point(y, s, threshold)
-    if c is not None and c.tp + c.fn and c.tp + c.fp:
-        ax.plot(c.tp / (c.tp + c.fn), c.tp / (c.tp + c.fp), "o", color="red",
-                label=f"operating point (t={threshold:.4g})")  # fmt: skip
-    ax.set(xlabel="Recall (sensitivity)", ylabel="Precision", xlim=(0, 1), ylim=(0, 1.01),
-           title="Precision-recall (breast level)")  # fmt: skip
-    _legend_below(ax)
-    return fig
-
-
-def _plot_pf1(y: np.ndarray, s: np.ndarray, threshold: float | None) -> Figure:
-    fig = Figure(figsize=(6, 4))
-    ax = fig.add_subplot()
-    thresholds, f1 = m.f1_curve(y, s)
-    low = min(0.0, float(s.min())) if s.size else 0.0
-    ax.step(np.where(np.isinf(thresholds), low, thresholds), f1, where="post",
-            label="binarised pF1 (score > t)")  # fmt: skip
-    ax.axhline(m.pfbeta(y, s), color="green", linestyle="--", linewidth=1,
-               label="pF1 of probabilities")  # fmt: skip
-    if threshold is not None:
-        ax.axvline(threshold, color="red", linewidth=1, label=f"threshold {threshold:.4g}")
-    ax.set(xlabel="Threshold t", ylabel="pF1", ylim=(0, 1.01), title="pF1 against threshold")
-    _legend_below(ax)
-    return fig
-
-
-def _plot_histogram(y: np.ndarray, s: np.ndarray, threshold: float | None) -> Figure:
-    fig = Figure(figsize=(6, 4))
-    ax = fig.add_subplot()
-    low, high = min(0.0, float(s.min(initial=0.0))), max(1.0, float(s.max(initial=1.0)))
-    bins = np.linspace(low, high, 41).tolist()
-    for label, colour, name in ((0, "tab:blue", "negative"), (1, "tab:red", "positive")):
-        values = s[y == label]
-        if values.size:
-            ax.hist(values, bins=bins, density=True, alpha=0.55, color=colour,
-                    label=f"{name} (n={values.size})")  # fmt: skip
-    if threshold is not None:
-        ax.axvline(threshold, color="black", linewidth=1, label=f"threshold {threshold:.4g}")
-    ax.set(xlabel="Breast score", ylabel="Density (per class)", title="Scores by class")
-    _legend_below(ax)
-    return fig
-
-
-def _plot_calibration(y: np.ndarray, s: np.ndarray) -> Figure:
-    fig = Figure(figsize=(5, 6))
-    top, bottom = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 1]})
-    mean_score, rate, count = reliability_curve(y, s, bins=10)
-    top.plot([0, 1], [0, 1], color="grey", linestyle=":", linewidth=1, label="perfect")
-    top.plot(mean_score, rate, "o-", label="observed")
-    top.set(ylabel="Observed positive rate", xlim=(0, 1), ylim=(0, 1.01),
-            title="Calibration (breast level)")  # fmt: skip
-    top.legend(loc="upper left", fontsize=8)
-    bottom.bar(mean_score, count, width=0.08, color="tab:grey")
-    bottom.set(xlabel="Mean score in bin", ylabel="Breasts")
-    bottom.set_yscale("log")
-    return fig
-
-
-def _worst(breasts: pd.DataFrame, threshold: float | None, n: int) -> dict[str, pd.DataFrame]:
-    positives = breasts[breasts["cancer"] == 1]
-    negatives = breasts[breasts["cancer"] == 0]
-    if threshold is not None:
-        positives = positives[positives["score"] <= threshold]
-        negatives = negatives[negatives["score"] > threshold]
-    return {
-        "False negatives (lowest-scored positives)": positives.nsmallest(n, "score"),
-        "False positives (highest-scored negatives)": negatives.nlargest(n, "score"),
-    }
-
-
-def _breast_panel(
-    prediction_id: str, images: pd.DataFrame | None, loader: CropLoader | None
-) -> np.ndarray | None:
-    """The crops of one breast side by side, each scaled to the same height (float [0, 1])."""
-    if images is None or loader is None:
-        return None
-    crops = []
-    for _, row in images[images["prediction_id"] == prediction_id].head(4).iterrows():
-        crop = loader(row)
-        if crop is None:
-            continue
-        crop = np.asarray(crop, dtype=np.float32)
-        top = float(crop.max()) or 1.0
-        crops.append(crop / top)
-    if not crops:
-        return None
-    height = max(c.shape[0] for c in crops)
-    resized = []
-    for crop in crops:
-        rows = np.linspace(0, crop.shape[0] - 1, height).round().astype(int)
-        width = max(1, round(crop.shape[1] * height / crop.shape[0]))
-        cols = np.linspace(0, crop.shape[1] - 1, width).round().astype(int)
-        resized.append(crop[np.ix_(rows, cols)])
-        resized.append(np.ones((height, max(1, height // 40)), dtype=np.float32))
-    return np.concatenate(resized[:-1], axis=1)
-
-
-def _plot_worst(
-    breasts: pd.DataFrame,
-    threshold: float | None,
-    images: pd.DataFrame | None,
-    loader: CropLoader | None,
-    n: int,
-) -> Figure:
-    groups = _worst(breasts, threshold, n)
-    columns = max(1, n)
-    fig = Figure(figsize=(min(11.0, 1.8 * columns), 6.4))  # at most 1100 px wide
-    axes = fig.subplots(2, columns, squeeze=False)
-    for row_index, (title, cases) in enumerate(groups.items()):
-        for col in range(columns):
-            ax = axes[row_index][col]
-            ax.set_xticks([])
-            ax.set_yticks([])
-            if col >= len(cases):
-                ax.axis("off")
-                if col == 0:
-                    ax.text(0.5, 0.5, "none", ha="center", va="center", transform=ax.transAxes)
-                continue
-            case = cases.iloc[col]
-            panel = _breast_panel(str(case["prediction_id"]), images, loader)
-            if panel is None:
-                ax.text(0.5, 0.5, "no image", ha="center", va="center", transform=ax.transAxes)
-            else:
-                ax.imshow(panel, cmap="gray", vmin=0.0, vmax=1.0)
-            ax.set_title(f"{case['prediction_id']}\nscore {case['score']:.3f}", fontsize=8)
-        axes[row_index][0].set_ylabel(title, fontsize=8)
-        axes[row_index][0].axis("on")
-    fig.suptitle("Worst false negatives (top) and false positives (bottom)")
-    fig.tight_layout()
-    return fig
 
 
 def _fmt(value: float | None, digits: int = 3) -> str:
@@ -354,35 +180,6 @@ def _breakdown_table(column: str, rows: list[dict[str, Any]], labels: Sequence[s
     }
 
 
-def _plot_gallery(title: str, cases: Sequence[GalleryCase]) -> Figure:
-    """A row of Grad-CAM overlays (at most 1100 px wide) with one colour bar."""
-    from matplotlib import colormaps
-    from matplotlib.cm import ScalarMappable
-    from matplotlib.colors import Normalize
-
-    columns = max(1, len(cases))
-    fig = Figure(figsize=(min(11.0, 2.2 * columns + 1.0), 4.6))
-    axes = fig.subplots(1, columns, squeeze=False)[0]
-    for ax, case in zip(axes, cases, strict=False):
-        ax.imshow(np.clip(case.image, 0.0, 1.0), cmap="gray", vmin=0.0, vmax=1.0)
-        ax.imshow(np.clip(case.heatmap, 0.0, 1.0), cmap="jet", vmin=0.0, vmax=1.0, alpha=0.4)
-        ax.set_title(case.caption, fontsize=8)
-    for ax in axes:
-        ax.set_xticks([])
-        ax.set_yticks([])
-    if not cases:
-        axes[0].axis("off")
-        axes[0].text(0.5, 0.5, "none", ha="center", va="center", transform=axes[0].transAxes)
-    mappable = ScalarMappable(norm=Normalize(0.0, 1.0), cmap=colormaps["jet"])
-    fig.colorbar(mappable, ax=list(axes), fraction=0.04, pad=0.02, label="Grad-CAM (relative)")
-    fig.suptitle(title, fontsize=10)
-    return fig
-
-
-def _data_uri(png: bytes) -> str:
-    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
-
-
 def _render(context: Mapping[str, Any]) -> str:
     import jinja2
 
@@ -453,40 +250,96 @@ def write_report(
     Raises:
         ConfigError: required columns missing, labels/scores invalid, or an unknown metric.
     """
+    numbers = summarize(
+        breasts, threshold=threshold, policy=policy, images=images, n_boot=n_boot, seed=seed,
+        metrics=metrics, metric_options=metric_options, manager=manager, provenance=provenance,
+    )  # fmt: skip
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    y, s = m.check_labels_scores(breasts["cancer"].to_numpy(), breasts["score"].to_numpy())
+    y = y.astype(np.uint8)
+    auc, ap = numbers.auc, numbers.average_precision  # the legends of the two curves
+    figures = {
+        "roc": plot_roc(y, s, threshold, auc),
+        "pr": plot_pr(y, s, threshold, ap),
+        "pf1_threshold": plot_pf1(y, s, threshold),
+        "histogram": plot_histogram(y, s, threshold),
+        "calibration": plot_calibration(y, s),
+        "worst_cases": plot_worst(breasts, threshold, images, crop_loader, n_worst),
+    }
+    paths = {key: save_figure(fig, out / f"{key}.png") for key, fig in figures.items()}
+    gallery_sections = [
+        {
+            "title": GALLERY_SECTIONS.get(key, key),
+            "n": len(cases),
+            "src": data_uri(figure_png(plot_gallery(GALLERY_SECTIONS.get(key, key), cases))),
+        }
+        for key, cases in (gallery or {}).items()
+    ]
+    metrics_json = out / "metrics.json"
+    text = json.dumps(_finite(numbers.summary), indent=2, allow_nan=False)
+    atomic_write_bytes(metrics_json, (text + "\n").encode("utf-8"))
+    page = render_page(
+        numbers, title=title, notes=notes, config_text=config_text, n_boot=n_boot, seed=seed,
+        gallery=gallery_sections, gallery_note=gallery_note,
+    )  # fmt: skip
+    html_path = out / "report.html"
+    atomic_write_bytes(html_path, page.encode("utf-8"))  # last: it refers to the figures
+    return ReportFiles(html=html_path, figures=paths, metrics_json=metrics_json)
+
+
+@attrs.frozen
+class ReportNumbers:
+    """Everything the report says in numbers, before anything is drawn or written.
+
+    Attributes:
+        summary: the content of ``metrics.json`` (breasts, positives, threshold, policy,
+            provenance, counts at the threshold, metrics with intervals, breakdowns).
+        breakdown_metrics: the breakdown tables' metric names, in column order.
+        threshold: the operating threshold, or None (probabilities).
+        counts: the confusion counts at the threshold, or None.
+        auc, average_precision: the areas shown in the curves' legends.
+    """
+
+    summary: dict[str, Any]
+    breakdown_metrics: tuple[str, ...]
+    threshold: float | None
+    counts: m.Counts | None
+    auc: float
+    average_precision: float
+
+
+def summarize(
+    breasts: pd.DataFrame,
+    *,
+    threshold: float | None,
+    policy: str = "",
+    images: pd.DataFrame | None = None,
+    n_boot: int = 1000,
+    seed: int = 0,
+    metrics: str | Sequence[str] | None = None,
+    metric_options: Mapping[str, Mapping[str, Any]] | None = None,
+    manager: pluggy.PluginManager | None = None,
+    provenance: Mapping[str, str] | None = None,
+) -> ReportNumbers:
+    """The report's numbers for labelled breast scores (arguments as :func:`write_report`);
+    nothing is drawn or written.
+
+    Raises:
+        ConfigError: required columns missing, labels/scores invalid, or an unknown metric.
+    """
     summary_metrics, breakdown_metrics = select_report_metrics(
         metrics, metric_options, manager=manager
     )
     missing = [c for c in ("prediction_id", "cancer", "score") if c not in breasts.columns]
     if missing:
         raise ConfigError(f"report: breast table lacks column(s) {', '.join(missing)}")
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     y, s = m.check_labels_scores(breasts["cancer"].to_numpy(), breasts["score"].to_numpy())
     y = y.astype(np.uint8)
     groups = breasts["patient_id"].astype(str).to_numpy() if "patient_id" in breasts else None
     cis = m.bootstrap_cis(summary_metrics.build(threshold), y, s, groups, n_boot=n_boot, seed=seed)
-    auc, ap = m.roc_auc(y, s), m.average_precision(y, s)  # the legends of the two curves
-
-    figures = {
-        "roc": _plot_roc(y, s, threshold, auc),
-        "pr": _plot_pr(y, s, threshold, ap),
-        "pf1_threshold": _plot_pf1(y, s, threshold),
-        "histogram": _plot_histogram(y, s, threshold),
-        "calibration": _plot_calibration(y, s),
-        "worst_cases": _plot_worst(breasts, threshold, images, crop_loader, n_worst),
-    }
-    paths = {key: _save(fig, out / f"{key}.png") for key, fig in figures.items()}
-    gallery_sections = [
-        {
-            "title": GALLERY_SECTIONS.get(key, key),
-            "n": len(cases),
-            "src": _data_uri(_png(_plot_gallery(GALLERY_SECTIONS.get(key, key), cases))),
-        }
-        for key, cases in (gallery or {}).items()
-    ]
-
-    counts = _operating_point(y, s, threshold)
-    summary = {
+    counts = operating_point(y, s, threshold)
+    summary: dict[str, Any] = {
         "breasts": int(y.size),
         "positive_breasts": int(y.sum()),
         "patients": len(set(groups)) if groups is not None else int(y.size),
@@ -506,48 +359,64 @@ def write_report(
             for name, ci in cis.items()
         },
     }
-    sub_boot = min(n_boot, 200)
     breakdown_build = breakdown_metrics.build(threshold)
-    breakdowns = _breakdowns(breasts, images, breakdown_build, sub_boot, seed)
-    summary["breakdowns"] = breakdowns
-    metrics_json = out / "metrics.json"
-    text = json.dumps(_finite(summary), indent=2, allow_nan=False)
-    atomic_write_bytes(metrics_json, (text + "\n").encode("utf-8"))
+    summary["breakdowns"] = _breakdowns(breasts, images, breakdown_build, min(n_boot, 200), seed)
+    return ReportNumbers(
+        summary=summary,
+        breakdown_metrics=tuple(breakdown_build),
+        threshold=threshold,
+        counts=counts,
+        auc=m.roc_auc(y, s),
+        average_precision=m.average_precision(y, s),
+    )
 
-    level = round(100 * next(iter(cis.values())).level) if cis else 95
-    page = _render(
+
+def render_page(
+    numbers: ReportNumbers,
+    *,
+    title: str = "mammokit evaluation",
+    notes: Sequence[str] = (),
+    config_text: str = "",
+    n_boot: int = 1000,
+    seed: int = 0,
+    gallery: Sequence[Mapping[str, Any]] = (),
+    gallery_note: str = "",
+) -> str:
+    """``report.html``'s text from the numbers (the figures are ``<key>.png`` beside it;
+    ``gallery`` sections carry their image as a data URI)."""
+    summary, threshold = numbers.summary, numbers.threshold
+    cis = summary["metrics"]
+    level = round(100 * next(iter(cis.values()))["level"]) if cis else 95
+    return _render(
         {
             "title": title,
             "notes": list(notes),
             "summary": summary,
-            "policy": policy,
+            "policy": summary["policy"],
             "threshold_text": "none (probabilities)" if threshold is None else f"{threshold:.6g}",
-            "provenance": dict(provenance or {}),
+            "provenance": summary["provenance"],
             "config_text": config_text,
-            "counts": counts,
+            "counts": numbers.counts,
             "level": level,
             "n_boot": n_boot,
             "seed": seed,
             "metric_rows": [
-                {"name": name, "cells": [_fmt(ci.estimate), _fmt(ci.low), _fmt(ci.high)]}
+                {"name": name, "cells": [_fmt(ci["estimate"]), _fmt(ci["low"]), _fmt(ci["high"])]}
                 for name, ci in cis.items()
             ],
             "figures": [
                 {"src": f"{key}.png", "caption": caption, "wide": key == "worst_cases"}
                 for key, caption in _FIGURES.items()
             ],
-            "gallery": gallery_sections,
+            "gallery": list(gallery),
             "gallery_note": gallery_note,
-            "sub_boot": sub_boot,
+            "sub_boot": min(n_boot, 200),
             "breakdowns": [
-                _breakdown_table(column, rows, list(breakdown_build))
-                for column, rows in breakdowns.items()
+                _breakdown_table(column, rows, list(numbers.breakdown_metrics))
+                for column, rows in summary["breakdowns"].items()
             ],
         }
     )
-    html_path = out / "report.html"
-    atomic_write_bytes(html_path, page.encode("utf-8"))
-    return ReportFiles(html=html_path, figures=paths, metrics_json=metrics_json)
 
 
 def _finite(value: Any) -> Any:

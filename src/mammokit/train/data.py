@@ -56,8 +56,9 @@ def pixels_to_input(
 ) -> np.ndarray:
     """Preprocessed pixels ``(N, H, W) uint8/uint16`` -> model input ``(N, H', W', 1)
     float32``, exactly as :func:`decode_png` treats the same pixels read from PNG files."""
-    image = tf.cast(tf.convert_to_tensor(pixels)[..., None], tf.float32) / float(2**bit_depth - 1)
-    return np.asarray(_resize(image, image_size))
+    scale = float(2**bit_depth - 1)
+    images = [_resize(tf.cast(one[..., None], tf.float32) / scale, image_size) for one in pixels]
+    return np.stack([np.asarray(image) for image in images]).astype(np.float32, copy=False)
 
 
 def _resize(image: Any, image_size: tuple[int, int] | None) -> Any:
