@@ -16,6 +16,7 @@ from typing import Any
 import pandas as pd
 
 from mammokit._atomic import atomic_write_bytes
+from mammokit.data.folder import FAILURES_CSV, INDEX_CSV
 from mammokit.errors import ConfigError
 
 __all__ = [
@@ -113,10 +114,10 @@ def write_tables(
     index_rows.sort(key=lambda item: item[0])
     failure_rows.sort(key=lambda item: item[0])
     atomic_write_bytes(
-        out_dir / "index.csv", _csv_bytes([*columns, *INDEX_COLUMNS], (r for _, r in index_rows))
+        out_dir / INDEX_CSV, _csv_bytes([*columns, *INDEX_COLUMNS], (r for _, r in index_rows))
     )
     atomic_write_bytes(
-        out_dir / "failures.csv", _csv_bytes(FAILURE_COLUMNS, (r for _, r in failure_rows))
+        out_dir / FAILURES_CSV, _csv_bytes(FAILURE_COLUMNS, (r for _, r in failure_rows))
     )
     return len(index_rows), len(failure_rows)
 
@@ -138,7 +139,7 @@ def read_index(out_dir: str | Path) -> pd.DataFrame:
     Raises:
         ConfigError: the folder has no ``index.csv`` or it lacks mammokit's columns.
     """
-    path = Path(out_dir) / "index.csv"
+    path = Path(out_dir) / INDEX_CSV
     frame = _read_csv(path)
     missing = [c for c in ("image_id", *INDEX_COLUMNS) if c not in frame.columns]
     if missing:
@@ -150,7 +151,7 @@ def read_index(out_dir: str | Path) -> pd.DataFrame:
 
 def read_failures(out_dir: str | Path) -> pd.DataFrame:
     """The ``failures.csv`` of a preprocessed folder (all columns str)."""
-    path = Path(out_dir) / "failures.csv"
+    path = Path(out_dir) / FAILURES_CSV
     if not path.exists():
         raise ConfigError(f"{path}: not found; is {path.parent} a preprocessed folder?")
     return pd.read_csv(path, dtype=str, keep_default_na=False)

@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from mammokit._atomic import atomic_write_bytes
+from mammokit.data.folder import FAILURES_CSV
 from mammokit.errors import ConfigError, MammokitError
 
 __all__ = ["InspectResult", "LATERALITY_DISAGREEMENT_COLUMNS", "write_inspect_page"]
@@ -113,9 +114,10 @@ def _source_thumb(
 
 
 def _decoder(prep: Path) -> Callable[[Path], np.ndarray]:
+    from mammokit.data.folder import read_preprocess_config
     from mammokit.pipeline import Pipeline
 
-    pipeline = Pipeline.from_toml(prep / "preprocess.toml")
+    pipeline = Pipeline(read_preprocess_config(prep))
 
     def decode(path: Path) -> np.ndarray:
         decoded = pipeline.decode(path, min_shape=(THUMB_HEIGHT * 2, 1))
@@ -151,7 +153,7 @@ def write_inspect_page(
     started = time.perf_counter()
     prep = Path(prep_dir)
     index = read_index(prep)
-    failures = read_failures(prep) if (prep / "failures.csv").exists() else pd.DataFrame()
+    failures = read_failures(prep) if (prep / FAILURES_CSV).exists() else pd.DataFrame()
     out = Path(out_dir) if out_dir is not None else prep / "inspect"
     thumbs = out / "thumbs"
     thumbs.mkdir(parents=True, exist_ok=True)

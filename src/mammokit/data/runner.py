@@ -1,40 +1,21 @@
 """The batch runner: a whole table of images to a preprocessed folder, resumably.
 
-Layout of the output folder (the contract read by training and prediction)::
-
-    <out>/preprocess.toml           [preprocess] = the PreprocessConfig (written first)
-    <out>/<patient_id>/<image_id>.png        format "png"
-    <out>/shards/shard-KKKKK-of-NNNNN.tfrecord  format "tfrecord" (+ shards/features.json)
-    <out>/index.csv                 table columns + path, crop box, flip, source shape...
-    <out>/failures.csv              image_id, path, error_type, message
-    <out>/.mammokit/                records of finished images (private)
-
-Resuming: each image's output is written atomically, then its record; a rerun skips images
-whose record says "ok" (failures are retried). ``index.csv``, ``failures.csv`` and the shards
-are rebuilt from the records in image_id order. A run killed at any moment and rerun
-therefore ends with the same bytes as one uninterrupted run.
+The output folder's layout and lifecycle are :mod:`mammokit.data.folder`'s.
 """
 
 from __future__ import annotations
 
-import contextlib
-import errno
-import json
 import os
-import re
-import shutil
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import attrs
 import pandas as pd
 
-from mammokit._atomic import atomic_write_bytes
-from mammokit.config import config_to_dict, load_toml, save_toml
+from mammokit.config import config_to_dict
 from mammokit.data._job import (
-    STATE_DIR,
     Job,
     Outcome,
     PipelineSpec,
@@ -44,7 +25,14 @@ from mammokit.data._job import (
     row_digest,
     run_job,
 )
-from mammokit.data._shards import MANIFEST
+from mammokit.data.folder import (
+    OWN_FILES,
+    check_usable,
+    locked,
+    prepare_out,
+    sweep_temporaries,
+    write_errors,
+)
 from mammokit.data.index import FAILURE_COLUMNS, INDEX_COLUMNS, id_sort_key, write_tables
 from mammokit.data.tables import read_table, validate_table
 from mammokit.data.writers import DEFAULT_SHARD_BYTES, infer_column_types, write_features_file
@@ -54,8 +42,6 @@ __all__ = ["DatasetResult", "Failure", "OutputWriteError", "preprocess_dataset"]
 
 FORMATS = ("png", "tfrecord")
 EXECUTORS = ("process", "dask")
-_RUN_FILE = "run.json"
-_OWN_FILES = ("index.csv", "failures.csv", "preprocess.toml")
 #: Default seconds one image may take in a pool worker (a 4096x3328 image takes ~1 s).
 DEFAULT_IMAGE_TIMEOUT = 300.0
 
@@ -189,10 +175,10 @@ def preprocess_dataset(
         column_types = infer_column_types(columns, ([r[c] for c in columns] for r in rows))
         run_info.update(shard_bytes=shard_bytes, columns=column_types)
     config = config_to_dict(pipeline.config)
-    _check_usable(out)
-    with _write_errors(out), _locked(out):
-        _prepare_out(out, config, run_info, overwrite)
-        _sweep_temporaries(out, sorted({r["patient_id"] for r in rows}))
+    check_usable(out)
+    with write_errors(out), locked(out):
+        prepare_out(out, config, run_info, overwrite)
+        sweep_temporaries(out, sorted({r["patient_id"] for r in rows}))
         if format == "tfrecord":
             bits = 16 if pipeline.config.output_dtype == "uint16" else 8
             write_features_file(out / "shards", column_types, bits)
@@ -200,7 +186,7 @@ def preprocess_dataset(
         peak, cpu = _execute(
             pipeline, jobs, n_workers, executor, scheduler, quiet, len(rows), image_timeout
         )
-        _sweep_temporaries(out, sorted({r["patient_id"] for r in rows}))  # of killed workers
+        sweep_temporaries(out, sorted({r["patient_id"] for r in rows}))  # of killed workers
         succeeded, failures = _finish(out, frame, rows, format, shard_bytes)
     return DatasetResult(
         out_dir=out,
@@ -308,131 +294,9 @@ def _check_overlap(images: Path, out: Path, table_path: Path | None) -> None:
             )
     if table_path is not None:
         real_table = Path(os.path.realpath(table_path))
-        for name in _OWN_FILES:
+        for name in OWN_FILES:
             if real_table == Path(os.path.realpath(out / name)):
                 raise ConfigError(f"the table {table_path} would be overwritten by the output")
-
-
-def _check_usable(out: Path) -> None:
-    if out.exists() and not out.is_dir():
-        raise ConfigError(f"output folder {out} is a file")
-    foreign = out.is_dir() and any(entry.name != STATE_DIR for entry in out.iterdir())
-    if foreign and not (out / "preprocess.toml").exists():
-        raise ConfigError(
-            f"output folder {out} is not empty and holds no preprocess.toml; "
-            "choose an empty or new folder"
-        )
-
-
-@contextlib.contextmanager
-def _locked(out: Path) -> Iterator[None]:
-    """Hold ``<out>/.mammokit/lock`` for the run: one run per output folder at a time.
-
-    The lock dies with its process, so a killed run never leaves ``out`` locked.
-    """
-    state = out / STATE_DIR
-    state.mkdir(parents=True, exist_ok=True)
-    with open(state / "lock", "ab") as handle:
-        try:
-            import fcntl
-        except ImportError:  # pragma: no cover - Windows: no lock
-            yield
-            return
-        try:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as err:
-            raise ConfigError(f"another mammokit run is writing to {out}; wait for it") from err
-        yield
-
-
-@contextlib.contextmanager
-def _write_errors(out: Path) -> Iterator[None]:
-    """Turn a failed write (a full disk, a read-only folder) into an :class:`OutputWriteError`.
-
-    Every output is written atomically, so what is on disk stays whole: the run stops, and
-    rerunning it once there is room resumes to the same bytes as an uninterrupted run.
-    """
-    try:
-        yield
-    except OSError as err:
-        full = err.errno in (errno.ENOSPC, errno.EDQUOT)
-        cause = "the disk is full" if full else "an output could not be written"
-        raise OutputWriteError(
-            err.errno,
-            f"{cause} ({err}) while preprocessing into {out}; the files written so far are "
-            "whole: make room and rerun the same command to resume",
-        ) from err
-
-
-_TEMPORARY = re.compile(r"\..+\.[A-Za-z0-9_]{8}\.tmp")
-
-
-def _sweep_temporaries(out: Path, patients: Iterable[str]) -> None:
-    """Delete temporary files left by atomic writes of a run that was killed."""
-    state = out / STATE_DIR
-    folders = [out, out / "shards", state]
-    for patient in patients:
-        folders += [out / patient, state / "records" / patient, state / "payloads" / patient]
-    for folder in folders:
-        try:
-            entries = list(os.scandir(folder))
-        except OSError:
-            continue
-        for entry in entries:
-            if _TEMPORARY.fullmatch(entry.name) and entry.is_file(follow_symlinks=False):
-                Path(entry.path).unlink(missing_ok=True)
-
-
-def _prepare_out(
-    out: Path, config: dict[str, Any], run_info: dict[str, Any], overwrite: bool
-) -> None:
-    """Create ``out`` or check that it holds a run with the same configuration."""
-    toml_path = out / "preprocess.toml"
-    run_path = out / STATE_DIR / _RUN_FILE
-    if toml_path.exists():
-        old = load_toml(toml_path).get("preprocess", {})
-        try:
-            old_run = json.loads(run_path.read_bytes())
-        except (OSError, ValueError):
-            old_run = None
-        changes = _differences(old, config) + (
-            _differences(old_run, run_info) if old_run is not None else []
-        )
-        if overwrite:
-            _clear(out)
-        elif changes:
-            raise ConfigError(
-                f"{out} was preprocessed with a different configuration "
-                f"({'; '.join(changes)}); use a new folder or overwrite"
-            )
-    out.mkdir(parents=True, exist_ok=True)
-    if not toml_path.exists():
-        save_toml({"preprocess": config}, toml_path)
-    text = json.dumps(run_info, indent=1, sort_keys=True) + "\n"
-    atomic_write_bytes(run_path, text.encode())
-
-
-def _differences(old: Any, new: dict[str, Any]) -> list[str]:
-    if not isinstance(old, dict):
-        return ["unreadable previous settings"]
-    keys = sorted(set(old) | set(new))
-    return [f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in keys if old.get(k) != new.get(k)]
-
-
-def _clear(out: Path) -> None:
-    """Remove what an earlier run wrote (its outputs, records and tables), nothing else."""
-    records = out / STATE_DIR / "records"
-    if records.is_dir():
-        for record in records.glob("*/*.json"):
-            png = out / record.parent.name / f"{record.stem}.png"
-            png.unlink(missing_ok=True)
-            with contextlib.suppress(OSError):
-                png.parent.rmdir()
-    for folder in (out / STATE_DIR / "records", out / STATE_DIR / "payloads", out / "shards"):
-        shutil.rmtree(folder, ignore_errors=True)
-    for path in (*(out / n for n in _OWN_FILES), out / STATE_DIR / _RUN_FILE):
-        path.unlink(missing_ok=True)
-    (out / STATE_DIR / MANIFEST).unlink(missing_ok=True)
 
 
 def _finished(out: Path, job: Job, packed: set[str]) -> bool:

@@ -36,9 +36,7 @@ from mammokit._atomic import atomic_write_bytes
 from mammokit.config import (
     PredictConfig,
     PreprocessConfig,
-    config_from_dict,
     config_to_dict,
-    load_toml,
 )
 from mammokit.errors import ConfigError
 from mammokit.plugins import get_plugin_manager
@@ -98,15 +96,12 @@ def read_dataset(
             0/1 in it, TFRecord-only output.
     """
     from mammokit.data import read_index
+    from mammokit.data.folder import read_preprocess_config
     from mammokit.data.tables import binary_column
     from mammokit.scoring.aggregate import with_prediction_id
 
     root = Path(data_dir)
-    toml = root / "preprocess.toml"
-    if not toml.exists():
-        raise ConfigError(f"{toml}: not found; run `mammokit preprocess` first")
-    raw = load_toml(toml)
-    preprocess = config_from_dict(PreprocessConfig, raw.get("preprocess", raw), where=str(toml))
+    preprocess = read_preprocess_config(root)
     table = read_index(root)
     if label not in table.columns:
         raise ConfigError(
