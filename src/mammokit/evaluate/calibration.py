@@ -171,8 +171,10 @@ def fit_calibration(method: str, labels: Any, scores: Any, *, aggregate: str = "
 
 
 def calibration_path(run_dir: str | Path, method: str, aggregate: str) -> Path:
-    """Where a run keeps a calibration: ``<run>/calibration/<method>-<aggregate>.json``."""
-    return Path(run_dir) / "calibration" / f"{method}-{aggregate}.json"
+    """Where a run keeps a calibration (:meth:`RunDir.calibration`)."""
+    from mammokit.train.rundir import RunDir
+
+    return RunDir(run_dir).calibration(method, aggregate)
 
 
 def save_calibration(calibration: Calibration, path: str | Path) -> Path:

@@ -13,20 +13,18 @@ from pathlib import Path
 
 import attrs
 import numpy as np
-import pandas as pd
 
 from mammokit.config import PreprocessConfig
 from mammokit.errors import ConfigError
 from mammokit.evaluate.calibration import (
     Calibration,
-    calibration_path,
     fit_calibration,
     load_calibration,
     save_calibration,
 )
 from mammokit.scoring.aggregate import aggregate_scores
 from mammokit.train.config import TrainConfig
-from mammokit.train.rundir import OOF_COLUMNS, RunDir, read_run_config
+from mammokit.train.rundir import OOF_COLUMNS, RunDir, read_oof, read_run_config
 
 __all__ = [
     "OOF_COLUMNS",
@@ -100,26 +98,6 @@ def read_run(run_dir: str | Path) -> RunInfo:
     )
 
 
-def read_oof(run_dir: str | Path) -> pd.DataFrame | None:
-    """The run's ``oof.csv`` (ids as text), or None when the run has none.
-
-    Raises:
-        ConfigError: the file lacks a contract column.
-    """
-    path = RunDir(run_dir).oof
-    if not path.is_file():
-        return None
-    frame = pd.read_csv(
-        path,
-        dtype={"image_id": str, "patient_id": str, "prediction_id": str},
-        keep_default_na=False,
-    )
-    missing = [c for c in OOF_COLUMNS if c not in frame.columns]
-    if missing:
-        raise ConfigError(f"{path}: missing column(s) {', '.join(missing)}")
-    return frame
-
-
 def run_label(infos: Sequence[RunInfo]) -> str:
     """The label column the runs were trained on (``[train] label``).
 
@@ -142,7 +120,7 @@ def run_calibration(
     Raises:
         ConfigError: no saved calibration and no usable ``oof.csv``.
     """
-    path = calibration_path(run.path, method, aggregate)
+    path = RunDir(run.path).calibration(method, aggregate)
     if path.is_file() and not refit:
         return load_calibration(path)
     oof = read_oof(run.path)

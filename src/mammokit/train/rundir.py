@@ -8,11 +8,13 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import attrs
+import pandas as pd
 
 from mammokit._atomic import atomic_write_bytes
 from mammokit.config import (
@@ -26,7 +28,13 @@ from mammokit.config import (
 from mammokit.errors import ConfigError
 from mammokit.train.config import TrainConfig
 
-__all__ = ["RunDir", "read_predict_config", "read_run_config", "write_run_config"]
+__all__ = [
+    "RunDir",
+    "read_oof",
+    "read_predict_config",
+    "read_run_config",
+    "write_run_config",
+]
 
 OOF_COLUMNS = ("image_id", "patient_id", "laterality", "prediction_id", "cancer", "score")
 
@@ -82,6 +90,10 @@ class RunDir:
     @property
     def oof(self) -> Path:
         return self.root / "oof.csv"
+
+    def calibration(self, method: str, aggregate: str) -> Path:
+        """``calibration/<method>-<aggregate>.json``: a calibration fitted on ``oof.csv``."""
+        return self.root / "calibration" / f"{method}-{aggregate}.json"
 
     @property
     def external(self) -> Path:
@@ -150,3 +162,36 @@ def read_predict_config(run_dir: str | Path) -> PredictConfig:
         raise ConfigError(f"{path}: not found; is {run_dir} a mammokit run directory?")
     table = load_toml(path).get("predict", {})
     return config_from_dict(PredictConfig, table, where=f"{path}[predict]")
+
+
+def read_oof(run_dir: str | Path) -> pd.DataFrame | None:
+    """The run's ``oof.csv`` (ids as text), or None when the run has none.
+
+    The file is parsed once per process while it is unchanged (its size and modification
+    time): threshold policies, calibration and evaluation all read the same copy.
+
+    Raises:
+        ConfigError: the file lacks a contract column.
+    """
+    path = RunDir(run_dir).oof
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    if not path.is_file():
+        return None
+    frame: pd.DataFrame = _parse_oof(str(path.resolve()), stat.st_mtime_ns, stat.st_size)
+    return cast(pd.DataFrame, frame.copy())  # the cached copy stays untouched
+
+
+@functools.lru_cache(maxsize=16)
+def _parse_oof(path: str, mtime_ns: int, size: int) -> pd.DataFrame:
+    frame = pd.read_csv(
+        path,
+        dtype={"image_id": str, "patient_id": str, "prediction_id": str},
+        keep_default_na=False,
+    )
+    missing = [c for c in OOF_COLUMNS if c not in frame.columns]
+    if missing:
+        raise ConfigError(f"{path}: missing column(s) {', '.join(missing)}")
+    return frame
