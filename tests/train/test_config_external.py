@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from PIL import Image
 
@@ -165,3 +166,26 @@ def test_external_laterality_makes_breast_ids(tmp_path: Path) -> None:
     )
     assert list(rows["laterality"]) == ["L", "L", "R"]
     assert list(rows["prediction_id"]) == ["image_folder-p1_L"] * 2 + ["image_folder-p1_R"]
+
+
+def test_external_goes_through_the_batch_runner_resumably(tmp_path: Path) -> None:
+    from mammokit.config import PreprocessConfig
+    from mammokit.data import read_failures
+    from mammokit.train.external import load_external
+
+    source = tmp_path / "src"
+    for i in range(2):
+        _breast_png(source / f"img{i}.png", i)
+    (source / "broken.png").write_bytes(b"not a png")
+    (source / "labels.csv").write_text("path,cancer\nimg0.png,1\nbroken.png,0\nimg1.png,0\n")
+    spec, config = f"image_folder:{source}", PreprocessConfig(size=(64, 32))
+    rows = load_external([spec], config, tmp_path / "ext", workers=0)
+    assert list(rows["image_id"]) == ["image_folder-000000", "image_folder-000002"]
+    failures = read_failures(tmp_path / "ext" / "image_folder")
+    assert list(failures["image_id"]) == ["image_folder-000001"]
+    assert "broken" not in str(rows["abs_path"].tolist())
+    first = {p: Path(p).stat().st_mtime_ns for p in rows["abs_path"]}
+    again = load_external([spec], config, tmp_path / "ext", workers=0)  # resumes: nothing redone
+    pd.testing.assert_frame_equal(again, rows)
+    assert {p: Path(p).stat().st_mtime_ns for p in again["abs_path"]} == first
+    assert (tmp_path / "ext" / "image_folder" / "preprocess.toml").is_file()

@@ -108,6 +108,7 @@ def preprocess_dataset(
     shard_bytes: int = DEFAULT_SHARD_BYTES,
     image_timeout: float | None = DEFAULT_IMAGE_TIMEOUT,
     extension: str | None = None,
+    table_kind: str = "auto",
 ) -> DatasetResult:
     """Preprocess every row of ``table`` into ``out_dir`` (see the module doc for the layout).
 
@@ -132,6 +133,9 @@ def preprocess_dataset(
             can stop a call in this process).
         extension: the input files' extension (e.g. "png"); None finds each image's file
             among the known extensions.
+        table_kind: how ``table`` is checked (:func:`mammokit.data.validate_table`): "auto"
+            (by its columns), "train", "test", "any", or "external" (ids only; a blank
+            laterality or view means unknown, as external datasets may have).
 
     Returns:
         :class:`DatasetResult`; failures are listed, not raised.
@@ -159,7 +163,7 @@ def preprocess_dataset(
     if executor == "dask" and n_workers == 0:
         raise ConfigError("executor 'dask' needs at least one worker")
 
-    frame, table_path = _load_table(table)
+    frame, table_path = _load_table(table, table_kind)
     images = _existing_dir(images_dir, "images folder")
     out = Path(os.path.abspath(out_dir))
     _check_overlap(images, out, table_path)
@@ -266,11 +270,11 @@ def _cores() -> int:
         return os.cpu_count() or 1
 
 
-def _load_table(table: str | Path | pd.DataFrame) -> tuple[pd.DataFrame, Path | None]:
+def _load_table(table: str | Path | pd.DataFrame, kind: str) -> tuple[pd.DataFrame, Path | None]:
     if isinstance(table, pd.DataFrame):
-        return validate_table(table, source="table"), None
+        return validate_table(table, kind=kind, source="table"), None
     path = Path(os.path.abspath(table))
-    return read_table(path), path
+    return read_table(path, kind=kind), path
 
 
 def _existing_dir(path: str | Path, what: str) -> Path:

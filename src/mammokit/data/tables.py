@@ -94,12 +94,15 @@ _FLAG_COLUMNS: dict[str, tuple[str, ...]] = {
     "difficult_negative_case": _BOOLS,
 }
 _UNSAFE_ID = re.compile(r"[/\\:\x00-\x1f\x7f]")
-_KINDS = ("auto", "train", "test", "any")
+_KINDS = ("auto", "train", "test", "any", "external")
+#: An external dataset's table: ids only; laterality and view may be blank (unknown).
+EXTERNAL_COLUMNS: tuple[str, ...] = ("patient_id", "image_id")
 #: How a message names each kind of table.
 _KIND_NAMES = {
     "train": "a training table (train.csv)",
     "test": "a test table (test.csv)",
     "any": "an image table (the id columns of train.csv or test.csv)",
+    "external": "an external dataset's table (patient_id, image_id)",
 }
 
 
@@ -155,7 +158,8 @@ def validate_table(
             if present >= set(TEST_COLUMNS)
             else "any"
         )
-    required = {"train": TRAIN_COLUMNS, "test": TEST_COLUMNS, "any": ID_COLUMNS}[kind]
+    required = {"train": TRAIN_COLUMNS, "test": TEST_COLUMNS, "any": ID_COLUMNS,
+                "external": EXTERNAL_COLUMNS}[kind]  # fmt: skip
     missing = [c for c in required if c not in columns]
     if missing:
         raise ConfigError(
@@ -182,11 +186,12 @@ def validate_table(
             problem = _id_problem(value)
             if problem:
                 raise fail(row, column, problem)
-    for row, value in enumerate(text["laterality"]):
-        if value not in LATERALITIES:
+    unknown_ok = {""} if kind == "external" else set()
+    for row, value in enumerate(text.get("laterality", ())):
+        if value not in LATERALITIES and value not in unknown_ok:
             raise fail(row, "laterality", f"{value!r} is not one of L, R")
-    for row, value in enumerate(text["view"]):
-        if value not in VIEWS:
+    for row, value in enumerate(text.get("view", ())):
+        if value not in VIEWS and value not in unknown_ok:
             raise fail(row, "view", f"{value!r} is not one of {', '.join(sorted(VIEWS))}")
     for column, allowed in _FLAG_COLUMNS.items():
         if column in columns:

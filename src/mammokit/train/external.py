@@ -15,6 +15,8 @@ These rows are added to training only, never to validation.
 from __future__ import annotations
 
 import logging
+import os
+import shutil
 from collections.abc import Sequence
 from pathlib import Path
 from typing import cast
@@ -24,7 +26,7 @@ import pluggy
 
 from mammokit.components import Component
 from mammokit.config import PreprocessConfig
-from mammokit.errors import ConfigError, MammokitError
+from mammokit.errors import ConfigError
 from mammokit.plugins import build_component, get_plugin_manager
 from mammokit.protocols import ExternalDataset
 
@@ -174,9 +176,16 @@ def load_external(
     out_dir: Path,
     *,
     manager: pluggy.PluginManager | None = None,
+    workers: int | None = None,
 ) -> pd.DataFrame:
     """Read and preprocess every ``"name:path[?options]"`` external dataset into
-    ``out_dir/<name>/``.
+    ``out_dir/<name>/``, through the same batch runner as the main table (parallel,
+    resumable, atomic; ``index.csv`` and ``failures.csv`` there as for any preprocessed
+    folder).
+
+    The runner reads ``<images>/<patient_id>/<image_id>.<ext>``: each image is linked under
+    ``out_dir/.sources/<name>/`` with the id it gets here (``<name>-<row:06d>``, patients
+    ``<name>-<patient_id>``), so the reader's own paths stay as they are.
 
     Returns:
         Training rows: ``image_id, patient_id, laterality, prediction_id, cancer,
@@ -188,7 +197,7 @@ def load_external(
     """
     if not specs:
         return cast("pd.DataFrame", pd.DataFrame())
-    from mammokit.data.writers import write_png
+    from mammokit.data import preprocess_dataset, read_index
     from mammokit.pipeline import Pipeline
 
     manager = manager or get_plugin_manager()
@@ -200,44 +209,67 @@ def load_external(
         missing = [c for c in _COLUMNS if c not in table.columns]
         if missing:
             raise ConfigError(f"external dataset {name!r} lacks column(s) {', '.join(missing)}")
+        rows = _runner_rows(name, table)
+        sources = out_dir / ".sources" / name
+        for row, item in zip(rows, table.itertuples(index=False), strict=True):
+            _link(Path(str(item.path)), sources / row["patient_id"] / row["image_id"])
         target = out_dir / name
-        rows, failures = [], []
-        for index, item in enumerate(table.itertuples(index=False)):
-            image_id = f"{name}-{index:06d}"
-            png = target / f"{image_id}.png"
-            if not png.exists():
-                try:
-                    result = pipeline.preprocess(item.path)
-                except MammokitError as err:
-                    failures.append({"path": item.path, "error": f"{type(err).__name__}: {err}"})
-                    continue
-                write_png(png, result.pixels)
-            patient = f"{name}-{item.patient_id}"
-            side = str(getattr(item, "laterality", "") or "")
-            rows.append(
-                {
-                    "image_id": image_id,
-                    "patient_id": patient,
-                    "laterality": side,
-                    "prediction_id": f"{patient}_{side or image_id}",
-                    "cancer": int(item.cancer),
-                    "abs_path": str(png),
-                    "source": str(item.source),
-                }
-            )
-        if failures:
-            target.mkdir(parents=True, exist_ok=True)
-            pd.DataFrame(failures).to_csv(target / "failures.csv", index=False)
+        result = preprocess_dataset(
+            pipeline, sources, pd.DataFrame(rows), target, workers=workers, quiet=True,
+            table_kind="external",
+        )  # fmt: skip
+        if result.failures:
             logger.warning(
                 "external %s: %d of %d images failed to preprocess (see %s)",
-                name, len(failures), len(table), target / "failures.csv",
+                name, len(result.failures), len(table), target / "failures.csv",
             )  # fmt: skip
-        if not rows:
+        done = read_index(target) if result.succeeded else pd.DataFrame()
+        if done.empty:
             raise ConfigError(
                 f"external dataset {name!r} at {path}: no image could be preprocessed"
             )
-        frames.append(pd.DataFrame(rows))
+        done["prediction_id"] = [
+            f"{patient}_{side or image_id}"
+            for patient, side, image_id in zip(
+                done["patient_id"], done["laterality"], done["image_id"], strict=True
+            )
+        ]
+        done["cancer"] = done["cancer"].astype(int)
+        done["abs_path"] = [str(target / p) for p in done["path"]]
+        frames.append(done[["image_id", "patient_id", "laterality", "prediction_id", "cancer",
+                            "abs_path", "source"]])  # fmt: skip
     return cast("pd.DataFrame", pd.concat(frames, ignore_index=True))
+
+
+def _runner_rows(name: str, table: pd.DataFrame) -> list[dict[str, str]]:
+    """The runner's table for an external dataset: ids, laterality ("" = unknown), label."""
+    return [
+        {
+            "patient_id": f"{name}-{item.patient_id}",
+            "image_id": f"{name}-{index:06d}",
+            "laterality": str(getattr(item, "laterality", "") or ""),
+            "cancer": str(int(cast("int", item.cancer))),
+            "source": str(item.source),
+        }
+        for index, item in enumerate(table.itertuples(index=False))
+    ]
+
+
+def _link(source: Path, stem: Path) -> None:
+    """``stem + source's suffix`` -> ``source``: a hard link, or a copy across file systems.
+
+    Not a symbolic link: the runner refuses links that leave the images folder.
+    """
+    link = stem.with_name(stem.name + source.suffix.lower())
+    if link.exists():
+        return
+    link.parent.mkdir(parents=True, exist_ok=True)
+    if not source.is_file():
+        return  # the runner records the missing file as a failure, naming it
+    try:
+        os.link(source, link)
+    except OSError:
+        shutil.copyfile(source, link)
 
 
 def external_components() -> list[Component[ExternalDataset]]:
