@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import shutil
 from pathlib import Path
 from typing import Any
@@ -246,6 +247,15 @@ def test_tfrecord_shards_are_bounded_deterministic_and_resumable(
         assert counts[shard.name] == sum(r["path"] == f"shards/{shard.name}" for r in index)
         assert shard.stat().st_size <= 6000 or counts[shard.name] == 1
     assert not list((out / ".mammokit" / "payloads").rglob("*.tfrecord"))
+    # the laterality columns of index.csv travel in every record too
+    outputs = json.loads((out / "shards" / "features.json").read_text())["outputs"]
+    assert outputs["laterality_source"] == outputs["laterality_conflict"] == "bytes"
+    records = [r for s in shards for r in iter_framed_records(s.read_bytes())]
+    sources = {r["laterality_source"] for r in index}
+    assert sources and all(
+        b"laterality_conflict" in record and any(src.encode() in record for src in sources)
+        for record in records
+    )
     before = tree(out)
     assert _tfrecord(pipe, synth, out, synth / "train.csv", workers=0).processed == 0
     assert tree(out) == before

@@ -230,7 +230,7 @@ def test_external_positives_join_training_only(preprocessed_dir: Path, tmp_path:
         external=(f"ddsm:{tmp_path / 'ddsm'}",),
     )  # fmt: skip
     result = train(preprocessed_dir, tmp_path / "run", config, verbose=0)
-    written = sorted((result.run_dir / "external" / "ddsm").glob("*.png"))
+    written = sorted((result.run_dir / "external" / "ddsm").rglob("*.png"))
     assert len(written) == 3
     with Image.open(written[0]) as image:
         assert image.size == (64, 128)  # the data's preprocessing size

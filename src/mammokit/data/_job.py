@@ -287,6 +287,8 @@ def _preprocess(pipeline: Any, job: Job) -> dict[str, Any]:
             flipped=("int64", record["flipped"]),
             roi_method=("bytes", record["roi_method"]),
             decoder=("bytes", record["decoder"]),
+            laterality_source=("bytes", record["laterality_source"]),
+            laterality_conflict=("bytes", record["laterality_conflict"]),
         )
         features.update(job.features)
         framed = frame_record(encode_example(features))

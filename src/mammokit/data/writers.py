@@ -18,8 +18,12 @@ feature            type       value
 ``flipped``        int64      1 if mirrored left-right, else 0
 ``source_rows``    int64      full-resolution rows of the source
 ``source_cols``    int64      full-resolution columns of the source
-``roi_method``     bytes      the ROI path used ("profile_crop", "otsu", "full")
+``roi_method``     bytes      the ROI path used ("breast_mask", "profile_crop", "otsu",
+                              "full")
 ``decoder``        bytes      the decoder used
+``laterality_...`` bytes      ``laterality_source``: what decided the side ("header",
+                              "table", "pixels"); ``laterality_conflict``: the sources
+                              that disagree (e.g. "pixels R"), empty when none
 table column       see below  every column of the input table, under its own name
 =================  =========  ====================================================
 
@@ -81,6 +85,8 @@ OUTPUT_FEATURES: dict[str, str] = {
     "source_cols": "int64",
     "roi_method": "bytes",
     "decoder": "bytes",
+    "laterality_source": "bytes",
+    "laterality_conflict": "bytes",
 }
 
 
