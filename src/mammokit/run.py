@@ -397,7 +397,8 @@ class Run:
         Args:
             table: a labelled table (``train.csv``-like, with the run's label column).
             out_dir: the report folder; the predictions go in ``out_dir/predictions/``.
-            n_boot, seed: the bootstrap of the confidence intervals.
+            n_boot: bootstrap resamples of the confidence intervals.
+            seed: the bootstrap's seed.
 
         Returns:
             :class:`RunEvaluation`.
