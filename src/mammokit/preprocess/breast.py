@@ -45,6 +45,7 @@ __all__ = [
     "mask_box",
     "reduced_values",
     "stored_histogram",
+    "thresholds",
 ]
 
 _TOP = 65535
@@ -206,6 +207,70 @@ def edge_strips(
     return strips
 
 
+def thresholds(values: np.ndarray) -> tuple[float, float, float]:
+    """Otsu's, Li's and the triangle threshold of (N,) integer values, from one histogram.
+
+    The same numbers as ``skimage.filters.threshold_otsu``, ``threshold_li`` and
+    ``threshold_triangle`` on ``values`` (which histogram integers with one bin a value),
+    without their three histograms and Li's copy of the values.
+    """
+    from skimage.filters import threshold_otsu
+
+    low = int(values.min())
+    counts = np.bincount(values.ravel() - values.dtype.type(low) if low else values.ravel())
+    centers = np.arange(low, low + counts.size)
+    otsu = float(threshold_otsu(hist=(counts, centers)))
+    return otsu, _li(counts, low), _triangle(counts, centers)
+
+
+def _li(counts: np.ndarray, low: int) -> float:
+    """``threshold_li`` (integer image path) on the histogram ``counts`` of bins low, low+1...
+
+    The class means come from cumulative sums of the counts and of counts x offset, which
+    are integers (exact in float64), so each step is the same as skimage's weighted means.
+    """
+    offsets = np.arange(counts.size, dtype=np.float64)  # the values less their minimum
+    below = np.cumsum(counts, dtype=np.float64)
+    below_sum = np.cumsum(counts * offsets)
+    total, total_sum = below[-1], below_sum[-1]
+    t_next = total_sum / total
+    t_curr, tolerance = -1.0, 0.5
+    while abs(t_next - t_curr) > tolerance:
+        t_curr = t_next
+        last = min(int(np.floor(t_curr)), counts.size - 1)  # the last background bin
+        mean_back = below_sum[last] / below[last]
+        mean_fore = (total_sum - below_sum[last]) / (total - below[last])
+        if mean_back == 0:
+            break
+        t_next = float((mean_back - mean_fore) / (np.log(mean_back) - np.log(mean_fore)))
+    return float(t_next) + low
+
+
+def _triangle(counts: np.ndarray, centers: np.ndarray) -> float:
+    """``threshold_triangle`` on the histogram ``counts`` with bin ``centers``."""
+    hist = counts
+    nbins = len(hist)
+    arg_peak = int(np.argmax(hist))
+    peak_height = float(hist[arg_peak])
+    arg_low, arg_high = (int(v) for v in np.flatnonzero(hist)[[0, -1]])
+    if arg_low == arg_high:
+        return float(centers[arg_low])
+    flip = arg_peak - arg_low < arg_high - arg_peak
+    if flip:
+        hist = hist[::-1]
+        arg_low = nbins - arg_high - 1
+        arg_peak = nbins - arg_peak - 1
+    width = float(arg_peak - arg_low)
+    x1 = np.arange(arg_peak - arg_low)
+    y1 = hist[x1 + arg_low]
+    norm = np.sqrt(peak_height**2 + width**2)
+    length = (peak_height / norm) * x1 - (width / norm) * y1
+    level = int(np.argmax(length)) + arg_low
+    if flip:
+        level = nbins - level - 1
+    return float(centers[level])
+
+
 def _odd(length: float) -> int:
     return max(3, round(length)) | 1
 
@@ -222,21 +287,20 @@ def breast_mask(
     Steps 2 and 3 of the module docstring. None when the image is flat or nothing
     survives the opening (no breast-sized object).
     """
-    from skimage.filters import threshold_li, threshold_otsu, threshold_triangle
-
     if values.size == 0 or values.min() == values.max():
         return None
     side = max(values.shape)
-    opening = _odd(open_fraction * side)
     keep = ~edge_strips(values)
     inside = values[keep]  # the thresholds ignore the strips' histogram
     if inside.size == 0 or inside.min() == inside.max():
         return None
-    core = _largest(_dilate(_erode((values > threshold_otsu(inside)) & keep, opening), opening))
+    otsu, li, triangle = thresholds(inside)
+    opening = _odd(open_fraction * side)
+    core = _largest(_dilate(_erode((values > otsu) & keep, opening), opening))
     if core is None:
         return None
-    tissue = (values > threshold_li(inside)) & _dilate(core, 2 * _odd(grow_fraction * side) + 1)
-    skin = (values > threshold_triangle(inside)) & _dilate(core, 2 * _odd(skin_fraction * side) + 1)
+    tissue = (values > li) & _dilate(core, 2 * _odd(grow_fraction * side) + 1)
+    skin = (values > triangle) & _dilate(core, 2 * _odd(skin_fraction * side) + 1)
     grown = _largest((tissue | skin) & keep)
     if grown is None:  # pragma: no cover - the core is inside ``low``
         return None

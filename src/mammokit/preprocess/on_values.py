@@ -137,8 +137,8 @@ def reduced_display(
     pipe: Pipeline, decoded: DecodedImage, meta: ImageMeta, stored: np.ndarray
 ) -> tuple[np.ndarray, int, tuple[int, int]]:
     """The (h, w) stored-value crop ``stored`` (a view) as display values, box-reduced by
-    the integer factors :func:`~mammokit.preprocess.resize.resize` would apply to its
-    padded frame: -> ``(display (h // ky, w // kx), max_value, (ky, kx))``.
+    the integer factors :func:`~mammokit.preprocess.resize.block_factors` of its padded
+    frame: -> ``(display (h // ky, w // kx), max_value, (ky, kx))``.
 
     Exact order: window the crop, then average ky x kx blocks. Fast order, used with
     ``voi_lut`` when :meth:`VoiLut.table_of_means` allows it: average the *stored* values
@@ -150,14 +150,14 @@ def reduced_display(
     other than ``aspect_pad`` gets the whole windowed crop (factors 1, 1).
     """
     from mammokit.preprocess.pad import AspectPad
-    from mammokit.preprocess.resize import block_mean, block_sum, reduction_factors
+    from mammokit.preprocess.resize import block_factors, block_mean, block_sum
     from mammokit.preprocess.windowing import VoiLut
 
     config = pipe.config
     ky, kx = 1, 1
     if isinstance(pipe._pad_fn, AspectPad):
         padded = padded_shape(CropBox(0, 0, *stored.shape), config.target_aspect)
-        ky, kx = reduction_factors(padded, config.size)
+        ky, kx = block_factors(padded, config.size)
         ky, kx = min(ky, stored.shape[0]), min(kx, stored.shape[1])
     method = pipe._window_fn
     if (
