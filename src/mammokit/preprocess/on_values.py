@@ -145,7 +145,7 @@ def reduced_display(
     of each block, then window the means through a table over the sums (the full-size crop
     is read once and never windowed). Both are the same for a linear window inside its
     range; they differ where a block straddles the window's ends or bends (SIGMOID), which
-    at 2x2 - 4x4 blocks is below the output's resolution (``tests/preprocess`` and
+    at the blocks used (2x2 - 6x6) is below the output's resolution (``tests/preprocess`` and
     ``benchmarks/preprocess.py`` check SSIM >= 0.99 against the exact order). A padder
     other than ``aspect_pad`` gets the whole windowed crop (factors 1, 1).
     """
