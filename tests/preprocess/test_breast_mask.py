@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import attrs
 import numpy as np
 import pandas as pd
 import pytest
@@ -301,3 +302,23 @@ def test_breast_mask_options_are_checked() -> None:
         BreastMask(grow_fraction=0.5)
     with pytest.raises(ValueError, match="percentiles"):
         BreastMask(percentiles=(50, 10))
+
+
+def test_a_wide_range_in_large_blocks_uses_integer_means(tmp_path: Path) -> None:
+    # 16 bits spread over the whole range, to a tiny output: the sums of 8x8+ blocks span
+    # more than the largest table, so the block means are rounded to integers first.
+    ph = make_phantom((1600, 1280), view="CC", seed=2)
+    noise = np.random.default_rng(0).random(ph.image.shape)  # the whole 16-bit range
+    ph = attrs.evolve(ph, image=np.where(ph.breast_mask, 0.2 + 0.8 * noise, 0.05 * noise))
+    # LINEAR: the mean of the windowed values is the window of the mean, but where the
+    # window clips (pixel noise across a whole SIGMOID is where the orders differ most).
+    encoding = Encoding(bits_stored=16, voi_function="LINEAR")
+    path = dicom(tmp_path / "1.dcm", ph, encoding)
+    pipe = Pipeline(size=(64, 32))
+    out = pipe.preprocess(path)
+    whole = pipe.window(pipe.decode(path)).pixels
+    box = out.crop_box
+    padded = pipe._pad_fn(whole[box.y0 : box.y1, box.x0 : box.x1], pipe.config.target_aspect, 0)
+    exact = Image.fromarray(padded).convert("I").resize((32, 64), Image.Resampling.LANCZOS)
+    reference = np.clip(np.rint(np.asarray(exact) / 257.0), 0, 255).astype(np.uint8)
+    assert np.abs(out.pixels.astype(int) - reference).mean() < 2

@@ -48,6 +48,11 @@ __all__ = ["find_breast", "preprocess_on_values", "reduced_display"]
 
 logger = logging.getLogger("mammokit.preprocess")
 
+#: The largest lookup table over block sums (entries); a wider range of sums (large blocks
+#: of values spread over 16 bits) is windowed through the block means rounded to integers,
+#: at most 65536 entries (a rounding of half a stored value).
+_MAX_TABLE = 1 << 18
+
 
 def find_breast(
     pipe: Pipeline, decoded: DecodedImage, table_laterality: str = ""
@@ -143,7 +148,8 @@ def reduced_display(
     Exact order: window the crop, then average ky x kx blocks. Fast order, used with
     ``voi_lut`` when :meth:`VoiLut.table_of_means` allows it: average the *stored* values
     of each block, then window the means through a table over the sums (the full-size crop
-    is read once and never windowed). Both are the same for a linear window inside its
+    is read once and never windowed; the table has at most 2**18 entries, the means are
+    rounded to integers beyond that). Both are the same for a linear window inside its
     range; they differ where a block straddles the window's ends or bends (SIGMOID), which
     at the blocks used (2x2 - 6x6) is below the output's resolution (``tests/preprocess`` and
     ``benchmarks/preprocess.py`` check SSIM >= 0.99 against the exact order). A padder
@@ -168,9 +174,15 @@ def reduced_display(
         and stored.dtype.itemsize <= 2
     ):
         sums = block_sum(stored, ky, kx)
+        count = ky * kx
         low, high = int(sums.min()), int(sums.max())
+        if high - low >= _MAX_TABLE:  # a wide range in large blocks: integer means
+            half = count // 2
+            sums += half
+            sums //= count
+            low, high, count = (low + half) // count, (high + half) // count, 1
         first = 0 if low >= 0 and high < 4 * (high - low + 1) else low
-        table = method.table_of_means(meta, np.arange(first, high + 1) / (ky * kx))
+        table = method.table_of_means(meta, np.arange(first, high + 1) / count)
         if table is not None:
             index = sums if first == 0 else sums - first
             max_value = 255 if table.dtype == np.uint8 else 65535
