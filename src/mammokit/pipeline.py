@@ -161,7 +161,9 @@ class Pipeline:
         """One DICOM or ordinary image file to model input.
 
         With the default ``breast_mask``: decode -> reduced modality values -> breast mask
-        -> side -> crop -> window the crop -> flip -> pad -> resize. With a display-value
+        -> side -> crop -> flip -> box-reduce and window the crop (the block means of the
+        stored values through the lookup table, when that is equivalent) -> pad -> resize
+        (:mod:`mammokit.preprocess.on_values`). With a display-value
         extractor (``profile_crop``, ``otsu``): decode -> window -> flip -> ROI -> crop ->
         pad -> resize. A JPEG 2000 stream is decoded at reduced resolution when that
         cannot make the output worse.

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import attrs
 import numpy as np
 import pandas as pd
 import pytest
@@ -21,12 +22,15 @@ from mammokit.preprocess.breast import (
     breast_mask,
     chest_wall_on_right,
     edge_strips,
+    fill_holes,
+    linear_percentiles,
     mask_box,
     reduced_values,
+    thresholds,
 )
 from mammokit.preprocess.flip import breast_on_right, mirror
 from mammokit.preprocess.laterality import choose_side
-from mammokit.preprocess.resize import box_reduce, resize
+from mammokit.preprocess.resize import block_mean, block_sum, box_reduce, resize
 from mammokit.synthetic import Encoding, Phantom, Traits, make_phantom
 
 #: The ways the published profile crop fails on real film and digital mammograms.
@@ -205,6 +209,71 @@ def test_windowing_only_the_crop_matches_the_exact_order(tmp_path: Path, window:
         assert np.abs(out.pixels.astype(int) - exact).max() <= 1
 
 
+@pytest.mark.parametrize(
+    ("photometric", "function", "window", "right"),
+    [
+        ("MONOCHROME1", "SIGMOID", True, True),
+        ("MONOCHROME2", "LINEAR", True, False),
+        ("MONOCHROME2", "LINEAR", False, True),
+    ],
+)
+def test_windowing_the_block_means_matches_the_exact_order(
+    tmp_path: Path, photometric: str, function: str, window: bool, right: bool
+) -> None:
+    # A large frame to a small output: the crop is block-reduced (6x6 here) and the block
+    # means of the stored values go through the lookup table (the fast order).
+    ph = make_phantom((2400, 1920), view="MLO", seed=5, breast_on_right=right)
+    encoding = Encoding(photometric=photometric, voi_function=function, window=window)
+    path = dicom(tmp_path / "1.dcm", ph, encoding)
+    pipe = Pipeline(size=(256, 128))
+    out = pipe.preprocess(path)
+    assert out.flipped == right
+    # The exact order: window the whole frame, crop, mirror, pad, the exact Lanczos filter.
+    whole = pipe.window(pipe.decode(path)).pixels
+    box = out.crop_box
+    crop = whole[box.y0 : box.y1, box.x0 : box.x1]
+    padded = pipe._pad_fn(mirror(crop) if right else crop, pipe.config.target_aspect, 0)
+    exact = Image.fromarray(padded).convert("I").resize((128, 256), Image.Resampling.LANCZOS)
+    reference = np.clip(np.rint(np.asarray(exact) / 257.0), 0, 255).astype(np.uint8)
+    assert structural_similarity(out.pixels, reference, data_range=255) >= 0.99
+    assert np.abs(out.pixels.astype(int) - reference).mean() < 1.5
+
+
+def test_block_sum_and_mean() -> None:
+    pixels = np.arange(35, dtype=np.uint16).reshape(5, 7)
+    sums = block_sum(pixels, 2, 3)
+    assert sums.shape == (2, 2) and sums.dtype == np.uint32  # whole blocks only
+    assert sums[0, 0] == sum([0, 1, 2, 7, 8, 9])
+    assert np.array_equal(block_sum(mirror(pixels), 1, 2)[0], [6 + 5, 4 + 3, 2 + 1])
+    signed = block_sum(-pixels.astype(np.int16), 2, 2)
+    assert signed.dtype == np.int32 and signed[0, 0] == -(0 + 1 + 7 + 8)
+    assert block_mean(pixels, 2, 2)[0, 0] == 4  # (0 + 1 + 7 + 8) / 4 = 4, rounded
+    assert block_mean(pixels, 1, 1) is pixels
+
+
+def test_thresholds_and_fill_holes_match_skimage_and_scipy() -> None:
+    from scipy.ndimage import binary_fill_holes
+    from skimage.filters import threshold_li, threshold_otsu, threshold_triangle
+
+    ph = make_phantom((600, 480), view="CC", seed=1)
+    values = np.rint(ph.image * 60000 + 100).astype(np.uint16)
+    expected = (threshold_otsu(values), threshold_li(values), threshold_triangle(values))
+    assert thresholds(values.ravel()) == pytest.approx(expected, abs=1e-9)
+    rng = np.random.default_rng(0)
+    noisy = rng.random((120, 90)) > 0.45
+    assert np.array_equal(fill_holes(noisy), binary_fill_holes(noisy))
+    assert np.array_equal(fill_holes(np.ones((4, 4), bool)), np.ones((4, 4), bool))
+
+
+def test_linear_percentiles_match_numpy() -> None:
+    rng = np.random.default_rng(1)
+    sample = rng.integers(0, 50, 1000)
+    counts = np.bincount(sample, minlength=60)
+    values = np.arange(60, dtype=np.float64) * -1.5  # any order
+    got = linear_percentiles(values, counts, (0.5, 37.0, 99.0))
+    assert got == pytest.approx(tuple(np.percentile(values[sample], [0.5, 37.0, 99.0])))
+
+
 def test_box_reduce_then_lanczos_matches_the_exact_filter() -> None:
     ph = make_phantom((1200, 960), view="MLO", seed=4)
     pixels = np.rint(ph.image * 65535).astype(np.uint16)
@@ -233,3 +302,23 @@ def test_breast_mask_options_are_checked() -> None:
         BreastMask(grow_fraction=0.5)
     with pytest.raises(ValueError, match="percentiles"):
         BreastMask(percentiles=(50, 10))
+
+
+def test_a_wide_range_in_large_blocks_uses_integer_means(tmp_path: Path) -> None:
+    # 16 bits spread over the whole range, to a tiny output: the sums of 8x8+ blocks span
+    # more than the largest table, so the block means are rounded to integers first.
+    ph = make_phantom((1600, 1280), view="CC", seed=2)
+    noise = np.random.default_rng(0).random(ph.image.shape)  # the whole 16-bit range
+    ph = attrs.evolve(ph, image=np.where(ph.breast_mask, 0.2 + 0.8 * noise, 0.05 * noise))
+    # LINEAR: the mean of the windowed values is the window of the mean, but where the
+    # window clips (pixel noise across a whole SIGMOID is where the orders differ most).
+    encoding = Encoding(bits_stored=16, voi_function="LINEAR")
+    path = dicom(tmp_path / "1.dcm", ph, encoding)
+    pipe = Pipeline(size=(64, 32))
+    out = pipe.preprocess(path)
+    whole = pipe.window(pipe.decode(path)).pixels
+    box = out.crop_box
+    padded = pipe._pad_fn(whole[box.y0 : box.y1, box.x0 : box.x1], pipe.config.target_aspect, 0)
+    exact = Image.fromarray(padded).convert("I").resize((32, 64), Image.Resampling.LANCZOS)
+    reference = np.clip(np.rint(np.asarray(exact) / 257.0), 0, 255).astype(np.uint8)
+    assert np.abs(out.pixels.astype(int) - reference).mean() < 2

@@ -40,11 +40,54 @@ __all__ = [
     "breast_mask",
     "chest_wall_on_right",
     "edge_strips",
+    "fill_holes",
+    "linear_percentiles",
     "mask_box",
     "reduced_values",
+    "stored_histogram",
+    "thresholds",
 ]
 
 _TOP = 65535
+
+
+def stored_histogram(pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """The histogram of (h, w) stored values of at most 16 bits, over their whole domain.
+
+    Returns:
+        ``(domain, counts, index)``: every value the dtype can hold ((256,) or (65536,)
+        int64), how many pixels have it ((N,) int64) and each pixel's entry ((h, w), a view
+        of the pixels as unsigned: ``domain[index]`` equals ``pixels``); None for other
+        dtypes (32-bit, float).
+    """
+    from mammokit.preprocess.windowing import _domain
+
+    if pixels.dtype.kind not in "iub" or pixels.dtype.itemsize > 2:
+        return None
+    domain, index = _domain(pixels)
+    counts = np.bincount(index.ravel(), minlength=domain.size)
+    return domain, counts, index
+
+
+def linear_percentiles(
+    values: np.ndarray, counts: np.ndarray, percentiles: Sequence[float]
+) -> tuple[float, ...]:
+    """``np.percentile`` (linear interpolation) of the sample in which ``values[i]`` (N,)
+    occurs ``counts[i]`` times (at least one count must be positive)."""
+    present = counts > 0
+    order = np.argsort(values[present], kind="stable")
+    ordered = values[present][order]
+    cumulative = np.cumsum(counts[present][order])
+    last = int(cumulative[-1]) - 1
+    results = []
+    for percentile in percentiles:
+        position = percentile / 100.0 * last
+        rank = int(np.floor(position))
+        fraction = position - rank
+        low = ordered[np.searchsorted(cumulative, rank, side="right")]
+        high = ordered[np.searchsorted(cumulative, min(rank + 1, last), side="right")]
+        results.append(float(low + (high - low) * fraction))
+    return tuple(results)
 
 
 def reduced_values(
@@ -59,7 +102,9 @@ def reduced_values(
     ``max_side``. The values are the stored values through the Modality LUT or the rescale
     (ordinary images: as they are), negated for MONOCHROME1, clipped at ``percentiles`` of
     the pixels that are not Pixel Padding Value, and scaled to 0..65535; padding pixels are 0.
-    Computed in float64 on the strided copy only (about 1M pixels).
+    Stored values of up to 16 bits go through a table over their domain, built from the
+    strided copy's histogram (no float copy of the pixels); others are computed in float64
+    on the strided copy (about 1M pixels).
 
     Raises:
         DicomDecodeError: the rescale or Modality LUT gives values that are not finite.
@@ -70,11 +115,15 @@ def reduced_values(
     step = max(1, -(-max(pixels.shape) // max_side))
     small = pixels[::step, ::step]
     meta = decoded.meta
+    histogram = stored_histogram(small)
+    if histogram is not None:
+        stored, counts, index = histogram
+    else:
+        stored, counts, index = small.astype(np.int64), np.ones(small.shape, np.int64), None
     if meta.is_dicom:
-        stored = small.astype(np.int64)
         with np.errstate(over="ignore", invalid="ignore"):
             values = _modality(meta, stored)
-        if not np.isfinite(values).all():
+        if not np.isfinite(values[counts > 0]).all():
             raise DicomDecodeError(
                 meta.path,
                 f"Rescale Slope {meta.rescale_slope:g} / Intercept {meta.rescale_intercept:g} "
@@ -82,20 +131,22 @@ def reduced_values(
             )
         pad = _padding_mask(meta, stored)
     else:
-        values = small.astype(np.float64)
-        pad = np.zeros(small.shape, bool)
+        values = stored.astype(np.float64)
+        pad = np.zeros(stored.shape, bool)
     if meta.photometric == "MONOCHROME1":
         np.negative(values, out=values)
-    present = values[~pad]
-    if present.size == 0:
+    weights = np.where(pad, 0, counts)
+    if not weights.any():
         return np.zeros(small.shape, np.uint16), step
-    low, high = (float(v) for v in np.percentile(present, list(percentiles)))
+    low, high = linear_percentiles(values.ravel(), weights.ravel(), percentiles)
     if not high > low:  # a flat image (or a span below float precision): nothing to find
         return np.zeros(small.shape, np.uint16), step
-    values = (values - low) * (_TOP / (high - low))
+    with np.errstate(over="ignore", invalid="ignore"):
+        values = (values - low) * (_TOP / (high - low))
     np.clip(values, 0, _TOP, out=values)
     values[pad] = 0
-    return np.rint(values).astype(np.uint16), step
+    table = np.rint(values).astype(np.uint16)
+    return (table if index is None else table[index]), step
 
 
 def _square_mean(mask: np.ndarray, side: int) -> np.ndarray:
@@ -156,6 +207,70 @@ def edge_strips(
     return strips
 
 
+def thresholds(values: np.ndarray) -> tuple[float, float, float]:
+    """Otsu's, Li's and the triangle threshold of (N,) integer values, from one histogram.
+
+    The same numbers as ``skimage.filters.threshold_otsu``, ``threshold_li`` and
+    ``threshold_triangle`` on ``values`` (which histogram integers with one bin a value),
+    without their three histograms and Li's copy of the values.
+    """
+    from skimage.filters import threshold_otsu
+
+    low = int(values.min())
+    counts = np.bincount(values.ravel() - values.dtype.type(low) if low else values.ravel())
+    centers = np.arange(low, low + counts.size)
+    otsu = float(threshold_otsu(hist=(counts, centers)))
+    return otsu, _li(counts, low), _triangle(counts, centers)
+
+
+def _li(counts: np.ndarray, low: int) -> float:
+    """``threshold_li`` (integer image path) on the histogram ``counts`` of bins low, low+1...
+
+    The class means come from cumulative sums of the counts and of counts x offset, which
+    are integers (exact in float64), so each step is the same as skimage's weighted means.
+    """
+    offsets = np.arange(counts.size, dtype=np.float64)  # the values less their minimum
+    below = np.cumsum(counts, dtype=np.float64)
+    below_sum = np.cumsum(counts * offsets)
+    total, total_sum = below[-1], below_sum[-1]
+    t_next = total_sum / total
+    t_curr, tolerance = -1.0, 0.5
+    while abs(t_next - t_curr) > tolerance:
+        t_curr = t_next
+        last = min(int(np.floor(t_curr)), counts.size - 1)  # the last background bin
+        mean_back = below_sum[last] / below[last]
+        mean_fore = (total_sum - below_sum[last]) / (total - below[last])
+        if mean_back == 0:
+            break
+        t_next = float((mean_back - mean_fore) / (np.log(mean_back) - np.log(mean_fore)))
+    return float(t_next) + low
+
+
+def _triangle(counts: np.ndarray, centers: np.ndarray) -> float:
+    """``threshold_triangle`` on the histogram ``counts`` with bin ``centers``."""
+    hist = counts
+    nbins = len(hist)
+    arg_peak = int(np.argmax(hist))
+    peak_height = float(hist[arg_peak])
+    arg_low, arg_high = (int(v) for v in np.flatnonzero(hist)[[0, -1]])
+    if arg_low == arg_high:
+        return float(centers[arg_low])
+    flip = arg_peak - arg_low < arg_high - arg_peak
+    if flip:
+        hist = hist[::-1]
+        arg_low = nbins - arg_high - 1
+        arg_peak = nbins - arg_peak - 1
+    width = float(arg_peak - arg_low)
+    x1 = np.arange(arg_peak - arg_low)
+    y1 = hist[x1 + arg_low]
+    norm = np.sqrt(peak_height**2 + width**2)
+    length = (peak_height / norm) * x1 - (width / norm) * y1
+    level = int(np.argmax(length)) + arg_low
+    if flip:
+        level = nbins - level - 1
+    return float(centers[level])
+
+
 def _odd(length: float) -> int:
     return max(3, round(length)) | 1
 
@@ -172,26 +287,44 @@ def breast_mask(
     Steps 2 and 3 of the module docstring. None when the image is flat or nothing
     survives the opening (no breast-sized object).
     """
-    from scipy.ndimage import binary_fill_holes
-    from skimage.filters import threshold_li, threshold_otsu, threshold_triangle
-
     if values.size == 0 or values.min() == values.max():
         return None
     side = max(values.shape)
-    opening = _odd(open_fraction * side)
     keep = ~edge_strips(values)
     inside = values[keep]  # the thresholds ignore the strips' histogram
     if inside.size == 0 or inside.min() == inside.max():
         return None
-    core = _largest(_dilate(_erode((values > threshold_otsu(inside)) & keep, opening), opening))
+    otsu, li, triangle = thresholds(inside)
+    opening = _odd(open_fraction * side)
+    core = _largest(_dilate(_erode((values > otsu) & keep, opening), opening))
     if core is None:
         return None
-    tissue = (values > threshold_li(inside)) & _dilate(core, 2 * _odd(grow_fraction * side) + 1)
-    skin = (values > threshold_triangle(inside)) & _dilate(core, 2 * _odd(skin_fraction * side) + 1)
+    tissue = (values > li) & _dilate(core, 2 * _odd(grow_fraction * side) + 1)
+    skin = (values > triangle) & _dilate(core, 2 * _odd(skin_fraction * side) + 1)
     grown = _largest((tissue | skin) & keep)
     if grown is None:  # pragma: no cover - the core is inside ``low``
         return None
-    filled: np.ndarray = binary_fill_holes(grown | core)
+    return fill_holes(grown | core)
+
+
+def fill_holes(mask: np.ndarray) -> np.ndarray:
+    """``scipy.ndimage.binary_fill_holes`` of an (h, w) bool mask, by one labelling.
+
+    The holes are the 4-connected components of the background that touch no frame edge
+    (the same result as scipy's, which propagates the background from the edges by
+    repeated erosion, at a fraction of its time).
+    """
+    from scipy.ndimage import label
+
+    labels, count = label(~mask)
+    if count == 0:
+        full: np.ndarray = mask.copy()
+        return full
+    outside = np.zeros(count + 1, bool)
+    outside[0] = True
+    for edge in (labels[0], labels[-1], labels[:, 0], labels[:, -1]):
+        outside[edge] = True
+    filled: np.ndarray = ~outside[labels] | mask
     return filled
 
 

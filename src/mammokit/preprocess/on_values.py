@@ -1,14 +1,15 @@
 """The preprocess chain for ROI extractors that work on the modality values (``breast_mask``).
 
 decode -> reduced modality values -> breast mask -> side -> box -> crop the *stored* values
--> window the crop only -> mirror -> pad -> resize.
+-> mirror -> box-reduce and window the crop only -> pad -> resize.
 
 The side comes from the header, then the table, then the breast mask
 (:mod:`mammokit.preprocess.laterality`); the box is found on the reduced copy in the
 breast-left orientation, with the extractor's fallbacks run on that same copy. Only the
-kept region is windowed, so the lookup table touches the crop's pixels alone; a
-window computed from the image (the default window of a file without one) is computed from
-the crop, i.e. from the breast rather than from labels and film borders.
+kept region is windowed, and it is box-reduced first (:func:`reduced_display`: the stored
+values of each block are averaged and the means go through the lookup table), so nothing
+after the ROI search touches more than the crop once; a window computed from the image
+(the default window of a file without one) is computed from the whole image's strided copy.
 """
 
 from __future__ import annotations
@@ -25,11 +26,14 @@ from mammokit.preprocess.breast import chest_wall_on_right
 from mammokit.preprocess.chain import (
     FULL,
     _at_scale,
+    _check_padded_size,
     _clipped,
+    _mirror_output,
     _with_margin,
     finish,
     first_min_shape,
     needed_min_shape,
+    padded_shape,
     side_fields,
     to_source,
     unmirror,
@@ -40,9 +44,14 @@ from mammokit.preprocess.laterality import Side, choose_side
 if TYPE_CHECKING:
     from mammokit.pipeline import Pipeline
 
-__all__ = ["find_breast", "preprocess_on_values"]
+__all__ = ["find_breast", "preprocess_on_values", "reduced_display"]
 
 logger = logging.getLogger("mammokit.preprocess")
+
+#: The largest lookup table over block sums (entries); a wider range of sums (large blocks
+#: of values spread over 16 bits) is windowed through the block means rounded to integers,
+#: at most 65536 entries (a rounding of half a stored value).
+_MAX_TABLE = 1 << 18
 
 
 def find_breast(
@@ -81,9 +90,12 @@ def _whole_window(pipe: Pipeline, decoded: DecodedImage) -> ImageMeta:
     none and the method is ``voi_lut`` with its ``"percentile"`` default.
 
     Only the crop is windowed, but the default window is computed from the whole image, as
-    when the whole image is windowed: here from a strided copy (about 1M pixels), as a
-    LINEAR_EXACT window from the low to the high percentile, which is the same mapping.
+    when the whole image is windowed: here from the strided copy of the ROI search (every
+    ``step``-th row and column, about 1000 px a side), as a LINEAR_EXACT window from the low to
+    the high percentile, which is the same mapping. The percentiles come from the copy's
+    histogram of stored values (no float copy of the pixels).
     """
+    from mammokit.preprocess.breast import linear_percentiles, stored_histogram
     from mammokit.preprocess.windowing import VoiLut, _modality, _padding_mask
 
     meta, method = decoded.meta, pipe._window_fn
@@ -96,15 +108,27 @@ def _whole_window(pipe: Pipeline, decoded: DecodedImage) -> ImageMeta:
         or method.default_window != "percentile"
     ):
         return meta
-    step = max(1, int(np.sqrt(decoded.pixels.size / 1e6)))
-    stored = decoded.pixels[::step, ::step].astype(np.int64)
-    values = _modality(meta, stored)
-    if method.padding:
-        values = values[~_padding_mask(meta, stored)]
-    if values.size == 0:
-        return meta
-    low, high = (float(v) for v in np.percentile(values, method.percentiles))
-    if high <= low:
+    step = max(1, -(-max(decoded.pixels.shape) // 1024))
+    small = decoded.pixels[::step, ::step]
+    histogram = stored_histogram(small)
+    if histogram is not None:
+        domain, counts, _index = histogram
+        with np.errstate(over="ignore", invalid="ignore"):
+            values = _modality(meta, domain)
+        if method.padding:
+            counts[_padding_mask(meta, domain)] = 0
+        if not counts.any():
+            return meta
+        low, high = linear_percentiles(values, counts, method.percentiles)
+    else:
+        stored = small.astype(np.int64)
+        values = _modality(meta, stored)
+        if method.padding:
+            values = values[~_padding_mask(meta, stored)]
+        if values.size == 0:
+            return meta
+        low, high = (float(v) for v in np.percentile(values, method.percentiles))
+    if not high > low:
         return meta
     return attrs.evolve(
         meta,
@@ -112,6 +136,90 @@ def _whole_window(pipe: Pipeline, decoded: DecodedImage) -> ImageMeta:
         window_widths=(high - low,),
         voi_lut_function="LINEAR_EXACT",
     )
+
+
+def reduced_display(
+    pipe: Pipeline, decoded: DecodedImage, meta: ImageMeta, stored: np.ndarray
+) -> tuple[np.ndarray, int, tuple[int, int]]:
+    """The (h, w) stored-value crop ``stored`` (a view) as display values, box-reduced by
+    the integer factors :func:`~mammokit.preprocess.resize.block_factors` of its padded
+    frame: -> ``(display (h // ky, w // kx), max_value, (ky, kx))``.
+
+    Exact order: window the crop, then average ky x kx blocks. Fast order, used with
+    ``voi_lut`` when :meth:`VoiLut.table_of_means` allows it: average the *stored* values
+    of each block, then window the means through a table over the sums (the full-size crop
+    is read once and never windowed; the table has at most 2**18 entries, the means are
+    rounded to integers beyond that). Both are the same for a linear window inside its
+    range; they differ where a block straddles the window's ends or bends (SIGMOID), which
+    at the blocks used (2x2 - 6x6) is below the output's resolution (``tests/preprocess`` and
+    ``benchmarks/preprocess.py`` check SSIM >= 0.99 against the exact order). A padder
+    other than ``aspect_pad`` gets the whole windowed crop (factors 1, 1).
+    """
+    from mammokit.preprocess.pad import AspectPad
+    from mammokit.preprocess.resize import block_factors, block_mean, block_sum
+    from mammokit.preprocess.windowing import VoiLut
+
+    config = pipe.config
+    ky, kx = 1, 1
+    if isinstance(pipe._pad_fn, AspectPad):
+        padded = padded_shape(CropBox(0, 0, *stored.shape), config.target_aspect)
+        ky, kx = block_factors(padded, config.size)
+        ky, kx = min(ky, stored.shape[0]), min(kx, stored.shape[1])
+    method = pipe._window_fn
+    if (
+        (ky > 1 or kx > 1)
+        and meta.is_dicom
+        and isinstance(method, VoiLut)
+        and stored.dtype.kind in "iu"
+        and stored.dtype.itemsize <= 2
+    ):
+        sums = block_sum(stored, ky, kx)
+        count = ky * kx
+        low, high = int(sums.min()), int(sums.max())
+        if high - low >= _MAX_TABLE:  # a wide range in large blocks: integer means
+            half = count // 2
+            sums += half
+            sums //= count
+            low, high, count = (low + half) // count, (high + half) // count, 1
+        first = 0 if low >= 0 and high < 4 * (high - low + 1) else low
+        table = method.table_of_means(meta, np.arange(first, high + 1) / count)
+        if table is not None:
+            index = sums if first == 0 else sums - first
+            max_value = 255 if table.dtype == np.uint8 else 65535
+            return table[index], max_value, (ky, kx)
+    windowed = pipe.window(attrs.evolve(decoded, pixels=stored, meta=meta))
+    return block_mean(windowed.pixels, ky, kx), windowed.max_value, (ky, kx)
+
+
+def _finish_reduced(
+    pipe: Pipeline,
+    display: np.ndarray,
+    crop_shape: tuple[int, int],
+    factors: tuple[int, int],
+    max_value: int,
+    on_right: bool,
+) -> tuple[np.ndarray, bool]:
+    """:func:`~mammokit.preprocess.chain.finish` for a crop box-reduced by ``factors``
+    with ``aspect_pad``: the padding is placed at full-resolution geometry
+    (:func:`~mammokit.preprocess.resize.resize_placed`)."""
+    from mammokit.preprocess.pad import _crop_offset
+    from mammokit.preprocess.pad import padded_shape as shape_of
+    from mammokit.preprocess.resize import resize_placed
+
+    config, padder = pipe.config, pipe._pad_fn
+    height, width = crop_shape
+    frame = shape_of(height, width, config.target_aspect)
+    offset = (
+        _crop_offset(padder.vertical, frame[0] - height),
+        _crop_offset(padder.horizontal, frame[1] - width),
+    )
+    pixels = resize_placed(
+        display, factors, frame, offset, config.size, max_value=max_value, dtype=config.output_dtype
+    )
+    mirrored = _mirror_output(on_right, config.flip)
+    if mirrored:
+        pixels = np.ascontiguousarray(pixels[:, ::-1])
+    return pixels, mirrored
 
 
 def _output_mask(pipe: Pipeline, mask: np.ndarray, box: CropBox, mirrored: bool) -> np.ndarray:
@@ -159,10 +267,16 @@ def preprocess_on_values(pipe: Pipeline, path: str | Path, laterality: str = "")
             )
             decoded, frame = redecoded, redecoded.pixels.shape
             box = _at_scale(full_box, decoded.scale, frame)
+    _check_padded_size(path, box, aspect, config.max_pixels)
     crop = decoded.pixels[box.y0 : box.y1, box.x0 : box.x1]
-    windowed = pipe.window(attrs.evolve(decoded, pixels=crop, meta=_whole_window(pipe, decoded)))
-    view = mirror(windowed.pixels) if on_right else windowed.pixels
-    pixels, mirrored = finish(pipe, path, view, box, windowed.max_value, on_right)
+    view = mirror(crop) if on_right else crop  # breast-left: a partial block drops far side
+    window_meta = _whole_window(pipe, decoded)
+    display, max_value, factors = reduced_display(pipe, decoded, window_meta, view)
+    if factors == (1, 1):
+        pixels, mirrored = finish(pipe, path, display, box, max_value, on_right)
+    else:
+        shape = (box.height, box.width)
+        pixels, mirrored = _finish_reduced(pipe, display, shape, factors, max_value, on_right)
     out_mask = None
     if config.output_mask and mask is not None:
         out_mask = _output_mask(pipe, mirror(mask) if on_right else mask, small_box, mirrored)

@@ -2,10 +2,24 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from PIL import Image
 
-__all__ = ["OUTPUT_MAX", "RESAMPLE", "box_reduce", "resize", "to_dtype"]
+__all__ = [
+    "OUTPUT_MAX",
+    "RESAMPLE",
+    "BLOCK_REDUCING_GAP",
+    "block_factors",
+    "block_mean",
+    "block_sum",
+    "box_reduce",
+    "reduction_factors",
+    "resize",
+    "resize_placed",
+    "to_dtype",
+]
 
 #: Integer box reduction first when shrinking by at least this many times the factor
 #: (Pillow's ``reducing_gap``). 2 leaves ``resample`` a 4/3 - 8/3 reduction of the box
@@ -64,6 +78,69 @@ def box_reduce(pixels: np.ndarray, ky: int, kx: int) -> np.ndarray:
     return means
 
 
+def reduction_factors(shape: tuple[int, int], size: tuple[int, int]) -> tuple[int, int]:
+    """The integer box factors ``(ky, kx)`` :func:`resize` applies first to bring an image
+    of ``shape`` towards ``size``: ``round(reduction / REDUCING_GAP)`` a side, at least 1."""
+    ky = max(1, round(shape[0] / size[0] / REDUCING_GAP))
+    kx = max(1, round(shape[1] / size[1] / REDUCING_GAP))
+    return ky, kx
+
+
+#: The reducing gap of the crop's block reduction after the ``breast_mask`` ROI
+#: (:func:`block_factors`): Pillow's sense, the filter is left at least a 1.5x reduction.
+BLOCK_REDUCING_GAP = 1.5
+
+
+def block_factors(shape: tuple[int, int], size: tuple[int, int]) -> tuple[int, int]:
+    """The integer block factors ``(ky, kx)`` for bringing ``shape`` towards ``size`` before
+    the filter: ``floor(reduction / BLOCK_REDUCING_GAP)`` a side (at least 1), as Pillow's
+    ``reducing_gap``, so that Lanczos still does a 1.5x - 3x reduction (SSIM >= 0.999
+    against the exact filter on the benchmark's phantoms)."""
+    ky = max(1, int(shape[0] / size[0] / BLOCK_REDUCING_GAP))
+    kx = max(1, int(shape[1] / size[1] / BLOCK_REDUCING_GAP))
+    return ky, kx
+
+
+def block_sum(pixels: np.ndarray, ky: int, kx: int) -> np.ndarray:
+    """(H, W) integers -> (H // ky, W // kx) sums of whole ky x kx blocks (uint32, or int32
+    for signed input of at most 16 bits; int64 otherwise).
+
+    The last ``H % ky`` rows and ``W % kx`` columns (less than one block) are left out.
+    Reads ``pixels`` through strided views (a mirrored view is fine): no full-size copy.
+    """
+    height, width = (pixels.shape[0] // ky) * ky, (pixels.shape[1] // kx) * kx
+    total: np.dtype[Any]
+    if pixels.dtype.kind not in "iub" or pixels.dtype.itemsize > 2:
+        total = np.dtype(np.int64)
+    else:
+        total = np.dtype(np.int32 if pixels.dtype.kind == "i" else np.uint32)
+    whole = pixels[:height, :width]
+    if ky == 1:
+        rows = whole.astype(total)
+    else:
+        rows = np.add(whole[0::ky], whole[1::ky], dtype=total)
+        for i in range(2, ky):
+            rows += whole[i::ky]
+    if kx == 1:
+        return rows
+    sums: np.ndarray = np.add(rows[:, 0::kx], rows[:, 1::kx])
+    for j in range(2, kx):
+        sums += rows[:, j::kx]
+    return sums
+
+
+def block_mean(pixels: np.ndarray, ky: int, kx: int) -> np.ndarray:
+    """(H, W) uint8/uint16 -> (H // ky, W // kx) block means, rounded, of the same dtype
+    (whole blocks only, as :func:`block_sum`)."""
+    if ky == kx == 1:
+        return pixels
+    count = ky * kx
+    sums = block_sum(pixels, ky, kx)
+    sums += count // 2
+    sums //= count
+    return sums.astype(pixels.dtype)
+
+
 def resize(
     pixels: np.ndarray,
     size: tuple[int, int],
@@ -90,9 +167,44 @@ def resize(
         image = Image.fromarray(np.ascontiguousarray(pixels))
         image = image.resize((width, height), RESAMPLE[resample], reducing_gap=REDUCING_GAP)
         return to_dtype(np.asarray(image), max_value, dtype)
-    ky = max(1, round(pixels.shape[0] / height / REDUCING_GAP))
-    kx = max(1, round(pixels.shape[1] / width / REDUCING_GAP))
-    reduced = box_reduce(pixels, ky, kx)
+    ky, kx = reduction_factors(pixels.shape, size)
+    reduced = pixels.astype(np.float32) if ky == kx == 1 else box_reduce(pixels, ky, kx)
     box = (0.0, 0.0, pixels.shape[1] / kx, pixels.shape[0] / ky)
     image = Image.fromarray(reduced, mode="F").resize((width, height), RESAMPLE[resample], box=box)
+    return to_dtype(np.asarray(image), max_value, dtype)
+
+
+def resize_placed(
+    reduced: np.ndarray,
+    factors: tuple[int, int],
+    frame: tuple[int, int],
+    offset: tuple[int, int],
+    size: tuple[int, int],
+    *,
+    max_value: int,
+    dtype: str = "uint8",
+    resample: str = "lanczos",
+) -> np.ndarray:
+    """A block-reduced crop, placed in its padded frame and resized: -> ``size`` ``dtype``.
+
+    ``reduced`` (h, w) uint8/uint16 are the ``factors`` (ky, kx) block means of a crop that
+    sits at ``offset`` (y, x) in a zero-padded ``frame`` (H', W') at full resolution. The
+    result is :func:`resize` of that padded frame, without building it: the reduced crop
+    goes into a zero canvas at 1/ky, 1/kx, and the filter reads exactly the frame's area
+    of it (a fractional box), so the crop keeps its place to a fraction of a pixel. The
+    canvas has one more row and column on every side, copied from its edge (Pillow clips
+    its kernel at the image edge; the copy does nearly the same at the frame's edge).
+    """
+    ky, kx = factors
+    (rows, cols), (y, x) = frame, offset
+    canvas = np.zeros((-(-rows // ky) + 2, -(-cols // kx) + 2), np.float32)
+    top, left = y // ky + 1, x // kx + 1
+    part = reduced[: canvas.shape[0] - 1 - top, : canvas.shape[1] - 1 - left]
+    canvas[top : top + part.shape[0], left : left + part.shape[1]] = part
+    canvas[0], canvas[-1] = canvas[1], canvas[-2]
+    canvas[:, 0], canvas[:, -1] = canvas[:, 1], canvas[:, -2]
+    y0, x0 = top - y / ky, left - x / kx
+    box = (x0, y0, x0 + cols / kx, y0 + rows / ky)
+    height, width = size
+    image = Image.fromarray(canvas, mode="F").resize((width, height), RESAMPLE[resample], box=box)
     return to_dtype(np.asarray(image), max_value, dtype)

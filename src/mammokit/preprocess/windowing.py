@@ -115,6 +115,18 @@ def _counts(index: np.ndarray, size: int) -> np.ndarray:
     return np.bincount(index.ravel(), minlength=size)
 
 
+def _table(meta: ImageMeta, norm: np.ndarray, pad: np.ndarray | None, dtype: str) -> np.ndarray:
+    """norm (N,) float in [0, 1] -> (N,) table in ``dtype``, MONOCHROME1 inverted, padding 0."""
+    out_dtype, out_max = _DTYPES[dtype]
+    scaled = np.rint(np.clip(norm, 0.0, 1.0) * out_max)
+    if meta.photometric == "MONOCHROME1":
+        scaled = out_max - scaled
+    table: np.ndarray = scaled.astype(out_dtype)
+    if pad is not None:
+        table[pad] = 0
+    return table
+
+
 def _finish(
     decoded: DecodedImage,
     norm: np.ndarray,
@@ -123,12 +135,8 @@ def _finish(
     dtype: str,
 ) -> WindowedImage:
     """norm (N,) float in [0, 1] -> table in ``dtype``, MONOCHROME1 inverted, padding 0."""
-    out_dtype, out_max = _DTYPES[dtype]
-    scaled = np.rint(np.clip(norm, 0.0, 1.0) * out_max)
-    if decoded.meta.photometric == "MONOCHROME1":
-        scaled = out_max - scaled
-    table = scaled.astype(out_dtype)
-    table[pad] = 0
+    out_max = _DTYPES[dtype][1]
+    table = _table(decoded.meta, norm, pad, dtype)
     return WindowedImage(
         pixels=table[index], meta=decoded.meta, max_value=out_max, scale=decoded.scale
     )
@@ -260,30 +268,59 @@ class VoiLut:
                 f"Rescale Slope {meta.rescale_slope:g} / Intercept {meta.rescale_intercept:g} "
                 "overflow: the modality values are not finite",
             )
-        has_window = bool(meta.window_centers) and bool(meta.window_widths)
-        if meta.voi_lut_sequence and (self.use_sequence or not has_window):
-            norm = _sequence_lut(path, meta, self.window_index, modality)
-        elif has_window:
-            count = min(len(meta.window_centers), len(meta.window_widths))
-            if self.window_index >= count:
-                raise DicomDecodeError(
-                    path,
-                    f"window_index {self.window_index} requested but the file has "
-                    f"{count} window(s)",
-                )
-            center = meta.window_centers[self.window_index]
-            width = meta.window_widths[self.window_index]
-            norm = _window(path, meta.voi_lut_function, center, width, modality)
-        else:
+        norm = self._header_window(meta, modality)
+        if norm is None:
             low, high = self._default_window(meta, modality, pad, index)
             norm = _linear(modality, low, high)
         return _finish(decoded, norm, pad, index, self.dtype)
 
+    def _header_window(self, meta: ImageMeta, modality: np.ndarray) -> np.ndarray | None:
+        """The header's VOI LUT or window on (N,) modality values -> (N,) in [0, 1], or
+        None when the file has neither (the default window needs the pixels)."""
+        path = meta.path
+        has_window = bool(meta.window_centers) and bool(meta.window_widths)
+        if meta.voi_lut_sequence and (self.use_sequence or not has_window):
+            return _sequence_lut(path, meta, self.window_index, modality)
+        if not has_window:
+            if self.default_window == "full":
+                return _linear(modality, *_modality_range(meta))
+            return None
+        count = min(len(meta.window_centers), len(meta.window_widths))
+        if self.window_index >= count:
+            raise DicomDecodeError(
+                path,
+                f"window_index {self.window_index} requested but the file has {count} window(s)",
+            )
+        center = meta.window_centers[self.window_index]
+        width = meta.window_widths[self.window_index]
+        return _window(path, meta.voi_lut_function, center, width, modality)
+
+    def table_of_means(self, meta: ImageMeta, means: np.ndarray) -> np.ndarray | None:
+        """The display value of (N,) *mean* stored values (block means, not integers):
+        -> (N,) ``dtype`` table, or None when this cannot be done without the pixels.
+
+        What :mod:`mammokit.preprocess.on_values` uses to window a box-reduced crop
+        instead of the full-resolution crop: the same steps as :meth:`__call__` (rescale,
+        window, MONOCHROME1 inversion) on the means. None (window the pixels instead) when
+        the file has a Modality LUT (defined on integers only), when the Pixel Padding
+        Value applies (a block mixing padding and tissue has no single display value), or
+        when the window must come from the pixels (no window in the header and the
+        ``minmax`` or ``percentile`` default).
+        """
+        if not meta.is_dicom or meta.modality_lut is not None:
+            return None
+        if self.padding and meta.pixel_padding_value is not None:
+            return None
+        with np.errstate(over="ignore", invalid="ignore"):
+            modality = _modality(meta, means)
+        if not np.isfinite(modality).all():
+            return None  # __call__ on the pixels reports it
+        norm = self._header_window(meta, modality)
+        return None if norm is None else _table(meta, norm, None, self.dtype)
+
     def _default_window(
         self, meta: ImageMeta, modality: np.ndarray, pad: np.ndarray, index: np.ndarray
     ) -> tuple[float, float]:
-        if self.default_window == "full":
-            return _modality_range(meta)
         weights = _counts(index, modality.size)
         weights[pad] = 0
         present = weights > 0
