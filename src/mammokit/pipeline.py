@@ -7,6 +7,8 @@ datasets, training and prediction on top (ARCHITECTURE.md, "Layers").
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -74,8 +76,17 @@ class Pipeline:
             self._padder_component, "mammokit_padders", options=self.config.padder_options
         )
         from mammokit.preprocess.chain import RoiChain
+        from mammokit.preprocess.stages import Stages
 
-        self._roi_chain = RoiChain(self.manager, self.config.roi, self._roi_fn)
+        #: the built stages, handed to the chain (which never sees this object)
+        self.stages = Stages(
+            config=self.config,
+            decode=functools.partial(_decode, self._decoders, self.config),
+            window_method=self._window_fn,
+            roi=self._roi_fn,
+            roi_chain=RoiChain(self.manager, self.config.roi, self._roi_fn),
+            pad=self._pad_fn,
+        )
 
     def __repr__(self) -> str:
         return f"Pipeline({self.config!r})"
@@ -115,17 +126,7 @@ class Pipeline:
         Raises:
             DicomDecodeError, ImageReadError, ResourceLimitError: naming the file.
         """
-        from mammokit.dicom import decode_file
-
-        return decode_file(
-            Path(path),
-            decoders=self._decoders,
-            name=self.config.decoder,
-            options=self.config.decoder_options,
-            min_shape=min_shape,
-            max_pixels=self.config.max_pixels,
-            max_bytes=self.config.max_bytes,
-        )
+        return self.stages.decode(Path(path), min_shape)
 
     def window(self, decoded: DecodedImage) -> WindowedImage:
         """Stored values to display values with the configured windowing method.
@@ -135,12 +136,7 @@ class Pipeline:
         Returns:
             :class:`WindowedImage`: (H, W) uint8/uint16, background dark.
         """
-        if not decoded.meta.is_dicom:
-            from mammokit.preprocess.windowing import as_windowed
-
-            return as_windowed(decoded)
-        result: WindowedImage = self._window_fn(decoded)
-        return result
+        return self.stages.window(decoded)
 
     def extract_roi(self, windowed: WindowedImage) -> CropBox:
         """Where the breast is in a windowed image, with the configured ROI extractor.
@@ -155,7 +151,7 @@ class Pipeline:
         """
         from mammokit.preprocess.chain import extract_roi
 
-        return extract_roi(self, windowed)
+        return extract_roi(self.stages, windowed)
 
     def preprocess(self, path: str | Path, *, laterality: str = "") -> Preprocessed:
         """One DICOM or ordinary image file to model input.
@@ -185,4 +181,24 @@ class Pipeline:
         """
         from mammokit.preprocess.chain import preprocess
 
-        return preprocess(self, path, laterality)
+        return preprocess(self.stages, path, laterality)
+
+
+def _decode(
+    decoders: Mapping[str, Component[Any]],
+    config: PreprocessConfig,
+    path: Path,
+    min_shape: tuple[int, int] | None,
+) -> DecodedImage:
+    """:func:`mammokit.dicom.decode_file` with ``config``'s decoder choice and limits."""
+    from mammokit.dicom import decode_file
+
+    return decode_file(
+        path,
+        decoders=decoders,
+        name=config.decoder,
+        options=config.decoder_options,
+        min_shape=min_shape,
+        max_pixels=config.max_pixels,
+        max_bytes=config.max_bytes,
+    )

@@ -202,7 +202,7 @@ def test_windowing_only_the_crop_matches_the_exact_order(tmp_path: Path, window:
     box = out.crop_box
     crop = whole[box.y0 : box.y1, box.x0 : box.x1]
     crop = mirror(crop) if out.flipped else crop
-    padded = pipe._pad_fn(crop, pipe.config.target_aspect, 0)
+    padded = pipe.stages.pad(crop, pipe.config.target_aspect, 0)
     exact = resize(padded, (256, 128), max_value=65535)
     assert structural_similarity(out.pixels, exact, data_range=255) >= 0.99
     if window:  # a window from the header is pointwise: the same pixels
@@ -232,7 +232,7 @@ def test_windowing_the_block_means_matches_the_exact_order(
     whole = pipe.window(pipe.decode(path)).pixels
     box = out.crop_box
     crop = whole[box.y0 : box.y1, box.x0 : box.x1]
-    padded = pipe._pad_fn(mirror(crop) if right else crop, pipe.config.target_aspect, 0)
+    padded = pipe.stages.pad(mirror(crop) if right else crop, pipe.config.target_aspect, 0)
     exact = Image.fromarray(padded).convert("I").resize((128, 256), Image.Resampling.LANCZOS)
     reference = np.clip(np.rint(np.asarray(exact) / 257.0), 0, 255).astype(np.uint8)
     assert structural_similarity(out.pixels, reference, data_range=255) >= 0.99
@@ -318,7 +318,7 @@ def test_a_wide_range_in_large_blocks_uses_integer_means(tmp_path: Path) -> None
     out = pipe.preprocess(path)
     whole = pipe.window(pipe.decode(path)).pixels
     box = out.crop_box
-    padded = pipe._pad_fn(whole[box.y0 : box.y1, box.x0 : box.x1], pipe.config.target_aspect, 0)
+    padded = pipe.stages.pad(whole[box.y0 : box.y1, box.x0 : box.x1], pipe.config.target_aspect, 0)
     exact = Image.fromarray(padded).convert("I").resize((32, 64), Image.Resampling.LANCZOS)
     reference = np.clip(np.rint(np.asarray(exact) / 257.0), 0, 255).astype(np.uint8)
     assert np.abs(out.pixels.astype(int) - reference).mean() < 2

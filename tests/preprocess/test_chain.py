@@ -198,15 +198,18 @@ def _reducing_pipeline(size: tuple[int, int]) -> Pipeline:
 
 def _calls(pipe: Pipeline, monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """Record the scale of every decode the pipeline makes."""
-    scales: list[int] = []
-    original = pipe.decode
+    import attrs
 
-    def decode(path: Any, *, min_shape: Any = None) -> DecodedImage:
-        result = original(path, min_shape=min_shape)
+    scales: list[int] = []
+    original = pipe.stages.decode
+
+    def decode(path: Any, min_shape: Any = None) -> DecodedImage:
+        result = original(path, min_shape)
         scales.append(result.scale)
         return result
 
-    monkeypatch.setattr(pipe, "decode", decode)
+    # the chain decodes through the stages it was handed, never through the pipeline
+    monkeypatch.setattr(pipe, "stages", attrs.evolve(pipe.stages, decode=decode))
     return scales
 
 

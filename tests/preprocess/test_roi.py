@@ -142,7 +142,7 @@ def test_constant_image_falls_back_to_the_whole_frame() -> None:
     pixels = np.full((64, 48), 500, np.uint16)
     assert ProfileCrop()(pixels) is None
     assert OtsuCrop()(pixels) is None
-    box, method = pipe._roi_chain(pixels)
+    box, method = pipe.stages.roi_chain(pixels)
     assert (box, method) == (CropBox(0, 0, 64, 48), "full")
 
 
@@ -155,7 +155,7 @@ def test_degenerate_profile_crop_falls_back_to_otsu() -> None:
     image[blob] = 20000 + (yy[blob] * 37 % 5000).astype(np.uint16)
     image[100:103, :40] = 60000
     assert ProfileCrop()(image) is None
-    box, method = Pipeline(roi="profile_crop")._roi_chain(image)
+    box, method = Pipeline(roi="profile_crop").stages.roi_chain(image)
     assert method == "otsu"
     assert kept(blob, box) >= 0.98
 
@@ -163,9 +163,9 @@ def test_degenerate_profile_crop_falls_back_to_otsu() -> None:
 def test_fallback_option_controls_the_chain() -> None:
     pixels = np.full((64, 48), 500, np.uint16)
     pipe = Pipeline(roi="profile_crop", roi_options={"fallback": []})
-    assert [name for name, _ in pipe._roi_chain.steps] == ["profile_crop"]
-    assert pipe._roi_chain(pixels)[1] == "full"
-    assert [name for name, _ in Pipeline()._roi_chain.steps] == ["breast_mask", "otsu"]
+    assert [name for name, _ in pipe.stages.roi_chain.steps] == ["profile_crop"]
+    assert pipe.stages.roi_chain(pixels)[1] == "full"
+    assert [name for name, _ in Pipeline().stages.roi_chain.steps] == ["breast_mask", "otsu"]
     with pytest.raises(ConfigError, match="Unknown ROI extractor 'nope'.*otsu"):
         Pipeline(roi_options={"fallback": ["nope"]})
 

@@ -1,6 +1,7 @@
 """The preprocess chain: decode -> window -> flip -> ROI -> crop -> pad -> resize.
 
-``preprocess(pipe, path) -> Preprocessed`` is what :meth:`Pipeline.preprocess` calls.
+``preprocess(stages, path) -> Preprocessed`` is what :meth:`Pipeline.preprocess` calls, with
+the :class:`~mammokit.preprocess.stages.Stages` it built (never the Pipeline itself).
 
 Resolution. The ROI and the stages after it work in the *breast-left* orientation of the
 windowed image, at whatever resolution the decoder returned. The first decode asks for
@@ -36,7 +37,7 @@ from mammokit.preprocess.resize import resize
 from mammokit.protocols import RoiExtractor
 
 if TYPE_CHECKING:
-    from mammokit.pipeline import Pipeline
+    from mammokit.preprocess.stages import Stages
 
 __all__ = [
     "FULL",
@@ -232,8 +233,8 @@ def _mirror_output(on_right: bool, flip: str) -> bool:
     return flip == "right" or (flip == "none" and on_right)
 
 
-def preprocess(pipe: Pipeline, path: str | Path, laterality: str = "") -> Preprocessed:
-    """One file to model input with ``pipe``'s configuration (see the module doc).
+def preprocess(stages: Stages, path: str | Path, laterality: str = "") -> Preprocessed:
+    """One file to model input with ``stages``' configuration (see the module doc).
 
     ``laterality`` is the table's ("L", "R" or ""), used when the header has none. An
     extractor that works on the modality values (``works_on = "values"``, ``breast_mask``)
@@ -247,17 +248,17 @@ def preprocess(pipe: Pipeline, path: str | Path, laterality: str = "") -> Prepro
     Raises:
         MammokitError: from decoding or windowing, naming the file.
     """
-    if getattr(pipe._roi_fn, "works_on", "display") == "values":
+    if getattr(stages.roi, "works_on", "display") == "values":
         from mammokit.preprocess.on_values import preprocess_on_values
 
-        return preprocess_on_values(pipe, path, laterality)
-    config = pipe.config
+        return preprocess_on_values(stages, path, laterality)
+    config = stages.config
     aspect = config.target_aspect
-    decoded = pipe.decode(path, min_shape=first_min_shape(config.size, aspect))
-    windowed = pipe.window(decoded)
+    decoded = stages.decode(Path(path), first_min_shape(config.size, aspect))
+    windowed = stages.window(decoded)
     side = choose_side(windowed.meta.laterality, laterality, breast_on_right(windowed.pixels))
     box, method, on_right = locate(
-        windowed.pixels, pipe._roi_chain, margin=config.roi_margin, on_right=side.on_right
+        windowed.pixels, stages.roi_chain, margin=config.roi_margin, on_right=side.on_right
     )
     source_shape = _source_shape(windowed)
     frame = windowed.pixels.shape
@@ -265,18 +266,18 @@ def preprocess(pipe: Pipeline, path: str | Path, laterality: str = "") -> Prepro
     full_box = to_source(unmirror(box, frame[1]) if on_right else box, scale, source_shape)
     retry = needed_min_shape(box, frame, config.size, aspect) if scale > 1 else None
     if retry is not None:
-        redecoded = pipe.decode(path, min_shape=retry)
+        redecoded = stages.decode(Path(path), retry)
         if redecoded.scale < scale:
             logger.debug(
                 "%s: ROI too small at 1/%d, decoded again at 1/%d", path, scale, redecoded.scale
             )
-            decoded, windowed = redecoded, pipe.window(redecoded)
+            decoded, windowed = redecoded, stages.window(redecoded)
             frame, scale = windowed.pixels.shape, windowed.scale
             local = _at_scale(full_box, scale, frame)
             box = unmirror(local, frame[1]) if on_right else local
     view = mirror(windowed.pixels) if on_right else windowed.pixels
     crop = view[box.y0 : box.y1, box.x0 : box.x1]
-    pixels, mirrored = finish(pipe, path, crop, box, windowed.max_value, on_right)
+    pixels, mirrored = finish(stages, path, crop, box, windowed.max_value, on_right)
     return Preprocessed(
         pixels=pixels,
         meta=windowed.meta,
@@ -290,7 +291,7 @@ def preprocess(pipe: Pipeline, path: str | Path, laterality: str = "") -> Prepro
 
 
 def finish(
-    pipe: Pipeline,
+    stages: Stages,
     path: str | Path,
     crop: np.ndarray,
     box: CropBox,
@@ -303,9 +304,9 @@ def finish(
     Raises:
         ResourceLimitError: the padded crop would be too large.
     """
-    config = pipe.config
+    config = stages.config
     _check_padded_size(path, box, config.target_aspect, config.max_pixels)
-    padded = pipe._pad_fn(crop, config.target_aspect, 0)
+    padded = stages.pad(crop, config.target_aspect, 0)
     pixels = resize(padded, config.size, max_value=max_value, dtype=config.output_dtype)
     mirrored = _mirror_output(on_right, config.flip)
     if mirrored:
@@ -328,7 +329,7 @@ def side_fields(side: Side) -> SideFields:
     }
 
 
-def extract_roi(pipe: Pipeline, windowed: WindowedImage) -> CropBox:
+def extract_roi(stages: Stages, windowed: WindowedImage) -> CropBox:
     """The crop box of ``windowed`` in its own pixel coordinates (either breast side)."""
-    box, _, on_right = locate(windowed.pixels, pipe._roi_chain, margin=pipe.config.roi_margin)
+    box, _, on_right = locate(windowed.pixels, stages.roi_chain, margin=stages.config.roi_margin)
     return unmirror(box, windowed.pixels.shape[1]) if on_right else box

@@ -42,7 +42,7 @@ from mammokit.preprocess.flip import breast_on_right, mirror
 from mammokit.preprocess.laterality import Side, choose_side
 
 if TYPE_CHECKING:
-    from mammokit.pipeline import Pipeline
+    from mammokit.preprocess.stages import Stages
 
 __all__ = ["find_breast", "preprocess_on_values", "reduced_display"]
 
@@ -55,7 +55,7 @@ _MAX_TABLE = 1 << 18
 
 
 def find_breast(
-    pipe: Pipeline, decoded: DecodedImage, table_laterality: str = ""
+    stages: Stages, decoded: DecodedImage, table_laterality: str = ""
 ) -> tuple[CropBox, str, Side, np.ndarray, np.ndarray | None, int]:
     """Where the breast is in ``decoded``, from its reduced modality values.
 
@@ -65,7 +65,7 @@ def find_breast(
         reduced values (h, w) uint16 and the breast mask (h, w) bool (or None), both in the
         source orientation; the stride of the reduced copy.
     """
-    extractor: Any = pipe._roi_fn
+    extractor: Any = stages.roi
     values, step = extractor.reduce(decoded)
     mask = extractor.mask(values)
     pixels_right = chest_wall_on_right(mask) if mask is not None else breast_on_right(values)
@@ -73,19 +73,19 @@ def find_breast(
     view = mirror(values) if side.on_right else values
     mask_view = None if mask is None else (mirror(mask) if side.on_right else mask)
     height, width = values.shape
-    box, method = _clipped(extractor.box(view, mask_view), height, width), pipe.config.roi
+    box, method = _clipped(extractor.box(view, mask_view), height, width), stages.config.roi
     if box is None:
         box, method = CropBox(0, 0, height, width), FULL
-        for name, fallback in pipe._roi_chain.steps[1:]:
+        for name, fallback in stages.roi_chain.steps[1:]:
             found = _clipped(fallback(view), height, width)
             if found is not None:
                 box, method = found, name
                 break
-    box = _with_margin(box, pipe.config.roi_margin, height, width)
+    box = _with_margin(box, stages.config.roi_margin, height, width)
     return box, method, side, values, mask, step
 
 
-def _whole_window(pipe: Pipeline, decoded: DecodedImage) -> ImageMeta:
+def _whole_window(stages: Stages, decoded: DecodedImage) -> ImageMeta:
     """The header, with the default window of the *whole* image filled in when the file has
     none and the method is ``voi_lut`` with its ``"percentile"`` default.
 
@@ -98,7 +98,7 @@ def _whole_window(pipe: Pipeline, decoded: DecodedImage) -> ImageMeta:
     from mammokit.preprocess.breast import linear_percentiles, stored_histogram
     from mammokit.preprocess.windowing import VoiLut, _modality, _padding_mask
 
-    meta, method = decoded.meta, pipe._window_fn
+    meta, method = decoded.meta, stages.window_method
     has_window = bool(meta.window_centers) and bool(meta.window_widths)
     if (
         not meta.is_dicom
@@ -139,7 +139,7 @@ def _whole_window(pipe: Pipeline, decoded: DecodedImage) -> ImageMeta:
 
 
 def reduced_display(
-    pipe: Pipeline, decoded: DecodedImage, meta: ImageMeta, stored: np.ndarray
+    stages: Stages, decoded: DecodedImage, meta: ImageMeta, stored: np.ndarray
 ) -> tuple[np.ndarray, int, tuple[int, int]]:
     """The (h, w) stored-value crop ``stored`` (a view) as display values, box-reduced by
     the integer factors :func:`~mammokit.preprocess.resize.block_factors` of its padded
@@ -159,13 +159,13 @@ def reduced_display(
     from mammokit.preprocess.resize import block_factors, block_mean, block_sum
     from mammokit.preprocess.windowing import VoiLut
 
-    config = pipe.config
+    config = stages.config
     ky, kx = 1, 1
-    if isinstance(pipe._pad_fn, AspectPad):
+    if isinstance(stages.pad, AspectPad):
         padded = padded_shape(CropBox(0, 0, *stored.shape), config.target_aspect)
         ky, kx = block_factors(padded, config.size)
         ky, kx = min(ky, stored.shape[0]), min(kx, stored.shape[1])
-    method = pipe._window_fn
+    method = stages.window_method
     if (
         (ky > 1 or kx > 1)
         and meta.is_dicom
@@ -187,12 +187,12 @@ def reduced_display(
             index = sums if first == 0 else sums - first
             max_value = 255 if table.dtype == np.uint8 else 65535
             return table[index], max_value, (ky, kx)
-    windowed = pipe.window(attrs.evolve(decoded, pixels=stored, meta=meta))
+    windowed = stages.window(attrs.evolve(decoded, pixels=stored, meta=meta))
     return block_mean(windowed.pixels, ky, kx), windowed.max_value, (ky, kx)
 
 
 def _finish_reduced(
-    pipe: Pipeline,
+    stages: Stages,
     display: np.ndarray,
     crop_shape: tuple[int, int],
     factors: tuple[int, int],
@@ -202,11 +202,12 @@ def _finish_reduced(
     """:func:`~mammokit.preprocess.chain.finish` for a crop box-reduced by ``factors``
     with ``aspect_pad``: the padding is placed at full-resolution geometry
     (:func:`~mammokit.preprocess.resize.resize_placed`)."""
-    from mammokit.preprocess.pad import _crop_offset
+    from mammokit.preprocess.pad import AspectPad, _crop_offset
     from mammokit.preprocess.pad import padded_shape as shape_of
     from mammokit.preprocess.resize import resize_placed
 
-    config, padder = pipe.config, pipe._pad_fn
+    config, padder = stages.config, stages.pad
+    assert isinstance(padder, AspectPad)  # the caller takes this path only for aspect_pad
     height, width = crop_shape
     frame = shape_of(height, width, config.target_aspect)
     offset = (
@@ -222,28 +223,28 @@ def _finish_reduced(
     return pixels, mirrored
 
 
-def _output_mask(pipe: Pipeline, mask: np.ndarray, box: CropBox, mirrored: bool) -> np.ndarray:
+def _output_mask(stages: Stages, mask: np.ndarray, box: CropBox, mirrored: bool) -> np.ndarray:
     """The breast-left (h, w) bool mask cropped to ``box``, padded and resized (nearest)
     like the pixels: -> ``config.size`` bool."""
     from PIL import Image
 
     crop = mask[box.y0 : box.y1, box.x0 : box.x1].astype(np.uint8)
-    padded = np.ascontiguousarray(pipe._pad_fn(crop, pipe.config.target_aspect, 0))
-    height, width = pipe.config.size
+    padded = np.ascontiguousarray(stages.pad(crop, stages.config.target_aspect, 0))
+    height, width = stages.config.size
     image = Image.fromarray(padded).resize((width, height), Image.Resampling.NEAREST)
     out = np.asarray(image) > 0
     return np.ascontiguousarray(out[:, ::-1]) if mirrored else out
 
 
-def preprocess_on_values(pipe: Pipeline, path: str | Path, laterality: str = "") -> Preprocessed:
+def preprocess_on_values(stages: Stages, path: str | Path, laterality: str = "") -> Preprocessed:
     """One file to model input, the ROI found on the modality values (see the module doc).
 
     ``laterality`` is the table's (used when the header has none).
     """
-    config = pipe.config
+    config = stages.config
     aspect = config.target_aspect
-    decoded = pipe.decode(path, min_shape=first_min_shape(config.size, aspect))
-    small_box, method, side, values, mask, step = find_breast(pipe, decoded, laterality)
+    decoded = stages.decode(Path(path), first_min_shape(config.size, aspect))
+    small_box, method, side, values, mask, step = find_breast(stages, decoded, laterality)
     on_right = side.on_right
     local = unmirror(small_box, values.shape[1]) if on_right else small_box
     frame = decoded.pixels.shape
@@ -257,7 +258,7 @@ def preprocess_on_values(pipe: Pipeline, path: str | Path, laterality: str = "")
     full_box = to_source(box, decoded.scale, source_shape)
     retry = needed_min_shape(box, frame, config.size, aspect) if decoded.scale > 1 else None
     if retry is not None:
-        redecoded = pipe.decode(path, min_shape=retry)
+        redecoded = stages.decode(Path(path), retry)
         if redecoded.scale < decoded.scale:
             logger.debug(
                 "%s: ROI too small at 1/%d, decoded again at 1/%d",
@@ -270,16 +271,16 @@ def preprocess_on_values(pipe: Pipeline, path: str | Path, laterality: str = "")
     _check_padded_size(path, box, aspect, config.max_pixels)
     crop = decoded.pixels[box.y0 : box.y1, box.x0 : box.x1]
     view = mirror(crop) if on_right else crop  # breast-left: a partial block drops far side
-    window_meta = _whole_window(pipe, decoded)
-    display, max_value, factors = reduced_display(pipe, decoded, window_meta, view)
+    window_meta = _whole_window(stages, decoded)
+    display, max_value, factors = reduced_display(stages, decoded, window_meta, view)
     if factors == (1, 1):
-        pixels, mirrored = finish(pipe, path, display, box, max_value, on_right)
+        pixels, mirrored = finish(stages, path, display, box, max_value, on_right)
     else:
         shape = (box.height, box.width)
-        pixels, mirrored = _finish_reduced(pipe, display, shape, factors, max_value, on_right)
+        pixels, mirrored = _finish_reduced(stages, display, shape, factors, max_value, on_right)
     out_mask = None
     if config.output_mask and mask is not None:
-        out_mask = _output_mask(pipe, mirror(mask) if on_right else mask, small_box, mirrored)
+        out_mask = _output_mask(stages, mirror(mask) if on_right else mask, small_box, mirrored)
     return Preprocessed(
         pixels=pixels,
         meta=meta,

@@ -1,0 +1,61 @@
+"""What one image's preprocessing needs, handed down by the image-stage Pipeline.
+
+The chain (:mod:`mammokit.preprocess.chain`, :mod:`mammokit.preprocess.on_values`) works
+from a :class:`Stages` record of plain functions and built components. It never sees the
+Pipeline that built it, so a stage cannot call back into its caller (ARCHITECTURE.md,
+"Layers").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import attrs
+
+from mammokit.config import PreprocessConfig
+from mammokit.images import DecodedImage, WindowedImage
+from mammokit.protocols import Padder, RoiExtractor, WindowingMethod
+
+if TYPE_CHECKING:
+    from mammokit.preprocess.chain import RoiChain
+
+__all__ = ["DecodeFn", "Stages"]
+
+#: ``(path, min_shape) -> DecodedImage``: the configured decoder choice and limits.
+DecodeFn = Callable[[Path, "tuple[int, int] | None"], DecodedImage]
+
+
+@attrs.frozen(eq=False)
+class Stages:
+    """The built stages of one :class:`~mammokit.config.PreprocessConfig`.
+
+    Attributes:
+        config: the configuration they were built from.
+        decode: ``(path, min_shape) -> DecodedImage`` (stored values, pydicom's dtype).
+        window_method: the configured windowing method (DICOM images only).
+        roi: the configured ROI extractor, built with its options.
+        roi_chain: that extractor, its fallbacks, then the whole image.
+        pad: the configured padder.
+    """
+
+    config: PreprocessConfig
+    decode: DecodeFn
+    window_method: WindowingMethod
+    roi: RoiExtractor
+    roi_chain: RoiChain
+    pad: Padder
+
+    def window(self, decoded: DecodedImage) -> WindowedImage:
+        """Stored values to display values; ordinary images (PNG, JPEG, TIFF) are already
+        windowed and pass through unchanged.
+
+        Returns:
+            :class:`WindowedImage`: (H, W) uint8/uint16, background dark.
+        """
+        if not decoded.meta.is_dicom:
+            from mammokit.preprocess.windowing import as_windowed
+
+            return as_windowed(decoded)
+        return self.window_method(decoded)
