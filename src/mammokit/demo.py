@@ -54,31 +54,34 @@ __all__ = [
 ]
 
 DEFAULT_OUT = "mammokit-demo"
-#: Training patients (4 images each).
+#: Training patients (4 images each). With 160, the model's held-out AUC varied from seed to
+#: seed by 0.15 (a 32-patient validation fold picks the best epoch from a noisy curve);
+#: with 320 much less (see docs/benchmarks.md).
 DEFAULT_PATIENTS = 320
-#: Held-out test patients. Many more than the training split would suggest: prediction is
-#: cheap next to training, and with 80 held-out breasts (the earlier fifth of 200 patients)
-#: one run's AUC had a standard error of about 0.05, so seeds differed mostly by the test
-#: set's sampling noise.
+#: Held-out test patients (480 breasts, 96 with a lesion). Prediction is cheap next to
+#: training; with the earlier 80 held-out breasts (a fifth of 200 patients) one run's AUC had
+#: a standard error of about 0.05, with 480 about 0.02.
 DEFAULT_TEST_PATIENTS = 240
 DEFAULT_MINUTES = 8.0
 DEFAULT_BACKBONE = "simple_cnn"
 #: Why the demo trains :data:`DEFAULT_BACKBONE` rather than ConvNeXtV2 Atto by default.
 DEFAULT_BACKBONE_REASON = (
     "ConvNeXtV2 Atto trained from random initialisation stays at chance for its first 10-15 "
-    "epochs and uses nearly all of the 10-minute budget (held-out AUC 0.85 after 7.8 minutes "
-    "on 2 CPU cores, on the earlier, easier lesions; see docs/benchmarks.md), while this "
-    "small CNN learns the task in about two minutes. Real runs should use ConvNeXtV2 with "
-    "pretrained weights (pretrained=<local file>)."
+    "epochs and uses nearly all of the 10-minute budget (on an earlier, easier version of "
+    "this task it reached a held-out AUC of 0.85 after 7.8 minutes on 2 CPU cores, where this "
+    "CNN reached 0.96-1.0 in about a minute; see docs/benchmarks.md), while this small CNN "
+    "learns the task in a few minutes. Real runs should use ConvNeXtV2 with pretrained "
+    "weights (pretrained=<local file>)."
 )
 
 #: Fraction of breasts with a lesion; real screening has about 2%.
 POSITIVE_FRACTION = 0.2
 #: Lesion brightness and radius of the synthetic positives (see SynthConfig). The contrast is
-#: set so that the demo's model is good but not perfect (held-out AUC about 0.9, see
-#: docs/benchmarks.md): at 0.3 it reached 1.0 and the report showed no trade-off, at 0.15
-#: 0.69, at 0.22 one seed of three fell to 0.80. Both lesion kinds (mass, calcification) are
-#: drawn; the report breaks results down by ``lesion_type``.
+#: set so that the demo's model is good but not perfect (held-out AUC about 0.9 on seeds 0-2,
+#: see docs/benchmarks.md): with the 320 training patients, 0.21 gave 0.98-0.99 and 0.18
+#: 0.95-0.97; at 0.3 (and 160 training patients) the AUC reached 1.0 and the report showed
+#: no trade-off. Both lesion kinds (mass, calcification) are drawn; the report breaks
+#: results down by ``lesion_type``.
 LESION_CONTRAST = 0.16
 LESION_SIZE = 0.12
 #: Size of the synthetic DICOMs and of the model input.
