@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from mammokit.cli import main
+from mammokit.cli import build_parser, main
 from mammokit.config import load_toml
 from mammokit.demo import _prepare_out, plan_epochs, run_demo
 from mammokit.errors import ConfigError
@@ -46,10 +46,15 @@ def test_a_previous_demo_folder_loses_only_the_demo_outputs(tmp_path: Path) -> N
 def test_bad_arguments_are_usage_errors(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="--patients must be at least"):
         run_demo(tmp_path / "a", patients=5, minutes=1)
+    with pytest.raises(ConfigError, match="--test-patients must be at least 2"):
+        run_demo(tmp_path / "d", patients=12, test_patients=1, minutes=1)
     with pytest.raises(ConfigError, match="--minutes must be positive"):
         run_demo(tmp_path / "b", patients=12, minutes=0)
     with pytest.raises(ConfigError, match="choose one of"):
         run_demo(tmp_path / "c", patients=12, minutes=1, backbone="resnet_nope")
+    # the CLI passes --test-patients through (a usage error, before anything is written)
+    out = tmp_path / "e"
+    assert main(["demo", "--out", str(out), "--test-patients", "1", "--quiet"]) == 2
     assert not any(tmp_path.iterdir())
 
 
@@ -63,8 +68,8 @@ def _printed(text: str, label: str) -> float:
 def test_a_reduced_demo_runs_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "demo"
     result = run_demo(
-        out, patients=12, minutes=1.5, seed=1, source_size=(128, 96), image_size=(64, 32),
-        workers=1,
+        out, patients=12, test_patients=2, minutes=1.5, seed=1, source_size=(128, 96),
+        image_size=(64, 32), workers=1,
     )  # fmt: skip
     printed = capsys.readouterr().out
 
@@ -72,6 +77,14 @@ def test_a_reduced_demo_runs_end_to_end(tmp_path: Path, capsys: pytest.CaptureFi
     assert "[6/6]" in printed and "mammokit demo: results" in printed
     assert "simple_cnn" in printed and "pretrained" in printed  # which backbone, and why
     assert "2%" in printed  # the prevalence note
+    # the printed "same as" commands of the phases that take flags parse with the real parser
+    same_as = re.findall(r"same as: mammokit (\w+) (--[^\n(]*)", printed)
+    assert {command for command, _ in same_as} == {"synth", "preprocess", "train", "predict",
+                                                   "evaluate"}  # fmt: skip
+    for command, rest in same_as:
+        assert build_parser().parse_args([command, *rest.split()]).command == command
+    synth = build_parser().parse_args(["synth", *dict(same_as)["synth"].split()])
+    assert (synth.patients, synth.test_patients, synth.seed) == (12, 2, 1)
     auc, pf1 = _printed(printed, "ROC AUC"), _printed(printed, "pF1")
     assert math.isfinite(auc) and 0.0 <= auc <= 1.0 and auc == pytest.approx(result.auc, abs=5e-4)
     assert math.isfinite(pf1) and 0.0 <= pf1 <= 1.0 and pf1 == pytest.approx(result.pf1, abs=5e-4)

@@ -7,7 +7,12 @@ from typing import Any
 
 
 def register(subparsers: Any) -> None:
-    from mammokit.demo import DEFAULT_MINUTES, DEFAULT_OUT, DEFAULT_PATIENTS
+    from mammokit.demo import (
+        DEFAULT_MINUTES,
+        DEFAULT_OUT,
+        DEFAULT_PATIENTS,
+        DEFAULT_TEST_PATIENTS,
+    )
 
     parser = subparsers.add_parser(
         "demo",
@@ -29,7 +34,15 @@ def register(subparsers: Any) -> None:
         type=int,
         default=DEFAULT_PATIENTS,
         metavar="N",
-        help=f"synthetic patients, 4 images each; a fifth are held out ({DEFAULT_PATIENTS})",
+        help=f"synthetic training patients, 4 images each ({DEFAULT_PATIENTS})",
+    )
+    parser.add_argument(
+        "--test-patients",
+        type=int,
+        default=DEFAULT_TEST_PATIENTS,
+        metavar="N",
+        help="synthetic held-out patients, scored against their hidden labels "
+        f"({DEFAULT_TEST_PATIENTS})",
     )
     parser.add_argument(
         "--minutes",
@@ -54,6 +67,7 @@ def run(args: argparse.Namespace) -> int:
     run_demo(
         args.out,
         patients=args.patients,
+        test_patients=args.test_patients,
         minutes=args.minutes,
         seed=args.seed,
         backbone=args.backbone,
