@@ -206,7 +206,7 @@ def train(
         ConfigError: invalid data, config or run directory.
     """
     from mammokit.train.resolve import resolve_train_components
-    from mammokit.train.strategy import make_strategy
+    from mammokit.train.strategy import determinism, make_strategy
 
     manager = manager or get_plugin_manager()
     components = resolve_train_components(config, manager)  # fails before TF and writes
@@ -218,6 +218,8 @@ def train(
     )  # fmt: skip
     aux, _ = aux_targets(config.aux, config.aux_weights, table, train_rows)  # checks columns
     info = make_strategy(config.strategy)  # before any other TensorFlow op
+    repeat = determinism(info)
+    (logger.info if repeat["bit_identical"] else logger.warning)("determinism: %s", repeat["note"])
     from mammokit.train._tf import import_keras, import_tf
     from mammokit.train.data import TFRecordSource, eval_dataset, load_images, train_dataset
     from mammokit.train.epochs import make_epoch_end
@@ -306,6 +308,7 @@ def train(
                     "preprocess": config_to_dict(preprocess),
                     "train": config_to_dict(config),
                     "stats": stats,
+                    "determinism": repeat,
                 },
                 run.config,
             )
