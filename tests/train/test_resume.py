@@ -149,7 +149,7 @@ def test_killed_simple_cnn_resumes_to_the_uninterrupted_model(root: Path) -> Non
     assert _state(run) == after and (run / "checkpoints" / ".next").is_dir()
     train(root, run.name, "--resume", kill="validation:1")
     assert _state(run) == after
-    train(root, run.name, "--resume")
+    train(root, run.name, *SIMPLE, "--resume")  # the run's own command again, + --resume
     assert_same_run(root / "simple-a", run)
 
 

@@ -7,9 +7,12 @@
 3. writes ``config.toml`` ([preprocess], [train], [stats]);
 4. draws every epoch's sampling plan (deterministic in seed and epoch) and streams it
    through :func:`mammokit.train.data.train_dataset`;
-5. fits, validating each epoch per image and per breast, saving ``last`` and the ``best``
-   (by ``config.monitor``) weights plus the model/optimizer state for ``--resume``, and
-   stopping early after ``early_stopping_patience`` epochs without a better value;
+5. fits, validating each epoch per image and per breast, committing ``last`` and the
+   ``best`` (by ``config.monitor``) weights, the model/optimizer state, the history row
+   and the resume state at once (:mod:`mammokit.train.checkpoint`), and stopping early
+   after ``early_stopping_patience`` epochs without a better value. All randomness is
+   drawn from ``(seed, epoch)`` or ``(seed, step)``, so ``--resume`` after a kill at any
+   moment ends as the uninterrupted run (on CPU, bit for bit; docs/reliability.md);
 6. writes ``model.keras`` (best or last weights, main head only), ``oof.csv`` and
    ``summary.json`` (which epoch ``model.keras`` holds and why).
 Nothing is pickled: weights are HDF5, optimizer state a TF checkpoint, the rest CSV/TOML/JSON.
@@ -232,7 +235,10 @@ def train(
     tf = import_tf()
     keras = import_keras()
     run = RunDir(run_dir)
-    state = _start_epoch(run, config, resume) if info.is_chief else dict(run.read_state() or {})
+    if info.is_chief:
+        state = _start_epoch(run, config, resume)
+    else:  # the chief checks the run and finishes an interrupted commit
+        state = dict(run.read_state() or {}) if resume else {}
     stats = _stats(train_rows, config.seed)
     if aux:
         stats["aux_classes"] = {t.column: list(t.classes) for t in aux}

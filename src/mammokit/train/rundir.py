@@ -1,7 +1,8 @@
 """The run directory layout (no TensorFlow): the paths predict/evaluate rely on.
 
 ``<run>/config.toml``, ``model.keras``, ``checkpoints/{best,last}.weights.h5``,
-``checkpoints/state/`` + ``checkpoints/state.json`` (for ``--resume``), ``history.csv``,
+``checkpoints/state/`` + ``checkpoints/state.json`` (for ``--resume``; ``.next/`` and
+``.commit/`` beside them only while an epoch is committed), ``history.csv``,
 ``tb/``, ``oof.csv``, ``summary.json``. ``oof.csv``'s ``cancer`` column holds the run's
 label (``[train] label``, "cancer" unless configured).
 """
@@ -81,7 +82,8 @@ class RunDir:
         return self.root / "external"
 
     def read_state(self) -> dict[str, Any] | None:
-        """The resume state ``{"epoch": next epoch, "best": float, "seed": int}`` or None."""
+        """The resume state or None: ``{"epoch": next epoch, "best": float, "best_epoch":
+        int, "seed": int, "step": optimizer step, "stopped_early": epoch or None}``."""
         if not self.state_json.exists():
             return None
         try:
