@@ -45,20 +45,21 @@ def run(args: argparse.Namespace) -> int:
 
     overrides = config_overrides(args, TrainConfig)
     config_path = args.config
-    if args.resume:
+    resume = bool(args.resume)
+    if resume:
         saved = RunDir(Path(args.out)).config
-        given = {k: v for k, v in overrides.items() if k != "epochs"}
-        if given or args.config:
-            from mammokit.errors import ConfigError
-
-            raise ConfigError(
-                "--resume uses the run's saved config; only --epochs may be given with it"
-            )
-        config_path = str(saved)
+        given = bool(args.config) or any(k != "epochs" for k in overrides)
+        if saved.exists():
+            # the saved config, unless the run's own options are given again (train()
+            # refuses any that differ from the saved ones, --epochs aside)
+            config_path = config_path if given else str(saved)
+        elif given:
+            # killed before its config was saved: nothing was trained, so start afresh
+            resume = False
     config = load_train_config(config_path, overrides=overrides)
     from mammokit.train.fit import train
 
-    result = train(args.data, args.out, config, resume=args.resume, verbose=0 if args.quiet else 2)
+    result = train(args.data, args.out, config, resume=resume, verbose=0 if args.quiet else 2)
     print(
         f"trained {result.epochs_run} epoch(s) on label {config.label!r}; {result.summary}; "
         f"model: {Path(result.run_dir) / 'model.keras'}"

@@ -171,9 +171,11 @@ def _tfrecord_stream(
     seed: int,
     bit_depth: int,
     image_size: tuple[int, int] | None,
+    first_epoch: int = 0,
 ) -> Any:
     """``(image, row)`` streamed from shards: each epoch repeats every record as often as
-    its row occurs in that epoch's plan, then shuffles (buffer up to 4096). The plan's
+    its row occurs in that epoch's plan, then shuffles (buffer up to 4096, seeded by the
+    run's seed and the absolute epoch: ``rows`` start at ``first_epoch``). The plan's
     multiset is kept; its order (and so a per-batch guarantee) is not."""
     count = len(source.image_ids)
     plans = np.asarray(rows, dtype=np.int64).reshape(-1, epoch_size)
@@ -185,7 +187,8 @@ def _tfrecord_stream(
         repeated = records.flat_map(
             lambda data, row: tf.data.Dataset.from_tensors((data, row)).repeat(counts[epoch, row])
         )
-        return repeated.shuffle(buffer, seed=tf.cast(seed, tf.int64) * 7919 + epoch)
+        absolute = tf.cast(epoch, tf.int64) + first_epoch
+        return repeated.shuffle(buffer, seed=tf.cast(seed, tf.int64) * 7919 + absolute)
 
     stream = tf.data.Dataset.range(len(plans)).flat_map(one_epoch)
     return stream.map(
@@ -230,6 +233,7 @@ def train_dataset(
             seed=seed,
             bit_depth=bit_depth,
             image_size=image_size,
+            first_epoch=first_step * batch_size // (epoch_size or len(rows)),
         )
     else:
         pairs = _source(

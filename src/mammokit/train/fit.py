@@ -7,9 +7,12 @@
 3. writes ``config.toml`` ([preprocess], [train], [stats]);
 4. draws every epoch's sampling plan (deterministic in seed and epoch) and streams it
    through :func:`mammokit.train.data.train_dataset`;
-5. fits, validating each epoch per image and per breast, saving ``last`` and the ``best``
-   (by ``config.monitor``) weights plus the model/optimizer state for ``--resume``, and
-   stopping early after ``early_stopping_patience`` epochs without a better value;
+5. fits, validating each epoch per image and per breast, committing ``last`` and the
+   ``best`` (by ``config.monitor``) weights, the model/optimizer state, the history row
+   and the resume state at once (:mod:`mammokit.train.checkpoint`), and stopping early
+   after ``early_stopping_patience`` epochs without a better value. All randomness is
+   drawn from ``(seed, epoch)`` or ``(seed, step)``, so ``--resume`` after a kill at any
+   moment ends as the uninterrupted run (on CPU, bit for bit; docs/reliability.md);
 6. writes ``model.keras`` (best or last weights, main head only), ``oof.csv`` and
    ``summary.json`` (which epoch ``model.keras`` holds and why).
 Nothing is pickled: weights are HDF5, optimizer state a TF checkpoint, the rest CSV/TOML/JSON.
@@ -17,13 +20,12 @@ Nothing is pickled: weights are HDF5, optimizer state a TF checkpoint, the rest 
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import math
 import shutil
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +43,7 @@ from mammokit.config import (
 from mammokit.errors import ConfigError
 from mammokit.plugins import get_plugin_manager
 from mammokit.train.aux import AuxTarget, aux_targets, masked_loss
+from mammokit.train.checkpoint import history_rows, recover
 from mammokit.train.config import TrainConfig
 from mammokit.train.folds import split_fold
 from mammokit.train.rundir import OOF_COLUMNS, RunDir, write_run_config
@@ -160,119 +163,31 @@ def _check_resume(run: RunDir, config: TrainConfig) -> None:
         )
 
 
-@contextlib.contextmanager
-def _ema_weights(model: Any, optimizer: Any) -> Iterator[None]:
-    """Temporarily put the optimizer's EMA weights into ``model`` (no-op without EMA)."""
-    averages = getattr(optimizer, "_model_variables_moving_average", None)
-    if not getattr(optimizer, "use_ema", False) or not averages:
-        yield
-        return
-    variables = model.trainable_variables
-    backup = [v.numpy() for v in variables]
-    for variable in variables:
-        variable.assign(averages[optimizer._index_dict[optimizer._var_key(variable)]])
-    try:
-        yield
-    finally:
-        for variable, value in zip(variables, backup, strict=False):
-            variable.assign(value)
-
-
-def _predict(model: Any, dataset: Any, count: int) -> np.ndarray:
-    """``(count,) float64`` scores in row order from batches of ``(images, rows)``, run
-    outside the distribution (identical on every worker)."""
-    from mammokit._tf import import_tf
-
-    tf = import_tf()
-    step = getattr(model, "_mammokit_predict", None)
-    if step is None:
-        step = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
-        model._mammokit_predict = step
-    outputs, rows = [], []
-    for images, batch_rows in dataset:
-        out = step(images)
-        if isinstance(out, (list, tuple)):  # auxiliary heads: the main one is first
-            out = out[0]
-        outputs.append(out.numpy().reshape(-1))
-        rows.append(batch_rows.numpy())
-    if not outputs:
-        return np.zeros(0)
-    scores = np.full(count, np.nan)
-    scores[np.concatenate(rows)] = np.concatenate(outputs)
-    if np.isnan(scores).any():
-        raise ConfigError(
-            f"{int(np.isnan(scores).sum())} validation image(s) missing from the data"
-        )
-    return scores
-
-
-def _make_callback(keras: Any, **kwargs: Any) -> Any:
-    class EpochEnd(keras.callbacks.Callback):  # type: ignore[misc]
-        """Validate (the chosen metrics per image and breast, val loss), add them to ``logs``,
-        then save last/best weights and the resume state."""
-
-        def __init__(self) -> None:
-            super().__init__()
-            self.__dict__.update(kwargs)
-            self.best: float | None = kwargs["best"]
-            self.best_epoch: int | None = kwargs["best_epoch"]
-            self.stopped_early: int | None = None
-
-        def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-            from mammokit.train.metrics import best_threshold_pf1, validation_metrics
-
-            logs = logs if logs is not None else {}
-            with _ema_weights(self.model, self.model.optimizer):
-                scores = _predict(self.model, self.val_dataset, len(self.val_table))
-                labels = self.val_table["cancer"].to_numpy().astype(np.float64)
-                eps = 1e-7
-                clipped = np.clip(scores, eps, 1 - eps)
-                logs["val_loss"] = float(
-                    -np.mean(labels * np.log(clipped) + (1 - labels) * np.log(1 - clipped))
-                )
-                metrics = validation_metrics(self.val_table, scores, self.val_metrics)
-                for key, value in metrics.items():
-                    logs[f"val_{key}"] = float(value)
-                logs["val_breast_pf1_best_threshold"] = best_threshold_pf1(self.val_table, scores)
-                current = float(logs[self.monitor_key])
-                self.model.save_weights(str(self.write_dir / "last.weights.h5"))
-                if self.improved(current):
-                    self.best = current
-                    self.best_epoch = epoch + 1
-                    self.model.save_weights(str(self.write_dir / "best.weights.h5"))
-            self.checkpoint.write(str(self.state_prefix))
-            if self.is_chief:
-                self.run.write_state(
-                    {"epoch": epoch + 1, "best": self.best, "best_epoch": self.best_epoch,
-                     "seed": self.seed}
-                )  # fmt: skip
-            logs["monitor"] = current
-            logs["best_monitor"] = self.best
-            logs["best_epoch"] = self.best_epoch
-            last = epoch + 1 >= int(self.params.get("epochs", math.inf))
-            if (
-                self.patience
-                and not last
-                and epoch + 1 - int(self.best_epoch or 0) >= self.patience
-            ):
-                # (on the last epoch nothing is left to skip: the run did not stop early)
-                self.stopped_early = epoch + 1
-                self.model.stop_training = True
-
-        def improved(self, value: float) -> bool:
-            if math.isnan(value):
-                return self.best is None and self.best_epoch is None
-            if self.best is None or math.isnan(self.best):
-                return True
-            return value < self.best if self.mode == "min" else value > self.best
-
-    return EpochEnd()
-
-
-def _non_chief_dir(run: RunDir, is_chief: bool) -> Path:
+def _commit_root(run: RunDir, is_chief: bool) -> RunDir:
+    """Where this worker commits its epochs: the run itself, or a scratch copy."""
     if is_chief:
-        return run.checkpoints
-    return Path(tempfile.mkdtemp(prefix="mammokit-worker-"))
+        return run
+    return RunDir(tempfile.mkdtemp(prefix="mammokit-worker-"))
+
+
+def _start_epoch(run: RunDir, config: TrainConfig, resume: bool) -> dict[str, Any]:
+    """The committed state to start from (``{}`` = epoch 0), after finishing or dropping
+    an interrupted commit. A run killed before its first commit resumes from epoch 0.
+
+    Raises:
+        ConfigError: resume without a run, or a run without ``--resume``.
+    """
+    if run.checkpoints.exists():
+        recover(run.root)
+    state = run.read_state()
+    if resume:
+        _check_resume(run, config)
+        return state or {}
+    if state is not None or run.model.exists():
+        raise ConfigError(
+            f"{run.root} already holds a run; use --resume to continue it or choose a new --out"
+        )
+    return {}
 
 
 def train(
@@ -298,7 +213,7 @@ def train(
         ConfigError: invalid data, config or run directory.
     """
     from mammokit.train.resolve import resolve_train_components
-    from mammokit.train.strategy import make_strategy
+    from mammokit.train.strategy import determinism, make_strategy
 
     manager = manager or get_plugin_manager()
     components = resolve_train_components(config, manager)  # fails before TF and writes
@@ -310,25 +225,24 @@ def train(
     )  # fmt: skip
     aux, _ = aux_targets(config.aux, config.aux_weights, table, train_rows)  # checks columns
     info = make_strategy(config.strategy)  # before any other TensorFlow op
+    repeat = determinism(info)
+    (logger.info if repeat["bit_identical"] else logger.warning)("determinism: %s", repeat["note"])
     from mammokit._tf import import_keras, import_tf
     from mammokit.train.data import TFRecordSource, eval_dataset, load_images, train_dataset
+    from mammokit.train.epochs import make_epoch_end
     from mammokit.train.external import load_external
     from mammokit.train.metrics import keras_pf1
     from mammokit.train.model import build_model
     from mammokit.train.optim import build_optimizer, set_mixed_precision
+    from mammokit.train.rng import seed_random_layers
 
     tf = import_tf()
     keras = import_keras()
     run = RunDir(run_dir)
-    state = run.read_state()
-    if resume:
-        _check_resume(run, config)
-        if state is None:
-            raise ConfigError(f"{run.root}: nothing to resume (no checkpoints/state.json)")
-    elif state is not None or run.model.exists():
-        raise ConfigError(
-            f"{run.root} already holds a run; use --resume to continue it or choose a new --out"
-        )
+    if info.is_chief:
+        state = _start_epoch(run, config, resume)
+    else:  # the chief checks the run and finishes an interrupted commit
+        state = dict(run.read_state() or {}) if resume else {}
     stats = _stats(train_rows, config.seed)
     if aux:
         stats["aux_classes"] = {t.column: list(t.classes) for t in aux}
@@ -341,7 +255,7 @@ def train(
     labels = train_rows["cancer"].to_numpy().astype(np.int64)
     weights = sample_weights(labels, sampler_obj.class_weight)
     _, aux_values = aux_targets(config.aux, config.aux_weights, table, train_rows)
-    first_epoch = int(state["epoch"]) if (resume and state) else 0
+    first_epoch = int(state.get("epoch", 0))
     rows, steps_per_epoch = _plans(sampler_obj, labels, config, first_epoch)
 
     use_records = bool(table["path"].str.endswith(".tfrecord").all())
@@ -405,42 +319,37 @@ def train(
                 train=config,
                 predict=predict or PredictConfig(),
                 stats=stats,
+                determinism=repeat,
             )
+    seeded = seed_random_layers(model, optimizer.iterations, config.seed)
+    logger.info("%d random layer(s) seeded by (seed, step)", seeded)
     checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer)
-    if resume and first_epoch > 0:
-        checkpoint.read(str(run.state_prefix)).expect_partial()
-    write_dir = _non_chief_dir(run, info.is_chief)
-    write_dir.mkdir(parents=True, exist_ok=True)
-    state_prefix = run.state_prefix if info.is_chief else write_dir / "state" / "ckpt"
-    epoch_end = _make_callback(
+    if first_epoch > 0:
+        checkpoint.read(str(run.state_prefix)).assert_existing_objects_matched()
+    root = _commit_root(run, info.is_chief)
+    epoch_end = make_epoch_end(
         keras,
         val_dataset=val_ds,
         val_table=val_rows,
         val_metrics=components.metrics,
-        write_dir=write_dir,
-        best=(state or {}).get("best") if resume else None,
-        best_epoch=(state or {}).get("best_epoch") if resume else None,
+        root=root.root,
+        best=state.get("best"),
+        best_epoch=state.get("best_epoch"),
         monitor_key=config.monitor if config.monitor == "val_loss" else f"val_{config.monitor}",
         mode=config.resolved_monitor_mode,
         patience=config.early_stopping_patience,
         checkpoint=checkpoint,
-        state_prefix=state_prefix,
-        run=run,
-        is_chief=info.is_chief,
+        history=history_rows(run.history, first_epoch),
         seed=config.seed,
     )
+    epoch_end.stopped_early = state.get("stopped_early")
     callbacks = [
         epoch_end,
-        keras.callbacks.CSVLogger(
-            str(run.history if info.is_chief else write_dir / "history.csv"), append=resume
-        ),
         keras.callbacks.TensorBoard(
-            log_dir=str(run.tensorboard if info.is_chief else write_dir / "tb"),
-            write_graph=False,
-            profile_batch=0,
+            log_dir=str(root.tensorboard), write_graph=False, profile_batch=0
         ),
     ]
-    epochs_run = max(config.epochs - first_epoch, 0)
+    epochs_run = 0 if epoch_end.stopped_early else max(config.epochs - first_epoch, 0)
     if epochs_run:
         model.fit(
             train_ds,
@@ -450,12 +359,12 @@ def train(
             callbacks=callbacks,
             verbose=verbose,
         )
-    final = write_dir / f"{config.final_weights}.weights.h5"
+    final = root.checkpoints / f"{config.final_weights}.weights.h5"
     final_model = _write_outputs(
         run, config, image_size, final, val_rows, val_ds, manager, info.is_chief, aux
     )
     if not info.is_chief:
-        shutil.rmtree(write_dir, ignore_errors=True)
+        shutil.rmtree(root.root, ignore_errors=True)
     history = pd.read_csv(run.history) if run.history.exists() else pd.DataFrame()
     best = epoch_end.best if epoch_end.best is not None else math.nan
     summary = _summary(config, history, epoch_end.best_epoch, epoch_end.stopped_early)
@@ -520,6 +429,7 @@ def _write_outputs(
     """Write ``model.keras`` (a clean, uncompiled float32 model with ``weights``, its main
     head only) and ``oof.csv`` (chief only); return that model."""
     from mammokit._tf import import_keras
+    from mammokit.train.epochs import predict_scores
     from mammokit.train.model import build_model
 
     keras = import_keras()
@@ -532,7 +442,7 @@ def _write_outputs(
             model = keras.Model(model.inputs, model.outputs[0], name=model.name)
     finally:
         keras.mixed_precision.set_global_policy(policy)
-    scores = _predict(model, val_ds, len(val_rows))
+    scores = predict_scores(model, val_ds, len(val_rows))
     if not is_chief:
         return model
     tmp = run.root / ".model.keras.tmp.keras"

@@ -1,9 +1,11 @@
 """The run directory layout (no TensorFlow): the paths predict/evaluate rely on.
 
-``<run>/config.toml`` ([preprocess], [train], [predict], [stats]), ``model.keras``,
-``checkpoints/{best,last}.weights.h5``, ``checkpoints/state/`` + ``checkpoints/state.json``
-(for ``--resume``), ``history.csv``, ``tb/``, ``oof.csv``, ``summary.json``. ``oof.csv``'s
-``cancer`` column holds the run's label (``[train] label``, "cancer" unless configured).
+``<run>/config.toml`` ([preprocess], [train], [predict], [stats], [determinism]),
+``model.keras``, ``checkpoints/{best,last}.weights.h5``, ``checkpoints/state/`` +
+``checkpoints/state.json`` (for ``--resume``; ``.next/`` and ``.commit/`` beside them only
+while an epoch is committed), ``history.csv``, ``tb/``, ``oof.csv``, ``summary.json``.
+``oof.csv``'s ``cancer`` column holds the run's label (``[train] label``, "cancer" unless
+configured).
 """
 
 from __future__ import annotations
@@ -100,7 +102,8 @@ class RunDir:
         return self.root / "external"
 
     def read_state(self) -> dict[str, Any] | None:
-        """The resume state ``{"epoch": next epoch, "best": float, "seed": int}`` or None."""
+        """The resume state or None: ``{"epoch": next epoch, "best": float, "best_epoch":
+        int, "seed": int, "step": optimizer step, "stopped_early": epoch or None}``."""
         if not self.state_json.exists():
             return None
         try:
@@ -138,17 +141,19 @@ def write_run_config(
     train: TrainConfig,
     predict: PredictConfig,
     stats: dict[str, Any],
+    determinism: dict[str, Any] | None = None,
 ) -> None:
-    """Write ``<run>/config.toml`` atomically: one table per stage, plus ``[stats]``."""
-    save_toml(
-        {
-            "preprocess": config_to_dict(preprocess),
-            "train": config_to_dict(train),
-            "predict": config_to_dict(predict),
-            "stats": stats,
-        },
-        RunDir(run_dir).config,
-    )
+    """Write ``<run>/config.toml`` atomically: one table per stage, plus ``[stats]`` and
+    ``[determinism]`` (whether a rerun is bit-identical on this device, and why)."""
+    tables = {
+        "preprocess": config_to_dict(preprocess),
+        "train": config_to_dict(train),
+        "predict": config_to_dict(predict),
+        "stats": stats,
+    }
+    if determinism is not None:
+        tables["determinism"] = determinism
+    save_toml(tables, RunDir(run_dir).config)
 
 
 def read_predict_config(run_dir: str | Path) -> PredictConfig:

@@ -19,7 +19,7 @@ import attrs
 
 from mammokit.errors import ConfigError
 
-__all__ = ["StrategyInfo", "make_strategy"]
+__all__ = ["StrategyInfo", "determinism", "make_strategy"]
 
 logger = logging.getLogger(__name__)
 
@@ -99,3 +99,23 @@ def make_strategy(name: str) -> StrategyInfo:
     if name == "cpu":
         return StrategyInfo(tf.distribute.OneDeviceStrategy("/cpu:0"), "cpu", "cpu")
     return StrategyInfo(tf.distribute.get_strategy(), "default", "cpu")
+
+
+def determinism(info: StrategyInfo) -> dict[str, Any]:
+    """What a run on ``info`` promises about repeating itself (``[determinism]`` of its
+    ``config.toml``): ``bit_identical`` is True on CPU with one replica, where two runs of
+    one config, and a killed-and-resumed run, end with the same bits (docs/reliability.md).
+    Elsewhere the randomness is still seeded and resumable, but the kernels are not."""
+    exact = info.device == "cpu" and info.name in ("cpu", "default", "mirrored")
+    if exact:
+        note = "CPU, one replica: reruns and resumed runs are bit-identical"
+    else:
+        why = {
+            "gpu": "GPU kernels (cuDNN convolutions, atomic reductions) are not deterministic",
+            "tpu": "TPU compilation and reductions are not promised to be deterministic",
+        }.get(info.device, "cross-worker reductions are not promised to be deterministic")
+        note = (
+            f"{info.device}/{info.name}: randomness is seeded by (seed, step) and resumable, "
+            f"but {why}: reruns and resumed runs agree only up to floating-point noise"
+        )
+    return {"device": info.device, "strategy": info.name, "bit_identical": exact, "note": note}

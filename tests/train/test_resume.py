@@ -1,0 +1,169 @@
+"""A killed training run resumes to the same model, and a rerun to the same bits (issue 19).
+
+Every ``mammokit train`` runs in its own process, as a user's shell (or a preempted VM)
+runs it. Kills come from the test-only hook ``MAMMOKIT_TEST_KILL_AT`` (see
+:mod:`mammokit.train._testhook`): the process SIGKILLs itself at a named point, so the
+point is hit for sure, not by timing. After each kill the run is resumed with ``--resume``;
+the end result is compared with an uninterrupted run: every weight of ``model.keras`` and
+of the ``last``/``best`` checkpoints exactly equal (``np.array_equal``), ``history.csv``
+byte-equal, the same best epoch.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytestmark = pytest.mark.train
+
+KILL_ENV = "MAMMOKIT_TEST_KILL_AT"
+
+#: simple_cnn with the default (undersample) sampling, dropout in the head; val_loss picks
+#: the best epoch so that it moves.
+SIMPLE = ["--backbone", "simple_cnn", "--epochs", "4", "--batch-size", "4",
+          "--strategy", "cpu", "--monitor", "val_loss"]  # fmt: skip
+#: ConvNeXtV2 Atto with stochastic depth, EMA and a non-default sampling strategy.
+CONVNEXT = ["--backbone", "convnextv2_atto", "--backbone-options", "drop_path_rate=0.2",
+            "--epochs", "3", "--batch-size", "4", "--strategy", "cpu", "--ema",
+            "--ema-momentum", "0.9", "--sampling", "balanced_batches",
+            "--monitor", "val_loss"]  # fmt: skip
+
+
+def train(root: Path, out: str, *args: str, kill: str | None = None) -> None:
+    """``python -m mammokit train --data prep --out OUT ARGS`` in a new process; with
+    ``kill``, the process must die by SIGKILL at that point, else it must succeed."""
+    env = {k: v for k, v in os.environ.items() if k != KILL_ENV}
+    if kill:
+        env[KILL_ENV] = kill
+    command = [sys.executable, "-m", "mammokit", "train", "--data", "prep", "--out", out,
+               *args, "--quiet"]  # fmt: skip
+    done = subprocess.run(command, cwd=root, env=env, capture_output=True, text=True)
+    expected = -signal.SIGKILL if kill else 0
+    assert done.returncode == expected, f"{command} {kill}\n{done.stdout}\n{done.stderr[-3000:]}"
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """8 synthetic patients (32 images) preprocessed to 64x32 by the CLI."""
+    root = tmp_path_factory.mktemp("resume")
+    for args in (
+        ["synth", "--out", "data", "--patients", "8", "--size", "128x104",
+         "--lesion-contrast", "0.4"],
+        ["preprocess", "--images", "data/train_images", "--csv", "data/train.csv",
+         "--out", "prep", "--size", "64x32", "--workers", "1", "--quiet"],
+    ):  # fmt: skip
+        done = subprocess.run([sys.executable, "-m", "mammokit", *args], cwd=root,
+                              capture_output=True, text=True)  # fmt: skip
+        assert done.returncode == 0, done.stderr
+    return root
+
+
+def _h5(data: bytes | Path) -> dict[str, np.ndarray]:
+    import h5py
+
+    source = io.BytesIO(data) if isinstance(data, bytes) else data
+    out: dict[str, np.ndarray] = {}
+    with h5py.File(source, "r") as handle:
+        handle.visititems(
+            lambda name, obj: out.__setitem__(name, obj[()]) if isinstance(obj, h5py.Dataset)
+            else None
+        )  # fmt: skip
+    return out
+
+
+def weights(run: Path) -> dict[str, dict[str, np.ndarray]]:
+    """Every weight array of ``model.keras`` and of the last/best checkpoints."""
+    with zipfile.ZipFile(run / "model.keras") as archive:
+        model = _h5(archive.read("model.weights.h5"))
+    return {
+        "model.keras": model,
+        "last": _h5(run / "checkpoints" / "last.weights.h5"),
+        "best": _h5(run / "checkpoints" / "best.weights.h5"),
+    }
+
+
+def max_difference(a: Path, b: Path) -> float:
+    """The largest absolute difference between any two corresponding weights."""
+    wa, wb = weights(a), weights(b)
+    diffs = [0.0]
+    for name, arrays in wa.items():
+        assert arrays.keys() == wb[name].keys(), name
+        for key, value in arrays.items():
+            if value.size and value.dtype.kind == "f":
+                diffs.append(float(np.max(np.abs(value - wb[name][key]))))
+    return max(diffs)
+
+
+def assert_same_run(a: Path, b: Path) -> None:
+    """Same weights (exactly), same history.csv (bytes), same best epoch and resume state."""
+    wa, wb = weights(a), weights(b)
+    for name, arrays in wa.items():
+        assert arrays.keys() == wb[name].keys(), name
+        assert arrays, name
+        unequal = [k for k, v in arrays.items() if not np.array_equal(v, wb[name][k])]
+        assert not unequal, (name, unequal[:5], max_difference(a, b))
+    assert (a / "history.csv").read_bytes() == (b / "history.csv").read_bytes()
+    sa, sb = (json.loads((run / "summary.json").read_text()) for run in (a, b))
+    assert sa["best_epoch"] == sb["best_epoch"] and sa["values"] == sb["values"]
+    state = [json.loads((run / "checkpoints" / "state.json").read_text()) for run in (a, b)]
+    assert state[0] == state[1]
+
+
+def _state(run: Path) -> dict[str, int] | None:
+    path = run / "checkpoints" / "state.json"
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def test_two_runs_of_one_config_are_bit_identical(root: Path) -> None:
+    train(root, "simple-a", *SIMPLE)
+    train(root, "simple-b", *SIMPLE)
+    assert_same_run(root / "simple-a", root / "simple-b")
+    config = (root / "simple-a" / "config.toml").read_text()
+    assert "[determinism]" in config and "bit_identical = true" in config
+
+
+def test_killed_simple_cnn_resumes_to_the_uninterrupted_model(root: Path) -> None:
+    """Kills: in epoch 1 (before any checkpoint), half-way through moving epoch 1's
+    commit into place, during epoch 3's validation, and after epoch 3's commit was
+    written but before its commit point."""
+    if not (root / "simple-a" / "model.keras").exists():
+        train(root, "simple-a", *SIMPLE)
+    run = root / "simple-k"
+    train(root, run.name, *SIMPLE, kill="batch:2")
+    assert _state(run) is None and (run / "config.toml").exists()
+    train(root, run.name, "--resume", kill="commit:3")
+    assert _state(run) is None and (run / "checkpoints" / ".commit").is_dir()
+    # rolls epoch 1 in, trains epoch 2, dies validating epoch 3 (two batches an epoch)
+    train(root, run.name, "--resume", kill="validation:3")
+    after = _state(run)
+    assert after is not None and after["epoch"] == 2
+    train(root, run.name, "--resume", kill="checkpoint:1")
+    assert _state(run) == after and (run / "checkpoints" / ".next").is_dir()
+    train(root, run.name, *SIMPLE, "--resume")  # the run's own command again, + --resume
+    assert_same_run(root / "simple-a", run)
+
+
+def test_killed_convnextv2_with_ema_and_balanced_batches_resumes_exactly(root: Path) -> None:
+    """ConvNeXtV2 Atto (stochastic depth + head dropout), EMA on, balanced batches: killed
+    mid-epoch 2, after epoch 2's commit was written but not committed, and during epoch
+    2's validation (with the EMA weights swapped in)."""
+    train(root, "atto-a", *CONVNEXT)
+    run = root / "atto-k"
+    train(root, run.name, *CONVNEXT, kill="batch:8")
+    first = _state(run)
+    assert first is not None and first["epoch"] == 1 and first["step"] < 8
+    train(root, run.name, "--resume", kill="checkpoint:1")
+    assert _state(run) == first and (run / "checkpoints" / ".next").is_dir()
+    train(root, run.name, "--resume", kill="validation:1")
+    assert _state(run) == first
+    train(root, run.name, "--resume")
+    assert_same_run(root / "atto-a", run)
