@@ -9,8 +9,9 @@
    :class:`~mammokit.Pipeline`;
 3. ``mammokit train``: :func:`mammokit.train.train` on a patient-grouped split, with the
    number of epochs chosen to fit the time budget (from a short speed probe of the model);
-4. ``mammokit predict``: :func:`mammokit.evaluate.predict.predict` on the held-out patients
-   (the run's saved preprocessing, then ``submission.csv``);
+4. ``mammokit predict``: :meth:`mammokit.Run.write_predictions` on the held-out patients
+   (``Run.open`` rebuilds the run's saved pipeline: its preprocessing, then
+   ``submission.csv``);
 5. the scores against the hidden labels: breast-level ROC AUC, the pF1 of the binarised
    submission and the threshold the prior-quantile policy chose;
 6. ``mammokit evaluate`` and ``mammokit explain``: the report and a few Grad-CAM overlays.
@@ -480,7 +481,7 @@ def _train(
 
 def _predict(demo: _Demo, test_patients: int) -> Any:
     """Phase 4: ``submission.csv`` for the held-out patients; returns the PredictResult."""
-    from mammokit.evaluate.predict import predict
+    from mammokit.run import Run
 
     paths = demo.paths
     with demo.say.phase_of(
@@ -490,8 +491,7 @@ def _predict(demo: _Demo, test_patients: int) -> Any:
         f"--csv {paths.dataset / 'test.csv'} --out {paths.submission} "
         f"--cache {paths.test_cache}",
     ):
-        result = predict(
-            [paths.run],
+        result = Run.open(paths.run).write_predictions(
             paths.dataset / "test_images",
             paths.dataset / "test.csv",
             paths.submission,

@@ -346,21 +346,28 @@ class Run:
 
         with tempfile.TemporaryDirectory(prefix="mammokit-predict-") as tmp:
             target = Path(out) if out is not None else Path(tmp) / "submission.csv"
-            result = self._predict(
+            result = self.write_predictions(
                 images_dir, table, target, cache_dir=cache_dir, workers=workers, progress=progress
             )
             return pd.read_csv(result.submission)
 
-    def _predict(
+    def write_predictions(
         self,
         images_dir: str | Path,
         table: Any,
-        out: Path,
+        out: str | Path,
         *,
-        cache_dir: str | Path | None,
-        workers: int | None,
-        progress: bool,
+        cache_dir: str | Path | None = None,
+        workers: int | None = None,
+        progress: bool = False,
     ) -> PredictResult:
+        """Write ``out`` (``submission.csv``) and its image and breast score files beside it,
+        with the run's ``[predict]`` table; arguments as :meth:`predict`.
+
+        Returns:
+            :class:`~mammokit.evaluate.predict.PredictResult`: the files, the threshold
+            applied, the images scored and those that failed.
+        """
         from mammokit.evaluate.predict import predict
 
         config = self.pipeline.predict_config
@@ -368,7 +375,7 @@ class Run:
             [self.root],
             images_dir,
             table,
-            out,
+            Path(out),
             tta=config.tta,
             aggregate=config.aggregate,
             threshold=config.threshold,
@@ -409,7 +416,7 @@ class Run:
 
         out = Path(out_dir)
         target = out / "predictions" / "submission.csv"
-        predictions = self._predict(
+        predictions = self.write_predictions(
             images_dir, table, target, cache_dir=cache_dir, workers=workers, progress=progress
         )
         config = self.pipeline.predict_config
