@@ -23,9 +23,11 @@ else:  # pragma: no cover - exercised on Python 3.10 only
     import tomli as tomllib
 
 __all__ = [
+    "PredictConfig",
     "PreprocessConfig",
     "config_from_dict",
     "config_to_dict",
+    "config_with",
     "load_toml",
     "parse_size",
     "save_toml",
@@ -208,6 +210,22 @@ def config_from_dict(cls: type[C], data: Mapping[str, Any], *, where: str = "") 
         return cls(**kwargs)
     except (TypeError, ValueError) as err:
         raise ConfigError(f"{prefix}invalid {cls.__name__}: {err}") from err
+
+
+def config_with(cls: type[C], base: C | None, changes: Mapping[str, Any], *, where: str = "") -> C:
+    """``base`` (``cls()`` when None) with ``changes`` applied, checked as
+    :func:`config_from_dict` checks a TOML table; ``base`` itself when nothing changes.
+
+    Raises:
+        ConfigError: an unknown key or an invalid value.
+    """
+    if base is None:
+        base = cls()
+    if not changes:
+        return base
+    data = config_to_dict(base)
+    data.update(changes)
+    return config_from_dict(cls, data, where=where)
 
 
 def load_toml(path: str | Path) -> dict[str, Any]:

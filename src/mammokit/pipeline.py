@@ -15,7 +15,7 @@ from typing import Any
 import pluggy
 
 from mammokit.components import Component
-from mammokit.config import PreprocessConfig, config_from_dict, config_to_dict
+from mammokit.config import PreprocessConfig, config_from_dict, config_with
 from mammokit.images import CropBox, DecodedImage, Preprocessed, WindowedImage
 from mammokit.plugins import (
     build_resolved,
@@ -45,12 +45,7 @@ class Pipeline:
         manager: pluggy.PluginManager | None = None,
         **overrides: Any,
     ) -> None:
-        base = config if config is not None else PreprocessConfig()
-        if overrides:
-            merged = config_to_dict(base)
-            merged.update(overrides)
-            base = config_from_dict(PreprocessConfig, merged)
-        self.config: PreprocessConfig = base
+        self.config: PreprocessConfig = config_with(PreprocessConfig, config, overrides)
         self.manager: pluggy.PluginManager = manager or get_plugin_manager()
         self._decoders = get_components(self.manager, "mammokit_decoders")
         if self.config.decoder != AUTO_DECODER:
@@ -64,16 +59,8 @@ class Pipeline:
         self._padder_component = resolve_component(
             self.manager, "mammokit_padders", self.config.padder
         )
-        self._window_fn = build_resolved(
-            self._window_component,
-            "mammokit_windowing_methods",
-            options=self.config.window_options,
-        )
-        self._roi_fn = build_resolved(
+        roi = build_resolved(
             self._roi_component, "mammokit_roi_extractors", options=self.config.roi_options
-        )
-        self._pad_fn = build_resolved(
-            self._padder_component, "mammokit_padders", options=self.config.padder_options
         )
         from mammokit.preprocess.chain import RoiChain
         from mammokit.preprocess.stages import Stages
@@ -82,10 +69,16 @@ class Pipeline:
         self.stages = Stages(
             config=self.config,
             decode=functools.partial(_decode, self._decoders, self.config),
-            window_method=self._window_fn,
-            roi=self._roi_fn,
-            roi_chain=RoiChain(self.manager, self.config.roi, self._roi_fn),
-            pad=self._pad_fn,
+            window_method=build_resolved(
+                self._window_component,
+                "mammokit_windowing_methods",
+                options=self.config.window_options,
+            ),
+            roi=roi,
+            roi_chain=RoiChain(self.manager, self.config.roi, roi),
+            pad=build_resolved(
+                self._padder_component, "mammokit_padders", options=self.config.padder_options
+            ),
         )
 
     def __repr__(self) -> str:

@@ -30,6 +30,7 @@ from mammokit.config import (
     PreprocessConfig,
     config_from_dict,
     config_to_dict,
+    config_with,
     load_toml,
     save_toml,
 )
@@ -81,16 +82,6 @@ def _split_overrides(overrides: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return tables
 
 
-def _merged(cls: type, base: Any, changes: dict[str, Any], where: str) -> Any:
-    if base is None:
-        base = cls()
-    if not changes:
-        return base
-    data = config_to_dict(base)
-    data.update(changes)
-    return config_from_dict(cls, data, where=where)
-
-
 class Pipeline(ImagePipeline):
     """The whole path on one object: the image stages, training and prediction.
 
@@ -119,9 +110,9 @@ class Pipeline(ImagePipeline):
     ) -> None:
         tables = _split_overrides(overrides)
         super().__init__(config, manager=manager, **tables["preprocess"])
-        self.train_config: TrainConfig = _merged(TrainConfig, train, tables["train"], "train")
-        self.predict_config: PredictConfig = _merged(
-            PredictConfig, predict, tables["predict"], "predict"
+        self.train_config = config_with(TrainConfig, train, tables["train"], where="train")
+        self.predict_config = config_with(
+            PredictConfig, predict, tables["predict"], where="predict"
         )
         self._check_names()
 

@@ -160,9 +160,8 @@ def score_images(
         return np.zeros(0, dtype=np.float64)
     model = load_model(run.path)
     images = None
-    if pixels is not None:
-        bit_depth = 16 if np.asarray(pixels).dtype == np.uint16 else 8
-        images = pixels_to_input(pixels, bit_depth=bit_depth, image_size=run.model_input_size)
+    if pixels is not None:  # the run's own preprocessing: its bit depth
+        images = pixels_to_input(pixels, bit_depth=run.bit_depth, image_size=run.model_input_size)
     dataset = eval_dataset(
         count,
         batch_size=batch_size,

@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import json
 from pathlib import Path
+from stat import S_ISREG
 from typing import Any, cast
 
 import attrs
@@ -33,7 +34,6 @@ from mammokit.train.config import TrainConfig
 __all__ = [
     "RunDir",
     "read_oof",
-    "read_predict_config",
     "read_run_config",
     "write_run_config",
 ]
@@ -156,19 +156,6 @@ def write_run_config(
     save_toml(tables, RunDir(run_dir).config)
 
 
-def read_predict_config(run_dir: str | Path) -> PredictConfig:
-    """The run's ``[predict]`` table; the defaults for a run saved without one.
-
-    Raises:
-        ConfigError: missing or invalid file.
-    """
-    path = RunDir(run_dir).config
-    if not path.exists():
-        raise ConfigError(f"{path}: not found; is {run_dir} a mammokit run directory?")
-    table = load_toml(path).get("predict", {})
-    return config_from_dict(PredictConfig, table, where=f"{path}[predict]")
-
-
 def read_oof(run_dir: str | Path) -> pd.DataFrame | None:
     """The run's ``oof.csv`` (ids as text), or None when the run has none.
 
@@ -183,7 +170,7 @@ def read_oof(run_dir: str | Path) -> pd.DataFrame | None:
         stat = path.stat()
     except OSError:
         return None
-    if not path.is_file():
+    if not S_ISREG(stat.st_mode):
         return None
     frame: pd.DataFrame = _parse_oof(str(path.resolve()), stat.st_mtime_ns, stat.st_size)
     return cast(pd.DataFrame, frame.copy())  # the cached copy stays untouched
