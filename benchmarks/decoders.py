@@ -16,9 +16,10 @@ Two parts:
 Every timed decode is also checked against pydicom's pixels (identical at full size).
 Targets: dicomsdl (through ``decode_file``, i.e. ``Pipeline.decode``) at least 3x faster
 than plain pydicom on JPEG lossless and RLE at full size. The automatic choice gives RLE to
-pydicom (dicomsdl decodes it only when named), so for RLE the script prints dicomsdl
-against both pydicom paths: the default (pylibjpeg-rle, a mammokit core dependency) and
-pydicom's own numpy RLE decoder (the path without pylibjpeg-rle).
+``pylibjpeg_rle`` (pylibjpeg-rle without pydicom's copies; dicomsdl decodes RLE only when
+named), so for RLE the script prints the automatic choice and dicomsdl against both
+pydicom paths: the default (pylibjpeg-rle, a mammokit core dependency) and pydicom's own
+numpy RLE decoder (the path without pylibjpeg-rle).
 
 Usage::
 

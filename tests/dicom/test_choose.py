@@ -73,7 +73,8 @@ def test_the_table_is_consistent() -> None:
         ("1.2.840.10008.1.2.4.70", None, "dicomsdl", "pydicom"),
         ("1.2.840.10008.1.2.4.70", (100, 100), "dicomsdl", "pydicom"),
         ("1.2.840.10008.1.2.4.57", None, "dicomsdl", "pydicom"),
-        ("1.2.840.10008.1.2.5", None, "pydicom", "pydicom"),  # dicomsdl: RLE only if named
+        # RLE: pylibjpeg-rle directly (dicomsdl decodes RLE only when named)
+        ("1.2.840.10008.1.2.5", None, "pylibjpeg_rle", "pylibjpeg_rle"),
         ("1.2.840.10008.1.2.1", None, "pydicom", "pydicom"),
         ("1.2.840.10008.1.2.4.80", None, "pydicom", "pydicom"),
     ],
@@ -131,7 +132,7 @@ def test_dicomsdl_decodes_identically(tmp_path: Path, ts: str, dtype: type, bits
     path = write_dicom(tmp_path / "a.dcm", pixels, transfer_syntax=ts, bits_stored=bits)
     decoded = decode_file(path, decoders=_decoders(), name="dicomsdl")
     assert decode_file(path, decoders=_decoders()).decoder == (
-        "pydicom" if ts == RLELossless else "dicomsdl"
+        "pylibjpeg_rle" if ts == RLELossless else "dicomsdl"
     )
     reference = pydicom.dcmread(path).pixel_array
     assert decoded.pixels.dtype == reference.dtype
@@ -141,7 +142,7 @@ def test_dicomsdl_decodes_identically(tmp_path: Path, ts: str, dtype: type, bits
 
 def test_auto_without_dicomsdl_uses_pydicom(tmp_path: Path, without_dicomsdl: None) -> None:
     pixels = _pixels()
-    path = write_dicom(tmp_path / "a.dcm", pixels, transfer_syntax=RLELossless, bits_stored=12)
+    path = write_dicom(tmp_path / "a.dcm", pixels, transfer_syntax=JPEGLosslessSV1, bits_stored=12)
     decoded = decode_file(path, decoders=_decoders(), name="auto")
     assert decoded.decoder == "pydicom"
     np.testing.assert_array_equal(decoded.pixels, pixels)
@@ -157,7 +158,7 @@ def test_pipeline_records_the_choice_and_a_named_decoder_wins(tmp_path: Path) ->
     assert auto.decode(j2k, min_shape=(40, 30)).decoder == "j2k_reduced"
     assert auto.decode(j2k, min_shape=(40, 30)).scale == 2
     assert auto.decode(j2k).decoder == "pydicom"
-    assert auto.decode(rle).decoder == "pydicom"  # dicomsdl decodes RLE only when named
+    assert auto.decode(rle).decoder == "pylibjpeg_rle"  # dicomsdl decodes RLE only when named
     named = mammokit.Pipeline(decoder="pydicom", manager=auto.manager)
     for path in (j2k, rle):
         decoded = named.decode(path, min_shape=(40, 30))

@@ -220,8 +220,8 @@ def _index_decoders(out: Path) -> set[str]:
 
 @pytest.mark.parametrize("syntax", ["rle", "jpeg_lossless"])
 def test_the_choice_does_not_depend_on_how_the_run_is_executed(tmp_path: Path, syntax: str) -> None:
-    """In-process and worker-process runs choose the same decoder (RLE: pydicom, dicomsdl
-    only when named; JPEG lossless: dicomsdl when installed), so both write the same bytes,
+    """In-process and worker-process runs choose the same decoder (RLE: pylibjpeg_rle,
+    dicomsdl only when named; JPEG lossless: dicomsdl when installed), so both write the same bytes,
     index included; a run naming dicomsdl gives the same pixels."""
     root = write_dataset(
         tmp_path / "synth",
@@ -239,7 +239,7 @@ def test_the_choice_does_not_depend_on_how_the_run_is_executed(tmp_path: Path, s
         )
         assert result.ok and result.succeeded == 4
         runs[name] = out
-    auto = "dicomsdl" if syntax == "jpeg_lossless" and dicomsdl_available() else "pydicom"
+    auto = "pylibjpeg_rle" if syntax == "rle" else "dicomsdl" if dicomsdl_available() else "pydicom"
     assert _index_decoders(runs["in"]) == _index_decoders(runs["pool"]) == {auto}
     assert (runs["in"] / "index.csv").read_bytes() == (runs["pool"] / "index.csv").read_bytes()
     if "sdl" in runs:

@@ -35,13 +35,15 @@ from mammokit.data._job import (
     run_job,
     timeout_outcome,
 )
+from mammokit.dicom.threads import cpus, set_worker_share
 
 __all__ = ["run_in_pool", "start_method"]
 
 
-def _init_worker() -> None:
+def _init_worker(decode_threads: int) -> None:
     # Ctrl-C goes to the whole process group: let the parent handle it and stop the pool.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    set_worker_share(decode_threads)  # the workers share the CPUs' decode threads
 
 
 def start_method() -> str:
@@ -57,7 +59,10 @@ def _context() -> Any:
 
 
 def _pool(workers: int) -> ProcessPoolExecutor:
-    return ProcessPoolExecutor(max_workers=workers, mp_context=_context(), initializer=_init_worker)
+    share = max(1, cpus() // max(1, workers))
+    return ProcessPoolExecutor(
+        max_workers=workers, mp_context=_context(), initializer=_init_worker, initargs=(share,)
+    )
 
 
 def _kill_workers(pool: ProcessPoolExecutor) -> None:

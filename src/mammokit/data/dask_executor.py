@@ -43,6 +43,7 @@ from mammokit.data._job import (
     run_job,
     timeout_outcome,
 )
+from mammokit.dicom.threads import set_worker_share
 from mammokit.errors import ConfigError
 
 __all__ = ["HANG_EXIT", "run_on_dask"]
@@ -152,6 +153,7 @@ class _Deadline:
 
 def _run_with_deadline(spec: PipelineSpec, job: Job, deadline: _Deadline | None) -> Outcome:
     """:func:`run_job` in a Dask worker, under a watchdog (see the module docstring)."""
+    set_worker_share(1)  # the cluster's threads are its parallelism: one decode thread each
     if deadline is None:
         return run_job(spec, job)
     marker = deadline.marker(job)

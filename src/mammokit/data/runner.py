@@ -36,6 +36,7 @@ from mammokit.data.folder import (
 from mammokit.data.index import FAILURE_COLUMNS, INDEX_COLUMNS, id_sort_key, write_tables
 from mammokit.data.tables import read_table, validate_table
 from mammokit.data.writers import DEFAULT_SHARD_BYTES, infer_column_types, write_features_file
+from mammokit.dicom.threads import cpus
 from mammokit.errors import ConfigError, OutputWriteError
 
 __all__ = ["DatasetResult", "Failure", "OutputWriteError", "preprocess_dataset"]
@@ -159,7 +160,7 @@ def preprocess_dataset(
         raise ConfigError(f"image_timeout must be positive seconds, got {image_timeout}")
     if shard_bytes < 1:
         raise ConfigError(f"shard_bytes must be positive, got {shard_bytes}")
-    n_workers = _cores() if workers is None else workers
+    n_workers = cpus() if workers is None else workers
     if executor == "dask" and n_workers == 0:
         raise ConfigError("executor 'dask' needs at least one worker")
 
@@ -260,14 +261,6 @@ def _finish(
         if records[r["image_id"]]["status"] != "ok"
     )
     return succeeded, failures
-
-
-def _cores() -> int:
-    """The CPUs this process may run on (its affinity mask, e.g. a container's share)."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # pragma: no cover - macOS, Windows
-        return os.cpu_count() or 1
 
 
 def _load_table(table: str | Path | pd.DataFrame, kind: str) -> tuple[pd.DataFrame, Path | None]:

@@ -12,9 +12,10 @@ The rule, from what each :class:`~mammokit.DecoderComponent` declares:
    depends on plugin registration order).
 
 With the built-ins this gives: ``j2k_reduced`` for JPEG 2000 when the target size allows a
-reduction; else ``dicomsdl`` when installed and verified for that transfer syntax (see
-:data:`mammokit.dicom.decoders.dicomsdl.VERIFIED_TRANSFER_SYNTAXES`) and not named-only
-(RLE is: see :data:`mammokit.dicom.decoders.dicomsdl.NAMED_ONLY`); else ``pydicom``. The
+reduction; ``pylibjpeg_rle`` for RLE; else ``dicomsdl`` when installed and verified for that
+transfer syntax (see :data:`mammokit.dicom.decoders.dicomsdl.VERIFIED_TRANSFER_SYNTAXES`)
+and not named-only (RLE is: see :data:`mammokit.dicom.decoders.dicomsdl.NAMED_ONLY`); else
+``pydicom``. The
 choice depends on the file, ``min_shape`` and what is installed, never on how the run is
 executed, so an in-process run and a process-pool run write the same index.
 The candidates after the first are the logged fallbacks if the first fails on a file.

@@ -47,6 +47,7 @@ __all__ = [
     "frame_head",
     "jpeg_frame_header",
     "parse_codestream",
+    "rle_frame",
 ]
 
 _PIXEL_DATA_TAG = b"\xe0\x7f\x10\x00"
@@ -73,20 +74,47 @@ def frame_head(path: Path, frame: int) -> tuple[bytes, int]:
         DicomDecodeError: the pixel data is not encapsulated, or its items are broken.
     """
     with guard(path, "cannot read the encapsulated pixel data"), BoundedFile(path) as handle:
-        frames = int(pydicom.dcmread(handle, stop_before_pixels=True).get("NumberOfFrames") or 1)
-        element = handle.read(12)
-        if len(element) < 12 or element[:4] != _PIXEL_DATA_TAG:
-            raise DicomDecodeError(path, "no encapsulated Pixel Data element after the header")
-        if struct.unpack_from("<I", element, 8)[0] != _UNDEFINED_LENGTH:
-            raise DicomDecodeError(path, "compressed Pixel Data must have an undefined length")
-        fragments = _fragments(path, handle)
-        if not fragments or (frames > 1 and len(fragments) != frames):
-            raise DicomDecodeError(
-                path, f"{len(fragments)} fragment(s) for {frames} frame(s): not one per frame"
-            )
-        start, length = fragments[frame if frames > 1 else 0]
+        start, length = _frame_fragments(path, handle, frame)[0]
         handle.seek(start)
         return handle.read(min(length, _HEAD_BYTES)), length
+
+
+def rle_frame(path: Path, meta: ImageMeta, frame: int) -> bytes:
+    """The RLE bytes of frame ``frame``, after checking their segment table against ``meta``.
+
+    A single-frame file's frame is all its fragments joined (as pydicom joins them); in a
+    multi-frame file, frame k is fragment k (:func:`frame_head`'s rule). Reads the header,
+    then only the frame's own bytes.
+
+    Raises:
+        DicomDecodeError: broken items, or a segment table that disagrees with ``meta``.
+    """
+    with guard(path, "cannot read the encapsulated pixel data"), BoundedFile(path) as handle:
+        parts = []
+        for start, length in _frame_fragments(path, handle, frame):
+            handle.seek(start)
+            parts.append(handle.read(length))
+    data = b"".join(parts) if len(parts) > 1 else parts[0]
+    _check_rle(path, data[:_RLE_HEADER_BYTES], len(data), meta)
+    return data
+
+
+def _frame_fragments(path: Path, handle: BinaryIO, frame: int) -> list[tuple[int, int]]:
+    """(data offset, length) of the fragments that hold frame ``frame`` (see frame_head)."""
+    frames = int(pydicom.dcmread(handle, stop_before_pixels=True).get("NumberOfFrames") or 1)
+    element = handle.read(12)
+    if len(element) < 12 or element[:4] != _PIXEL_DATA_TAG:
+        raise DicomDecodeError(path, "no encapsulated Pixel Data element after the header")
+    if struct.unpack_from("<I", element, 8)[0] != _UNDEFINED_LENGTH:
+        raise DicomDecodeError(path, "compressed Pixel Data must have an undefined length")
+    fragments = _fragments(path, handle)
+    if not fragments or (frames > 1 and len(fragments) != frames):
+        raise DicomDecodeError(
+            path, f"{len(fragments)} fragment(s) for {frames} frame(s): not one per frame"
+        )
+    if frame >= (frames if frames > 1 else 1):
+        raise DicomDecodeError(path, f"pixel data holds fewer than {frame + 1} frame(s)")
+    return [fragments[frame]] if frames > 1 else fragments
 
 
 def _fragments(path: Path, handle: BinaryIO) -> list[tuple[int, int]]:

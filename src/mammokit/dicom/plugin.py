@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from mammokit.components import DecoderComponent
-from mammokit.dicom._uids import J2K, J2K_LOSSLESS
+from mammokit.dicom._uids import J2K, J2K_LOSSLESS, RLE
 from mammokit.dicom.decoders._dicomsdl_table import (
     NAMED_ONLY,
     VERIFIED_TRANSFER_SYNTAXES,
@@ -31,10 +31,22 @@ def _j2k_reduced(**options: Any) -> Any:
     return J2kReducedDecoder(**options)
 
 
+def _pylibjpeg_rle(**options: Any) -> Any:
+    from mammokit.dicom.decoders.pylibjpeg_rle import PylibjpegRleDecoder
+
+    return PylibjpegRleDecoder(**options)
+
+
 def _dicomsdl(**options: Any) -> Any:
     from mammokit.dicom.decoders.dicomsdl import DicomsdlDecoder
 
     return DicomsdlDecoder(**options)
+
+
+def _rle_available() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("rle") is not None  # pylibjpeg-rle, a core dependency
 
 
 def _pillow_has_openjpeg() -> bool:
@@ -60,6 +72,15 @@ def mammokit_decoders() -> list[DecoderComponent]:
             is_available=_pillow_has_openjpeg,
             reduces_resolution=True,
             speed_rank=10,
+        ),
+        DecoderComponent(
+            name="pylibjpeg_rle",
+            description="RLE Lossless through pylibjpeg-rle directly (pydicom's decoder, "
+            "without its copies)",
+            factory=_pylibjpeg_rle,
+            transfer_syntaxes=frozenset({RLE}),
+            is_available=_rle_available,
+            speed_rank=15,
         ),
         DecoderComponent(
             name="dicomsdl",

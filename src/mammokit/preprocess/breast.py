@@ -93,7 +93,7 @@ def linear_percentiles(
 def reduced_values(
     decoded: DecodedImage,
     *,
-    max_side: int = 1024,
+    max_side: int = 640,
     percentiles: Sequence[float] = (0.5, 99.0),
 ) -> tuple[np.ndarray, int]:
     """A strided copy of the modality values, robustly clipped: ``(H, W) -> ((h, w) uint16, step)``.
@@ -164,6 +164,29 @@ def _erode(mask: np.ndarray, side: int) -> np.ndarray:
 def _dilate(mask: np.ndarray, side: int) -> np.ndarray:
     """Binary dilation by a ``side`` x ``side`` square."""
     return _square_mean(mask, side) > 1e-3
+
+
+def _near(mask: np.ndarray, side: int) -> np.ndarray:
+    """Where a ``side`` x ``side`` square around a pixel holds at least 0.1% of ``mask``
+    pixels (at least one for squares up to 31 px): the reach of a large mask, (h, w) bool.
+
+    A box mean (two running sums, whatever the size), computed only over ``mask``'s
+    bounding box widened by half the square, beyond which it is zero.
+    """
+    box = mask_box(mask)
+    near = np.zeros(mask.shape, bool)
+    if box is None:
+        return near
+    half = side // 2
+    height, width = mask.shape
+    y0, x0 = max(0, box.y0 - half), max(0, box.x0 - half)
+    y1, x1 = min(height, box.y1 + half), min(width, box.x1 + half)
+    # the widened box plus half a square of context, so the filter sees the same neighbours
+    cy0, cx0 = max(0, y0 - half), max(0, x0 - half)
+    cy1, cx1 = min(height, y1 + half), min(width, x1 + half)
+    mean = _square_mean(mask[cy0:cy1, cx0:cx1], side)
+    near[y0:y1, x0:x1] = mean[y0 - cy0 : y1 - cy0, x0 - cx0 : x1 - cx0] > 1e-3
+    return near
 
 
 def _largest(mask: np.ndarray) -> np.ndarray | None:
@@ -299,8 +322,8 @@ def breast_mask(
     core = _largest(_dilate(_erode((values > otsu) & keep, opening), opening))
     if core is None:
         return None
-    tissue = (values > li) & _dilate(core, 2 * _odd(grow_fraction * side) + 1)
-    skin = (values > triangle) & _dilate(core, 2 * _odd(skin_fraction * side) + 1)
+    tissue = (values > li) & _near(core, 2 * _odd(grow_fraction * side) + 1)
+    skin = (values > triangle) & _near(core, 2 * _odd(skin_fraction * side) + 1)
     grown = _largest((tissue | skin) & keep)
     if grown is None:  # pragma: no cover - the core is inside ``low``
         return None
@@ -320,11 +343,11 @@ def fill_holes(mask: np.ndarray) -> np.ndarray:
     if count == 0:
         full: np.ndarray = mask.copy()
         return full
-    outside = np.zeros(count + 1, bool)
-    outside[0] = True
+    keep = np.ones(count + 1, bool)  # label 0 is the mask; a hole is kept (filled) too
     for edge in (labels[0], labels[-1], labels[:, 0], labels[:, -1]):
-        outside[edge] = True
-    filled: np.ndarray = ~outside[labels] | mask
+        keep[edge] = False  # background that reaches a frame edge
+    keep[0] = True
+    filled: np.ndarray = keep[labels]
     return filled
 
 
@@ -363,7 +386,7 @@ class BreastMask(_CheckedExtractor):
     bright, breast on the left. Options: ``max_side`` and ``percentiles`` of
     :func:`reduced_values`; ``open_fraction``, ``grow_fraction`` and ``skin_fraction`` of
     :func:`breast_mask`;
-    ``margin`` (0.008 of the frame; never added past column 0, the chest wall), the
+    ``margin`` (0.006 of the frame; never added past column 0, the chest wall), the
     degeneracy checks of :func:`~mammokit.preprocess.roi.degenerate_reason` and
     ``fallback`` (``("otsu",)``, run on the same reduced values).
     """
@@ -374,12 +397,12 @@ class BreastMask(_CheckedExtractor):
     def __init__(
         self,
         *,
-        max_side: int = 1024,
+        max_side: int = 640,
         percentiles: Sequence[float] = (0.5, 99.0),
         open_fraction: float = 0.02,
         grow_fraction: float = 0.085,
         skin_fraction: float = 0.04,
-        margin: float = 0.008,
+        margin: float = 0.007,
         fallback: Sequence[str] = ("otsu",),
         **checks: float,
     ) -> None:

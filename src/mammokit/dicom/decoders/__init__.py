@@ -1,7 +1,8 @@
 """The decoder backends, one module per library, as pydicom 3 keeps its own
 (``pydicom.pixels.decoders``): :mod:`~mammokit.dicom.decoders.pydicom` (the reference, every
-transfer syntax), :mod:`~mammokit.dicom.decoders.dicomsdl` (native JPEG lossless) and
-:mod:`~mammokit.dicom.decoders.j2k_reduced` (JPEG 2000 at 1/2, 1/4 or 1/8 size).
+transfer syntax), :mod:`~mammokit.dicom.decoders.dicomsdl` (native JPEG lossless),
+:mod:`~mammokit.dicom.decoders.j2k_reduced` (JPEG 2000 at 1/2, 1/4 or 1/8 size) and
+:mod:`~mammokit.dicom.decoders.pylibjpeg_rle` (RLE through pylibjpeg-rle directly).
 
 Backends stay thin: the checks of a frame's own codestream against the header live in
 :mod:`mammokit.dicom.codestream`, and the header checks in :class:`FrameDecoder`.

@@ -13,6 +13,10 @@ dtype (from Bits Allocated and Pixel Representation) and applies pydicom's corre
 the codestream's signedness disagrees with Pixel Representation, so the result at scale 1
 is exactly ``ds.pixel_array``.
 
+OpenJPEG decodes on :func:`~mammokit.dicom.threads.decode_threads` threads (``threads``;
+every CPU for one image in the calling process, the worker's share in a batch run): the
+pixels do not depend on it.
+
 When the codestream's signedness disagrees with Pixel Representation (a known encoder
 bug), the reduced levels average wrapped-around values and are meaningless, so such files
 are decoded at full resolution (scale 1), which is still exact.
@@ -36,6 +40,7 @@ from mammokit.dicom._uids import J2K, J2K_LOSSLESS
 from mammokit.dicom.choose import MAX_REDUCTION, reduction_level
 from mammokit.dicom.codestream import Codestream, check_tiles, frame_bytes, parse_codestream
 from mammokit.dicom.decoders.base import FrameDecoder, pydicom_dtype
+from mammokit.dicom.threads import decode_threads, openjpeg_threads
 from mammokit.errors import DicomDecodeError
 from mammokit.images import DecodedImage, ImageMeta
 
@@ -72,6 +77,8 @@ class J2kReducedDecoder(FrameDecoder):
     Args:
         frame: the frame to take from a multi-frame file; None (default) rejects them.
         max_reduction: the largest level tried (0..3; 3 means 1/8).
+        threads: OpenJPEG's decode threads; 0 (default) means
+            :func:`~mammokit.dicom.threads.decode_threads`.
 
     ``decode(path, min_shape=...)`` returns (ceil(H / s), ceil(W / s)) stored values in
     pydicom's dtype, with ``scale`` s = 2**n, the coarsest level still >= ``min_shape``.
@@ -79,11 +86,16 @@ class J2kReducedDecoder(FrameDecoder):
 
     name = NAME
 
-    def __init__(self, frame: int | None = None, max_reduction: int = MAX_REDUCTION) -> None:
+    def __init__(
+        self, frame: int | None = None, max_reduction: int = MAX_REDUCTION, threads: int = 0
+    ) -> None:
         super().__init__(frame)
         if not 0 <= max_reduction <= MAX_REDUCTION:
             raise TypeError(f"max_reduction must be in 0..{MAX_REDUCTION}, got {max_reduction}")
+        if isinstance(threads, bool) or not isinstance(threads, int) or threads < 0:
+            raise TypeError(f"threads must be an integer >= 0, got {threads!r}")
         self.max_reduction = max_reduction
+        self.threads = threads
 
     def _decode(
         self, path: Path, meta: ImageMeta, min_shape: tuple[int, int] | None
@@ -103,7 +115,10 @@ class J2kReducedDecoder(FrameDecoder):
             # The codestream's signedness is wrong, so its wavelet averaged wrapped-around
             # values: only a full decode (then pydicom's correction) gives the right image.
             level = 0
-        with guard(path, f"cannot decode the JPEG 2000 codestream at 1/{1 << level}"):
+        with (
+            guard(path, f"cannot decode the JPEG 2000 codestream at 1/{1 << level}"),
+            openjpeg_threads(self.threads or decode_threads()),
+        ):
             container = _pillow_decode(data, stream, level)
         expected = stream.reduced_size(level)
         if container.shape != expected:
