@@ -23,6 +23,7 @@ from mammokit.dicom.decoders._dicomsdl_table import (
     VERIFIED_TRANSFER_SYNTAXES,
     dicomsdl_available,
 )
+from mammokit.dicom.decoders.imagecodecs import imagecodecs_available
 from mammokit.images import ImageMeta
 from mammokit.plugins import get_components, get_plugin_manager
 from mammokit.synthetic.encoders.write import write_dicom
@@ -37,9 +38,12 @@ def _decoders() -> dict[str, mammokit.Component]:
 
 @pytest.fixture
 def without_dicomsdl(monkeypatch: pytest.MonkeyPatch) -> None:
-    """dicomsdl as if not installed: ``import dicomsdl`` fails, find_spec finds nothing."""
+    """The ``fast`` extra as if not installed: ``import dicomsdl`` and ``import imagecodecs``
+    fail, find_spec finds nothing."""
     monkeypatch.setitem(sys.modules, "dicomsdl", None)
+    monkeypatch.setitem(sys.modules, "imagecodecs", None)
     assert not dicomsdl_available()
+    assert not imagecodecs_available()
 
 
 def _pixels(dtype: type = np.uint16, bits: int = 12) -> np.ndarray:
@@ -70,9 +74,10 @@ def test_the_table_is_consistent() -> None:
         ("1.2.840.10008.1.2.4.90", (100, 100), "j2k_reduced", "j2k_reduced"),
         ("1.2.840.10008.1.2.4.90", None, "pydicom", "pydicom"),
         ("1.2.840.10008.1.2.4.90", (900, 900), "pydicom", "pydicom"),
-        ("1.2.840.10008.1.2.4.70", None, "dicomsdl", "pydicom"),
-        ("1.2.840.10008.1.2.4.70", (100, 100), "dicomsdl", "pydicom"),
-        ("1.2.840.10008.1.2.4.57", None, "dicomsdl", "pydicom"),
+        # JPEG lossless: libjpeg-turbo 3 through imagecodecs, then dicomsdl (both `fast`)
+        ("1.2.840.10008.1.2.4.70", None, "imagecodecs", "pydicom"),
+        ("1.2.840.10008.1.2.4.70", (100, 100), "imagecodecs", "pydicom"),
+        ("1.2.840.10008.1.2.4.57", None, "imagecodecs", "pydicom"),
         # RLE: pylibjpeg-rle directly (dicomsdl decodes RLE only when named)
         ("1.2.840.10008.1.2.5", None, "pylibjpeg_rle", "pylibjpeg_rle"),
         ("1.2.840.10008.1.2.1", None, "pydicom", "pydicom"),
@@ -87,12 +92,16 @@ def test_auto_choice_table(
     without_fast: str,
 ) -> None:
     meta = ImageMeta(rows=1000, columns=800, transfer_syntax=ts)
-    if dicomsdl_available():
-        assert candidates(_decoders(), meta, min_shape)[0] == with_fast
+    if dicomsdl_available() and imagecodecs_available():
+        chosen = candidates(_decoders(), meta, min_shape)
+        assert chosen[0] == with_fast
+        if with_fast == "imagecodecs":
+            assert chosen[1] == "dicomsdl"  # the first fallback
     monkeypatch.setitem(sys.modules, "dicomsdl", None)
+    monkeypatch.setitem(sys.modules, "imagecodecs", None)
     chosen = candidates(_decoders(), meta, min_shape)
     assert chosen[0] == without_fast
-    assert "dicomsdl" not in chosen
+    assert "dicomsdl" not in chosen and "imagecodecs" not in chosen
     assert chosen[-1] in ("pydicom", "j2k_reduced")
 
 
@@ -127,13 +136,13 @@ def test_named_only_is_declared_data_not_a_special_case() -> None:
     ],
 )
 def test_dicomsdl_decodes_identically(tmp_path: Path, ts: str, dtype: type, bits: int) -> None:
-    """Named, for every verified syntax; chosen automatically for JPEG lossless only."""
+    """Named, for every verified syntax (automatically, imagecodecs comes first for JPEG
+    lossless, and pylibjpeg_rle for RLE)."""
     pixels = _pixels(dtype, bits)
     path = write_dicom(tmp_path / "a.dcm", pixels, transfer_syntax=ts, bits_stored=bits)
     decoded = decode_file(path, decoders=_decoders(), name="dicomsdl")
-    assert decode_file(path, decoders=_decoders()).decoder == (
-        "pylibjpeg_rle" if ts == RLELossless else "dicomsdl"
-    )
+    auto = decode_file(path, decoders=_decoders()).decoder
+    assert auto == ("pylibjpeg_rle" if ts == RLELossless else "imagecodecs")
     reference = pydicom.dcmread(path).pixel_array
     assert decoded.pixels.dtype == reference.dtype
     np.testing.assert_array_equal(decoded.pixels, reference)

@@ -26,6 +26,7 @@ import mammokit
 from mammokit.dicom import decode_file
 from mammokit.dicom.codestream import check_frame_stream
 from mammokit.dicom.decoders._dicomsdl_table import dicomsdl_available
+from mammokit.dicom.decoders.imagecodecs import imagecodecs_available
 from mammokit.dicom.header import read_checked
 from mammokit.dicom.limits import DEFAULT_LIMITS
 from mammokit.plugins import get_components, get_plugin_manager
@@ -221,8 +222,8 @@ def _index_decoders(out: Path) -> set[str]:
 @pytest.mark.parametrize("syntax", ["rle", "jpeg_lossless"])
 def test_the_choice_does_not_depend_on_how_the_run_is_executed(tmp_path: Path, syntax: str) -> None:
     """In-process and worker-process runs choose the same decoder (RLE: pylibjpeg_rle,
-    dicomsdl only when named; JPEG lossless: dicomsdl when installed), so both write the same bytes,
-    index included; a run naming dicomsdl gives the same pixels."""
+    dicomsdl only when named; JPEG lossless: imagecodecs, else dicomsdl, when installed), so
+    both write the same bytes, index included; a run naming dicomsdl gives the same pixels."""
     root = write_dataset(
         tmp_path / "synth",
         SynthConfig(patients=1, image_size=(96, 80), transfer_syntaxes=(syntax,), seed=2),
@@ -239,7 +240,8 @@ def test_the_choice_does_not_depend_on_how_the_run_is_executed(tmp_path: Path, s
         )
         assert result.ok and result.succeeded == 4
         runs[name] = out
-    auto = "pylibjpeg_rle" if syntax == "rle" else "dicomsdl" if dicomsdl_available() else "pydicom"
+    fast = "imagecodecs" if imagecodecs_available() else "dicomsdl" if dicomsdl_available() else ""
+    auto = "pylibjpeg_rle" if syntax == "rle" else fast or "pydicom"
     assert _index_decoders(runs["in"]) == _index_decoders(runs["pool"]) == {auto}
     assert (runs["in"] / "index.csv").read_bytes() == (runs["pool"] / "index.csv").read_bytes()
     if "sdl" in runs:

@@ -47,6 +47,7 @@ __all__ = [
     "frame_head",
     "jpeg_frame_header",
     "parse_codestream",
+    "read_frame",
     "rle_frame",
 ]
 
@@ -79,22 +80,29 @@ def frame_head(path: Path, frame: int) -> tuple[bytes, int]:
         return handle.read(min(length, _HEAD_BYTES)), length
 
 
-def rle_frame(path: Path, meta: ImageMeta, frame: int) -> bytes:
-    """The RLE bytes of frame ``frame``, after checking their segment table against ``meta``.
-
-    A single-frame file's frame is all its fragments joined (as pydicom joins them); in a
-    multi-frame file, frame k is fragment k (:func:`frame_head`'s rule). Reads the header,
-    then only the frame's own bytes.
+def read_frame(path: Path, frame: int) -> bytes:
+    """The encapsulated bytes of frame ``frame``: in a single-frame file all its fragments
+    joined (as pydicom joins them), in a multi-frame file fragment k (:func:`frame_head`'s
+    rule). Reads the header, then only the frame's own bytes.
 
     Raises:
-        DicomDecodeError: broken items, or a segment table that disagrees with ``meta``.
+        DicomDecodeError: the pixel data is not encapsulated, or its items are broken.
     """
     with guard(path, "cannot read the encapsulated pixel data"), BoundedFile(path) as handle:
         parts = []
         for start, length in _frame_fragments(path, handle, frame):
             handle.seek(start)
             parts.append(handle.read(length))
-    data = b"".join(parts) if len(parts) > 1 else parts[0]
+    return b"".join(parts) if len(parts) > 1 else parts[0]
+
+
+def rle_frame(path: Path, meta: ImageMeta, frame: int) -> bytes:
+    """:func:`read_frame`, after checking the frame's RLE segment table against ``meta``.
+
+    Raises:
+        DicomDecodeError: broken items, or a segment table that disagrees with ``meta``.
+    """
+    data = read_frame(path, frame)
     _check_rle(path, data[:_RLE_HEADER_BYTES], len(data), meta)
     return data
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from mammokit.components import DecoderComponent
-from mammokit.dicom._uids import J2K, J2K_LOSSLESS, RLE
+from mammokit.dicom._uids import J2K, J2K_LOSSLESS, JPEG_LOSSLESS, JPEG_LOSSLESS_SV1, RLE
 from mammokit.dicom.decoders._dicomsdl_table import (
     NAMED_ONLY,
     VERIFIED_TRANSFER_SYNTAXES,
@@ -35,6 +35,18 @@ def _pylibjpeg_rle(**options: Any) -> Any:
     from mammokit.dicom.decoders.pylibjpeg_rle import PylibjpegRleDecoder
 
     return PylibjpegRleDecoder(**options)
+
+
+def _imagecodecs(**options: Any) -> Any:
+    from mammokit.dicom.decoders.imagecodecs import ImagecodecsDecoder
+
+    return ImagecodecsDecoder(**options)
+
+
+def _imagecodecs_available() -> bool:
+    from mammokit.dicom.decoders.imagecodecs import imagecodecs_available
+
+    return imagecodecs_available()
 
 
 def _dicomsdl(**options: Any) -> Any:
@@ -81,6 +93,14 @@ def mammokit_decoders() -> list[DecoderComponent]:
             transfer_syntaxes=frozenset({RLE}),
             is_available=_rle_available,
             speed_rank=15,
+        ),
+        DecoderComponent(
+            name="imagecodecs",
+            description="imagecodecs (mammokit[fast]): JPEG lossless through libjpeg-turbo 3",
+            factory=_imagecodecs,
+            transfer_syntaxes=frozenset({JPEG_LOSSLESS, JPEG_LOSSLESS_SV1}),
+            is_available=_imagecodecs_available,
+            speed_rank=18,
         ),
         DecoderComponent(
             name="dicomsdl",

@@ -12,7 +12,7 @@ from mammokit.dicom.limits import DEFAULT_LIMITS, Limits
 from mammokit.errors import DicomDecodeError
 from mammokit.images import DecodedImage, ImageMeta
 
-__all__ = ["FrameDecoder", "pydicom_dtype"]
+__all__ = ["FrameDecoder", "correct_unused_bits", "pydicom_dtype"]
 
 
 def pydicom_dtype(meta: ImageMeta) -> np.dtype:
@@ -20,6 +20,20 @@ def pydicom_dtype(meta: ImageMeta) -> np.dtype:
     (32-bit data: uint32/int32)."""
     size = 1 if meta.bits_allocated <= 8 else 2 if meta.bits_allocated <= 16 else 4
     return np.dtype(f"{'i' if meta.pixel_representation == 1 else 'u'}{size}")
+
+
+def correct_unused_bits(pixels: np.ndarray, bits_stored: int) -> np.ndarray:
+    """pydicom's correction of the bits above ``bits_stored`` in (H, W) integer ``pixels``,
+    in place: shifted out and back, so signed values are sign-extended from the stored bits
+    and unsigned ones have the unused bits cleared."""
+    shift = 8 * pixels.dtype.itemsize - bits_stored
+    if shift > 0:
+        if pixels.dtype.kind == "u":
+            pixels &= pixels.dtype.type((1 << bits_stored) - 1)
+        else:
+            pixels <<= shift
+            pixels >>= shift
+    return pixels
 
 
 class FrameDecoder:

@@ -27,28 +27,14 @@ import numpy as np
 from mammokit.dicom._guard import guard
 from mammokit.dicom._uids import RLE
 from mammokit.dicom.codestream import rle_frame
-from mammokit.dicom.decoders.base import FrameDecoder, pydicom_dtype
+from mammokit.dicom.decoders.base import FrameDecoder, correct_unused_bits, pydicom_dtype
 from mammokit.errors import DicomDecodeError
 from mammokit.images import DecodedImage, ImageMeta
 
-__all__ = ["PylibjpegRleDecoder", "correct_unused_bits"]
+__all__ = ["PylibjpegRleDecoder"]
 
 NAME = "pylibjpeg_rle"
 _BITS = (8, 16, 32)
-
-
-def correct_unused_bits(pixels: np.ndarray, bits_stored: int) -> np.ndarray:
-    """pydicom's correction of the bits above ``bits_stored`` in (H, W) integer ``pixels``,
-    in place: shifted out and back, so signed values are sign-extended from the stored bits
-    and unsigned ones have the unused bits cleared."""
-    shift = 8 * pixels.dtype.itemsize - bits_stored
-    if shift > 0:
-        if pixels.dtype.kind == "u":
-            pixels &= pixels.dtype.type((1 << bits_stored) - 1)
-        else:
-            pixels <<= shift
-            pixels >>= shift
-    return pixels
 
 
 class PylibjpegRleDecoder(FrameDecoder):
