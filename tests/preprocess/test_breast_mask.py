@@ -265,6 +265,26 @@ def test_thresholds_and_fill_holes_match_skimage_and_scipy() -> None:
     assert np.array_equal(fill_holes(np.ones((4, 4), bool)), np.ones((4, 4), bool))
 
 
+@pytest.mark.parametrize("where", ["middle", "corner", "edge", "empty"])
+def test_the_reach_over_the_box_equals_the_box_mean_over_the_frame(where: str) -> None:
+    """``_near`` filters only the mask's box widened by half the square; the result is the
+    box mean of the whole frame thresholded at 0.1%, as the dilation was before."""
+    from scipy.ndimage import uniform_filter
+
+    from mammokit.preprocess.breast import _near
+
+    rng = np.random.default_rng(3)
+    mask = np.zeros((300, 220), bool)
+    place = {"middle": (slice(90, 200), slice(60, 150)), "corner": (slice(0, 70), slice(0, 50))}
+    place["edge"] = (slice(40, 260), slice(180, 220))
+    if where != "empty":
+        rows, cols = place[where]
+        mask[rows, cols] = rng.random((rows.stop - rows.start, cols.stop - cols.start)) > 0.3
+    for side in (3, 31, 75, 155):
+        full = uniform_filter(mask.astype(np.float32), side, mode="constant") > 1e-3
+        assert np.array_equal(_near(mask, side), full), (where, side)
+
+
 def test_linear_percentiles_match_numpy() -> None:
     rng = np.random.default_rng(1)
     sample = rng.integers(0, 50, 1000)
