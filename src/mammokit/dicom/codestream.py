@@ -42,13 +42,12 @@ __all__ = [
     "Codestream",
     "check_codestream",
     "check_frame_stream",
+    "checked_frame",
     "check_tiles",
     "frame_bytes",
     "frame_head",
     "jpeg_frame_header",
     "parse_codestream",
-    "read_frame",
-    "rle_frame",
 ]
 
 _PIXEL_DATA_TAG = b"\xe0\x7f\x10\x00"
@@ -80,30 +79,24 @@ def frame_head(path: Path, frame: int) -> tuple[bytes, int]:
         return handle.read(min(length, _HEAD_BYTES)), length
 
 
-def read_frame(path: Path, frame: int) -> bytes:
-    """The encapsulated bytes of frame ``frame``: in a single-frame file all its fragments
-    joined (as pydicom joins them), in a multi-frame file fragment k (:func:`frame_head`'s
-    rule). Reads the header, then only the frame's own bytes.
+def checked_frame(path: Path, meta: ImageMeta, frame: int) -> bytes:
+    """The encapsulated bytes of frame ``frame``, after :func:`check_frame_stream`'s check of
+    their own header (JPEG lossless SOF3, RLE segment table) against ``meta``.
+
+    In a single-frame file the frame is all its fragments joined (as pydicom joins them), in
+    a multi-frame file fragment k (:func:`frame_head`'s rule). Reads the header, then only
+    the frame's own bytes, once.
 
     Raises:
-        DicomDecodeError: the pixel data is not encapsulated, or its items are broken.
+        DicomDecodeError: broken items, or a frame header that disagrees with ``meta``.
     """
     with guard(path, "cannot read the encapsulated pixel data"), BoundedFile(path) as handle:
         parts = []
         for start, length in _frame_fragments(path, handle, frame):
             handle.seek(start)
             parts.append(handle.read(length))
-    return b"".join(parts) if len(parts) > 1 else parts[0]
-
-
-def rle_frame(path: Path, meta: ImageMeta, frame: int) -> bytes:
-    """:func:`read_frame`, after checking the frame's RLE segment table against ``meta``.
-
-    Raises:
-        DicomDecodeError: broken items, or a segment table that disagrees with ``meta``.
-    """
-    data = read_frame(path, frame)
-    _check_rle(path, data[:_RLE_HEADER_BYTES], len(data), meta)
+    data = b"".join(parts) if len(parts) > 1 else parts[0]
+    _check_head(path, meta, data[:_HEAD_BYTES], len(data))
     return data
 
 
@@ -148,11 +141,20 @@ def check_frame_stream(path: Path, meta: ImageMeta, frame: int) -> None:
     Raises:
         DicomDecodeError: naming the file and the disagreement.
     """
+    if meta.transfer_syntax in _STREAM_CHECKED:
+        head, length = frame_head(path, frame)
+        _check_head(path, meta, head, length)
+
+
+#: The transfer syntaxes whose frame header :func:`_check_head` reads.
+_STREAM_CHECKED = frozenset({_uids.JPEG_LOSSLESS, _uids.JPEG_LOSSLESS_SV1, _uids.RLE})
+
+
+def _check_head(path: Path, meta: ImageMeta, head: bytes, length: int) -> None:
+    """The check of a frame's first bytes ``head`` (of ``length``) for its transfer syntax."""
     if meta.transfer_syntax in (_uids.JPEG_LOSSLESS, _uids.JPEG_LOSSLESS_SV1):
-        head, _length = frame_head(path, frame)
         _check_jpeg_lossless(path, head, meta)
     elif meta.transfer_syntax == _uids.RLE:
-        head, length = frame_head(path, frame)
         _check_rle(path, head, length, meta)
 
 

@@ -12,7 +12,7 @@ from mammokit.dicom.limits import DEFAULT_LIMITS, Limits
 from mammokit.errors import DicomDecodeError
 from mammokit.images import DecodedImage, ImageMeta
 
-__all__ = ["FrameDecoder", "correct_unused_bits", "pydicom_dtype"]
+__all__ = ["FrameDecoder", "as_pydicom_values", "correct_unused_bits", "pydicom_dtype"]
 
 
 def pydicom_dtype(meta: ImageMeta) -> np.dtype:
@@ -33,6 +33,22 @@ def correct_unused_bits(pixels: np.ndarray, bits_stored: int) -> np.ndarray:
         else:
             pixels <<= shift
             pixels >>= shift
+    return pixels
+
+
+def as_pydicom_values(samples: np.ndarray, meta: ImageMeta) -> np.ndarray:
+    """(H, W) unsigned samples in native byte order, as a codec returns them, -> the values
+    ``ds.pixel_array`` holds: widened to Bits Allocated if narrower, viewed in pydicom's
+    dtype (signed for Pixel Representation 1), the bits above Bits Stored corrected
+    (:func:`correct_unused_bits`, in place when ``samples`` is writeable)."""
+    target = pydicom_dtype(meta)
+    if samples.dtype.itemsize != target.itemsize:  # e.g. 8-bit precision in 16 bits allocated
+        samples = samples.astype(np.dtype(f"u{target.itemsize}"))
+    pixels = samples.view(target)
+    if 0 < meta.bits_stored < meta.bits_allocated:
+        if not pixels.flags.writeable:
+            pixels = pixels.copy()
+        correct_unused_bits(pixels, meta.bits_stored)
     return pixels
 
 

@@ -5,7 +5,7 @@ bundles it (``imagecodecs.jpeg8_decode``). On the CBIS-DDSM images re-encoded as
 lossless it decodes 12.7 megapixels in 66 - 72 ms, against 100 - 116 ms for dicomsdl and
 about 400 ms for pydicom's pylibjpeg-libjpeg (``docs/benchmarks.md``).
 
-Before it runs, :func:`~mammokit.dicom.codestream.check_frame_stream` compares the frame's
+Before it runs, :func:`~mammokit.dicom.codestream.checked_frame` compares the frame's
 SOF (size, precision) with the DICOM header, as before dicomsdl, and the decoded shape is
 checked again after. The result is exactly ``ds.pixel_array``: pydicom's dtype (from Bits
 Allocated and Pixel Representation) and pydicom's correction of the unused high bits when
@@ -22,8 +22,8 @@ import numpy as np
 
 from mammokit.dicom._guard import guard
 from mammokit.dicom._uids import JPEG_LOSSLESS, JPEG_LOSSLESS_SV1
-from mammokit.dicom.codestream import check_frame_stream, read_frame
-from mammokit.dicom.decoders.base import FrameDecoder, correct_unused_bits, pydicom_dtype
+from mammokit.dicom.codestream import checked_frame
+from mammokit.dicom.decoders.base import FrameDecoder, as_pydicom_values
 from mammokit.errors import DicomDecodeError
 from mammokit.images import DecodedImage, ImageMeta
 
@@ -73,9 +73,7 @@ class ImagecodecsDecoder(FrameDecoder):
             raise DicomDecodeError(
                 path, f"{NAME} decodes 8 or 16 bits allocated, not {meta.bits_allocated}"
             )
-        frame = self.frame or 0
-        check_frame_stream(path, meta, frame)  # the SOF against Rows, Columns, Bits Allocated
-        data = read_frame(path, frame)
+        data = checked_frame(path, meta, self.frame or 0)  # its SOF against the header
         with guard(path, "imagecodecs cannot decode the JPEG lossless frame"):
             import imagecodecs
 
@@ -84,10 +82,4 @@ class ImagecodecsDecoder(FrameDecoder):
             raise DicomDecodeError(
                 path, f"{NAME} gave a {decoded.dtype} array of shape {decoded.shape}"
             )
-        target = pydicom_dtype(meta)
-        if decoded.dtype.itemsize != target.itemsize:  # 8-bit precision in 16 bits allocated
-            decoded = decoded.astype(np.dtype(f"u{target.itemsize}"))
-        pixels = decoded.view(target)
-        if 0 < meta.bits_stored < meta.bits_allocated:
-            correct_unused_bits(pixels, meta.bits_stored)
-        return self._result(path, pixels, meta)
+        return self._result(path, as_pydicom_values(decoded, meta), meta)

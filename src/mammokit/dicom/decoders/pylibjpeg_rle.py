@@ -5,7 +5,7 @@ pydicom decodes RLE with the same library (its ``pylibjpeg`` plugin calls pylibj
 decoded bytes into a new array and re-validates the options: on a 12.7-megapixel CBIS-DDSM
 film scan that wraps a 16 - 21 ms decode into 45 - 60 ms (``benchmarks/decoders.py``,
 ``docs/benchmarks.md``). This decoder reads only the frame's fragments, checks their
-segment table against the header (:func:`~mammokit.dicom.codestream.rle_frame`), decodes
+segment table against the header (:func:`~mammokit.dicom.codestream.checked_frame`), decodes
 them once, and views the decoded bytes as the image.
 
 The result is exactly ``ds.pixel_array``: pydicom's dtype (from Bits Allocated and Pixel
@@ -26,8 +26,8 @@ import numpy as np
 
 from mammokit.dicom._guard import guard
 from mammokit.dicom._uids import RLE
-from mammokit.dicom.codestream import rle_frame
-from mammokit.dicom.decoders.base import FrameDecoder, correct_unused_bits, pydicom_dtype
+from mammokit.dicom.codestream import checked_frame
+from mammokit.dicom.decoders.base import FrameDecoder, as_pydicom_values
 from mammokit.errors import DicomDecodeError
 from mammokit.images import DecodedImage, ImageMeta
 
@@ -62,17 +62,15 @@ class PylibjpegRleDecoder(FrameDecoder):
             raise DicomDecodeError(
                 path, f"{NAME} decodes 8, 16 or 32 bits allocated, not {meta.bits_allocated}"
             )
-        data = rle_frame(path, meta, self.frame or 0)
+        data = checked_frame(path, meta, self.frame or 0)  # its segment table checked
         with guard(path, "cannot decode the RLE frame"):
             decoded = decode_frame(data, meta.rows * meta.columns, meta.bits_allocated, "<")
-        dtype = pydicom_dtype(meta).newbyteorder("<")
-        if len(decoded) != meta.rows * meta.columns * dtype.itemsize:
+        little = np.dtype(f"<u{meta.bits_allocated // 8}")
+        if len(decoded) != meta.rows * meta.columns * little.itemsize:
             raise DicomDecodeError(
                 path, f"the RLE frame decoded to {len(decoded)} bytes, not Rows x Columns"
             )
-        pixels = np.frombuffer(decoded, dtype).reshape(meta.rows, meta.columns)
-        if not dtype.isnative:  # a big-endian machine
-            pixels = pixels.astype(dtype.newbyteorder("="))
-        if 0 < meta.bits_stored < meta.bits_allocated:
-            correct_unused_bits(pixels, meta.bits_stored)
-        return self._result(path, pixels, meta)
+        samples = np.frombuffer(decoded, little).reshape(meta.rows, meta.columns)
+        if not little.isnative:  # a big-endian machine
+            samples = samples.astype(little.newbyteorder("="))
+        return self._result(path, as_pydicom_values(samples, meta), meta)
