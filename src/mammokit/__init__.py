@@ -27,6 +27,7 @@ from mammokit.plugins import (
     get_plugin_manager,
     hookimpl,
     list_plugins,
+    reset_plugin_managers,
     resolve_component,
 )
 from mammokit.preprocess.windowing import apply_voi_lut
@@ -96,6 +97,7 @@ __all__ = [
     "preprocess_dataset",
     "read_index",
     "read_table",
+    "reset_plugin_managers",
     "resolve_component",
     "split_table",
     "write_dataset",

@@ -12,6 +12,7 @@ import inspect
 import logging
 import os
 import re
+import sys
 from collections.abc import Iterable, Sequence
 from typing import Any, cast
 
@@ -60,6 +61,7 @@ __all__ = [
     "get_windowing_methods",
     "hookimpl",
     "list_plugins",
+    "reset_plugin_managers",
     "resolve_component",
 ]
 
@@ -109,10 +111,15 @@ class PluginInfo:
 class MammokitPluginManager(pluggy.PluginManager):
     """pluggy's manager with what mammokit needs to know about its plugins.
 
+    Each registry hook is called once: its components are kept until a plugin is registered
+    or unregistered. The manager that :func:`get_plugin_manager` shares in a process is
+    frozen: registering on it raises, so no caller changes what the others see.
+
     Attributes:
         distributions: registration name -> ``(distribution, version)``.
         disabled: plugins that ``MAMMOKIT_DISABLE_PLUGINS`` kept out, as :class:`PluginInfo`.
         failed: entry points that could not be loaded, as :class:`PluginInfo` with the error.
+        frozen: True for the shared manager: :meth:`register` and :meth:`unregister` raise.
     """
 
     def __init__(self) -> None:
@@ -120,6 +127,35 @@ class MammokitPluginManager(pluggy.PluginManager):
         self.distributions: dict[str, tuple[str, str]] = {}
         self.disabled: list[PluginInfo] = []
         self.failed: list[PluginInfo] = []
+        self.frozen = False
+        self.collected: dict[str, list[Component[Any]]] = {}
+
+    def register(self, plugin: object, name: str | None = None) -> str | None:
+        """pluggy's ``register``; forgets the collected components.
+
+        Raises:
+            PluginError: the manager is the shared, frozen one.
+        """
+        self._refuse_if_frozen("register")
+        self.collected.clear()
+        return super().register(plugin, name)
+
+    def unregister(self, plugin: object | None = None, name: str | None = None) -> Any:
+        """pluggy's ``unregister``; forgets the collected components.
+
+        Raises:
+            PluginError: the manager is the shared, frozen one.
+        """
+        self._refuse_if_frozen("unregister")
+        self.collected.clear()
+        return super().unregister(plugin, name)
+
+    def _refuse_if_frozen(self, action: str) -> None:
+        if self.frozen:
+            raise PluginError(
+                f"cannot {action} a plugin on the shared plugin manager; build one of your "
+                "own with mammokit.get_plugin_manager(plugins=[...])"
+            )
 
     def register_as(self, plugin: object, name: str, distribution: str, version: str) -> None:
         """Register ``plugin`` under ``name`` and remember where it comes from."""
@@ -209,15 +245,37 @@ def _load_entry_points(pm: MammokitPluginManager) -> None:
         )
 
 
+#: The shared managers, by :func:`_shared_key`.
+_SHARED: dict[tuple[object, ...], MammokitPluginManager] = {}
+
+
+def _shared_key() -> tuple[object, ...]:
+    """What the default manager depends on: the plugin switches and where entry points are
+    looked for."""
+    switches = tuple(os.environ.get(name) for name in (DISABLE_ENV, STRICT_ENV, TRACE_ENV))
+    return (*switches, tuple(sys.path))
+
+
+def reset_plugin_managers() -> None:
+    """Forget the shared managers: the next :func:`get_plugin_manager` call builds anew
+    (for tests that install or remove plugins within one process)."""
+    _SHARED.clear()
+
+
 def get_plugin_manager(
     *,
     builtins: Sequence[str] = BUILTIN_PLUGINS,
     load_entry_points: bool = True,
     plugins: Sequence[object] = (),
 ) -> MammokitPluginManager:
-    """Build a new, validated plugin manager.
+    """The validated plugin manager.
 
-    In order: add the hook specs; register the built-ins; register ``plugins`` (objects or
+    With the default arguments, it is built once per process and shared (frozen: nothing can
+    be registered on it); it is built anew when ``MAMMOKIT_DISABLE_PLUGINS``,
+    ``MAMMOKIT_STRICT_PLUGINS``, ``MAMMOKIT_TRACE_PLUGINS`` or ``sys.path`` changed, or after
+    :func:`reset_plugin_managers`. Other arguments build a new manager each call.
+
+    Building, in order: add the hook specs; register the built-ins; register ``plugins`` (objects or
     modules, e.g. from tests); load the ``mammokit`` entry points except those named in
     ``MAMMOKIT_DISABLE_PLUGINS``; check that every implementation matches a spec and that
     no two plugins give a component the same name. An entry point that fails to load is
@@ -229,6 +287,22 @@ def get_plugin_manager(
         PluginError: a built-in or inline plugin failed to register, a plugin implements an
             unknown hook, or plugins conflict (every conflict is listed).
     """
+    shareable = tuple(builtins) == BUILTIN_PLUGINS and load_entry_points and not plugins
+    if not shareable:
+        return _build_plugin_manager(builtins, load_entry_points, plugins)
+    key = _shared_key()
+    shared = _SHARED.get(key)
+    if shared is None:
+        shared = _build_plugin_manager(builtins, load_entry_points, plugins)
+        shared.frozen = True
+        _SHARED[key] = shared
+    return shared
+
+
+def _build_plugin_manager(
+    builtins: Sequence[str], load_entry_points: bool, plugins: Sequence[object]
+) -> MammokitPluginManager:
+    """A new manager, built and validated as :func:`get_plugin_manager` says."""
     pm = MammokitPluginManager()
     pm.add_hookspecs(hookspecs)
     if os.environ.get(TRACE_ENV) == "1":
@@ -278,6 +352,15 @@ def _collect(pm: pluggy.PluginManager, hook_name: str) -> list[Component[Any]]:
     """
     if hook_name not in REGISTRY_HOOKS:
         raise ConfigError(f"Unknown hook {hook_name!r}; choose one of: {', '.join(REGISTRY_HOOKS)}")
+    if isinstance(pm, MammokitPluginManager):
+        if hook_name not in pm.collected:
+            pm.collected[hook_name] = _call_registry_hook(pm, hook_name)
+        return list(pm.collected[hook_name])
+    return _call_registry_hook(pm, hook_name)
+
+
+def _call_registry_hook(pm: pluggy.PluginManager, hook_name: str) -> list[Component[Any]]:
+    """One call of a registry hook, each component tagged with its plugin (see _collect)."""
     caller: pluggy.HookCaller = getattr(pm.hook, hook_name)
     impls = [i for i in reversed(caller.get_hookimpls()) if not (i.hookwrapper or i.wrapper)]
     try:

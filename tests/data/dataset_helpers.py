@@ -16,6 +16,10 @@ from mammokit import Pipeline
 
 #: The output size the dataset tests use.
 SIZE = (64, 32)
+#: The per-image timeout of the hang tests (a hanging image sleeps 60 s). A fresh worker's
+#: first image also builds its pipeline, which takes seconds when `nox` runs two sessions
+#: on two cores: a shorter timeout then kills innocent images too.
+TIMEOUT = 10
 CLI_SIZE = f"{SIZE[0]}x{SIZE[1]}"
 
 

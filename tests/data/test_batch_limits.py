@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from dataset_helpers import (
     SIZE,
+    TIMEOUT,
     SleepingPipeline,
     accounted_once,
     assert_same_tree,
@@ -38,14 +39,14 @@ def test_a_hanging_image_times_out_and_the_run_goes_on(synth: Path, tmp_path: Pa
     out = tmp_path / "out"
     started = time.monotonic()
     result = SleepingPipeline(size=SIZE).preprocess_dataset(
-        *args, out, workers=2, quiet=True, image_timeout=3
+        *args, out, workers=2, quiet=True, image_timeout=TIMEOUT
     )
     assert time.monotonic() - started < 45, "the hanging image stalled the run"
     assert result.succeeded == 11
     assert [(f.image_id, f.error_type) for f in result.failures] == [
         (str(victim["image_id"]), "Timeout")
     ]
-    assert "longer than 3 s" in result.failures[0].message
+    assert f"longer than {TIMEOUT} s" in result.failures[0].message
     accounted_once(synth / "train.csv", out)
     got, want = tree(out), tree(reference)
     victim_png = f"{victim['patient_id']}/{victim['image_id']}.png"
@@ -57,7 +58,7 @@ def test_a_hanging_image_times_out_and_the_run_goes_on(synth: Path, tmp_path: Pa
     # once the file is fixed, a rerun retries only the timed-out image
     (synth / "train_images" / victim["patient_id"] / f"{victim['image_id']}.sleep").unlink()
     again = SleepingPipeline(size=SIZE).preprocess_dataset(
-        *args, out, workers=2, quiet=True, image_timeout=3
+        *args, out, workers=2, quiet=True, image_timeout=TIMEOUT
     )
     assert again.ok and again.processed == 1
     assert_same_tree(out, reference)
@@ -178,7 +179,12 @@ def test_a_hang_in_flight_when_a_worker_crashes_times_out_when_rerun_alone(
     (synth / "train_images" / hang["patient_id"] / f"{hang['image_id']}.sleep").touch()
     out = tmp_path / "out"
     result = SleepingPipeline(size=SIZE).preprocess_dataset(
-        synth / "train_images", synth / "train.csv", out, workers=2, quiet=True, image_timeout=3
+        synth / "train_images",
+        synth / "train.csv",
+        out,
+        workers=2,
+        quiet=True,
+        image_timeout=TIMEOUT,
     )
     assert result.succeeded == 10
     assert {(f.image_id, f.error_type) for f in result.failures} == {

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from dataset_helpers import (
     SIZE,
+    TIMEOUT,
     CrashingPipeline,
     SleepingPipeline,
     accounted_once,
@@ -90,7 +91,7 @@ def test_a_hanging_image_times_out_on_dask_and_the_run_goes_on(synth: Path, tmp_
     marker.touch()
     out = tmp_path / "out"
     args = (synth / "train_images", synth / "train.csv", out)
-    options = {"workers": 2, "executor": "dask", "quiet": True, "image_timeout": 3}
+    options = {"workers": 2, "executor": "dask", "quiet": True, "image_timeout": TIMEOUT}
     try:
         started = time.monotonic()
         result = SleepingPipeline(size=SIZE).preprocess_dataset(*args, **options)
@@ -99,7 +100,7 @@ def test_a_hanging_image_times_out_on_dask_and_the_run_goes_on(synth: Path, tmp_
         assert [(f.image_id, f.error_type) for f in result.failures] == [
             (row["image_id"], "Timeout")
         ]
-        assert "longer than 3 s" in result.failures[0].message
+        assert f"longer than {TIMEOUT} s" in result.failures[0].message
         accounted_once(synth / "train.csv", out)
         assert not (out / ".mammokit" / "timeouts").exists() or not any(
             (out / ".mammokit" / "timeouts").iterdir()

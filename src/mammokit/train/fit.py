@@ -42,7 +42,7 @@ from mammokit.config import (
 )
 from mammokit.errors import ConfigError
 from mammokit.plugins import get_plugin_manager
-from mammokit.train.aux import AuxTarget, aux_targets, masked_loss
+from mammokit.train.aux_heads import AuxTarget, aux_targets, masked_loss
 from mammokit.train.checkpoint import history_rows, recover
 from mammokit.train.config import TrainConfig
 from mammokit.train.folds import split_fold

@@ -8,7 +8,7 @@ from typing import Any
 import pluggy
 
 from mammokit.plugins import build_component, get_plugin_manager
-from mammokit.train.aux import AuxTarget, head_name
+from mammokit.train.aux_heads import AuxTarget, head_name
 from mammokit.train.config import TrainConfig
 
 __all__ = ["build_model"]
