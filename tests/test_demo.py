@@ -66,6 +66,8 @@ def _printed(text: str, label: str) -> float:
 
 @pytest.mark.train
 def test_a_reduced_demo_runs_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``mammokit demo`` with 12 patients at 64x32 (about 25 s): the one run of every demo
+    phase, the README's main command."""
     out = tmp_path / "demo"
     result = run_demo(
         out, patients=12, test_patients=2, minutes=1.5, seed=1, source_size=(128, 96),

@@ -25,6 +25,8 @@ else:  # pragma: no cover - exercised on Python 3.10 only
 __all__ = [
     "PredictConfig",
     "PreprocessConfig",
+    "as_names",
+    "as_size",
     "config_from_dict",
     "config_to_dict",
     "config_with",
@@ -65,7 +67,7 @@ def parse_size(
     return (height, width)
 
 
-def _size(value: Any) -> tuple[int, int]:
+def as_size(value: Any) -> tuple[int, int]:
     return parse_size(value)
 
 
@@ -73,7 +75,7 @@ def _options(value: Any) -> dict[str, Any]:
     return dict(value or {})
 
 
-def _names(value: str | Iterable[str] | None) -> tuple[str, ...]:
+def as_names(value: str | Iterable[str] | None) -> tuple[str, ...]:
     """``"pf1, auc"`` or ``["pf1", "auc"]`` -> ``("pf1", "auc")`` (blanks dropped)."""
     items = value.split(",") if isinstance(value, str) else (value or ())
     return tuple(name for name in (str(item).strip() for item in items) if name)
@@ -111,7 +113,7 @@ class PreprocessConfig:
         max_bytes: largest decoded pixel data size in bytes, checked from the header.
     """
 
-    size: tuple[int, int] = attrs.field(default=(1024, 512), converter=_size)
+    size: tuple[int, int] = attrs.field(default=(1024, 512), converter=as_size)
     output_dtype: OutputDtype = attrs.field(default="uint8", validator=one_of(OutputDtype))
     decoder: str = "auto"
     decoder_options: dict[str, Any] = attrs.field(factory=dict, converter=_options)

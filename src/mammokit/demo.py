@@ -381,7 +381,7 @@ def _preprocess(demo: _Demo, image_size: tuple[int, int]) -> float:
     """Phase 2: the training images through the batch runner; returns seconds per image."""
     from mammokit.config import PreprocessConfig
     from mammokit.data import preprocess_dataset
-    from mammokit.pipeline import Pipeline
+    from mammokit.pipeline import ImagePipeline
 
     paths = demo.paths
     size = f"{image_size[0]}x{image_size[1]}"
@@ -392,7 +392,7 @@ def _preprocess(demo: _Demo, image_size: tuple[int, int]) -> float:
         f"--csv {paths.dataset / 'train.csv'} --out {paths.preprocessed} --size {size}",
     ):
         result = preprocess_dataset(
-            Pipeline(PreprocessConfig(size=image_size)),
+            ImagePipeline(PreprocessConfig(size=image_size)),
             paths.dataset / "train_images",
             paths.dataset / "train.csv",
             paths.preprocessed,

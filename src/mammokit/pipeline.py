@@ -1,4 +1,4 @@
-"""The image-stage :class:`Pipeline`: named components chained into stages.
+"""The image-stage :class:`ImagePipeline`: named components chained into stages.
 
 This layer owns the stage order of one image (decode, window, ROI, pad, resize). The
 :class:`mammokit.Pipeline` users construct is :class:`mammokit.run.Pipeline`, which adds
@@ -24,16 +24,16 @@ from mammokit.plugins import (
     resolve_component,
 )
 
-__all__ = ["Pipeline"]
+__all__ = ["ImagePipeline"]
 
 AUTO_DECODER = "auto"
 
 
-class Pipeline:
+class ImagePipeline:
     """Preprocessing stages built from named plugin components.
 
-    ``Pipeline()`` uses the built-in defaults. Give a :class:`PreprocessConfig`, or any of
-    its fields as keywords (``Pipeline(window="clahe", size=(512, 256))``), and optionally
+    ``ImagePipeline()`` uses the built-in defaults. Give a :class:`PreprocessConfig`, or any
+    of its fields as keywords (``ImagePipeline(window="clahe", size=(512, 256))``), and optionally
     a plugin manager (a fresh default one otherwise). Every component name is resolved at
     construction, so a typo fails at once with a :class:`ConfigError` listing the choices.
     """
@@ -82,10 +82,10 @@ class Pipeline:
         )
 
     def __repr__(self) -> str:
-        return f"Pipeline({self.config!r})"
+        return f"{type(self).__name__}({self.config!r})"
 
     @classmethod
-    def from_toml(cls, path: str | Path, **kwargs: Any) -> Pipeline:
+    def from_toml(cls, path: str | Path, **kwargs: Any) -> ImagePipeline:
         """A pipeline from a ``preprocess.toml`` (or a TOML with a ``[preprocess]`` table)."""
         from mammokit.config import load_toml
 
@@ -172,9 +172,13 @@ class Pipeline:
         Raises:
             MammokitError: naming the file and the cause.
         """
-        from mammokit.preprocess.chain import preprocess
+        from mammokit.preprocess.chain import preprocess_display
+        from mammokit.preprocess.on_values import preprocess_on_values
 
-        return preprocess(self.stages, path, laterality)
+        # the two orders of the stages: the ROI on the modality values, or on display values
+        if getattr(self.stages.roi, "works_on", "display") == "values":
+            return preprocess_on_values(self.stages, path, laterality)
+        return preprocess_display(self.stages, path, laterality)
 
 
 def _decode(

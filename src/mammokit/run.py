@@ -35,7 +35,7 @@ from mammokit.config import (
     save_toml,
 )
 from mammokit.errors import ConfigError
-from mammokit.pipeline import Pipeline as ImagePipeline
+from mammokit.pipeline import ImagePipeline
 from mammokit.train.config import TrainConfig
 
 if TYPE_CHECKING:
@@ -275,6 +275,7 @@ class Run:
     def __init__(self, root: str | Path, pipeline: Pipeline) -> None:
         self.root = Path(root)
         self.pipeline = pipeline
+        self._model: Any = None
 
     def __repr__(self) -> str:
         return f"Run({str(self.root)!r})"
@@ -293,6 +294,16 @@ class Run:
         if not config.exists():
             raise ConfigError(f"{config}: not found; is {root} a mammokit run directory?")
         return cls(root, Pipeline.from_toml(config, manager=manager))
+
+    @property
+    def model(self) -> Any:
+        """The run's Keras model (``model.keras``), loaded on first use and kept: every
+        :meth:`predict_file` call scores with this one object (needs the ``train`` extra)."""
+        if self._model is None:
+            from mammokit.train import load_model
+
+            self._model = load_model(self.root, manager=self.pipeline.manager)
+        return self._model
 
     @property
     def model_path(self) -> Path:
@@ -449,5 +460,6 @@ class Run:
 
         pixels = self.pipeline.preprocess(path, laterality=laterality).pixels
         scores = score_images(read_run(self.root), pixels=np.asarray(pixels)[None],
-                              tta=self.pipeline.predict_config.tta, progress=False)  # fmt: skip
+                              tta=self.pipeline.predict_config.tta, progress=False,
+                              model=self.model)  # fmt: skip
         return float(scores[0])

@@ -15,6 +15,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from test_processes import mammokit as cli
@@ -32,7 +33,10 @@ CLI_OPTIONS = ("--backbone", "convnextv2_atto", "--epochs", "1", "--batch-size",
 @pytest.fixture(scope="module")
 def fitted(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, mammokit.Run]:
     """``(workspace, run)``: the data made by ``mammokit synth`` and a run made by
-    ``Pipeline.fit`` in this process."""
+    ``Pipeline.fit`` in this process.
+
+    The tests of this module each start CLI processes (20 to 40 s each): they prove that
+    the Python API and the CLI, each step in its own process, give the same results."""
     root = tmp_path_factory.mktemp("facade")
     cli("synth", "--out", "data", "--patients", "10", "--size", "256x208",
         "--lesion-contrast", "0.4", cwd=root)  # fmt: skip
@@ -43,6 +47,8 @@ def fitted(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, mammokit.Run
 
 
 def test_fit_equals_preprocess_then_train_on_the_cli(fitted: tuple[Path, mammokit.Run]) -> None:
+    """Preprocess and train in two CLI processes (about 35 s): the CLI's run equals
+    ``Pipeline.fit``'s, score for score and table for table."""
     root, run = fitted
     cli("preprocess", "--images", "data/train_images", "--csv", "data/train.csv",
         "--out", "prep", "--size", "128x64", "--workers", "1", "--quiet", cwd=root)  # fmt: skip
@@ -57,6 +63,7 @@ def test_fit_equals_preprocess_then_train_on_the_cli(fitted: tuple[Path, mammoki
 
 
 def test_run_predict_equals_the_cli(fitted: tuple[Path, mammokit.Run]) -> None:
+    """``Run.predict`` against ``mammokit predict`` in its own process (about 20 s)."""
     root, run = fitted
     sub = run.predict(root / "data/train_images", root / "data/train.csv", workers=1)
     assert list(sub.columns) == ["prediction_id", "cancer"]
@@ -82,6 +89,8 @@ def test_run_evaluate_equals_the_cli(fitted: tuple[Path, mammokit.Run]) -> None:
 def test_open_in_a_new_process_rebuilds_the_pipeline_and_scores_a_file(
     fitted: tuple[Path, mammokit.Run],
 ) -> None:
+    """``Run.open`` in a new Python process, then ``mammokit predict`` in another (about
+    35 s): a saved run alone rebuilds the pipeline and gives the CLI's score."""
     root, run = fitted
     table = pd.read_csv(root / "data/train.csv", dtype={"image_id": str, "patient_id": str})
     row = table.iloc[0]
@@ -103,6 +112,23 @@ def test_open_in_a_new_process_rebuilds_the_pipeline_and_scores_a_file(
     scores = pd.read_csv(root / "one-images.csv", dtype={"image_id": str}).set_index("image_id")
     assert score == pytest.approx(float(scores.loc[row["image_id"], "score"]), abs=1e-5)
     assert run.predict_file(image, laterality=row["laterality"]) == pytest.approx(score, abs=1e-6)
+
+
+def test_a_run_loads_its_model_once(fitted: tuple[Path, mammokit.Run]) -> None:
+    """``predict_file`` scores with the one model that ``Run.model`` loaded: zeroing that
+    object's weights makes every score sigmoid(0) = 0.5, which a fresh load would not."""
+    root, run = fitted
+    fresh = mammokit.Run.open(run.root)
+    table = pd.read_csv(root / "data/train.csv", dtype={"image_id": str, "patient_id": str})
+    row = table.iloc[1]
+    image = root / "data/train_images" / row["patient_id"] / f"{row['image_id']}.dcm"
+    assert fresh.predict_file(image, laterality=row["laterality"]) != 0.5
+    model = fresh.model
+    assert fresh.model is model
+    for weight in model.weights:
+        weight.assign(np.zeros(weight.shape, dtype=weight.dtype.as_numpy_dtype))
+    assert fresh.predict_file(image, laterality=row["laterality"]) == 0.5
+    assert fresh.model is model
 
 
 def test_unknown_names_fail_at_construction_listing_the_choices() -> None:

@@ -25,6 +25,8 @@ HERE = Path(__file__).resolve().parent
 
 @pytest.fixture(scope="module")
 def run_dir(preprocessed_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One epoch of ConvNeXtV2 Atto through ``mammokit train`` (about 20 s, TensorFlow's
+    import and graph building included), shared by the module's tests of a finished run."""
     out = tmp_path_factory.mktemp("run") / "run"
     status = main(
         ["train", "--data", str(preprocessed_dir), "--out", str(out),
@@ -101,6 +103,8 @@ def _free_port() -> int:
 
 
 def test_two_workers_end_with_identical_weights(preprocessed_dir: Path, tmp_path: Path) -> None:
+    """Two TensorFlow worker processes (about 25 s): the only test of multi-worker training,
+    which needs a process per worker."""
     ports = [_free_port(), _free_port()]
     cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
     procs = []

@@ -44,6 +44,8 @@ def _own_dataset(root: Path) -> tuple[Path, Path]:
 
 
 def test_split_preprocess_train_predict_evaluate(tmp_path: Path) -> None:
+    """A user's own film archive through five CLI processes (about 40 s): the only run of
+    the whole chain with another label name, PNG/PGM input, auxiliary heads and folds."""
     images, csv = _own_dataset(tmp_path)
     assert {p.suffix for p in images.rglob("*.*")} == {".png", ".pgm"}
     done = mammokit("split", "--csv", csv, "--label", "abnormal", "--test-fraction", "0.25",

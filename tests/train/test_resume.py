@@ -124,6 +124,8 @@ def _state(run: Path) -> dict[str, int] | None:
 
 
 def test_two_runs_of_one_config_are_bit_identical(root: Path) -> None:
+    """Two training processes (about 25 s): bit-identity holds across processes, which one
+    process cannot show; the second run is also the reference of the kill chain."""
     train(root, "simple-a", *SIMPLE)
     train(root, "simple-b", *SIMPLE)
     assert_same_run(root / "simple-a", root / "simple-b")
@@ -134,7 +136,10 @@ def test_two_runs_of_one_config_are_bit_identical(root: Path) -> None:
 def test_killed_simple_cnn_resumes_to_the_uninterrupted_model(root: Path) -> None:
     """Kills: in epoch 1 (before any checkpoint), half-way through moving epoch 1's
     commit into place, during epoch 3's validation, and after epoch 3's commit was
-    written but before its commit point."""
+    written but before its commit point.
+
+    About a minute: one process per kill, as a preempted machine restarts it; each kill point
+    is a different crash window of the commit protocol, and no faster test reaches them."""
     if not (root / "simple-a" / "model.keras").exists():
         train(root, "simple-a", *SIMPLE)
     run = root / "simple-k"
@@ -155,7 +160,11 @@ def test_killed_simple_cnn_resumes_to_the_uninterrupted_model(root: Path) -> Non
 def test_killed_convnextv2_with_ema_and_balanced_batches_resumes_exactly(root: Path) -> None:
     """ConvNeXtV2 Atto (stochastic depth + head dropout), EMA on, balanced batches: killed
     mid-epoch 2, after epoch 2's commit was written but not committed, and during epoch
-    2's validation (with the EMA weights swapped in)."""
+    2's validation (with the EMA weights swapped in).
+
+    About two minutes: five training processes, each importing TensorFlow and building
+    Atto. It earns them: the only proof that a resume is exact with stochastic depth, EMA
+    and a sampler's state, each of which the simple_cnn chain lacks."""
     train(root, "atto-a", *CONVNEXT)
     run = root / "atto-k"
     train(root, run.name, *CONVNEXT, kill="batch:8")

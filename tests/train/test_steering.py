@@ -129,3 +129,19 @@ def test_aux_heads_train_and_weight_zero_leaves_predictions_unchanged(
     model = import_keras().models.load_model(tmp_path / "loud" / "model.keras", compile=False)
     assert len(model.outputs) == 1 and tuple(model.outputs[0].shape) == (None, 1)
     assert "aux_classes" in (tmp_path / "loud" / "config.toml").read_text()
+
+
+def test_val_loss_is_the_configured_loss(preprocessed_dir: Path, tmp_path: Path) -> None:
+    """``val_loss`` is the training loss on the validation rows (here focal), not a binary
+    cross-entropy computed by hand whatever the loss."""
+    from mammokit.train import TrainConfig, train
+    from mammokit.train.losses import bce, focal
+
+    config = TrainConfig(**BASE, epochs=2, loss="focal", monitor="val_loss")
+    result = train(preprocessed_dir, tmp_path / "focal", config, verbose=0)
+    oof = pd.read_csv(tmp_path / "focal" / "oof.csv")  # the kept epoch's validation scores
+    labels = oof["cancer"].to_numpy(np.float32)[:, None]
+    scores = oof["score"].to_numpy(np.float32)[:, None]
+    logged = float(result.history["val_loss"].iloc[result.best_epoch - 1])
+    assert logged == pytest.approx(float(np.mean(focal()(labels, scores))), rel=1e-4)
+    assert logged != pytest.approx(float(np.mean(bce()(labels, scores))), rel=1e-2)

@@ -87,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
     from mammokit.config import PreprocessConfig, config_from_dict, load_toml
     from mammokit.data.runner import preprocess_dataset
     from mammokit.errors import ConfigError
-    from mammokit.pipeline import Pipeline
+    from mammokit.pipeline import ImagePipeline
 
     settings: dict[str, Any] = {}
     if args.config:
@@ -101,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--shard-size must be positive, got {args.shard_size}")
     config = config_from_dict(PreprocessConfig, settings, where=args.config or "--size")
     result = preprocess_dataset(
-        Pipeline(config),
+        ImagePipeline(config),
         args.images,
         args.csv,
         args.out,

@@ -33,7 +33,7 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from mammokit.config import _names
+    from mammokit.config import as_names
     from mammokit.data.split import write_split
 
     files = write_split(
@@ -42,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
         test_fraction=args.test_fraction,
         seed=args.seed,
         label=args.label,
-        stratify=_names(args.stratify),
+        stratify=as_names(args.stratify),
     )
     print(
         f"{files.train} ({files.train_patients} patients, {files.train_positive_breasts} "

@@ -115,7 +115,7 @@ class PipelineSpec:
     def build(self) -> Any:
         """The :class:`Pipeline` this spec describes."""
         from mammokit.config import PreprocessConfig, config_from_dict
-        from mammokit.pipeline import Pipeline
+        from mammokit.pipeline import ImagePipeline
         from mammokit.plugins import get_plugin_manager
 
         plugins = [
@@ -125,7 +125,7 @@ class PipelineSpec:
         manager = get_plugin_manager(
             builtins=self.builtins, plugins=plugins, load_entry_points=False
         )
-        pipeline_cls = self.cls or Pipeline
+        pipeline_cls = self.cls or ImagePipeline
         return pipeline_cls(config_from_dict(PreprocessConfig, self.config), manager=manager)
 
 

@@ -115,9 +115,9 @@ def _source_thumb(
 
 def _decoder(prep: Path) -> Callable[[Path], np.ndarray]:
     from mammokit.data.folder import read_preprocess_config
-    from mammokit.pipeline import Pipeline
+    from mammokit.pipeline import ImagePipeline
 
-    pipeline = Pipeline(read_preprocess_config(prep))
+    pipeline = ImagePipeline(read_preprocess_config(prep))
 
     def decode(path: Path) -> np.ndarray:
         decoded = pipeline.decode(path, min_shape=(THUMB_HEIGHT * 2, 1))

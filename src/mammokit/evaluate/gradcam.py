@@ -119,12 +119,12 @@ def explain_image(
 
     from mammokit.data.writers import write_png
     from mammokit.evaluate.runinfo import read_run
-    from mammokit.pipeline import Pipeline
+    from mammokit.pipeline import ImagePipeline
     from mammokit.train import load_model
     from mammokit.train.data import load_images
 
     run = read_run(run_dir)
-    preprocessed = Pipeline(run.preprocess).preprocess(image_path)
+    preprocessed = ImagePipeline(run.preprocess).preprocess(image_path)
     with tempfile.TemporaryDirectory(prefix="mammokit-explain-") as scratch:
         png = Path(scratch) / "image.png"
         write_png(png, preprocessed.pixels)

@@ -114,10 +114,10 @@ def preprocess_for_run(
         ``(folder, DatasetResult)``; the folder has ``index.csv`` and the PNGs.
     """
     from mammokit.data import preprocess_dataset
-    from mammokit.pipeline import Pipeline
+    from mammokit.pipeline import ImagePipeline
 
     out = Path(cache_dir) / _config_key(run.preprocess)
-    pipeline = Pipeline(run.preprocess, manager=manager)
+    pipeline = ImagePipeline(run.preprocess, manager=manager)
     result = preprocess_dataset(
         pipeline,
         images_dir,
@@ -139,6 +139,7 @@ def score_images(
     batch_size: int = 16,
     tta: str = "none",
     progress: bool = True,
+    model: Any | None = None,
 ) -> np.ndarray:
     """Model probabilities for preprocessed images: ``(N,) paths`` (PNGs) or ``pixels``
     ``(N, H, W) uint8/uint16`` (as :meth:`Pipeline.preprocess` returns them) -> ``(N,)
@@ -146,7 +147,8 @@ def score_images(
 
     Both are scaled and resized by the training input pipeline, so a file's pixels score
     exactly as its PNG does; ``tta="hflip"`` averages the prediction with that of the
-    left-right mirrored image.
+    left-right mirrored image. ``model``: the run's Keras model if the caller has loaded it
+    already (else it is loaded from ``run``).
     """
     if tta not in TTA_MODES:
         raise ConfigError(f"Unknown TTA {tta!r}; choose one of: {', '.join(TTA_MODES)}")
@@ -158,7 +160,8 @@ def score_images(
     count = len(paths) if pixels is None else len(pixels)
     if not count:
         return np.zeros(0, dtype=np.float64)
-    model = load_model(run.path)
+    if model is None:
+        model = load_model(run.path)
     images = None
     if pixels is not None:  # the run's own preprocessing: its bit depth
         images = pixels_to_input(pixels, bit_depth=run.bit_depth, image_size=run.model_input_size)

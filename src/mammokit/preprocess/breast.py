@@ -33,7 +33,7 @@ import numpy as np
 
 from mammokit.errors import DicomDecodeError
 from mammokit.images import CropBox, DecodedImage
-from mammokit.preprocess.roi import _CheckedExtractor
+from mammokit.preprocess.roi import CheckedExtractor
 
 __all__ = [
     "BreastMask",
@@ -60,11 +60,11 @@ def stored_histogram(pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.nda
         of the pixels as unsigned: ``domain[index]`` equals ``pixels``); None for other
         dtypes (32-bit, float).
     """
-    from mammokit.preprocess.windowing import _domain
+    from mammokit.preprocess.windowing import stored_value_domain
 
     if pixels.dtype.kind not in "iub" or pixels.dtype.itemsize > 2:
         return None
-    domain, index = _domain(pixels)
+    domain, index = stored_value_domain(pixels)
     counts = np.bincount(index.ravel(), minlength=domain.size)
     return domain, counts, index
 
@@ -109,7 +109,7 @@ def reduced_values(
     Raises:
         DicomDecodeError: the rescale or Modality LUT gives values that are not finite.
     """
-    from mammokit.preprocess.windowing import _modality, _padding_mask
+    from mammokit.preprocess.windowing import modality_values, padding_value_mask
 
     pixels = decoded.pixels
     step = max(1, -(-max(pixels.shape) // max_side))
@@ -122,14 +122,14 @@ def reduced_values(
         stored, counts, index = small.astype(np.int64), np.ones(small.shape, np.int64), None
     if meta.is_dicom:
         with np.errstate(over="ignore", invalid="ignore"):
-            values = _modality(meta, stored)
+            values = modality_values(meta, stored)
         if not np.isfinite(values[counts > 0]).all():
             raise DicomDecodeError(
                 meta.path,
                 f"Rescale Slope {meta.rescale_slope:g} / Intercept {meta.rescale_intercept:g} "
                 "(or the Modality LUT) overflow: the modality values are not finite",
             )
-        pad = _padding_mask(meta, stored)
+        pad = padding_value_mask(meta, stored)
     else:
         values = stored.astype(np.float64)
         pad = np.zeros(stored.shape, bool)
@@ -378,7 +378,7 @@ def chest_wall_on_right(mask: np.ndarray, *, end_fraction: float = 0.1) -> bool:
     return bool(right > left)
 
 
-class BreastMask(_CheckedExtractor):
+class BreastMask(CheckedExtractor):
     """``breast_mask``: the box of the breast mask on the modality values (the default).
 
     Unlike the display-value extractors, the chain gives it the reduced modality values of

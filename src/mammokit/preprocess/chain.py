@@ -42,13 +42,18 @@ if TYPE_CHECKING:
 __all__ = [
     "FULL",
     "RoiChain",
+    "box_at_scale",
+    "box_with_margin",
+    "check_padded_size",
+    "clipped_box",
     "extract_roi",
     "finish",
     "first_min_shape",
     "locate",
+    "mirror_output",
     "needed_min_shape",
     "padded_shape",
-    "preprocess",
+    "preprocess_display",
     "side_fields",
     "to_source",
     "unmirror",
@@ -85,14 +90,14 @@ class RoiChain:
         """(H, W) breast-left pixels -> (box in those pixels, method name)."""
         height, width = pixels.shape
         for name, extractor in self.steps:
-            box = _clipped(extractor(pixels), height, width)
+            box = clipped_box(extractor(pixels), height, width)
             if box is not None:
                 return box, name
             logger.debug("ROI extractor %s found no usable box; trying the next", name)
         return CropBox(0, 0, height, width), FULL
 
 
-def _clipped(box: CropBox | None, height: int, width: int) -> CropBox | None:
+def clipped_box(box: CropBox | None, height: int, width: int) -> CropBox | None:
     """``box`` clipped to the frame, or None if nothing is left."""
     if box is None:
         return None
@@ -103,7 +108,7 @@ def _clipped(box: CropBox | None, height: int, width: int) -> CropBox | None:
     return CropBox(y0, x0, y1, x1)
 
 
-def _with_margin(box: CropBox, margin: float, height: int, width: int) -> CropBox:
+def box_with_margin(box: CropBox, margin: float, height: int, width: int) -> CropBox:
     if margin <= 0:
         return box
     dy, dx = round(box.height * margin), round(box.width * margin)
@@ -133,7 +138,7 @@ def locate(
         on_right = breast_on_right(pixels)
     view = mirror(pixels) if on_right else pixels
     box, method = roi(view)
-    return _with_margin(box, margin, *pixels.shape), method, on_right
+    return box_with_margin(box, margin, *pixels.shape), method, on_right
 
 
 def unmirror(box: CropBox, width: int) -> CropBox:
@@ -152,7 +157,7 @@ def to_source(box: CropBox, scale: int, source_shape: tuple[int, int]) -> CropBo
     )
 
 
-def _at_scale(box: CropBox, scale: int, shape: tuple[int, int]) -> CropBox:
+def box_at_scale(box: CropBox, scale: int, shape: tuple[int, int]) -> CropBox:
     """A full-resolution box at 1/``scale`` resolution (rounded outwards), clipped."""
     rows, cols = shape
     return CropBox(
@@ -207,7 +212,7 @@ MAX_PAD_GROWTH = 16
 PAD_FREE_PIXELS = 1 << 24
 
 
-def _check_padded_size(path: str | Path, box: CropBox, aspect: float, max_pixels: int) -> None:
+def check_padded_size(path: str | Path, box: CropBox, aspect: float, max_pixels: int) -> None:
     """Raise ResourceLimitError if ``box`` padded to ``aspect`` is too large.
 
     The header limits bound the decoded image, not the padded crop: a long thin image
@@ -228,17 +233,19 @@ def _check_padded_size(path: str | Path, box: CropBox, aspect: float, max_pixels
         )
 
 
-def _mirror_output(on_right: bool, flip: str) -> bool:
+def mirror_output(on_right: bool, flip: str) -> bool:
     """Whether the breast-left output must be mirrored to get the configured side."""
     return flip == "right" or (flip == "none" and on_right)
 
 
-def preprocess(stages: Stages, path: str | Path, laterality: str = "") -> Preprocessed:
-    """One file to model input with ``stages``' configuration (see the module doc).
+def preprocess_display(stages: Stages, path: str | Path, laterality: str = "") -> Preprocessed:
+    """One file to model input with ``stages``' configuration, the ROI found on the display
+    values (see the module doc).
 
     ``laterality`` is the table's ("L", "R" or ""), used when the header has none. An
     extractor that works on the modality values (``works_on = "values"``, ``breast_mask``)
-    goes through :func:`mammokit.preprocess.on_values.preprocess_on_values` instead.
+    goes through :func:`mammokit.preprocess.on_values.preprocess_on_values` instead (the
+    image pipeline chooses).
 
     Returns:
         :class:`Preprocessed`: ``pixels`` (``config.size``) in ``config.output_dtype``;
@@ -248,10 +255,6 @@ def preprocess(stages: Stages, path: str | Path, laterality: str = "") -> Prepro
     Raises:
         MammokitError: from decoding or windowing, naming the file.
     """
-    if getattr(stages.roi, "works_on", "display") == "values":
-        from mammokit.preprocess.on_values import preprocess_on_values
-
-        return preprocess_on_values(stages, path, laterality)
     config = stages.config
     aspect = config.target_aspect
     decoded = stages.decode(Path(path), first_min_shape(config.size, aspect))
@@ -273,7 +276,7 @@ def preprocess(stages: Stages, path: str | Path, laterality: str = "") -> Prepro
             )
             decoded, windowed = redecoded, stages.window(redecoded)
             frame, scale = windowed.pixels.shape, windowed.scale
-            local = _at_scale(full_box, scale, frame)
+            local = box_at_scale(full_box, scale, frame)
             box = unmirror(local, frame[1]) if on_right else local
     view = mirror(windowed.pixels) if on_right else windowed.pixels
     crop = view[box.y0 : box.y1, box.x0 : box.x1]
@@ -305,10 +308,10 @@ def finish(
         ResourceLimitError: the padded crop would be too large.
     """
     config = stages.config
-    _check_padded_size(path, box, config.target_aspect, config.max_pixels)
+    check_padded_size(path, box, config.target_aspect, config.max_pixels)
     padded = stages.pad(crop, config.target_aspect, 0)
     pixels = resize(padded, config.size, max_value=max_value, dtype=config.output_dtype)
-    mirrored = _mirror_output(on_right, config.flip)
+    mirrored = mirror_output(on_right, config.flip)
     if mirrored:
         pixels = np.ascontiguousarray(pixels[:, ::-1])
     return pixels, mirrored

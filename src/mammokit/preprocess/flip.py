@@ -10,8 +10,8 @@ __all__ = ["breast_on_right", "mirror"]
 def breast_on_right(pixels: np.ndarray, *, edge_fraction: float = 0.1) -> bool:
     """True if the breast of an (H, W) display image (dark background) is on the right.
 
-    Compares the sums of the outer ``edge_fraction`` of the columns on each side (METHOD.md,
-    step 2); a tie counts as left.
+    Compares the sums of the outer ``edge_fraction`` of the columns on each side (the published
+    method, step 2; docs/concepts.md); a tie counts as left.
     """
     width = pixels.shape[1]
     n = max(1, int(width * edge_fraction))

@@ -25,13 +25,13 @@ from mammokit.images import CropBox, DecodedImage, ImageMeta, Preprocessed
 from mammokit.preprocess.breast import chest_wall_on_right
 from mammokit.preprocess.chain import (
     FULL,
-    _at_scale,
-    _check_padded_size,
-    _clipped,
-    _mirror_output,
-    _with_margin,
+    box_at_scale,
+    box_with_margin,
+    check_padded_size,
+    clipped_box,
     finish,
     first_min_shape,
+    mirror_output,
     needed_min_shape,
     padded_shape,
     side_fields,
@@ -73,15 +73,15 @@ def find_breast(
     view = mirror(values) if side.on_right else values
     mask_view = None if mask is None else (mirror(mask) if side.on_right else mask)
     height, width = values.shape
-    box, method = _clipped(extractor.box(view, mask_view), height, width), stages.config.roi
+    box, method = clipped_box(extractor.box(view, mask_view), height, width), stages.config.roi
     if box is None:
         box, method = CropBox(0, 0, height, width), FULL
         for name, fallback in stages.roi_chain.steps[1:]:
-            found = _clipped(fallback(view), height, width)
+            found = clipped_box(fallback(view), height, width)
             if found is not None:
                 box, method = found, name
                 break
-    box = _with_margin(box, stages.config.roi_margin, height, width)
+    box = box_with_margin(box, stages.config.roi_margin, height, width)
     return box, method, side, values, mask, step
 
 
@@ -96,7 +96,7 @@ def _whole_window(stages: Stages, decoded: DecodedImage) -> ImageMeta:
     histogram of stored values (no float copy of the pixels).
     """
     from mammokit.preprocess.breast import linear_percentiles, stored_histogram
-    from mammokit.preprocess.windowing import VoiLut, _modality, _padding_mask
+    from mammokit.preprocess.windowing import VoiLut, modality_values, padding_value_mask
 
     meta, method = decoded.meta, stages.window_method
     has_window = bool(meta.window_centers) and bool(meta.window_widths)
@@ -114,17 +114,17 @@ def _whole_window(stages: Stages, decoded: DecodedImage) -> ImageMeta:
     if histogram is not None:
         domain, counts, _index = histogram
         with np.errstate(over="ignore", invalid="ignore"):
-            values = _modality(meta, domain)
+            values = modality_values(meta, domain)
         if method.padding:
-            counts[_padding_mask(meta, domain)] = 0
+            counts[padding_value_mask(meta, domain)] = 0
         if not counts.any():
             return meta
         low, high = linear_percentiles(values, counts, method.percentiles)
     else:
         stored = small.astype(np.int64)
-        values = _modality(meta, stored)
+        values = modality_values(meta, stored)
         if method.padding:
-            values = values[~_padding_mask(meta, stored)]
+            values = values[~padding_value_mask(meta, stored)]
         if values.size == 0:
             return meta
         low, high = (float(v) for v in np.percentile(values, method.percentiles))
@@ -202,7 +202,7 @@ def _finish_reduced(
     """:func:`~mammokit.preprocess.chain.finish` for a crop box-reduced by ``factors``
     with ``aspect_pad``: the padding is placed at full-resolution geometry
     (:func:`~mammokit.preprocess.resize.resize_placed`)."""
-    from mammokit.preprocess.pad import AspectPad, _crop_offset
+    from mammokit.preprocess.pad import AspectPad, crop_offset
     from mammokit.preprocess.pad import padded_shape as shape_of
     from mammokit.preprocess.resize import resize_placed
 
@@ -211,13 +211,13 @@ def _finish_reduced(
     height, width = crop_shape
     frame = shape_of(height, width, config.target_aspect)
     offset = (
-        _crop_offset(padder.vertical, frame[0] - height),
-        _crop_offset(padder.horizontal, frame[1] - width),
+        crop_offset(padder.vertical, frame[0] - height),
+        crop_offset(padder.horizontal, frame[1] - width),
     )
     pixels = resize_placed(
         display, factors, frame, offset, config.size, max_value=max_value, dtype=config.output_dtype
     )
-    mirrored = _mirror_output(on_right, config.flip)
+    mirrored = mirror_output(on_right, config.flip)
     if mirrored:
         pixels = np.ascontiguousarray(pixels[:, ::-1])
     return pixels, mirrored
@@ -267,8 +267,8 @@ def preprocess_on_values(stages: Stages, path: str | Path, laterality: str = "")
                 redecoded.scale,
             )
             decoded, frame = redecoded, redecoded.pixels.shape
-            box = _at_scale(full_box, decoded.scale, frame)
-    _check_padded_size(path, box, aspect, config.max_pixels)
+            box = box_at_scale(full_box, decoded.scale, frame)
+    check_padded_size(path, box, aspect, config.max_pixels)
     crop = decoded.pixels[box.y0 : box.y1, box.x0 : box.x1]
     view = mirror(crop) if on_right else crop  # breast-left: a partial block drops far side
     window_meta = _whole_window(stages, decoded)

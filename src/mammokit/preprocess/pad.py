@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["AspectPad", "aspect_pad", "padded_shape"]
+__all__ = [
+    "AspectPad",
+    "aspect_pad",
+    "crop_offset",
+    "padded_shape",
+]
 
 _PLACES = ("start", "center", "end")
 
@@ -18,7 +23,7 @@ def padded_shape(height: int, width: int, aspect: float) -> tuple[int, int]:
     return height, max(width, round(height / aspect))
 
 
-def _crop_offset(padding_at: str, extra: int) -> int:
+def crop_offset(padding_at: str, extra: int) -> int:
     """Where the crop starts when ``extra`` pixels of padding go at ``padding_at``."""
     return {"start": extra, "center": extra // 2, "end": 0}[padding_at]
 
@@ -43,8 +48,8 @@ def aspect_pad(
     if (new_h, new_w) == (height, width):
         return pixels
     out = np.full((new_h, new_w), background, dtype=pixels.dtype)
-    y = _crop_offset(vertical, new_h - height)
-    x = _crop_offset(horizontal, new_w - width)
+    y = crop_offset(vertical, new_h - height)
+    x = crop_offset(horizontal, new_w - width)
     out[y : y + height, x : x + width] = pixels
     return out
 

@@ -3,7 +3,7 @@
 Two extractors, both returning None when their box is *degenerate*:
 
 - :class:`ProfileCrop` (``profile_crop``), the smoothed row/column ``sum x std`` profile crop
-  of the published method (METHOD.md, step 2);
+  of the published method (its step 2; docs/concepts.md);
 - :class:`OtsuCrop` (``otsu``), the bounding box of the largest connected component of an
   Otsu mask.
 
@@ -27,6 +27,7 @@ import numpy as np
 from mammokit.images import CropBox
 
 __all__ = [
+    "CheckedExtractor",
     "OtsuCrop",
     "ProfileCrop",
     "degenerate_reason",
@@ -186,7 +187,7 @@ def degenerate_reason(
     return None
 
 
-class _CheckedExtractor:
+class CheckedExtractor:
     """What the built-in extractors share: the degeneracy check (options ``min_fraction``,
     ``full_fraction``, ``min_mass`` of :func:`degenerate_reason`), then ``margin``, a
     fraction of the frame's height and width added around a usable box (0.02), and
@@ -236,7 +237,7 @@ class _CheckedExtractor:
         )
 
 
-class ProfileCrop(_CheckedExtractor):
+class ProfileCrop(CheckedExtractor):
     """``profile_crop``: the published smoothed-profile crop, None when degenerate.
 
     Call with (H, W) uint8/uint16 display values, breast on the left. Options: those of
@@ -313,7 +314,7 @@ def frame_width(mask: np.ndarray, full: float = 0.95) -> tuple[int, int, int, in
     )
 
 
-class OtsuCrop(_CheckedExtractor):
+class OtsuCrop(CheckedExtractor):
     """``otsu``: bounding box of the largest connected component above Otsu's threshold.
 
     Call with (H, W) uint8/uint16. The mask is computed on a strided copy whose longer

@@ -43,7 +43,10 @@ __all__ = [
     "apply_voi_lut",
     "as_windowed",
     "minmax",
+    "modality_values",
+    "padding_value_mask",
     "stored_range",
+    "stored_value_domain",
 ]
 
 DEFAULT_PERCENTILES = (0.1, 99.9)
@@ -79,7 +82,7 @@ def _percentiles(value: Any) -> tuple[float, float]:
 # --- the lookup-table machinery -------------------------------------------------------
 
 
-def _domain(pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def stored_value_domain(pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``(values, index)``: every stored value the table covers, and each pixel's entry.
 
     (H, W) uint8/int8/uint16/int16 -> values (256 or 65536,) int64 and index = a view of
@@ -100,7 +103,7 @@ def _domain(pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return values.astype(np.int64), inverse.reshape(pixels.shape)
 
 
-def _padding_mask(meta: ImageMeta, values: np.ndarray) -> np.ndarray:
+def padding_value_mask(meta: ImageMeta, values: np.ndarray) -> np.ndarray:
     """(N,) bool: which stored values are padding (PS3.3 C.7.5.1.1.2)."""
     value, limit = meta.pixel_padding_value, meta.pixel_padding_range_limit
     if value is None:
@@ -149,7 +152,7 @@ def stored_range(meta: ImageMeta) -> tuple[int, int]:
     return 0, (1 << meta.bits_stored) - 1
 
 
-def _modality(meta: ImageMeta, values: np.ndarray) -> np.ndarray:
+def modality_values(meta: ImageMeta, values: np.ndarray) -> np.ndarray:
     """Stored values -> modality values (PS3.3 C.11.1): the LUT, or the rescale."""
     if meta.modality_lut is not None:
         (entries, first, _bits), data = meta.modality_lut
@@ -256,12 +259,12 @@ class VoiLut:
     def __call__(self, decoded: DecodedImage) -> WindowedImage:
         meta, path = decoded.meta, decoded.meta.path
         try:
-            values, index = _domain(decoded.pixels)
+            values, index = stored_value_domain(decoded.pixels)
         except TypeError as err:
             raise DicomDecodeError(path, str(err)) from err
-        pad = _padding_mask(meta, values) if self.padding else np.zeros(values.shape, bool)
+        pad = padding_value_mask(meta, values) if self.padding else np.zeros(values.shape, bool)
         with np.errstate(over="ignore", invalid="ignore"):
-            modality = _modality(meta, values)
+            modality = modality_values(meta, values)
         if not np.isfinite(modality).all():
             raise DicomDecodeError(
                 path,
@@ -312,7 +315,7 @@ class VoiLut:
         if self.padding and meta.pixel_padding_value is not None:
             return None
         with np.errstate(over="ignore", invalid="ignore"):
-            modality = _modality(meta, means)
+            modality = modality_values(meta, means)
         if not np.isfinite(modality).all():
             return None  # __call__ on the pixels reports it
         norm = self._header_window(meta, modality)
@@ -349,10 +352,14 @@ class MinMax:
 
     def __call__(self, decoded: DecodedImage) -> WindowedImage:
         try:
-            values, index = _domain(decoded.pixels)
+            values, index = stored_value_domain(decoded.pixels)
         except TypeError as err:
             raise DicomDecodeError(decoded.meta.path, str(err)) from err
-        pad = _padding_mask(decoded.meta, values) if self.padding else np.zeros(values.shape, bool)
+        pad = (
+            padding_value_mask(decoded.meta, values)
+            if self.padding
+            else np.zeros(values.shape, bool)
+        )
         weights = _counts(index, values.size)
         weights[pad] = 0
         present = values[weights > 0]

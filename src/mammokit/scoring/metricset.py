@@ -20,7 +20,7 @@ import numpy as np
 import pluggy
 
 from mammokit.components import MetricComponent
-from mammokit.config import _names
+from mammokit.config import as_names
 from mammokit.errors import ConfigError, MammokitError, PluginError
 from mammokit.plugins import build_component, get_plugin_manager, resolve_component
 from mammokit.protocols import Metric
@@ -144,7 +144,7 @@ def select_metrics(
             thresholded metric where none is allowed, or two metrics with one label.
     """
     manager = manager or get_plugin_manager()
-    chosen = _names(names)
+    chosen = as_names(names)
     given = {str(k): dict(v) for k, v in (options or {}).items()}
     if not chosen:
         raise ConfigError(f"{where}: choose at least one metric")

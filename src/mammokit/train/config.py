@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 import attrs
 
-from mammokit.config import _names, _size, config_from_dict, config_to_dict, load_toml, one_of
+from mammokit.config import as_names, as_size, config_from_dict, config_to_dict, load_toml, one_of
 
 __all__ = [
     "DEFAULT_MONITOR",
@@ -43,7 +43,7 @@ AUX_KINDS = ("binary", "categorical")
 
 
 def _size_or_none(value: Any) -> tuple[int, int] | None:
-    return None if value is None or value == "" else _size(value)
+    return None if value is None or value == "" else as_size(value)
 
 
 def _non_negative(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
@@ -210,12 +210,12 @@ class TrainConfig:
     n_folds: int = attrs.field(default=5, converter=int)
     fold: int = attrs.field(default=0, converter=int, validator=_non_negative)
     seed: int = attrs.field(default=42, converter=int)
-    stratify: tuple[str, ...] = attrs.field(default=(), converter=_names)
+    stratify: tuple[str, ...] = attrs.field(default=(), converter=as_names)
     sampling: str = "undersample"
     sampling_options: dict[str, Any] = attrs.field(factory=dict, converter=_options)
     loss: str = "bce"
     loss_options: dict[str, Any] = attrs.field(factory=dict, converter=_options)
-    metrics: tuple[str, ...] = attrs.field(default=("pf1", "auc"), converter=_names)
+    metrics: tuple[str, ...] = attrs.field(default=("pf1", "auc"), converter=as_names)
     metric_options: dict[str, dict[str, Any]] = attrs.field(
         factory=dict, converter=_options_by_name
     )

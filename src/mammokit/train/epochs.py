@@ -79,6 +79,7 @@ def make_epoch_end(
     val_dataset: Any,
     val_table: pd.DataFrame,
     val_metrics: Any,
+    val_loss: Any,
     root: str | Path,
     best: float | None,
     best_epoch: int | None,
@@ -96,6 +97,8 @@ def make_epoch_end(
         val_dataset: batches of ``(images, rows)`` of the validation rows.
         val_table: the validation rows (``cancer``, ``prediction_id`` ...).
         val_metrics: the :class:`~mammokit.scoring.metricset.MetricSet` to log.
+        val_loss: the training loss (the configured one, label smoothing and all):
+            ``(y_true (N, 1), y_pred (N, 1)) -> tensor``, its mean logged as ``val_loss``.
         root: the folder committed to (the run, or a worker's scratch copy).
         best, best_epoch: the best monitor value so far and its 1-based epoch (resume).
         monitor_key: the ``logs`` key monitored; ``mode``: "min" or "max".
@@ -114,6 +117,7 @@ def make_epoch_end(
             self.val_dataset = val_dataset
             self.val_table = val_table
             self.val_metrics = val_metrics
+            self.val_loss = val_loss
             self.root: Path = Path(root)
             self.best: float | None = best
             self.best_epoch: int | None = best_epoch
@@ -139,12 +143,9 @@ def make_epoch_end(
                 scores = predict_scores(
                     self.model, self.val_dataset, len(self.val_table), hook="validation"
                 )
-                labels = self.val_table["cancer"].to_numpy().astype(np.float64)
-                eps = 1e-7
-                clipped = np.clip(scores, eps, 1 - eps)
-                logs["val_loss"] = float(
-                    -np.mean(labels * np.log(clipped) + (1 - labels) * np.log(1 - clipped))
-                )
+                labels = self.val_table["cancer"].to_numpy().astype(np.float32)
+                loss = self.val_loss(labels[:, None], scores.astype(np.float32)[:, None])
+                logs["val_loss"] = float(np.mean(np.asarray(loss)))
                 metrics = validation_metrics(self.val_table, scores, self.val_metrics)
                 for key, value in metrics.items():
                     logs[f"val_{key}"] = float(value)

@@ -198,10 +198,10 @@ def load_external(
     if not specs:
         return cast("pd.DataFrame", pd.DataFrame())
     from mammokit.data import preprocess_dataset, read_index
-    from mammokit.pipeline import Pipeline
+    from mammokit.pipeline import ImagePipeline
 
     manager = manager or get_plugin_manager()
-    pipeline = Pipeline(preprocess, manager=manager)
+    pipeline = ImagePipeline(preprocess, manager=manager)
     frames = []
     for spec in specs:
         name, path, options = parse_external(spec)

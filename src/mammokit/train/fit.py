@@ -332,6 +332,7 @@ def train(
         val_dataset=val_ds,
         val_table=val_rows,
         val_metrics=components.metrics,
+        val_loss=components.loss,
         root=root.root,
         best=state.get("best"),
         best_epoch=state.get("best_epoch"),
