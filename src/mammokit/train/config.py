@@ -143,7 +143,7 @@ class TrainConfig:
         epochs: training epochs.
         batch_size: the global batch size (over all replicas).
         label: the table column of the binary (0/1) target: folds, sampling, metrics,
-            ``oof.csv``'s ``cancer`` column and evaluate follow it (e.g. "abnormal").
+            ``oof.csv``'s label column (named so) and evaluate follow it (e.g. "abnormal").
         aux: auxiliary targets trained with extra heads on the pooled features: table
             column -> "binary" (0/1) or "categorical" (its distinct values, e.g. density
             A-D or BIRADS 0-2), e.g. ``{density = "categorical", biopsy = "binary"}``.

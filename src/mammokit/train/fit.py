@@ -450,6 +450,6 @@ def _write_outputs(
     model.save(str(tmp), save_format="keras")
     tmp.replace(run.model)
     oof = val_rows.assign(score=scores)
-    oof = oof[[c for c in OOF_COLUMNS if c in oof.columns]]
+    oof = oof[[c for c in OOF_COLUMNS if c in oof.columns]].rename(columns={"cancer": config.label})
     atomic_write_bytes(run.oof, oof.to_csv(index=False).encode("utf-8"))
     return model

@@ -4,8 +4,8 @@
 ``model.keras``, ``checkpoints/{best,last}.weights.h5``, ``checkpoints/state/`` +
 ``checkpoints/state.json`` (for ``--resume``; ``.next/`` and ``.commit/`` beside them only
 while an epoch is committed), ``history.csv``, ``tb/``, ``oof.csv``, ``summary.json``.
-``oof.csv``'s ``cancer`` column holds the run's label (``[train] label``, "cancer" unless
-configured).
+``oof.csv``'s label column is named as the run's label (``[train] label``, "cancer" unless
+configured); :func:`read_oof` gives it back as ``cancer``, what the scoring code reads.
 """
 
 from __future__ import annotations
@@ -162,28 +162,43 @@ def read_oof(run_dir: str | Path) -> pd.DataFrame | None:
     The file is parsed once per process while it is unchanged (its size and modification
     time): threshold policies, calibration and evaluation all read the same copy.
 
+    The run's label column comes back as ``cancer`` (files written before the label named
+    the column hold ``cancer`` already).
+
     Raises:
         ConfigError: the file lacks a contract column.
     """
-    path = RunDir(run_dir).oof
+    layout = RunDir(run_dir)
+    path = layout.oof
     try:
         stat = path.stat()
     except OSError:
         return None
     if not S_ISREG(stat.st_mode):
         return None
-    frame: pd.DataFrame = _parse_oof(str(path.resolve()), stat.st_mtime_ns, stat.st_size)
+    label = _run_label(layout)
+    frame: pd.DataFrame = _parse_oof(str(path.resolve()), stat.st_mtime_ns, stat.st_size, label)
     return cast(pd.DataFrame, frame.copy())  # the cached copy stays untouched
 
 
+def _run_label(layout: RunDir) -> str:
+    """``[train] label`` of the run's config.toml ("cancer" without one)."""
+    if not layout.config.is_file():
+        return "cancer"
+    return str(load_toml(layout.config).get("train", {}).get("label", "cancer"))
+
+
 @functools.lru_cache(maxsize=16)
-def _parse_oof(path: str, mtime_ns: int, size: int) -> pd.DataFrame:
+def _parse_oof(path: str, mtime_ns: int, size: int, label: str = "cancer") -> pd.DataFrame:
     frame = pd.read_csv(
         path,
         dtype={"image_id": str, "patient_id": str, "prediction_id": str},
         keep_default_na=False,
     )
+    if label != "cancer" and label in frame.columns and "cancer" not in frame.columns:
+        frame = frame.rename(columns={label: "cancer"})
     missing = [c for c in OOF_COLUMNS if c not in frame.columns]
     if missing:
-        raise ConfigError(f"{path}: missing column(s) {', '.join(missing)}")
+        named = [label if column == "cancer" else column for column in missing]
+        raise ConfigError(f"{path}: missing column(s) {', '.join(named)}")
     return frame
