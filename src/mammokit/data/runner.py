@@ -188,10 +188,14 @@ def preprocess_dataset(
             bits = 16 if pipeline.config.output_dtype == "uint16" else 8
             write_features_file(out / "shards", column_types, bits)
         jobs = _pending(out, images, rows, format, column_types, extension or "")
-        peak, cpu = _execute(
-            pipeline, jobs, n_workers, executor, scheduler, quiet, len(rows), image_timeout
-        )
-        sweep_temporaries(out, sorted({r["patient_id"] for r in rows}))  # of killed workers
+        try:
+            peak, cpu = _execute(
+                pipeline, jobs, n_workers, executor, scheduler, quiet, len(rows), image_timeout
+            )
+        finally:
+            # of killed workers, and of those stopped mid-write when the run stops on an error
+            # (a full disk): the pool has ended when _execute returns or raises
+            sweep_temporaries(out, sorted({r["patient_id"] for r in rows}))
         succeeded, failures = _finish(out, frame, rows, format, shard_bytes)
     return DatasetResult(
         out_dir=out,
