@@ -33,8 +33,8 @@ class ImagePipeline:
     """Preprocessing stages built from named plugin components.
 
     ``ImagePipeline()`` uses the built-in defaults. Give a :class:`PreprocessConfig`, or any
-    of its fields as keywords (``ImagePipeline(window="clahe", size=(512, 256))``), and optionally
-    a plugin manager (a fresh default one otherwise). Every component name is resolved at
+    of its fields as keywords (``ImagePipeline(window="clahe", size=(512, 256))``), and
+    optionally a plugin manager (else the process's shared one). Every component name is resolved at
     construction, so a typo fails at once with a :class:`ConfigError` listing the choices.
     """
 

@@ -97,7 +97,7 @@ def test_training_follows_the_label_column(relabelled: Path, tmp_path: Path) -> 
     assert 'label = "abnormal"' in (tmp_path / "run" / "config.toml").read_text()
     from mammokit.train.rundir import read_oof
 
-    read = read_oof(tmp_path / "run")  # the scoring code reads it back under one name
+    read = read_oof(tmp_path / "run", label="abnormal")  # back under the one name
     assert read is not None and list(read["cancer"]) == list(oof["abnormal"])
 
 

@@ -210,7 +210,7 @@ def _oof_data(
     density) of ``metadata`` (a preprocessed folder's index) joined by image_id."""
     frames = []
     for run in runs:
-        oof = read_oof(run.path)
+        oof = read_oof(run.path, label=run.train.label)
         if oof is None:
             raise ConfigError(f"{run.path}: no oof.csv; give --predictions and --labels")
         frames.append(oof)

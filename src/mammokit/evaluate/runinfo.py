@@ -123,7 +123,7 @@ def run_calibration(
     path = RunDir(run.path).calibration(method, aggregate)
     if path.is_file() and not refit:
         return load_calibration(path)
-    oof = read_oof(run.path)
+    oof = read_oof(run.path, label=run.train.label)
     if oof is None:
         raise ConfigError(f"{run.path}: calibration needs oof.csv, and the run has none")
     breasts = aggregate_scores(oof, aggregate)
@@ -143,7 +143,7 @@ def oof_breasts(
     labels: list[np.ndarray] = []
     scores: list[np.ndarray] = []
     for index, run in enumerate(runs):
-        oof = read_oof(run.path)
+        oof = read_oof(run.path, label=run.train.label)
         if oof is None:
             continue
         breasts = aggregate_scores(oof, aggregate)

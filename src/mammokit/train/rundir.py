@@ -156,36 +156,27 @@ def write_run_config(
     save_toml(tables, RunDir(run_dir).config)
 
 
-def read_oof(run_dir: str | Path) -> pd.DataFrame | None:
+def read_oof(run_dir: str | Path, *, label: str = "cancer") -> pd.DataFrame | None:
     """The run's ``oof.csv`` (ids as text), or None when the run has none.
 
     The file is parsed once per process while it is unchanged (its size and modification
     time): threshold policies, calibration and evaluation all read the same copy.
 
-    The run's label column comes back as ``cancer`` (files written before the label named
-    the column hold ``cancer`` already).
+    ``label``: the run's label (``[train] label``); its column comes back as ``cancer``
+    (files written before the label named the column hold ``cancer`` already).
 
     Raises:
         ConfigError: the file lacks a contract column.
     """
-    layout = RunDir(run_dir)
-    path = layout.oof
+    path = RunDir(run_dir).oof
     try:
         stat = path.stat()
     except OSError:
         return None
     if not S_ISREG(stat.st_mode):
         return None
-    label = _run_label(layout)
     frame: pd.DataFrame = _parse_oof(str(path.resolve()), stat.st_mtime_ns, stat.st_size, label)
     return cast(pd.DataFrame, frame.copy())  # the cached copy stays untouched
-
-
-def _run_label(layout: RunDir) -> str:
-    """``[train] label`` of the run's config.toml ("cancer" without one)."""
-    if not layout.config.is_file():
-        return "cancer"
-    return str(load_toml(layout.config).get("train", {}).get("label", "cancer"))
 
 
 @functools.lru_cache(maxsize=16)
