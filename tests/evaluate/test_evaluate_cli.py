@@ -10,9 +10,21 @@ import pandas as pd
 import pytest
 
 from mammokit.cli import main
-from mammokit.config import PreprocessConfig, config_to_dict, save_toml
+from mammokit.config import (
+    PredictConfig,
+    PreprocessConfig,
+    ReportOptions,
+    config_to_dict,
+    save_toml,
+)
 from mammokit.errors import ConfigError
-from mammokit.evaluate.evaluation import evaluate, join_labels, read_labels, read_predictions
+from mammokit.evaluate.evaluation import (
+    LabelledPredictions,
+    evaluate,
+    join_labels,
+    read_labels,
+    read_predictions,
+)
 from mammokit.evaluate.runinfo import read_run
 from mammokit.scoring import metrics as m
 from mammokit.train.config import TrainConfig
@@ -103,9 +115,10 @@ def test_evaluate_predictions_against_breast_and_image_labels(
         indexed = breasts.set_index("prediction_id")
         assert indexed["cancer"].equals(expected["cancer"].astype(int))
         np.testing.assert_allclose(indexed["score"], expected["score"])
-    files = evaluate([run_dir], tmp_path / "rep", predictions=tmp_path / "image_scores.csv",
-                     labels=tmp_path / "labels.csv", threshold="best_pf1", calibration="isotonic",
-                     n_boot=50)  # fmt: skip
+    scores = LabelledPredictions(tmp_path / "image_scores.csv", tmp_path / "labels.csv")
+    files = evaluate([run_dir], tmp_path / "rep", scores=scores,
+                     predict=PredictConfig(threshold="best_pf1", calibration="isotonic"),
+                     report=ReportOptions(n_boot=50))  # fmt: skip
     html = files.html.read_text()
     assert "By view (image level)" in html and "calibrated (isotonic" in html
     assert (run_dir / "calibration" / "isotonic-mean.json").is_file()
