@@ -419,7 +419,7 @@ def _train(
     """Phase 3: probe the model's speed, choose the epochs that fit the budget, train.
     Returns the number of epochs."""
     from mammokit.run import Pipeline
-    from mammokit.train import TrainConfig
+    from mammokit.train.config import TrainConfig
 
     paths, say = demo.paths, demo.say
     config = TrainConfig(
