@@ -30,7 +30,15 @@ def main() -> None:
     import numpy as np
     import pandas as pd
 
-    from mammokit import Pipeline, SynthConfig, preprocess_dataset, split_table, write_dataset
+    from mammokit import (
+        Pipeline,
+        PredictConfig,
+        PredictOptions,
+        SynthConfig,
+        preprocess_dataset,
+        split_table,
+        write_dataset,
+    )
     from mammokit.evaluate.predict import predict
     from mammokit.scoring.aggregate import aggregate_scores
     from mammokit.scoring.metrics import f1_curve, roc_auc
@@ -59,10 +67,15 @@ def main() -> None:
                 strategy="cpu", seed=seed, n_folds=4, monitor=monitor,
             )  # fmt: skip
             result = train(prep, run, config, verbose=0)
+            options = PredictOptions(
+                scores_path=run / "image_scores.csv",
+                cache_dir=root / "cache",
+                workers=1,
+                progress=False,
+            )
             predict([run], data / "train_images", root / f"test-{seed}.csv",
-                    run / "submission.csv", threshold="none", cache_dir=root / "cache",
-                    scores_path=run / "image_scores.csv",
-                    workers=1, progress=False)  # fmt: skip
+                    run / "submission.csv", config=PredictConfig(threshold="none"),
+                    options=options)  # fmt: skip
             scores = pd.read_csv(run / "image_scores.csv", dtype={"image_id": str})
             images = scores[["image_id", "score"]].merge(labels, on="image_id")
             breasts = aggregate_scores(images, "mean")

@@ -7,8 +7,14 @@ from __future__ import annotations
 
 from mammokit._version import VERSION
 from mammokit.components import BackboneComponent, Component, DecoderComponent, MetricComponent
-from mammokit.config import PredictConfig, PreprocessConfig
-from mammokit.data import preprocess_dataset, read_index, read_table, split_table
+from mammokit.config import PredictConfig, PredictOptions, PreprocessConfig, ReportOptions
+from mammokit.data import (
+    DatasetOptions,
+    preprocess_dataset,
+    read_index,
+    read_table,
+    split_table,
+)
 from mammokit.errors import (
     ConfigError,
     DicomDecodeError,
@@ -43,7 +49,7 @@ from mammokit.protocols import (
     ThresholdPolicy,
     WindowingMethod,
 )
-from mammokit.run import Pipeline, Run, RunEvaluation
+from mammokit.run import Ensemble, Pipeline, Run, RunEvaluation
 from mammokit.scoring.metrics import pfbeta
 from mammokit.synthetic import SynthConfig, write_dataset
 from mammokit.train.config import AugmentConfig, TrainConfig
@@ -57,10 +63,12 @@ __all__ = [
     "Component",
     "ConfigError",
     "CropBox",
+    "DatasetOptions",
     "DecodedImage",
     "Decoder",
     "DecoderComponent",
     "DicomDecodeError",
+    "Ensemble",
     "ExternalDataset",
     "ImageMeta",
     "ImageReadError",
@@ -75,8 +83,10 @@ __all__ = [
     "PluginError",
     "PluginInfo",
     "PredictConfig",
+    "PredictOptions",
     "PreprocessConfig",
     "Preprocessed",
+    "ReportOptions",
     "ResourceLimitError",
     "Run",
     "RunEvaluation",

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 import sys
 import typing
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal, TypeVar, cast
 
@@ -24,13 +24,17 @@ else:  # pragma: no cover - exercised on Python 3.10 only
 
 __all__ = [
     "PredictConfig",
+    "PredictOptions",
     "PreprocessConfig",
+    "ReportOptions",
     "as_names",
     "as_size",
     "config_from_dict",
     "config_to_dict",
     "config_with",
     "load_toml",
+    "name_hints",
+    "options_with",
     "parse_size",
     "save_toml",
     "toml_value",
@@ -169,6 +173,66 @@ class PredictConfig:
     tta: Tta = attrs.field(default="none", validator=one_of(Tta))
 
 
+def _metric_names(value: str | Sequence[str] | None) -> tuple[str, ...] | None:
+    return None if value is None else as_names(value)
+
+
+def _metric_options(value: Mapping[str, Mapping[str, Any]] | None) -> dict[str, Any]:
+    return {str(name): dict(options) for name, options in (value or {}).items()}
+
+
+@attrs.frozen
+class ReportOptions:
+    """How an evaluation report's numbers are computed and its worst cases drawn
+    (:func:`mammokit.evaluate.report.write_report`, :meth:`mammokit.Run.evaluate`).
+
+    Attributes:
+        n_boot, seed: bootstrap resamples (by patient) and their seed; the breakdown
+            tables use ``min(n_boot, 200)`` resamples per group.
+        metrics: ``mammokit_metrics`` names for the summary and the breakdown tables, in
+            order (``"pf1,auc"`` or a sequence); None shows pf1, auc, pr_auc, f1,
+            sensitivity and specificity (and the breakdowns auc, pf1, f1, sensitivity,
+            specificity). Metrics that need a threshold get the policy's, and are left out
+            when the policy writes probabilities.
+        metric_options: metric name -> options for its factory (e.g. ``{"pf1": {"beta":
+            2}}``).
+        n_worst: cases per row of the worst-case grid.
+    """
+
+    n_boot: int = 1000
+    seed: int = 0
+    metrics: tuple[str, ...] | None = attrs.field(default=None, converter=_metric_names)
+    metric_options: Mapping[str, Mapping[str, Any]] = attrs.field(
+        factory=dict, converter=_metric_options
+    )
+    n_worst: int = 6
+
+
+@attrs.frozen
+class PredictOptions:
+    """How a prediction runs and where its extra files go (the decisions themselves are
+    the :class:`PredictConfig`'s).
+
+    Attributes:
+        scores_path: the per-image score file; None writes ``image_scores.csv`` beside
+            the submission.
+        cache_dir: keep the preprocessed images there (reused by a rerun); None uses a
+            temporary folder removed afterwards.
+        workers: preprocessing processes (None: one per core; 0: in this process).
+        batch_size: images per model call.
+        progress: show progress bars.
+        extension: the images' file extension (e.g. "png"); None finds each
+            ``<image_id>`` among dcm, png, pgm, jpg, jpeg, tif and tiff.
+    """
+
+    scores_path: str | Path | None = None
+    cache_dir: str | Path | None = None
+    workers: int | None = None
+    batch_size: int = attrs.field(default=16, validator=attrs.validators.gt(0))
+    progress: bool = True
+    extension: str | None = None
+
+
 def config_to_dict(config: Any) -> dict[str, Any]:
     """An attrs config as plain TOML-ready values (tuples become lists, None is dropped)."""
 
@@ -228,6 +292,46 @@ def config_with(cls: type[C], base: C | None, changes: Mapping[str, Any], *, whe
     data = config_to_dict(base)
     data.update(changes)
     return config_from_dict(cls, data, where=where)
+
+
+def name_hints(unknown: Iterable[str], known: Iterable[str]) -> list[str]:
+    """Each unknown name, sorted, with the closest known one: ``["epoch (did you mean
+    epochs?)", "zzz"]``."""
+    from difflib import get_close_matches
+
+    choices = list(known)
+    return [
+        f"{key} (did you mean {close[0]}?)" if (close := get_close_matches(key, choices, 1))
+        else key
+        for key in sorted(unknown)
+    ]  # fmt: skip
+
+
+def options_with(cls: type[C], base: C | None, changes: Mapping[str, Any], *, where: str = "") -> C:
+    """``base`` (``cls()`` when None) with the fields named in ``changes`` set, values
+    taken as given (None included): how a function's ``**changes`` keywords reach its
+    options record.
+
+    Raises:
+        ConfigError: a name that is not a field of ``cls`` (with the closest one), or a
+            value its converter or validator refuses.
+    """
+    if base is None:
+        base = cls()
+    if not changes:
+        return base
+    known = [field.name for field in attrs.fields(cls)]  # type: ignore[arg-type]
+    unknown = sorted(set(changes) - set(known))
+    prefix = f"{where}: " if where else ""
+    if unknown:
+        raise ConfigError(
+            f"{prefix}unknown {cls.__name__} option(s) {', '.join(name_hints(unknown, known))}; "
+            f"choose from: {', '.join(known)}"
+        )
+    try:
+        return attrs.evolve(base, **changes)  # type: ignore[misc]
+    except (TypeError, ValueError) as err:
+        raise ConfigError(f"{prefix}invalid {cls.__name__}: {err}") from err
 
 
 def load_toml(path: str | Path) -> dict[str, Any]:

@@ -1,20 +1,20 @@
 """``mammokit demo``: the whole mission on synthetic data, on a laptop CPU, in minutes.
 
-:func:`run_demo` chains the real library functions, the ones the CLI commands call:
+:func:`run_demo` chains the facade's methods, the ones the CLI commands call:
 
 1. ``mammokit synth``: :func:`mammokit.synthetic.write_dataset` writes an RSNA-shaped
    dataset of phantom DICOMs with lesions in the positive breasts, training patients and
    held-out test patients (their labels kept apart in ``test_labels.csv``);
-2. ``mammokit preprocess``: :func:`mammokit.data.preprocess_dataset` with a
-   :class:`~mammokit.Pipeline`;
-3. ``mammokit train``: :func:`mammokit.train.train` on a patient-grouped split, with the
+2. ``mammokit preprocess``: :meth:`mammokit.Pipeline.preprocess_dataset`;
+3. ``mammokit train``: :meth:`mammokit.Pipeline.train` on a patient-grouped split, with the
    number of epochs chosen to fit the time budget (from a short speed probe of the model);
 4. ``mammokit predict``: :meth:`mammokit.Run.write_predictions` on the held-out patients
    (``Run.open`` rebuilds the run's saved pipeline: its preprocessing, then
    ``submission.csv``);
 5. the scores against the hidden labels: breast-level ROC AUC, the pF1 of the binarised
    submission and the threshold the prior-quantile policy chose;
-6. ``mammokit evaluate`` and ``mammokit explain``: the report and a few Grad-CAM overlays.
+6. ``mammokit evaluate`` (:meth:`mammokit.Ensemble.report`) and ``mammokit explain``: the
+   report and a few Grad-CAM overlays.
 
 Everything is written under ``out_dir``; ``demo.toml`` there holds the settings and, at
 the end, the scores. A folder made by an earlier demo is emptied of the demo's own outputs
@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 import numpy as np
 
-from mammokit.config import load_toml, save_toml
+from mammokit.config import load_toml, options_with, save_toml
 from mammokit.errors import ConfigError, MammokitError
 
 if TYPE_CHECKING:
@@ -48,6 +48,7 @@ __all__ = [
     "DEFAULT_OUT",
     "DEFAULT_PATIENTS",
     "DEFAULT_TEST_PATIENTS",
+    "DemoOptions",
     "DemoPaths",
     "DemoResult",
     "plan_epochs",
@@ -379,9 +380,7 @@ def _synthesize(
 
 def _preprocess(demo: _Demo, image_size: tuple[int, int]) -> float:
     """Phase 2: the training images through the batch runner; returns seconds per image."""
-    from mammokit.config import PreprocessConfig
-    from mammokit.data import preprocess_dataset
-    from mammokit.pipeline import ImagePipeline
+    from mammokit.run import Pipeline
 
     paths = demo.paths
     size = f"{image_size[0]}x{image_size[1]}"
@@ -391,8 +390,7 @@ def _preprocess(demo: _Demo, image_size: tuple[int, int]) -> float:
         f"mammokit preprocess --images {paths.dataset / 'train_images'} "
         f"--csv {paths.dataset / 'train.csv'} --out {paths.preprocessed} --size {size}",
     ):
-        result = preprocess_dataset(
-            ImagePipeline(PreprocessConfig(size=image_size)),
+        result = Pipeline(size=image_size).preprocess_dataset(
             paths.dataset / "train_images",
             paths.dataset / "train.csv",
             paths.preprocessed,
@@ -420,7 +418,8 @@ def _train(
 ) -> int:
     """Phase 3: probe the model's speed, choose the epochs that fit the budget, train.
     Returns the number of epochs."""
-    from mammokit.train import TrainConfig, train
+    from mammokit.run import Pipeline
+    from mammokit.train.config import TrainConfig
 
     paths, say = demo.paths, demo.say
     config = TrainConfig(
@@ -469,12 +468,8 @@ def _train(
             f"--backbone {backbone} --epochs {epochs} --batch-size {BATCH_SIZE} "
             '(with a [train] table: sampling = "none", cache = true)'
         )
-        trained = train(
-            paths.preprocessed,
-            paths.run,
-            attrs.evolve(config, epochs=epochs),
-            verbose=0 if demo.quiet else 2,
-        )
+        pipeline = Pipeline(size=image_size, train=attrs.evolve(config, epochs=epochs))
+        trained = pipeline.train(paths.preprocessed, paths.run, quiet=demo.quiet)
         say(f"      {trained.summary}")
     return epochs
 
@@ -510,8 +505,9 @@ def _predict(demo: _Demo, test_patients: int) -> Any:
 
 def _report(demo: _Demo, image_scores: Path, breasts: pd.DataFrame) -> tuple[Path, ...]:
     """Phase 6: the evaluation report and the Grad-CAM overlays; returns the overlays."""
-    from mammokit.evaluate.evaluation import evaluate
+    from mammokit.config import ReportOptions
     from mammokit.evaluate.gradcam import explain_image
+    from mammokit.run import Ensemble
 
     paths, say = demo.paths, demo.say
     labels = paths.dataset / "test_labels.csv"
@@ -523,13 +519,12 @@ def _report(demo: _Demo, image_scores: Path, breasts: pd.DataFrame) -> tuple[Pat
     ):
         # the preprocessed test images, to show the worst cases' crops
         crops = [p for p in paths.test_cache.iterdir() if (p / "index.csv").is_file()]
-        evaluate(
-            [paths.run],
+        Ensemble.open([paths.run]).report(
             paths.report.parent,
             predictions=image_scores,
             labels=labels,
             crops=crops[0] if len(crops) == 1 else None,
-            seed=demo.seed,
+            options=ReportOptions(seed=demo.seed),
         )
         say(f"      {paths.report}")
         overlays: list[Path] = []
@@ -544,23 +539,11 @@ def _report(demo: _Demo, image_scores: Path, breasts: pd.DataFrame) -> tuple[Pat
     return tuple(overlays)
 
 
-def run_demo(
-    out_dir: str | Path = DEFAULT_OUT,
-    *,
-    patients: int = DEFAULT_PATIENTS,
-    test_patients: int = DEFAULT_TEST_PATIENTS,
-    minutes: float = DEFAULT_MINUTES,
-    seed: int = 0,
-    backbone: str | None = None,
-    quiet: bool = False,
-    source_size: tuple[int, int] = SOURCE_SIZE,
-    image_size: tuple[int, int] = IMAGE_SIZE,
-    workers: int | None = None,
-) -> DemoResult:
-    """Run the whole demo (see the module doc) into ``out_dir``.
+@attrs.frozen
+class DemoOptions:
+    """What :func:`run_demo` makes and how long it may take.
 
-    Args:
-        out_dir: the output folder: created, or a previous demo's folder (started afresh).
+    Attributes:
         patients: synthetic training patients (4 images each, at least 6).
         test_patients: synthetic held-out test patients (at least 2), scored against their
             hidden labels.
@@ -573,6 +556,29 @@ def run_demo(
         image_size: (H, W) of the preprocessed images the model trains on (multiples of 32
             for ConvNeXtV2).
         workers: preprocessing processes (None: one per core; 0: in this process).
+    """
+
+    patients: int = DEFAULT_PATIENTS
+    test_patients: int = DEFAULT_TEST_PATIENTS
+    minutes: float = DEFAULT_MINUTES
+    seed: int = 0
+    backbone: str | None = None
+    quiet: bool = False
+    source_size: tuple[int, int] = SOURCE_SIZE
+    image_size: tuple[int, int] = IMAGE_SIZE
+    workers: int | None = None
+
+
+def run_demo(
+    out_dir: str | Path = DEFAULT_OUT, *, options: DemoOptions | None = None, **changes: Any
+) -> DemoResult:
+    """Run the whole demo (see the module doc) into ``out_dir``.
+
+    Args:
+        out_dir: the output folder: created, or a previous demo's folder (started afresh).
+        options: a :class:`DemoOptions` (patients, test_patients, minutes, seed, backbone,
+            quiet, source_size, image_size, workers); None takes its defaults.
+        changes: fields of :class:`DemoOptions` set on ``options`` (``patients=12``).
 
     Returns:
         :class:`DemoResult`.
@@ -584,18 +590,26 @@ def run_demo(
     from mammokit.plugins import get_plugin_manager, resolve_component
 
     started = time.perf_counter()
+    opts = options_with(DemoOptions, options, changes, where="run_demo")
+    minutes, seed, backbone = opts.minutes, opts.seed, opts.backbone
     if not minutes > 0:
         raise ConfigError(f"--minutes must be positive, got {minutes}")
-    train_patients, test_patients = int(patients), int(test_patients)
+    train_patients, test_patients = int(opts.patients), int(opts.test_patients)
     _check_patients(train_patients, test_patients)
     chosen = backbone or DEFAULT_BACKBONE
     resolve_component(get_plugin_manager(), "mammokit_backbones", chosen)
     reason = DEFAULT_BACKBONE_REASON if backbone is None else "chosen with --backbone"
     root = Path(out_dir)
     _prepare_out(root)
-    say = _Printer(quiet)
+    say = _Printer(opts.quiet)
     demo = _Demo(
-        DemoPaths.under(root), say, int(seed), workers, quiet, started, 60.0 * float(minutes)
+        DemoPaths.under(root),
+        say,
+        int(seed),
+        opts.workers,
+        opts.quiet,
+        started,
+        60.0 * float(minutes),
     )
     settings = {
         "patients": train_patients,
@@ -603,8 +617,8 @@ def run_demo(
         "minutes": float(minutes),
         "seed": int(seed),
         "backbone": chosen,
-        "source_size": list(source_size),
-        "image_size": list(image_size),
+        "source_size": list(opts.source_size),
+        "image_size": list(opts.image_size),
         "positive_fraction": POSITIVE_FRACTION,
         "lesion_contrast": LESION_CONTRAST,
         "lesion_size": LESION_SIZE,
@@ -615,12 +629,12 @@ def run_demo(
     if backbone is None:
         say(textwrap.fill(f"why {chosen}: {reason}", width=88, subsequent_indent="  "))
 
-    _synthesize(demo, train_patients, test_patients, source_size)
-    prep_per_image = _preprocess(demo, image_size)
+    _synthesize(demo, train_patients, test_patients, opts.source_size)
+    prep_per_image = _preprocess(demo, opts.image_size)
     epochs = _train(
         demo,
         chosen,
-        image_size,
+        opts.image_size,
         train_patients=train_patients,
         test_patients=test_patients,
         prep_per_image=prep_per_image,

@@ -9,16 +9,20 @@ run from there to a submission, an evaluation or one file's score.
     res = run.evaluate("val_images", "val.csv", "runs/r1/val")  # metrics with CIs + report
     run = mammokit.Run.open("runs/r1")                          # run.pipeline is the saved one
     run.predict_file("scan.dcm")                                # one image, same preprocessing
+    both = mammokit.Ensemble.open(["runs/r1", "runs/r2"])       # scores averaged
 
 This is the top library layer (ARCHITECTURE.md, "Layers"): it calls ``data``, ``train`` and
-``evaluate`` and nothing below calls it. Those are imported inside the methods, so
-``import mammokit`` imports no TensorFlow (``fit`` and the predictions import it).
+``evaluate`` and nothing below calls it. Each step is composed here once: the CLI's
+``train``, ``predict`` and ``evaluate`` commands and the demo call these methods (an
+import-linter contract keeps them from calling the lower layers' functions directly).
+Those are imported inside the methods, so ``import mammokit`` imports no TensorFlow
+(``fit`` and the predictions import it).
 """
 
 from __future__ import annotations
 
 import tempfile
-from difflib import get_close_matches
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -27,11 +31,14 @@ import pluggy
 
 from mammokit.config import (
     PredictConfig,
+    PredictOptions,
     PreprocessConfig,
+    ReportOptions,
     config_from_dict,
     config_to_dict,
     config_with,
     load_toml,
+    name_hints,
     save_toml,
 )
 from mammokit.errors import ConfigError
@@ -41,11 +48,12 @@ from mammokit.train.config import TrainConfig
 if TYPE_CHECKING:
     import pandas as pd
 
-    from mammokit.data import DatasetResult
+    from mammokit.data import DatasetOptions, DatasetResult
     from mammokit.evaluate.predict import PredictResult
     from mammokit.evaluate.report import ReportFiles
+    from mammokit.train.fit import TrainResult
 
-__all__ = ["Pipeline", "Run", "RunEvaluation"]
+__all__ = ["Ensemble", "Pipeline", "Run", "RunEvaluation"]
 
 #: The config tables of a pipeline (and of a run's ``config.toml``), one per stage group.
 STAGE_TABLES: dict[str, type] = {
@@ -71,13 +79,9 @@ def _split_overrides(overrides: dict[str, Any]) -> dict[str, dict[str, Any]]:
             tables[table][key] = value
     if unknown:
         known = sorted(set().union(*(_field_names(cls) for cls in STAGE_TABLES.values())))
-        hints = [
-            f"{key} (did you mean {close[0]}?)" if (close := get_close_matches(key, known, 1))
-            else key
-            for key in sorted(unknown)
-        ]  # fmt: skip
         raise ConfigError(
-            f"Pipeline: unknown option(s) {', '.join(hints)}; choose from: {', '.join(known)}"
+            f"Pipeline: unknown option(s) {', '.join(name_hints(unknown, known))}; "
+            f"choose from: {', '.join(known)}"
         )
     return tables
 
@@ -171,31 +175,60 @@ class Pipeline(ImagePipeline):
         table: Any,
         out_dir: str | Path,
         *,
-        workers: int | None = None,
-        format: str = "png",
-        executor: str = "process",
-        **options: Any,
+        options: DatasetOptions | None = None,
+        **changes: Any,
     ) -> DatasetResult:
-        """Preprocess every row of an RSNA table into ``out_dir``, resumably.
+        """Preprocess every row of an RSNA table into ``out_dir``, resumably: ``mammokit
+        preprocess``.
 
-        A thin call of :func:`mammokit.data.preprocess_dataset` (see it for ``scheduler``,
-        ``overwrite``, ``quiet``, ``extension`` and ``shard_bytes``). ``table`` is a CSV
-        path or a DataFrame.
+        A thin call of :func:`mammokit.data.preprocess_dataset`. ``table`` is a CSV path or
+        a DataFrame; ``options`` a :class:`mammokit.data.DatasetOptions` (workers, format,
+        executor, scheduler, overwrite, quiet, shard_bytes, image_timeout, extension,
+        table_kind), whose fields ``changes`` set (``workers=0, quiet=True``).
 
         Returns:
             :class:`mammokit.data.DatasetResult`.
         """
         from mammokit.data.runner import preprocess_dataset
 
-        return preprocess_dataset(
-            self,
-            images_dir,
-            table,
-            out_dir,
-            workers=workers,
-            format=format,
-            executor=executor,
-            **options,
+        return preprocess_dataset(self, images_dir, table, out_dir, options=options, **changes)
+
+    def train(
+        self,
+        data_dir: str | Path,
+        run_dir: str | Path,
+        *,
+        resume: bool = False,
+        quiet: bool = False,
+    ) -> TrainResult:
+        """Train on a preprocessed folder with this pipeline's :class:`TrainConfig`:
+        ``mammokit train``. The run's ``config.toml`` gets the folder's own
+        ``[preprocess]`` table and this pipeline's ``[train]`` and ``[predict]``.
+
+        Args:
+            data_dir: a preprocessed folder (``mammokit preprocess`` or
+                :meth:`preprocess_dataset` output).
+            run_dir: the run directory to write.
+            resume: continue an interrupted run (its saved ``[train]`` must equal this
+                one, ``epochs`` aside).
+            quiet: no per-epoch lines.
+
+        Returns:
+            :class:`mammokit.train.TrainResult` (needs the ``train`` extra).
+
+        Raises:
+            MammokitError: invalid input, config or run directory.
+        """
+        from mammokit.train.fit import train
+
+        return train(
+            data_dir,
+            run_dir,
+            self.train_config,
+            resume=resume,
+            manager=self.manager,
+            verbose=0 if quiet else 2,
+            predict=self.predict_config,
         )
 
     def fit(
@@ -209,7 +242,7 @@ class Pipeline(ImagePipeline):
         resume: bool = False,
         quiet: bool = False,
     ) -> Run:
-        """Preprocess ``table``'s images (cached) and train: the same as ``mammokit
+        """:meth:`preprocess_dataset` (cached) then :meth:`train`: the same as ``mammokit
         preprocess`` then ``mammokit train`` with this pipeline's config.
 
         Args:
@@ -229,19 +262,9 @@ class Pipeline(ImagePipeline):
         Raises:
             MammokitError: invalid input, config or run directory.
         """
-        from mammokit.train.fit import train
-
         prep = Path(preprocessed) if preprocessed is not None else Path(run_dir) / "preprocessed"
         self.preprocess_dataset(images_dir, table, prep, workers=workers, quiet=quiet)
-        train(
-            prep,
-            run_dir,
-            self.train_config,
-            resume=resume,
-            manager=self.manager,
-            verbose=0 if quiet else 2,
-            predict=self.predict_config,
-        )
+        self.train(prep, run_dir, resume=resume, quiet=quiet)
         return Run.open(run_dir, manager=self.manager)
 
 
@@ -370,23 +393,8 @@ class Run:
             :class:`~mammokit.evaluate.predict.PredictResult`: the files, the threshold
             applied, the images scored and those that failed.
         """
-        from mammokit.evaluate.predict import predict
-
-        config = self.pipeline.predict_config
-        return predict(
-            [self.root],
-            images_dir,
-            table,
-            Path(out),
-            tta=config.tta,
-            aggregate=config.aggregate,
-            threshold=config.threshold,
-            calibration=config.calibration,
-            cache_dir=cache_dir,
-            workers=workers,
-            progress=progress,
-            manager=self.pipeline.manager,
-        )
+        options = PredictOptions(cache_dir=cache_dir, workers=workers, progress=progress)
+        return Ensemble((self,)).write_predictions(images_dir, table, out, options)
 
     def evaluate(
         self,
@@ -414,27 +422,17 @@ class Run:
         """
         import json
 
-        from mammokit.evaluate.evaluation import evaluate
-
         out = Path(out_dir)
         target = out / "predictions" / "submission.csv"
         predictions = self.write_predictions(
             images_dir, table, target, cache_dir=cache_dir, workers=workers, progress=progress
         )
-        config = self.pipeline.predict_config
-        report = evaluate(
-            [self.root],
+        report = Ensemble((self,)).report(
             out,
             predictions=predictions.image_scores,
             labels=table,
-            aggregate=config.aggregate,
-            threshold=config.threshold,
-            calibration=config.calibration,
-            crops=None,
-            n_boot=n_boot,
-            seed=seed,
-            manager=self.pipeline.manager,
             label=self.pipeline.train_config.label,
+            options=ReportOptions(n_boot=n_boot, seed=seed),
         )
         metrics = json.loads(report.metrics_json.read_text())
         return RunEvaluation(metrics=metrics, report=report, predictions=predictions)
@@ -463,3 +461,134 @@ class Run:
                               tta=self.pipeline.predict_config.tta, progress=False,
                               model=self.model)  # fmt: skip
         return float(scores[0])
+
+
+class Ensemble:
+    """Runs scored together: each image's score is the mean of the runs' scores, then one
+    ``[predict]`` table turns the breast scores into decisions (``mammokit predict --run A
+    --run B``). One run is an ensemble of one; :meth:`Run.write_predictions` and
+    :meth:`Run.evaluate` go through one.
+
+    Attributes:
+        runs: the runs, in order (none: only :meth:`report` of a predictions file).
+        predict_config: the :class:`PredictConfig` applied: the one given, else the first
+            run's ``[predict]`` table, else the defaults.
+        manager: the plugin manager (the first run's unless given).
+    """
+
+    def __init__(
+        self,
+        runs: Sequence[Run] = (),
+        *,
+        predict: PredictConfig | None = None,
+        manager: pluggy.PluginManager | None = None,
+    ) -> None:
+        from mammokit.plugins import get_plugin_manager
+
+        self.runs = tuple(runs)
+        first = self.runs[0].pipeline if self.runs else None
+        self.predict_config = predict or (first.predict_config if first else PredictConfig())
+        self.manager = manager or (first.manager if first else get_plugin_manager())
+
+    def __repr__(self) -> str:
+        roots = ", ".join(repr(str(run.root)) for run in self.runs)
+        return f"Ensemble([{roots}], predict={self.predict_config!r})"
+
+    @classmethod
+    def open(
+        cls,
+        roots: Sequence[str | Path],
+        *,
+        predict: PredictConfig | None = None,
+        manager: pluggy.PluginManager | None = None,
+    ) -> Ensemble:
+        """The runs in ``roots`` (see :meth:`Run.open`), under ``predict`` when given (it
+        overrides every run's own ``[predict]`` table).
+
+        Raises:
+            ConfigError: a root is not a run directory, or names a component that is not
+                registered.
+        """
+        return cls([Run.open(root, manager=manager) for root in roots], predict=predict,
+                   manager=manager)  # fmt: skip
+
+    def write_predictions(
+        self,
+        images_dir: str | Path,
+        table: Any,
+        out: str | Path,
+        options: PredictOptions | None = None,
+    ) -> PredictResult:
+        """Write ``out`` (``submission.csv``) and its image and breast score files beside it:
+        ``mammokit predict``.
+
+        Args:
+            images_dir: ``<patient_id>/<image_id>.<ext>`` files.
+            table: ``test.csv`` path or DataFrame.
+            out: the ``submission.csv`` to write.
+            options: score file, cache folder, workers, batch size, progress bars and file
+                extension (:class:`PredictOptions`; None: its defaults).
+
+        Returns:
+            :class:`~mammokit.evaluate.predict.PredictResult`: the files, the threshold
+            applied, the images scored and those that failed.
+        """
+        from mammokit.evaluate.predict import predict
+
+        return predict(
+            [run.root for run in self.runs],
+            images_dir,
+            table,
+            Path(out),
+            config=self.predict_config,
+            options=options,
+            manager=self.manager,
+        )
+
+    def report(
+        self,
+        out_dir: str | Path,
+        *,
+        predictions: str | Path | None = None,
+        labels: str | Path | None = None,
+        label: str | None = None,
+        crops: str | Path | None = None,
+        options: ReportOptions | None = None,
+    ) -> ReportFiles:
+        """Metrics with confidence intervals and ``report.html`` in ``out_dir``: ``mammokit
+        evaluate``. Scores the runs' out-of-fold predictions (``oof.csv``), or a
+        predictions file against a labels table; the aggregation, threshold policy and
+        calibration are :attr:`predict_config`'s.
+
+        Args:
+            out_dir: the report folder.
+            predictions: ``image_scores.csv``, ``breast_scores.csv`` or a probability
+                submission; give ``labels`` with it, or neither.
+            labels: a labels table (``prediction_id,<label>`` or ``train.csv``-like).
+            label: the labels table's label column (None: the one the runs were trained on).
+            crops: a preprocessed folder to show the worst cases' crops from (and, with one
+                run, the Grad-CAM gallery).
+            options: bootstrap and metrics (:class:`ReportOptions`; None: its defaults).
+
+        Returns:
+            :class:`~mammokit.evaluate.report.ReportFiles`.
+
+        Raises:
+            ConfigError: bad arguments or inputs.
+        """
+        from mammokit.evaluate.evaluation import LabelledPredictions, evaluate
+
+        if (predictions is None) != (labels is None):
+            raise ConfigError("give --predictions and --labels together")
+        scores = None
+        if predictions is not None and labels is not None:
+            scores = LabelledPredictions(predictions, labels, label)
+        return evaluate(
+            [run.root for run in self.runs],
+            out_dir,
+            scores=scores,
+            crops=crops,
+            predict=self.predict_config,
+            report=options,
+            manager=self.manager,
+        )

@@ -11,7 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mammokit.evaluate.report import GalleryCase, write_report
+from mammokit.config import ReportOptions
+from mammokit.evaluate.report import GalleryCase, ReportPage, write_report
 
 pytestmark = pytest.mark.browser
 
@@ -40,10 +41,15 @@ def _report(out: Path) -> Path:
     cases = [GalleryCase(f"{i}_L\nscore 0.9", rng.random((128, 64)), rng.random((128, 64)))
              for i in range(4)]  # fmt: skip
     files = write_report(
-        out, breasts, threshold=0.5, policy="prior_quantile", images=images, crop_loader=crop,
-        n_boot=100, provenance={"mammokit version": "0.1.0", "data source": "synthetic"},
-        config_text="[train]\nbackbone = 'simple_cnn'\n" + "x" * 400 + "\n",
-        gallery={"top_positives": cases, "missed_positives": cases[:2], "false_positives": []},
+        out, breasts, threshold=0.5, policy="prior_quantile", images=images,
+        options=ReportOptions(n_boot=100),
+        page=ReportPage(
+            crop_loader=crop,
+            provenance={"mammokit version": "0.1.0", "data source": "synthetic"},
+            config_text="[train]\nbackbone = 'simple_cnn'\n" + "x" * 400 + "\n",
+            gallery={"top_positives": cases, "missed_positives": cases[:2],
+                     "false_positives": []},
+        ),
     )  # fmt: skip
     return files.html
 

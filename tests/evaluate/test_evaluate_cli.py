@@ -10,10 +10,23 @@ import pandas as pd
 import pytest
 
 from mammokit.cli import main
-from mammokit.config import PreprocessConfig, config_to_dict, save_toml
+from mammokit.config import (
+    PredictConfig,
+    PreprocessConfig,
+    ReportOptions,
+    config_to_dict,
+    save_toml,
+)
 from mammokit.errors import ConfigError
-from mammokit.evaluate.evaluation import evaluate, join_labels, read_labels, read_predictions
+from mammokit.evaluate.evaluation import (
+    LabelledPredictions,
+    evaluate,
+    join_labels,
+    read_labels,
+    read_predictions,
+)
 from mammokit.evaluate.runinfo import read_run
+from mammokit.run import Ensemble
 from mammokit.scoring import metrics as m
 from mammokit.train.config import TrainConfig
 
@@ -103,9 +116,10 @@ def test_evaluate_predictions_against_breast_and_image_labels(
         indexed = breasts.set_index("prediction_id")
         assert indexed["cancer"].equals(expected["cancer"].astype(int))
         np.testing.assert_allclose(indexed["score"], expected["score"])
-    files = evaluate([run_dir], tmp_path / "rep", predictions=tmp_path / "image_scores.csv",
-                     labels=tmp_path / "labels.csv", threshold="best_pf1", calibration="isotonic",
-                     n_boot=50)  # fmt: skip
+    scores = LabelledPredictions(tmp_path / "image_scores.csv", tmp_path / "labels.csv")
+    files = evaluate([run_dir], tmp_path / "rep", scores=scores,
+                     predict=PredictConfig(threshold="best_pf1", calibration="isotonic"),
+                     report=ReportOptions(n_boot=50))  # fmt: skip
     html = files.html.read_text()
     assert "By view (image level)" in html and "calibrated (isotonic" in html
     assert (run_dir / "calibration" / "isotonic-mean.json").is_file()
@@ -154,3 +168,42 @@ def test_evaluate_scores_a_predictions_file_without_a_run(tmp_path: Path) -> Non
     provenance = json.loads((tmp_path / "rep" / "metrics.json").read_text())["provenance"]
     assert provenance["threshold policy"] == "prior_quantile:0.2"
     assert "backbone" not in provenance
+
+
+def test_the_command_is_the_ensemble_report(run_dir: Path, tmp_path: Path) -> None:
+    """``mammokit evaluate`` and ``Ensemble.report`` write the same numbers; the policy
+    given overrides the run's own ``[predict]`` table, as ``--threshold`` does."""
+    argv = ["evaluate", "--run", str(run_dir), "--threshold", "fixed:0.5", "--aggregate", "max",
+            "--metrics", "auc,pf1", "--n-boot", "30", "--out", str(tmp_path / "cli")]  # fmt: skip
+    assert main(argv) == 0
+    ensemble = Ensemble.open(
+        [run_dir], predict=PredictConfig(threshold="fixed:0.5", aggregate="max")
+    )
+    files = ensemble.report(tmp_path / "py", options=ReportOptions(metrics="auc,pf1", n_boot=30))
+    ours = json.loads(files.metrics_json.read_text())
+    theirs = json.loads((tmp_path / "cli" / "metrics.json").read_text())
+    assert ours["threshold"] == theirs["threshold"] == 0.5
+    assert ours["metrics"] == theirs["metrics"]
+    assert list(ours["metrics"]) == ["ROC AUC", "pF1 (probabilities)"]
+    # no policy given: the run's own [predict] table (here the default, prior_quantile)
+    own = Ensemble.open([run_dir]).report(tmp_path / "own", options=ReportOptions(n_boot=10))
+    assert json.loads(own.metrics_json.read_text())["policy"] == "prior_quantile"
+
+
+def test_an_ensemble_without_runs_only_reports_a_predictions_file(tmp_path: Path) -> None:
+    test = _images(10, seed=3)
+    test.drop(columns=["cancer"]).to_csv(tmp_path / "image_scores.csv", index=False)
+    test.drop_duplicates("prediction_id")[["prediction_id", "cancer"]].to_csv(
+        tmp_path / "labels.csv", index=False
+    )
+    none = Ensemble(predict=PredictConfig(threshold="fixed:0.4"))
+    files = none.report(tmp_path / "rep", predictions=tmp_path / "image_scores.csv",
+                        labels=tmp_path / "labels.csv",
+                        options=ReportOptions(n_boot=10))  # fmt: skip
+    assert json.loads(files.metrics_json.read_text())["threshold"] == 0.4
+    with pytest.raises(ConfigError, match="together"):
+        none.report(tmp_path / "rep", labels=tmp_path / "labels.csv")
+    with pytest.raises(ConfigError, match="needs a run directory"):
+        none.report(tmp_path / "rep")
+    with pytest.raises(ConfigError, match="at least one run"):
+        none.write_predictions(tmp_path, tmp_path / "labels.csv", tmp_path / "s.csv")

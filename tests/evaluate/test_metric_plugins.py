@@ -17,7 +17,13 @@ import pandas as pd
 import pytest
 
 from mammokit import Component, MetricComponent, hookimpl
-from mammokit.config import PreprocessConfig, config_to_dict, save_toml
+from mammokit.config import (
+    PredictConfig,
+    PreprocessConfig,
+    ReportOptions,
+    config_to_dict,
+    save_toml,
+)
 from mammokit.errors import ConfigError, PluginError
 from mammokit.evaluate.evaluation import evaluate
 from mammokit.evaluate.report import write_report
@@ -110,8 +116,8 @@ def test_a_plugin_metric_reaches_metrics_json_and_both_report_tables(
     pm: Any, tmp_path: Path
 ) -> None:
     breasts = _breasts()
-    files = write_report(tmp_path, breasts, threshold=0.4, metrics="auc,brier,ppv", manager=pm,
-                         n_boot=50)  # fmt: skip
+    files = write_report(tmp_path, breasts, threshold=0.4, manager=pm,
+                         options=ReportOptions(metrics="auc,brier,ppv", n_boot=50))  # fmt: skip
     summary = json.loads(files.metrics_json.read_text())
     assert list(summary["metrics"]) == ["ROC AUC", "Brier score", "ppv"]
     y, s = breasts["cancer"].to_numpy(), breasts["score"].to_numpy()
@@ -134,8 +140,8 @@ def test_a_plugin_metric_reaches_metrics_json_and_both_report_tables(
 
 
 def test_a_thresholded_metric_is_left_out_without_a_threshold(pm: Any, tmp_path: Path) -> None:
-    files = write_report(tmp_path, _breasts(), threshold=None, metrics=["brier", "ppv"],
-                         manager=pm, n_boot=20)  # fmt: skip
+    files = write_report(tmp_path, _breasts(), threshold=None, manager=pm,
+                         options=ReportOptions(metrics=["brier", "ppv"], n_boot=20))  # fmt: skip
     summary = json.loads(files.metrics_json.read_text())
     assert list(summary["metrics"]) == ["Brier score"]
     assert ScorePlugin.thresholds == [0.5]  # only the option check at selection
@@ -143,8 +149,8 @@ def test_a_thresholded_metric_is_left_out_without_a_threshold(pm: Any, tmp_path:
 
 def test_an_undefined_metric_is_null_and_na(pm: Any, tmp_path: Path) -> None:
     breasts = _breasts(10).assign(cancer=0)
-    files = write_report(tmp_path, breasts, threshold=0.5, metrics="mean_positive_score,pf1",
-                         manager=pm, n_boot=20)  # fmt: skip
+    options = ReportOptions(metrics="mean_positive_score,pf1", n_boot=20)
+    files = write_report(tmp_path, breasts, threshold=0.5, manager=pm, options=options)
     summary = json.loads(files.metrics_json.read_text())
     assert summary["metrics"]["mean_positive_score"]["estimate"] is None
     assert summary["breakdowns"]["site_id"][0]["mean_positive_score"] is None
@@ -168,8 +174,11 @@ def test_evaluate_api_takes_plugin_metrics_and_options(pm: Any, tmp_path: Path) 
     images = _breasts(30, seed=3).loc[lambda f: f.index.repeat(2)].reset_index(drop=True)
     images["score"] += np.tile([0.0, 0.1], len(images) // 2)
     run = _write_run(tmp_path / "run", images)
-    files = evaluate([run], tmp_path / "rep", aggregate="max", metrics=("pf1", "ppv", "brier"),
-                     metric_options={"pf1": {"beta": 2}}, manager=pm, n_boot=20)  # fmt: skip
+    options = ReportOptions(
+        metrics=("pf1", "ppv", "brier"), metric_options={"pf1": {"beta": 2}}, n_boot=20
+    )
+    files = evaluate([run], tmp_path / "rep", predict=PredictConfig(aggregate="max"),
+                     report=options, manager=pm)  # fmt: skip
     summary = json.loads(files.metrics_json.read_text())
     assert list(summary["metrics"]) == ["pF1 (probabilities) [beta=2]", "ppv", "Brier score"]
     breasts = images.groupby("prediction_id").agg(cancer=("cancer", "max"), score=("score", "max"))
@@ -196,7 +205,12 @@ def test_bad_metric_choices_fail_early_with_their_reason(pm: Any, tmp_path: Path
         select_metrics("pf1,f1", allow_threshold=False)
     # evaluate refuses before reading anything: the run directory does not even exist
     with pytest.raises(ConfigError, match="Unknown metric 'nope'"):
-        evaluate([tmp_path / "missing"], tmp_path / "rep", metrics="nope", manager=pm)
+        evaluate(
+            [tmp_path / "missing"],
+            tmp_path / "rep",
+            report=ReportOptions(metrics="nope"),
+            manager=pm,
+        )
 
 
 def test_a_failing_plugin_metric_is_named(pm: Any) -> None:

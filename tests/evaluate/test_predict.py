@@ -15,7 +15,15 @@ import pytest
 from PIL import Image
 
 from mammokit.cli import main
-from mammokit.config import PreprocessConfig, config_from_dict, config_to_dict, load_toml, save_toml
+from mammokit.config import (
+    PredictConfig,
+    PredictOptions,
+    PreprocessConfig,
+    config_from_dict,
+    config_to_dict,
+    load_toml,
+    save_toml,
+)
 from mammokit.evaluate.calibration import calibration_path, load_calibration
 from mammokit.evaluate.predict import predict
 from mammokit.evaluate.runinfo import read_oof, read_run
@@ -118,8 +126,8 @@ def test_predict_preprocesses_exactly_like_training(work: Path) -> None:
     cache = work / "cache_train"
     result = predict(
         [work / "run1", work / "run2"], work / "ds" / "train_images", work / "ds" / "train.csv",
-        work / "on_train" / "submission.csv", threshold="none", cache_dir=cache, workers=0,
-        progress=False,
+        work / "on_train" / "submission.csv", config=PredictConfig(threshold="none"),
+        options=PredictOptions(cache_dir=cache, workers=0, progress=False),
     )  # fmt: skip
     # 1. The config predict used is the one saved in the run, i.e. the dataset's.
     assert result.preprocess_configs == (dataset_config, dataset_config)
@@ -154,8 +162,8 @@ def test_pixel_check_detects_a_different_preprocessing(work: Path) -> None:
     save_toml(data, altered / "config.toml")
     cache = work / "cache_altered"
     predict([altered], work / "ds" / "train_images", work / "ds" / "train.csv",
-            work / "altered" / "submission.csv", threshold="none", cache_dir=cache, workers=0,
-            progress=False)  # fmt: skip
+            work / "altered" / "submission.csv", config=PredictConfig(threshold="none"),
+            options=PredictOptions(cache_dir=cache, workers=0, progress=False))  # fmt: skip
     (folder,) = [p for p in cache.iterdir() if p.is_dir()]
     training, predicted = _png_pixels(work / "pp"), _png_pixels(folder)
     assert any(not np.array_equal(training[k], predicted[k]) for k in training)
@@ -167,11 +175,11 @@ def test_hflip_tta_averages_the_mirrored_prediction(work: Path) -> None:
 
     cache = work / "cache_tta"
     plain = predict([work / "run2"], work / "ds" / "test_images", work / "ds" / "test.csv",
-                    work / "tta0" / "s.csv", threshold="none", cache_dir=cache, workers=0,
-                    progress=False)  # fmt: skip
+                    work / "tta0" / "s.csv", config=PredictConfig(threshold="none"),
+                    options=PredictOptions(cache_dir=cache, workers=0, progress=False))  # fmt: skip
     tta = predict([work / "run2"], work / "ds" / "test_images", work / "ds" / "test.csv",
-                  work / "tta1" / "s.csv", threshold="none", tta="hflip", cache_dir=cache,
-                  workers=0, progress=False)  # fmt: skip
+                  work / "tta1" / "s.csv", config=PredictConfig(threshold="none", tta="hflip"),
+                  options=PredictOptions(cache_dir=cache, workers=0, progress=False))  # fmt: skip
     (folder,) = [p for p in cache.iterdir() if p.is_dir()]
     index = pd.read_csv(folder / "index.csv", dtype={"image_id": str})
     run = read_run(work / "run2")

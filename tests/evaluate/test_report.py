@@ -12,8 +12,9 @@ import pandas as pd
 import pytest
 from PIL import Image
 
+from mammokit.config import ReportOptions
 from mammokit.errors import ConfigError
-from mammokit.evaluate.report import GalleryCase, write_report
+from mammokit.evaluate.report import GalleryCase, ReportPage, write_report
 from mammokit.scoring import metrics as m
 
 FIGURES = {"roc", "pr", "pf1_threshold", "histogram", "calibration", "worst_cases"}
@@ -63,7 +64,7 @@ def test_report_files_exist_and_are_images(tmp_path: Path) -> None:
 
     files = write_report(
         tmp_path / "report", breasts, threshold=0.5, policy="fixed:0.5", images=images,
-        crop_loader=loader, n_boot=200, seed=3,
+        page=ReportPage(crop_loader=loader), options=ReportOptions(n_boot=200, seed=3),
     )  # fmt: skip
     assert set(files.figures) == FIGURES
     for path in files.figures.values():
@@ -93,7 +94,8 @@ def test_report_files_exist_and_are_images(tmp_path: Path) -> None:
 def test_report_without_threshold_or_images(tmp_path: Path) -> None:
     breasts, _ = _tables(20, seed=1)
     files = write_report(tmp_path, breasts[["prediction_id", "cancer", "score"]],
-                         threshold=None, policy="none", n_boot=50)  # fmt: skip
+                         threshold=None, policy="none",
+                         options=ReportOptions(n_boot=50))  # fmt: skip
     for path in files.figures.values():
         _check_png(path)
     summary = json.loads(files.metrics_json.read_text())
@@ -105,7 +107,7 @@ def test_report_without_threshold_or_images(tmp_path: Path) -> None:
 def test_report_with_one_class_shows_na(tmp_path: Path) -> None:
     breasts, _ = _tables(10)
     breasts["cancer"] = 0
-    files = write_report(tmp_path, breasts, threshold=0.5, n_boot=20)
+    files = write_report(tmp_path, breasts, threshold=0.5, options=ReportOptions(n_boot=20))
     summary = json.loads(files.metrics_json.read_text())  # strict JSON: NaN became null
     assert summary["metrics"]["ROC AUC"]["estimate"] is None
     assert summary["metrics"]["pF1 (probabilities)"]["estimate"] == 0.0
@@ -123,7 +125,7 @@ def test_report_rejects_missing_columns(tmp_path: Path) -> None:
 def test_breakdown_groups_missing_values(tmp_path: Path) -> None:
     breasts, _ = _tables(20, seed=2)
     breasts["density"] = np.where(breasts["patient_id"] % 3 == 0, None, "C")
-    files = write_report(tmp_path, breasts, threshold=0.5, n_boot=20)
+    files = write_report(tmp_path, breasts, threshold=0.5, options=ReportOptions(n_boot=20))
     rows = json.loads(files.metrics_json.read_text())["breakdowns"]["density"]
     assert {row["density"]: row["n"] for row in rows} == {
         "(missing)": int((breasts["patient_id"] % 3 == 0).sum()),
@@ -141,10 +143,13 @@ def test_report_shows_provenance_gallery_intervals_na_and_numeric_order(tmp_path
     cases = [GalleryCase(f"case {i}", rng.random((64, 32)), rng.random((64, 32))) for i in range(3)]
     gallery = {"top_positives": cases, "missed_positives": cases[:1], "false_positives": []}
     files = write_report(
-        tmp_path, breasts, threshold=0.5, policy="prior_quantile", n_boot=100,
-        provenance={"mammokit version": "9.9.9", "backbone": "simple_cnn",
-                    "policy prior": "0.199 (the runs' training positive rate)"},
-        config_text='[train]\nbackbone = "simple_cnn"\n', gallery=gallery,
+        tmp_path, breasts, threshold=0.5, policy="prior_quantile",
+        options=ReportOptions(n_boot=100),
+        page=ReportPage(
+            provenance={"mammokit version": "9.9.9", "backbone": "simple_cnn",
+                        "policy prior": "0.199 (the runs' training positive rate)"},
+            config_text='[train]\nbackbone = "simple_cnn"\n', gallery=gallery,
+        ),
     )  # fmt: skip
     page = files.html.read_text()
     for text in ("9.9.9", "simple_cnn", "0.199", "[train]", "Grad-CAM gallery"):

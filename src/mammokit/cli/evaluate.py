@@ -71,21 +71,19 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from mammokit.evaluate.evaluation import evaluate
+    from mammokit.config import PredictConfig, ReportOptions
+    from mammokit.run import Ensemble
 
-    files = evaluate(
-        args.runs,
+    config = PredictConfig(
+        threshold=args.threshold, aggregate=args.aggregate, calibration=args.calibration
+    )
+    files = Ensemble.open(args.runs, predict=config).report(
         args.out,
         predictions=args.predictions,
         labels=args.labels,
-        aggregate=args.aggregate,
-        threshold=args.threshold,
-        calibration=args.calibration,
-        crops=args.crops,
-        n_boot=args.n_boot,
-        seed=args.seed,
-        metrics=args.metrics,
         label=args.label,
+        crops=args.crops,
+        options=ReportOptions(n_boot=args.n_boot, seed=args.seed, metrics=args.metrics),
     )
     print(files.html)
     return 0

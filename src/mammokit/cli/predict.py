@@ -60,18 +60,16 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from mammokit.evaluate.predict import predict
+    from mammokit.config import PredictConfig, PredictOptions
+    from mammokit.run import Ensemble
 
-    result = predict(
-        args.runs,
-        args.images,
-        args.csv,
-        args.out,
-        tta=args.tta,
+    config = PredictConfig(
+        threshold="none" if args.probabilities else args.threshold,
         aggregate=args.aggregate,
-        threshold=args.threshold,
-        probabilities=args.probabilities,
         calibration=args.calibration,
+        tta=args.tta,
+    )
+    options = PredictOptions(
         scores_path=args.scores,
         cache_dir=args.cache,
         workers=args.workers,
@@ -79,6 +77,8 @@ def run(args: argparse.Namespace) -> int:
         progress=not args.quiet,
         extension=args.extension,
     )
+    ensemble = Ensemble.open(args.runs, predict=config)
+    result = ensemble.write_predictions(args.images, args.csv, args.out, options)
     threshold = "probabilities" if result.threshold is None else f"threshold {result.threshold:.6g}"
     print(f"{result.submission}: {result.n_images} images scored, {threshold}")
     if not result.failures:

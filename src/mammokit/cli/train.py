@@ -57,9 +57,9 @@ def run(args: argparse.Namespace) -> int:
             # killed before its config was saved: nothing was trained, so start afresh
             resume = False
     config = load_train_config(config_path, overrides=overrides)
-    from mammokit.train.fit import train
+    from mammokit.run import Pipeline
 
-    result = train(args.data, args.out, config, resume=resume, verbose=0 if args.quiet else 2)
+    result = Pipeline(train=config).train(args.data, args.out, resume=resume, quiet=args.quiet)
     print(
         f"trained {result.epochs_run} epoch(s) on label {config.label!r}; {result.summary}; "
         f"model: {Path(result.run_dir) / 'model.keras'}"

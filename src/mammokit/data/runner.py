@@ -14,7 +14,7 @@ from typing import Any
 import attrs
 import pandas as pd
 
-from mammokit.config import config_to_dict
+from mammokit.config import config_to_dict, options_with
 from mammokit.data._job import (
     Job,
     Outcome,
@@ -39,7 +39,7 @@ from mammokit.data.writers import DEFAULT_SHARD_BYTES, infer_column_types, write
 from mammokit.dicom.threads import cpus
 from mammokit.errors import ConfigError, OutputWriteError
 
-__all__ = ["DatasetResult", "Failure", "OutputWriteError", "preprocess_dataset"]
+__all__ = ["DatasetOptions", "DatasetResult", "Failure", "OutputWriteError", "preprocess_dataset"]
 
 FORMATS = ("png", "tfrecord")
 EXECUTORS = ("process", "dask")
@@ -94,31 +94,12 @@ class DatasetResult:
         return not self.failures
 
 
-def preprocess_dataset(
-    pipeline: Any,
-    images_dir: str | Path,
-    table: str | Path | pd.DataFrame,
-    out_dir: str | Path,
-    *,
-    workers: int | None = None,
-    format: str = "png",
-    executor: str = "process",
-    scheduler: str | None = None,
-    overwrite: bool = False,
-    quiet: bool = False,
-    shard_bytes: int = DEFAULT_SHARD_BYTES,
-    image_timeout: float | None = DEFAULT_IMAGE_TIMEOUT,
-    extension: str | None = None,
-    table_kind: str = "auto",
-) -> DatasetResult:
-    """Preprocess every row of ``table`` into ``out_dir`` (see the module doc for the layout).
+@attrs.frozen
+class DatasetOptions:
+    """How :func:`preprocess_dataset` runs and what it writes; every field has a default,
+    and the function's keywords set the fields of the same name.
 
-    Args:
-        pipeline: the :class:`~mammokit.Pipeline` to run.
-        images_dir: holds ``<patient_id>/<image_id>.<ext>`` (DICOM, PNG, PGM, JPEG or
-            TIFF; see :func:`mammokit.data.tables.find_image`).
-        table: a ``train.csv``/``test.csv`` path or an already loaded DataFrame.
-        out_dir: the output folder (created; must not overlap ``images_dir``).
+    Attributes:
         workers: processes (or LocalCluster workers); None = one per core; 0 = run in this
             process (no pool, any plugin works).
         format: "png" or "tfrecord".
@@ -134,9 +115,72 @@ def preprocess_dataset(
             can stop a call in this process).
         extension: the input files' extension (e.g. "png"); None finds each image's file
             among the known extensions.
-        table_kind: how ``table`` is checked (:func:`mammokit.data.validate_table`): "auto"
+        table_kind: how the table is checked (:func:`mammokit.data.validate_table`): "auto"
             (by its columns), "train", "test", "any", or "external" (ids only; a blank
             laterality or view means unknown, as external datasets may have).
+    """
+
+    workers: int | None = None
+    format: str = "png"
+    executor: str = "process"
+    scheduler: str | None = None
+    overwrite: bool = False
+    quiet: bool = False
+    shard_bytes: int = DEFAULT_SHARD_BYTES
+    image_timeout: float | None = DEFAULT_IMAGE_TIMEOUT
+    extension: str | None = None
+    table_kind: str = "auto"
+
+    def check(self) -> int:
+        """The number of workers to start (0: this process).
+
+        Raises:
+            ConfigError: an unknown format or executor, or a value out of range.
+        """
+        if self.format not in FORMATS:
+            raise ConfigError(
+                f"unknown format {self.format!r}; choose one of: {', '.join(FORMATS)}"
+            )
+        if self.executor not in EXECUTORS:
+            raise ConfigError(
+                f"unknown executor {self.executor!r}; choose one of: {', '.join(EXECUTORS)}"
+            )
+        if self.scheduler and self.executor != "dask":
+            raise ConfigError("a scheduler address needs executor 'dask'")
+        if self.workers is not None and self.workers < 0:
+            raise ConfigError(f"workers must be >= 0, got {self.workers}")
+        if self.image_timeout is not None and not self.image_timeout > 0:
+            raise ConfigError(f"image_timeout must be positive seconds, got {self.image_timeout}")
+        if self.shard_bytes < 1:
+            raise ConfigError(f"shard_bytes must be positive, got {self.shard_bytes}")
+        n_workers = cpus() if self.workers is None else self.workers
+        if self.executor == "dask" and n_workers == 0:
+            raise ConfigError("executor 'dask' needs at least one worker")
+        return n_workers
+
+
+def preprocess_dataset(
+    pipeline: Any,
+    images_dir: str | Path,
+    table: str | Path | pd.DataFrame,
+    out_dir: str | Path,
+    *,
+    options: DatasetOptions | None = None,
+    **changes: Any,
+) -> DatasetResult:
+    """Preprocess every row of ``table`` into ``out_dir`` (see the module doc for the layout).
+
+    Args:
+        pipeline: the :class:`~mammokit.Pipeline` to run.
+        images_dir: holds ``<patient_id>/<image_id>.<ext>`` (DICOM, PNG, PGM, JPEG or
+            TIFF; see :func:`mammokit.data.tables.find_image`).
+        table: a ``train.csv``/``test.csv`` path or an already loaded DataFrame.
+        out_dir: the output folder (created; must not overlap ``images_dir``).
+        options: a :class:`DatasetOptions` (workers, format, executor, scheduler,
+            overwrite, quiet, shard_bytes, image_timeout, extension, table_kind); None
+            takes its defaults.
+        changes: fields of :class:`DatasetOptions` set on ``options``
+            (``workers=0, quiet=True``).
 
     Returns:
         :class:`DatasetResult`; failures are listed, not raised.
@@ -148,23 +192,11 @@ def preprocess_dataset(
             stops with every file written so far whole, and a rerun resumes.
     """
     started = time.perf_counter()
-    if format not in FORMATS:
-        raise ConfigError(f"unknown format {format!r}; choose one of: {', '.join(FORMATS)}")
-    if executor not in EXECUTORS:
-        raise ConfigError(f"unknown executor {executor!r}; choose one of: {', '.join(EXECUTORS)}")
-    if scheduler and executor != "dask":
-        raise ConfigError("a scheduler address needs executor 'dask'")
-    if workers is not None and workers < 0:
-        raise ConfigError(f"workers must be >= 0, got {workers}")
-    if image_timeout is not None and not image_timeout > 0:
-        raise ConfigError(f"image_timeout must be positive seconds, got {image_timeout}")
-    if shard_bytes < 1:
-        raise ConfigError(f"shard_bytes must be positive, got {shard_bytes}")
-    n_workers = cpus() if workers is None else workers
-    if executor == "dask" and n_workers == 0:
-        raise ConfigError("executor 'dask' needs at least one worker")
+    opts = options_with(DatasetOptions, options, changes, where="preprocess_dataset")
+    n_workers = opts.check()
+    format = opts.format
 
-    frame, table_path = _load_table(table, table_kind)
+    frame, table_path = _load_table(table, opts.table_kind)
     images = _existing_dir(images_dir, "images folder")
     out = Path(os.path.abspath(out_dir))
     _check_overlap(images, out, table_path)
@@ -178,25 +210,23 @@ def preprocess_dataset(
     column_types: dict[str, str] = {}
     if format == "tfrecord":
         column_types = infer_column_types(columns, ([r[c] for c in columns] for r in rows))
-        run_info.update(shard_bytes=shard_bytes, columns=column_types)
+        run_info.update(shard_bytes=opts.shard_bytes, columns=column_types)
     config = config_to_dict(pipeline.config)
     check_usable(out)
     with write_errors(out), locked(out):
-        prepare_out(out, config, run_info, overwrite)
+        prepare_out(out, config, run_info, opts.overwrite)
         sweep_temporaries(out, sorted({r["patient_id"] for r in rows}))
         if format == "tfrecord":
             bits = 16 if pipeline.config.output_dtype == "uint16" else 8
             write_features_file(out / "shards", column_types, bits)
-        jobs = _pending(out, images, rows, format, column_types, extension or "")
+        jobs = _pending(out, images, rows, format, column_types, opts.extension or "")
         try:
-            peak, cpu = _execute(
-                pipeline, jobs, n_workers, executor, scheduler, quiet, len(rows), image_timeout
-            )
+            peak, cpu = _execute(pipeline, jobs, n_workers, opts, len(rows))
         finally:
             # of killed workers, and of those stopped mid-write when the run stops on an error
             # (a full disk): the pool has ended when _execute returns or raises
             sweep_temporaries(out, sorted({r["patient_id"] for r in rows}))
-        succeeded, failures = _finish(out, frame, rows, format, shard_bytes)
+        succeeded, failures = _finish(out, frame, rows, format, opts.shard_bytes)
     return DatasetResult(
         out_dir=out,
         total=len(rows),
@@ -324,14 +354,7 @@ def _collect_records(out: Path, rows: list[dict[str, str]]) -> dict[str, dict[st
 
 
 def _execute(
-    pipeline: Any,
-    jobs: list[Job],
-    workers: int,
-    executor: str,
-    scheduler: str | None,
-    quiet: bool,
-    total: int,
-    timeout: float | None = None,
+    pipeline: Any, jobs: list[Job], workers: int, options: DatasetOptions, total: int
 ) -> tuple[dict[int, int], float]:
     """Run the jobs with a progress bar; returns (peak RSS per worker, total CPU seconds)."""
     from tqdm.auto import tqdm
@@ -346,7 +369,7 @@ def _execute(
         initial=total - len(jobs),
         unit="img",
         desc="preprocess",
-        disable=quiet,
+        disable=options.quiet,
         dynamic_ncols=True,
         smoothing=0.05,
         postfix={"failed": 0},
@@ -364,7 +387,10 @@ def _execute(
         bar.update(1)
 
     try:
-        _dispatch(pipeline, jobs, workers, executor, scheduler, on_outcome, timeout)
+        _dispatch(
+            pipeline, jobs, workers, options.executor, options.scheduler, on_outcome,
+            options.image_timeout,
+        )  # fmt: skip
     finally:
         bar.close()
     return peak, cpu

@@ -15,7 +15,7 @@ from __future__ import annotations
 import datetime
 import importlib.util
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, cast
 
@@ -24,12 +24,14 @@ import numpy as np
 import pandas as pd
 import pluggy
 
+from mammokit.config import PredictConfig, ReportOptions
 from mammokit.errors import ConfigError
 from mammokit.evaluate.report import (
     GALLERY_SECTIONS,
     CropLoader,
     GalleryCase,
     ReportFiles,
+    ReportPage,
     write_report,
 )
 from mammokit.evaluate.runinfo import (
@@ -47,6 +49,7 @@ from mammokit.scoring.metricset import select_report_metrics
 
 __all__ = [
     "EvaluationData",
+    "LabelledPredictions",
     "evaluate",
     "join_labels",
     "png_crop_loader",
@@ -226,48 +229,51 @@ def _oof_data(
     )
 
 
+@attrs.frozen
+class LabelledPredictions:
+    """A predictions file and the labels table it is evaluated against (instead of the
+    runs' out-of-fold predictions).
+
+    Attributes:
+        predictions: the scores (see :func:`read_predictions`).
+        labels: the labels table (see :func:`read_labels`).
+        label: the labels table's label column; None = the one the runs were trained on
+            (``[train] label``, normally "cancer").
+    """
+
+    predictions: str | Path
+    labels: str | Path
+    label: str | None = None
+
+
 def evaluate(
     runs: Sequence[str | Path],
     out_dir: str | Path,
     *,
-    predictions: str | Path | None = None,
-    labels: str | Path | None = None,
-    aggregate: str = "mean",
-    threshold: str = "prior_quantile",
-    calibration: str = "none",
+    scores: LabelledPredictions | None = None,
     crops: str | Path | None = None,
-    n_boot: int = 1000,
-    seed: int = 0,
-    metrics: str | Sequence[str] | None = None,
-    metric_options: Mapping[str, Mapping[str, Any]] | None = None,
+    predict: PredictConfig | None = None,
+    report: ReportOptions | None = None,
     manager: pluggy.PluginManager | None = None,
-    label: str | None = None,
 ) -> ReportFiles:
     """Evaluate a run's out-of-fold predictions, or a predictions file against labels.
 
     Args:
         runs: run directories; they give the threshold policy its context (training
-            positive rate, out-of-fold predictions) and, without ``predictions``, the scores.
+            positive rate, out-of-fold predictions) and, without ``scores``, the scores.
         out_dir: the report folder.
-        predictions: a predictions file (see :func:`read_predictions`); give ``labels``
-            with it, or neither.
-        labels: the labels table (see :func:`read_labels`).
-        aggregate: image -> breast aggregation ("mean" or "max").
-        threshold: a threshold policy ``NAME[:ARG]``.
-        calibration: "none", "platt" or "isotonic": fitted on the run's out-of-fold
-            breasts (saved in the run) and applied to the evaluated scores; one run only.
+        scores: a predictions file and its labels (:class:`LabelledPredictions`); None
+            evaluates the runs' ``oof.csv``.
         crops: a preprocessed folder (``index.csv`` + PNGs) to show crops from; for
             out-of-fold scores also the source of site/machine/view/density breakdowns.
-        n_boot: bootstrap resamples (by patient).
-        seed: the bootstrap seed.
-        metrics: ``mammokit_metrics`` names (``"pf1,auc"`` or a sequence) for the summary
-            and breakdown tables, computed per breast; None keeps the default set (see
-            :func:`~mammokit.evaluate.report.write_report`). Metrics that need a threshold
-            get the policy's.
-        metric_options: metric name -> options for its factory.
+        predict: the aggregation (image -> breast), the threshold policy ``NAME[:ARG]``
+            and the calibration ("none", "platt" or "isotonic": fitted on the run's
+            out-of-fold breasts, saved in the run and applied to the evaluated scores; one
+            run only) of a :class:`~mammokit.PredictConfig` (its ``tta`` is not used: the
+            scores are given); None: its defaults.
+        report: bootstrap and metrics (:class:`~mammokit.ReportOptions`); metrics that
+            need a threshold get the policy's.
         manager: plugin manager for the threshold policy and the metrics.
-        label: the labels table's label column; None = the one the runs were trained on
-            (``[train] label``, normally "cancer").
 
     Returns:
         :class:`~mammokit.evaluate.report.ReportFiles`.
@@ -276,21 +282,22 @@ def evaluate(
         ConfigError: bad arguments or inputs; an unknown metric fails before anything is
             read.
     """
-    if not runs and predictions is None:
+    predict = predict or PredictConfig()
+    report = report or ReportOptions()
+    aggregate, threshold, calibration = predict.aggregate, predict.threshold, predict.calibration
+    if not runs and scores is None:
         raise ConfigError("evaluate needs a run directory, or --predictions with --labels")
-    if (predictions is None) != (labels is None):
-        raise ConfigError("give --predictions and --labels together")
     manager = manager or get_plugin_manager()
-    select_report_metrics(metrics, metric_options, manager=manager)
+    select_report_metrics(report.metrics, report.metric_options, manager=manager)
     infos = [read_run(r) for r in runs]
-    label = label or run_label(infos)
-    if predictions is not None and labels is not None:
+    label = (scores.label if scores is not None else None) or run_label(infos)
+    if scores is not None:
         breasts, images = join_labels(
-            read_predictions(predictions, label=label),
-            read_labels(labels, label=label),
+            read_predictions(scores.predictions, label=label),
+            read_labels(scores.labels, label=label),
             aggregate,
         )
-        data = EvaluationData(breasts, images, f"{predictions} against {labels}")
+        data = EvaluationData(breasts, images, f"{scores.predictions} against {scores.labels}")
     else:
         from mammokit.data import read_index
 
@@ -318,30 +325,27 @@ def evaluate(
         oof_scores=None if oof is None else oof[1],
     )
     value = policy(breasts["score"].to_numpy(dtype=np.float64))
-    if predictions is None and threshold.startswith("best_pf1"):
+    if scores is None and threshold.startswith("best_pf1"):
         notes.append("best_pf1 was chosen on these same out-of-fold predictions (optimistic).")
     gallery, gallery_note = _gallery(infos, breasts, data.images, crops, value)
-    return write_report(
-        out_dir,
-        breasts,
-        provenance=_provenance(infos, threshold, policy_prior(threshold, rates), labels),
+    page = ReportPage(
+        title="mammokit evaluation",
+        notes=tuple(notes),
+        provenance=_provenance(
+            infos, threshold, policy_prior(threshold, rates),
+            scores.labels if scores is not None else None,
+        ),
         config_text=infos[0].path.joinpath("config.toml").read_text(encoding="utf-8")
         if len(infos) == 1
         else "",
+        crop_loader=png_crop_loader(crops) if crops is not None else None,
         gallery=gallery,
         gallery_note=gallery_note,
-        threshold=value,
-        policy=threshold,
-        images=data.images,
-        crop_loader=png_crop_loader(crops) if crops is not None else None,
-        title="mammokit evaluation",
-        notes=notes,
-        n_boot=n_boot,
-        seed=seed,
-        metrics=metrics,
-        metric_options=metric_options,
-        manager=manager,
-    )
+    )  # fmt: skip
+    return write_report(
+        out_dir, breasts, threshold=value, policy=threshold, images=data.images, page=page,
+        options=report, manager=manager,
+    )  # fmt: skip
 
 
 def policy_prior(threshold: str, rates: Sequence[float]) -> str:

@@ -39,7 +39,7 @@ import pandas as pd
 import pluggy
 
 from mammokit._atomic import atomic_write_bytes
-from mammokit.config import PreprocessConfig, config_to_dict
+from mammokit.config import PredictConfig, PredictOptions, PreprocessConfig, config_to_dict
 from mammokit.errors import ConfigError, MammokitError
 from mammokit.evaluate.calibration import CALIBRATION_METHODS, Calibration
 from mammokit.evaluate.runinfo import (
@@ -209,18 +209,9 @@ def predict(
     table: str | Path | pd.DataFrame,
     out: str | Path,
     *,
-    tta: str = "none",
-    aggregate: str = "mean",
-    threshold: str = "prior_quantile",
-    probabilities: bool = False,
-    calibration: str = "none",
-    scores_path: str | Path | None = None,
-    cache_dir: str | Path | None = None,
-    workers: int | None = None,
-    batch_size: int = 16,
-    progress: bool = True,
+    config: PredictConfig | None = None,
+    options: PredictOptions | None = None,
     manager: pluggy.PluginManager | None = None,
-    extension: str | None = None,
 ) -> PredictResult:
     """Predict every breast of ``table`` with one run or the average of several.
 
@@ -230,21 +221,14 @@ def predict(
         table: ``test.csv`` (``prediction_id`` is made from patient and laterality when
             absent).
         out: the ``submission.csv`` to write; the other files go beside it.
-        tta: "none" or "hflip".
-        aggregate: "mean" or "max" over a breast's images, per run.
-        threshold: a threshold policy ``NAME[:ARG]`` (``prior_quantile`` by default: the
-            runs' mean training positive rate).
-        probabilities: write probabilities whatever the policy (same as ``none``).
-        calibration: "none", "platt" or "isotonic": each run's breast scores are mapped
-            with a calibration fitted on its ``oof.csv`` (saved in the run) before averaging.
-        scores_path: the per-image score file (default ``<out dir>/image_scores.csv``).
-        cache_dir: keep the preprocessed images there (reused by a rerun); default a
-            temporary folder removed afterwards.
-        workers: preprocessing processes (None: one per core; 0: in this process).
-        batch_size: images per model call.
-        progress: show progress bars.
-        extension: the images' file extension (e.g. "png"); None finds each
-            ``<image_id>`` among dcm, png, pgm, jpg, jpeg, tif and tiff.
+        config: the :class:`~mammokit.PredictConfig` applied to every run: ``tta``,
+            ``aggregate`` (over a breast's images, per run), ``threshold`` (a policy
+            ``NAME[:ARG]``; ``prior_quantile`` by default: the runs' mean training positive
+            rate; ``none`` writes probabilities) and ``calibration`` (each run's breast
+            scores mapped with a calibration fitted on its ``oof.csv``, saved in the run,
+            before averaging); None: its defaults.
+        options: score file, cache folder, workers, batch size, progress bars and file
+            extension (:class:`~mammokit.PredictOptions`; None: its defaults).
         manager: plugin manager for preprocessing and the threshold policy.
 
     Returns:
@@ -253,23 +237,19 @@ def predict(
     Raises:
         ConfigError: bad arguments, runs or table; MammokitError subclasses from loading.
     """
-    if not runs:
-        raise ConfigError("predict needs at least one run directory")
-    if aggregate not in AGGREGATIONS:
-        raise ConfigError(
-            f"Unknown aggregation {aggregate!r}; choose one of: {', '.join(AGGREGATIONS)}"
-        )
-    if calibration not in ("none", *CALIBRATION_METHODS):
-        raise ConfigError(f"Unknown calibration {calibration!r}; choose none, platt, isotonic")
-    if tta not in TTA_MODES:
-        raise ConfigError(f"Unknown TTA {tta!r}; choose one of: {', '.join(TTA_MODES)}")
+    config = config or PredictConfig()
+    options = options or PredictOptions()
+    aggregate, calibration = config.aggregate, config.calibration
+    _check_arguments(runs, config)
     infos = [read_run(r) for r in runs]
     for info in infos:
         if not info.model_path.is_file():
             raise ConfigError(f"{info.path}: no model.keras in the run directory")
     frame = _read_test_table(table)
     out_path = Path(out)
-    image_scores_path = Path(scores_path) if scores_path else out_path.with_name("image_scores.csv")
+    image_scores_path = (
+        Path(options.scores_path) if options.scores_path else out_path.with_name("image_scores.csv")
+    )
     calibrations: list[Calibration | None] = [
         None if calibration == "none" else run_calibration(info, calibration, aggregate)
         for info in infos
@@ -277,7 +257,7 @@ def predict(
     rates = [i.positive_rate for i in infos if i.positive_rate is not None]
     oof = oof_breasts(infos, aggregate, calibrations)
     policy = build_policy(
-        "none" if probabilities else threshold,
+        config.threshold,
         manager=manager,
         positive_rate=float(np.mean(rates)) if rates else None,
         oof_labels=None if oof is None else oof[0],
@@ -285,12 +265,10 @@ def predict(
     )
 
     with tempfile.TemporaryDirectory(prefix="mammokit-predict-") as scratch:
-        cache = Path(cache_dir) if cache_dir is not None else Path(scratch)
+        cache = Path(options.cache_dir) if options.cache_dir is not None else Path(scratch)
         per_run, failures = _score_runs(
-            infos, images_dir, frame, cache,
-            workers=workers, batch_size=batch_size, tta=tta, progress=progress, manager=manager,
-            extension=extension,
-        )  # fmt: skip
+            infos, images_dir, frame, cache, options=options, tta=config.tta, manager=manager
+        )
 
     failures_path = out_path.with_name("predict_failures.csv")
     if failures:
@@ -341,26 +319,38 @@ def predict(
     )
 
 
+def _check_arguments(runs: Sequence[str | Path], config: PredictConfig) -> None:
+    """Refuse an empty ensemble and an aggregation, calibration or TTA nothing provides."""
+    aggregate, calibration = config.aggregate, config.calibration
+    if not runs:
+        raise ConfigError("predict needs at least one run directory")
+    if aggregate not in AGGREGATIONS:
+        raise ConfigError(
+            f"Unknown aggregation {aggregate!r}; choose one of: {', '.join(AGGREGATIONS)}"
+        )
+    if calibration not in ("none", *CALIBRATION_METHODS):
+        raise ConfigError(f"Unknown calibration {calibration!r}; choose none, platt, isotonic")
+    if config.tta not in TTA_MODES:
+        raise ConfigError(f"Unknown TTA {config.tta!r}; choose one of: {', '.join(TTA_MODES)}")
+
+
 def _score_runs(
     infos: Sequence[RunInfo],
     images_dir: str | Path,
     frame: pd.DataFrame,
     cache: Path,
     *,
-    workers: int | None,
-    batch_size: int,
+    options: PredictOptions,
     tta: str,
-    progress: bool,
     manager: pluggy.PluginManager | None,
-    extension: str | None = None,
 ) -> tuple[list[dict[str, float]], list[tuple[str, str]]]:
     """Per run: image_id -> score; plus the images no run could preprocess."""
     per_run: list[dict[str, float]] = []
     failures: dict[str, str] = {}
     for info in infos:
         folder, result = preprocess_for_run(
-            info, images_dir, frame, cache, workers=workers, quiet=not progress,
-            manager=manager, extension=extension,
+            info, images_dir, frame, cache, workers=options.workers,
+            quiet=not options.progress, manager=manager, extension=options.extension,
         )  # fmt: skip
         for failure in result.failures:
             failures.setdefault(failure.image_id, f"{failure.error_type}: {failure.message}")
@@ -368,7 +358,9 @@ def _score_runs(
 
         index = read_index(folder) if result.succeeded else pd.DataFrame(columns=["image_id"])
         paths = [str(folder / p) for p in index.get("path", [])]
-        scores = score_images(info, paths, batch_size=batch_size, tta=tta, progress=progress)
+        scores = score_images(
+            info, paths, batch_size=options.batch_size, tta=tta, progress=options.progress
+        )
         per_run.append(dict(zip(index["image_id"].astype(str), scores.tolist(), strict=True)))
     return per_run, sorted(failures.items())
 

@@ -23,6 +23,7 @@ import pandas as pd
 import pluggy
 
 from mammokit._atomic import atomic_write_bytes
+from mammokit.config import ReportOptions
 from mammokit.errors import ConfigError
 from mammokit.evaluate.figures import (
     CropLoader,
@@ -48,6 +49,7 @@ __all__ = [
     "GalleryCase",
     "ReportFiles",
     "ReportNumbers",
+    "ReportPage",
     "render_page",
     "summarize",
     "write_report",
@@ -87,6 +89,38 @@ class ReportFiles:
     html: Path
     figures: dict[str, Path]
     metrics_json: Path
+
+
+def _lines(value: Sequence[str]) -> tuple[str, ...]:
+    return tuple(str(line) for line in value)
+
+
+def _labels(value: Mapping[str, str] | None) -> dict[str, str]:
+    return {str(key): str(text) for key, text in (value or {}).items()}
+
+
+@attrs.frozen
+class ReportPage:
+    """What the page shows besides the numbers and the figures.
+
+    Attributes:
+        title: the page title.
+        notes: extra lines shown under the title (data source, run directories...).
+        provenance: label -> text, shown in the Provenance section and saved in
+            ``metrics.json`` (mammokit version, backbone, epochs, data source, date...).
+        config_text: the run's whole ``config.toml``, shown folded.
+        crop_loader: ``(image row) -> (H, W) array | None`` giving a worst case's crop.
+        gallery: section key (see ``GALLERY_SECTIONS``) -> Grad-CAM cases, embedded.
+        gallery_note: shown instead of the gallery when there is none.
+    """
+
+    title: str = "mammokit evaluation"
+    notes: tuple[str, ...] = attrs.field(default=(), converter=_lines)
+    provenance: Mapping[str, str] = attrs.field(factory=dict, converter=_labels)
+    config_text: str = ""
+    crop_loader: CropLoader | None = None
+    gallery: Mapping[str, Sequence[GalleryCase]] | None = None
+    gallery_note: str = "No Grad-CAM gallery: it needs a run (with its model) and --images."
 
 
 def _fmt(value: float | None, digits: int = 3) -> str:
@@ -199,19 +233,9 @@ def write_report(
     threshold: float | None,
     policy: str = "",
     images: pd.DataFrame | None = None,
-    crop_loader: CropLoader | None = None,
-    title: str = "mammokit evaluation",
-    notes: Sequence[str] = (),
-    n_boot: int = 1000,
-    seed: int = 0,
-    n_worst: int = 6,
-    metrics: str | Sequence[str] | None = None,
-    metric_options: Mapping[str, Mapping[str, Any]] | None = None,
+    page: ReportPage | None = None,
+    options: ReportOptions | None = None,
     manager: pluggy.PluginManager | None = None,
-    provenance: Mapping[str, str] | None = None,
-    config_text: str = "",
-    gallery: Mapping[str, Sequence[GalleryCase]] | None = None,
-    gallery_note: str = "No Grad-CAM gallery: it needs a run (with its model) and --images.",
 ) -> ReportFiles:
     """Write the evaluation report for labelled breast scores.
 
@@ -225,24 +249,11 @@ def write_report(
         policy: the threshold policy text, shown in the report.
         images: optional image rows (``prediction_id``, and for the view breakdown
             ``view``, ``cancer``, ``score``) used for the crops and image-level breakdowns.
-        crop_loader: ``(image row) -> (H, W) array | None`` giving the crop to show.
-        title: the page title.
-        notes: extra lines shown under the title (data source, run directories...).
-        n_boot, seed: bootstrap resamples (by patient) and their seed; the breakdown
-            tables use ``min(n_boot, 200)`` resamples per group.
-        n_worst: cases per row of the worst-case grid.
-        metrics: ``mammokit_metrics`` names for the summary and the breakdown tables, in
-            order; None shows pf1, auc, pr_auc, f1, sensitivity and specificity (and the
-            breakdowns auc, pf1, f1, sensitivity, specificity). Metrics that need a
-            threshold are left out when ``threshold`` is None.
-        metric_options: metric name -> options for its factory (e.g. ``{"pf1": {"beta":
-            2}}``).
+        page: the title, notes, provenance, config, crops and gallery shown
+            (:class:`ReportPage`; None: its defaults).
+        options: bootstrap, metrics and worst-case grid (:class:`ReportOptions`; None: its
+            defaults).
         manager: the plugin manager the metrics come from (a default one if None).
-        provenance: label -> text, shown in the Provenance section and saved in
-            ``metrics.json`` (mammokit version, backbone, epochs, data source, date...).
-        config_text: the run's whole ``config.toml``, shown folded.
-        gallery: section key (see ``GALLERY_SECTIONS``) -> Grad-CAM cases, embedded.
-        gallery_note: shown instead of the gallery when there is none.
 
     Returns:
         :class:`ReportFiles`.
@@ -250,9 +261,11 @@ def write_report(
     Raises:
         ConfigError: required columns missing, labels/scores invalid, or an unknown metric.
     """
+    page = page or ReportPage()
+    options = options or ReportOptions()
     numbers = summarize(
-        breasts, threshold=threshold, policy=policy, images=images, n_boot=n_boot, seed=seed,
-        metrics=metrics, metric_options=metric_options, manager=manager, provenance=provenance,
+        breasts, threshold=threshold, policy=policy, images=images, options=options,
+        manager=manager, provenance=page.provenance,
     )  # fmt: skip
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -265,7 +278,7 @@ def write_report(
         "pf1_threshold": plot_pf1(y, s, threshold),
         "histogram": plot_histogram(y, s, threshold),
         "calibration": plot_calibration(y, s),
-        "worst_cases": plot_worst(breasts, threshold, images, crop_loader, n_worst),
+        "worst_cases": plot_worst(breasts, threshold, images, page.crop_loader, options.n_worst),
     }
     paths = {key: save_figure(fig, out / f"{key}.png") for key, fig in figures.items()}
     gallery_sections = [
@@ -274,17 +287,18 @@ def write_report(
             "n": len(cases),
             "src": data_uri(figure_png(plot_gallery(GALLERY_SECTIONS.get(key, key), cases))),
         }
-        for key, cases in (gallery or {}).items()
+        for key, cases in (page.gallery or {}).items()
     ]
     metrics_json = out / "metrics.json"
     text = json.dumps(_finite(numbers.summary), indent=2, allow_nan=False)
     atomic_write_bytes(metrics_json, (text + "\n").encode("utf-8"))
-    page = render_page(
-        numbers, title=title, notes=notes, config_text=config_text, n_boot=n_boot, seed=seed,
-        gallery=gallery_sections, gallery_note=gallery_note,
+    html = render_page(
+        numbers, title=page.title, notes=page.notes, config_text=page.config_text,
+        n_boot=options.n_boot, seed=options.seed, gallery=gallery_sections,
+        gallery_note=page.gallery_note,
     )  # fmt: skip
     html_path = out / "report.html"
-    atomic_write_bytes(html_path, page.encode("utf-8"))  # last: it refers to the figures
+    atomic_write_bytes(html_path, html.encode("utf-8"))  # last: it refers to the figures
     return ReportFiles(html=html_path, figures=paths, metrics_json=metrics_json)
 
 
@@ -315,21 +329,20 @@ def summarize(
     threshold: float | None,
     policy: str = "",
     images: pd.DataFrame | None = None,
-    n_boot: int = 1000,
-    seed: int = 0,
-    metrics: str | Sequence[str] | None = None,
-    metric_options: Mapping[str, Mapping[str, Any]] | None = None,
+    options: ReportOptions | None = None,
     manager: pluggy.PluginManager | None = None,
     provenance: Mapping[str, str] | None = None,
 ) -> ReportNumbers:
-    """The report's numbers for labelled breast scores (arguments as :func:`write_report`);
-    nothing is drawn or written.
+    """The report's numbers for labelled breast scores (arguments as :func:`write_report`;
+    ``provenance`` as :attr:`ReportPage.provenance`); nothing is drawn or written.
 
     Raises:
         ConfigError: required columns missing, labels/scores invalid, or an unknown metric.
     """
+    options = options or ReportOptions()
+    n_boot, seed = options.n_boot, options.seed
     summary_metrics, breakdown_metrics = select_report_metrics(
-        metrics, metric_options, manager=manager
+        options.metrics, options.metric_options, manager=manager
     )
     missing = [c for c in ("prediction_id", "cancer", "score") if c not in breasts.columns]
     if missing:
