@@ -131,7 +131,9 @@ class TrainConfig:
         backbone: a ``mammokit_backbones`` name.
         backbone_options: options for the backbone's factory (e.g. ``drop_path_rate`` for
             ConvNeXtV2).
-        pretrained: a local weights file for the backbone, or None for random init.
+        pretrained: the backbone's initial weights: a local weights file, a name that
+            keras-cv-attention-models publishes for it ("imagenet", "imagenet21k-ft1k"; see
+            :mod:`mammokit.train.weights`), or None for random init.
         input_mode: how the grey image becomes 3 channels inside the model: "contrast"
             (image + two high-pass channels, standardised; trains from random init),
             "imagenet" (repeat + ImageNet normalisation; for pretrained weights), "grey",
