@@ -22,7 +22,7 @@ the test side, so the split is reproducible from the seed and every stratum keep
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import attrs
@@ -108,7 +108,7 @@ def _positive_breasts(rows: pd.DataFrame, label: str) -> int:
     return int(pd.Series(_labels(rows[label], label)).groupby(ids.to_numpy()).max().sum())
 
 
-def public_columns(columns: Sequence[str], *, label: str, keep: Sequence[str] = ()) -> list[str]:
+def public_columns(columns: Iterable[str], *, label: str, keep: Sequence[str] = ()) -> list[str]:
     """The columns of ``columns`` that a test table may hold, in their order: the RSNA test
     schema's inputs and ``keep``, compared in lower case; never ``label`` or
     ``prediction_id`` (made afresh).
@@ -116,7 +116,8 @@ def public_columns(columns: Sequence[str], *, label: str, keep: Sequence[str] = 
     Raises:
         ConfigError: ``keep`` names the label, or a column the table does not have.
     """
-    folded = {str(c).lower(): str(c) for c in columns}
+    columns = [str(c) for c in columns]
+    folded = {c.lower(): c for c in columns}
     wanted = {c.lower() for c in TEST_COLUMNS} | {k.lower() for k in keep}
     if label.lower() in {k.lower() for k in keep}:
         raise ConfigError(f"--keep names the label {label!r}: a test table never holds it")
