@@ -45,11 +45,13 @@ def _guarded_lines(source: str) -> list[tuple[int, int]]:
 def unguarded_call_line() -> tuple[Path, int] | None:
     """``(script, line)`` when the current call comes from a line of the main script's top
     level that is not under ``if __name__ == "__main__":``; None otherwise (a guarded call,
-    an interactive session, ``python -c``, a notebook: nothing a worker would re-run)."""
+    an interactive session, ``python -c``, a notebook, ``python -m package``: nothing a
+    worker would re-run, as multiprocessing's ``spawn`` preparation decides)."""
     main = sys.modules.get("__main__")
     path = getattr(main, "__file__", None)
-    if not path or not str(path).endswith(".py"):
-        return None
+    spec = getattr(main, "__spec__", None)
+    if not path or Path(path).stem == "__main__" or (spec and spec.name.endswith("__main__")):
+        return None  # no file, or a package's __main__ (python -m): workers do not re-run it
     script = os.path.realpath(path)
     frame: FrameType | None = sys._getframe(1)
     while frame is not None:
