@@ -116,10 +116,13 @@ SPECIAL_MONITORS = ("breast_pf1_best_threshold", "val_loss")
 
 
 def _monitor_name(value: Any) -> str:
-    """``"val_breast_auc"`` or ``"breast_auc"`` -> ``"breast_auc"``."""
+    """``"val_breast_auc"``, ``"breast_auc"`` or a bare metric name ``"auc"`` ->
+    ``"breast_auc"``: the breast level unless ``image_`` is written."""
     text = str(value).strip()
     if text.startswith("val_") and text != "val_loss":
         text = text[len("val_") :]
+    if text and text not in SPECIAL_MONITORS and not text.startswith(("breast_", "image_")):
+        text = f"breast_{text}"
     return text
 
 
@@ -189,7 +192,8 @@ class TrainConfig:
             or ``image_<metric>`` for any ``mammokit_metrics`` name (e.g. "breast_auc";
             computed, and kept in ``history.csv``, even when not in ``metrics``),
             "breast_pf1_best_threshold" (breast pF1 binarised at its best threshold) or
-            "val_loss". A ``val_`` prefix is accepted. See docs/decisions.md for the default.
+            "val_loss". A bare metric name means the breast level ("auc" is "breast_auc");
+            a ``val_`` prefix is accepted. See docs/decisions.md for the default.
         monitor_mode: "max", "min" or "auto" (min for val_loss, else max).
         early_stopping_patience: stop after this many epochs without a better ``monitor``
             value; 0 = never stop early.
