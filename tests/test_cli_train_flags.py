@@ -165,3 +165,21 @@ def test_an_unknown_flag_shows_the_commands_usage(capsys: pytest.CaptureFixture[
     err = capsys.readouterr().err
     assert "usage: mammokit train" in err
     assert "mammokit train: error: unrecognized arguments: --nope" in err
+
+
+@pytest.mark.parametrize(
+    ("given", "monitor"),
+    [("auc", "breast_auc"), ("pf1", "breast_pf1"), ("val_auc", "breast_auc"),
+     ("image_auc", "image_auc"), ("val_loss", "val_loss"), ("pr_auc", "breast_pr_auc")],
+)  # fmt: skip
+def test_a_bare_metric_name_monitors_the_breast_level(given: str, monitor: str) -> None:
+    overrides = config_overrides(_train_args("--monitor", given), TrainConfig)
+    assert load_train_config(None, overrides=overrides).monitor == monitor
+
+
+def test_the_monitor_help_says_a_bare_name_is_the_breast_level(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    assert '"auc" is "breast_auc"' in " ".join(capsys.readouterr().out.split())

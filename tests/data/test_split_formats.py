@@ -13,6 +13,7 @@ from PIL import Image
 from mammokit import ConfigError, ImageReadError, Pipeline, preprocess_dataset, split_table
 from mammokit.cli import main
 from mammokit.data import read_index, read_table
+from mammokit.data.split import write_split
 from mammokit.data.tables import IMAGE_EXTENSIONS, find_image
 from mammokit.train.folds import assign_folds
 
@@ -149,3 +150,31 @@ def test_preprocess_reads_png_and_pgm_named_by_image_id(
                  "--extension", "png", "--quiet"]) == 1  # fmt: skip
     err = capsys.readouterr().err
     assert "3 of 6 images preprocessed" in err and ".pgm" not in err and "3 image(s) failed" in err
+
+
+def test_split_keeps_only_test_inputs_whatever_the_outcome_columns_are_called(
+    tmp_path: Path,
+) -> None:
+    """``birads``, ``acr_density`` and a custom label go to the labels file, not test.csv;
+    ``--keep`` lets a named input column through (any case)."""
+    table = _table().rename(columns={"density": "acr_density"})
+    table = table.assign(birads="2", pathology="BENIGN", Scanner_Model="X", Age="61")
+    table = table.drop(columns=["age"], errors="ignore")
+    table.to_csv(tmp_path / "all.csv", index=False)
+    out = tmp_path / "s"
+    args = ["split", "--csv", str(tmp_path / "all.csv"), "--test-fraction", "0.25",
+            "--label", "abnormal", "--keep", "scanner_model", "--out", str(out)]  # fmt: skip
+    assert main(args) == 0
+    test = pd.read_csv(out / "test.csv", dtype=str)
+    labels = pd.read_csv(out / "test_labels.csv", dtype=str)
+    allowed = {"site_id", "patient_id", "image_id", "laterality", "view", "Age", "implant",
+               "machine_id", "prediction_id", "Scanner_Model"}  # fmt: skip
+    assert set(test.columns) <= allowed
+    assert {"Scanner_Model", "Age", "prediction_id"} <= set(test.columns)
+    assert {"abnormal", "cancer", "birads", "acr_density", "pathology"} <= set(labels.columns)
+    with pytest.raises(ConfigError, match="label"):
+        write_split(tmp_path / "all.csv", out, test_fraction=0.25, label="abnormal",
+                    keep=["ABNORMAL"])  # fmt: skip
+    with pytest.raises(ConfigError, match="does not have"):
+        write_split(tmp_path / "all.csv", out, test_fraction=0.25, label="abnormal",
+                    keep=["nope"])  # fmt: skip

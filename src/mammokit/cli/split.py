@@ -11,9 +11,11 @@ def register(subparsers: Any) -> None:
         "split",
         help="hold out a patient-grouped, stratified test set of a labelled table",
         description="Split a train.csv-like table into DIR/train.csv (to preprocess and "
-        "train on), DIR/test.csv (the test rows without the label and the other outcome "
-        "columns, with prediction_id, as the RSNA test.csv) and DIR/test_labels.csv (their "
-        "labels, for `mammokit evaluate --labels`). All images of a patient stay on one "
+        "train on), DIR/test.csv (the test rows with only the RSNA test.csv input columns - "
+        "site_id, patient_id, image_id, laterality, view, age, implant, machine_id - and "
+        "the --keep columns, any case, plus prediction_id) and DIR/test_labels.csv (every "
+        "other column: the label and all outcomes, for `mammokit evaluate --labels`). All "
+        "images of a patient stay on one "
         "side; patients are stratified on the label and the --stratify columns; the same "
         "--seed gives the same split.",
     )
@@ -27,6 +29,11 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--stratify", default="", metavar="COLUMN[,COLUMN...]",
         help="more columns to stratify on, e.g. site_id,machine_id,density",
+    )  # fmt: skip
+    parser.add_argument(
+        "--keep", default="", metavar="COLUMN[,COLUMN...]",
+        help="more columns test.csv may hold (model inputs beyond the RSNA test schema); "
+        "every column not kept goes to test_labels.csv",
     )  # fmt: skip
     parser.add_argument("--seed", type=int, default=42, help="the split's seed (default 42)")
     parser.set_defaults(func=run)
@@ -43,6 +50,7 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         label=args.label,
         stratify=as_names(args.stratify),
+        keep=as_names(args.keep),
     )
     print(
         f"{files.train} ({files.train_patients} patients, {files.train_positive_breasts} "

@@ -35,6 +35,7 @@ from mammokit.data._job import (
     run_job,
     timeout_outcome,
 )
+from mammokit.data.mainguard import check_main_guard
 from mammokit.dicom.threads import cpus, set_worker_share
 
 __all__ = ["run_in_pool", "start_method"]
@@ -162,7 +163,12 @@ def run_in_pool(
 
     ``timeout``: seconds one image may run before its worker is killed and the image is
     recorded as a ``Timeout`` failure (None: no limit).
+
+    Raises:
+        ConfigError: called from an unguarded script line (see
+            :mod:`mammokit.data.mainguard`), before any worker starts.
     """
+    check_main_guard(f"{workers} worker process(es)")
     queue = deque(jobs)
     while queue:
         for job in _run_batch(spec, queue, workers, on_outcome, timeout):

@@ -125,6 +125,9 @@ def _local_cluster(distributed: Any, workers: int) -> Any:
     import dask
 
     from mammokit.data._pool import start_method
+    from mammokit.data.mainguard import check_main_guard
+
+    check_main_guard(f"a Dask LocalCluster of {workers} worker process(es)")
 
     with dask.config.set({"distributed.worker.multiprocessing-method": start_method()}):
         return distributed.LocalCluster(

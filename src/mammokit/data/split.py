@@ -9,17 +9,20 @@ the test side, so the split is reproducible from the seed and every stratum keep
 :func:`write_split` writes the three tables of ``mammokit split``:
 
 - ``train.csv``: the training rows, every column as given;
-- ``test.csv``: the test rows without the label and the other train-only RSNA columns
-  (``cancer, biopsy, invasive, BIRADS, density, difficult_negative_case``), plus
-  ``prediction_id``, i.e. the shape of the RSNA ``test.csv``;
+- ``test.csv``: only what a test table may hold: the input columns of the RSNA test schema
+  (``site_id, patient_id, image_id, laterality, view, age, implant, machine_id``) and the
+  columns the caller names in ``keep``, matched without regard to case, plus
+  ``prediction_id``. Every other column (the label, ``BIRADS``, ``birads``,
+  ``acr_density``, a pathology column of another dataset) is an outcome until the caller
+  says otherwise, so none can leak into the table a model is run on;
 - ``test_labels.csv``: the test rows' ids (``patient_id, image_id, laterality,
-  prediction_id``) with the label and the columns ``test.csv`` left out, for ``mammokit
-  evaluate --labels``.
+  prediction_id``) with every column ``test.csv`` left out, for ``mammokit evaluate
+  --labels``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import attrs
@@ -27,13 +30,10 @@ import numpy as np
 import pandas as pd
 
 from mammokit._atomic import atomic_write_bytes
-from mammokit.data.tables import binary_column
+from mammokit.data.tables import TEST_COLUMNS, binary_column
 from mammokit.errors import ConfigError
 
-__all__ = ["SplitFiles", "split_table", "write_split"]
-
-#: RSNA train.csv columns that describe the outcome and are kept out of ``test.csv``.
-OUTCOME_COLUMNS = ("cancer", "biopsy", "invasive", "BIRADS", "density", "difficult_negative_case")
+__all__ = ["SplitFiles", "split_table", "public_columns", "write_split"]
 
 
 def _labels(values: pd.Series, label: str) -> np.ndarray:
@@ -108,6 +108,29 @@ def _positive_breasts(rows: pd.DataFrame, label: str) -> int:
     return int(pd.Series(_labels(rows[label], label)).groupby(ids.to_numpy()).max().sum())
 
 
+def public_columns(columns: Iterable[str], *, label: str, keep: Sequence[str] = ()) -> list[str]:
+    """The columns of ``columns`` that a test table may hold, in their order: the RSNA test
+    schema's inputs and ``keep``, compared in lower case; never ``label`` or
+    ``prediction_id`` (made afresh).
+
+    Raises:
+        ConfigError: ``keep`` names the label, or a column the table does not have.
+    """
+    columns = [str(c) for c in columns]
+    folded = {c.lower(): c for c in columns}
+    wanted = {c.lower() for c in TEST_COLUMNS} | {k.lower() for k in keep}
+    if label.lower() in {k.lower() for k in keep}:
+        raise ConfigError(f"--keep names the label {label!r}: a test table never holds it")
+    absent = sorted(k for k in keep if k.lower() not in folded)
+    if absent:
+        raise ConfigError(f"--keep names column(s) the table does not have: {', '.join(absent)}")
+    return [
+        str(c)
+        for c in columns
+        if str(c).lower() in wanted and str(c).lower() not in {label.lower(), "prediction_id"}
+    ]
+
+
 def write_split(
     csv: str | Path,
     out_dir: str | Path,
@@ -116,12 +139,14 @@ def write_split(
     seed: int = 42,
     label: str = "cancer",
     stratify: Sequence[str] = (),
+    keep: Sequence[str] = (),
 ) -> SplitFiles:
-    """Split the table ``csv`` into ``out_dir/{train,test,test_labels}.csv``.
+    """Split the table ``csv`` into ``out_dir/{train,test,test_labels}.csv``; ``keep`` names
+    more columns that ``test.csv`` may hold (see the module doc).
 
     Raises:
-        ConfigError: see :func:`split_table`; also an unreadable table, or ``out_dir``
-            holding ``csv`` itself.
+        ConfigError: see :func:`split_table` and :func:`public_columns`; also an unreadable
+            table, or ``out_dir`` holding ``csv`` itself.
     """
     from mammokit.data.tables import read_table
 
@@ -136,9 +161,9 @@ def write_split(
         raise ConfigError(f"{source}: --out would overwrite the input table")
     out.mkdir(parents=True, exist_ok=True)
     prediction_id = test_rows["patient_id"].astype(str) + "_" + test_rows["laterality"].astype(str)
-    hidden = [c for c in (label, *OUTCOME_COLUMNS) if c in test_rows.columns]
-    hidden = list(dict.fromkeys(hidden))
-    public = test_rows.drop(columns=[*hidden, "prediction_id"], errors="ignore")
+    shown = public_columns(test_rows.columns, label=label, keep=keep)
+    hidden = [c for c in test_rows.columns if c not in shown and c != "prediction_id"]
+    public = test_rows[shown].copy()
     public["prediction_id"] = prediction_id.to_numpy()
     ids = ["patient_id", "image_id", "laterality"]
     labels = test_rows[ids + hidden].copy()

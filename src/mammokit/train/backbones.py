@@ -2,12 +2,16 @@
 
 Every factory has the ``mammokit_backbones`` signature ``factory(input_shape, *,
 pretrained=None, **options)`` and returns a Keras model ``(B, H, W, C) float32 -> (B, h, w,
-F)`` feature map. TensorFlow is imported inside the factories only.
+F)`` feature map. ``pretrained`` is a local weights file or, for ConvNeXtV2, a name that
+keras-cv-attention-models publishes (``"imagenet"``, ``"imagenet21k-ft1k"``; see
+:mod:`mammokit.train.weights`). TensorFlow is imported inside the factories only.
 """
 
 from __future__ import annotations
 
 import importlib
+import logging
+import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -15,14 +19,18 @@ from typing import Any
 from mammokit.components import BackboneComponent, Component
 from mammokit.errors import ConfigError
 from mammokit.protocols import Backbone
+from mammokit.train.weights import named_weights, weights_file
 
 __all__ = [
     "CONVNEXTV2_SIZES",
     "KECAM_CONVNEXT_MODULE",
     "backbone_components",
     "load_local_weights",
+    "load_weights",
     "simple_cnn",
 ]
+
+logger = logging.getLogger("mammokit.train")
 
 #: Importing this registers kecam's ConvNeXtV2 layers (ChannelAffine, ...) with Keras.
 KECAM_CONVNEXT_MODULE = "keras_cv_attention_models.convnext"
@@ -40,32 +48,78 @@ CONVNEXTV2_SIZES: dict[str, str] = {
 
 
 def load_local_weights(model: Any, pretrained: str | Path | None) -> None:
-    """Load a local ``.h5`` weights file into ``model`` by layer name (no download, ever).
+    """Load a local ``.h5`` weights file into ``model`` by layer name.
 
-    Layers absent from the file (e.g. a classification head) keep their initial values.
+    Layers absent from the file (e.g. a classification head) keep their initial values, and
+    are named in a warning: weights are never partly random in silence.
 
     Raises:
         ConfigError: the file does not exist, cannot be read as Keras weights, or no layer
-            of ``model`` matched it.
+            of ``model`` matched it (the weights did not change).
     """
     if pretrained is None or str(pretrained) == "":
         return
     path = Path(pretrained)
     if not path.is_file():
         raise ConfigError(
-            f"pretrained weights {str(path)!r} not found: give a local weights file "
-            "(mammokit never downloads weights)"
+            f"pretrained weights {str(path)!r} not found: give a local weights file or a "
+            "name that keras-cv-attention-models publishes for the backbone"
         )
-    before = [w.copy() for w in model.get_weights()]
+    weighted = [layer.name for layer in model.layers if layer.weights]
+    stored = _layers_in_file(path)
     try:
         model.load_weights(str(path), by_name=True, skip_mismatch=True)
     except Exception as err:
         raise ConfigError(f"{path}: cannot load weights: {type(err).__name__}: {err}") from err
-    after = model.get_weights()
-    if before and all((a == b).all() for a, b in zip(before, after, strict=True)):
+    missing = [name for name in weighted if name not in stored]
+    if weighted and len(missing) == len(weighted):
         raise ConfigError(
             f"{path}: no layer of {model.name!r} matched the weights file (by layer name)"
         )
+    if missing:
+        logger.warning(
+            "%s: %d layer(s) of %s are not in the file and keep their random initial "
+            "weights: %s", path, len(missing), model.name, ", ".join(missing[:8]),
+        )  # fmt: skip
+
+
+def _layers_in_file(path: Path) -> set[str]:
+    """The layer names a Keras HDF5 weights file holds (whole-model files too)."""
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as file:
+            group = file.get("model_weights", file)
+            names = group.attrs.get("layer_names", list(group))
+    except OSError as err:
+        raise ConfigError(f"{path}: not a Keras HDF5 weights file ({err})") from err
+    return {name.decode() if isinstance(name, bytes) else str(name) for name in names}
+
+
+def _is_path(pretrained: str | Path) -> bool:
+    text = str(pretrained)
+    return isinstance(pretrained, Path) or "/" in text or os.sep in text or Path(text).suffix != ""
+
+
+def load_weights(
+    model: Any, pretrained: str | Path | None, *, weights_dir: str | Path | None = None
+) -> None:
+    """Load ``pretrained`` into ``model``: a local weights file, or a name kecam publishes
+    for ``model.name`` (found in ``weights_dir`` or the Keras cache, downloaded only when
+    absent; see :mod:`mammokit.train.weights`).
+
+    Raises:
+        ConfigError: unknown name, missing or mismatched file (naming the URL and the path to
+            put it at), or a file that changed no weight.
+    """
+    if pretrained is None or str(pretrained) == "":
+        return
+    if _is_path(pretrained):
+        load_local_weights(model, pretrained)
+        return
+    height = int(model.input_shape[1] or 224)
+    weights = named_weights(model.name, str(pretrained), height)
+    load_local_weights(model, weights_file(weights, weights_dir=weights_dir))
 
 
 def _convnextv2(function_name: str) -> Callable[..., Any]:
@@ -74,9 +128,12 @@ def _convnextv2(function_name: str) -> Callable[..., Any]:
         *,
         pretrained: str | Path | None = None,
         drop_path_rate: float = 0.0,
+        weights_dir: str | Path | None = None,
         **options: Any,
     ) -> Any:
-        """``(B, H, W, 3) float32 -> (B, H/32, W/32, F)``; H and W multiples of 32."""
+        """``(B, H, W, 3) float32 -> (B, H/32, W/32, F)``; H and W multiples of 32.
+        ``pretrained``: a weights file or a kecam name (``"imagenet"``, ...), looked for in
+        ``weights_dir`` and then the Keras cache."""
         from mammokit._tf import import_tf
 
         import_tf()
@@ -95,7 +152,7 @@ def _convnextv2(function_name: str) -> Callable[..., Any]:
             drop_connect_rate=float(drop_path_rate),
             **options,
         )
-        load_local_weights(model, pretrained)
+        load_weights(model, pretrained, weights_dir=weights_dir)
         return model
 
     factory.__name__ = f"make_{function_name}"
@@ -123,7 +180,7 @@ def simple_cnn(
         x = keras.layers.ReLU(name=f"relu{index}")(x)
         x = keras.layers.MaxPooling2D(2, name=f"pool{index}")(x)
     model = keras.Model(inputs, x, name="simple_cnn")
-    load_local_weights(model, pretrained)
+    load_weights(model, pretrained)
     return model
 
 
@@ -133,7 +190,7 @@ def backbone_components() -> list[Component[Backbone]]:
         BackboneComponent(
             name,
             f"ConvNeXtV2 {function_name[len('ConvNeXtV2') :]} (keras-cv-attention-models), "
-            "random init or local weights",
+            "random init, local weights or kecam's named weights",
             _convnextv2(function_name),
             load_modules=(KECAM_CONVNEXT_MODULE,),
         )

@@ -116,10 +116,13 @@ SPECIAL_MONITORS = ("breast_pf1_best_threshold", "val_loss")
 
 
 def _monitor_name(value: Any) -> str:
-    """``"val_breast_auc"`` or ``"breast_auc"`` -> ``"breast_auc"``."""
+    """``"val_breast_auc"``, ``"breast_auc"`` or a bare metric name ``"auc"`` ->
+    ``"breast_auc"``: the breast level unless ``image_`` is written."""
     text = str(value).strip()
     if text.startswith("val_") and text != "val_loss":
         text = text[len("val_") :]
+    if text and text not in SPECIAL_MONITORS and not text.startswith(("breast_", "image_")):
+        text = f"breast_{text}"
     return text
 
 
@@ -131,7 +134,9 @@ class TrainConfig:
         backbone: a ``mammokit_backbones`` name.
         backbone_options: options for the backbone's factory (e.g. ``drop_path_rate`` for
             ConvNeXtV2).
-        pretrained: a local weights file for the backbone, or None for random init.
+        pretrained: the backbone's initial weights: a local weights file, a name that
+            keras-cv-attention-models publishes for it ("imagenet", "imagenet21k-ft1k"; see
+            :mod:`mammokit.train.weights`), or None for random init.
         input_mode: how the grey image becomes 3 channels inside the model: "contrast"
             (image + two high-pass channels, standardised; trains from random init),
             "imagenet" (repeat + ImageNet normalisation; for pretrained weights), "grey",
@@ -187,7 +192,8 @@ class TrainConfig:
             or ``image_<metric>`` for any ``mammokit_metrics`` name (e.g. "breast_auc";
             computed, and kept in ``history.csv``, even when not in ``metrics``),
             "breast_pf1_best_threshold" (breast pF1 binarised at its best threshold) or
-            "val_loss". A ``val_`` prefix is accepted. See docs/decisions.md for the default.
+            "val_loss". A bare metric name means the breast level ("auc" is "breast_auc");
+            a ``val_`` prefix is accepted. See docs/decisions.md for the default.
         monitor_mode: "max", "min" or "auto" (min for val_loss, else max).
         early_stopping_patience: stop after this many epochs without a better ``monitor``
             value; 0 = never stop early.

@@ -73,10 +73,17 @@ def _optional_weights(value: Any) -> Mapping[int, float] | None:
 
 @attrs.frozen
 class Undersample:
-    """All positives plus a fresh random ``negative_fraction`` of the negatives each epoch,
-    shuffled. ``class_weight`` may be given as well (e.g. ``{0: 1, 1: 5}``)."""
+    """All positives plus a fresh random share of the negatives each epoch, shuffled.
+
+    The share is ``negative_fraction`` (1/3, the seed recipe's), but never so few that the
+    positives would be more than ``max_positive_fraction`` of the epoch: undersampling goes
+    only as far as the prevalence needs. At a screening prevalence (2% positive) the epoch
+    is 6% positive, as in the recipe; balanced data (50% positive) is left balanced instead
+    of becoming 75% positive. ``class_weight`` may be given as well (e.g. ``{0: 1, 1: 5}``).
+    """
 
     negative_fraction: float = attrs.field(default=1 / 3, converter=float)
+    max_positive_fraction: float = attrs.field(default=0.5, converter=float)
     class_weight: Mapping[int, float] | None = attrs.field(
         default=None, converter=_optional_weights
     )
@@ -84,15 +91,25 @@ class Undersample:
     def __attrs_post_init__(self) -> None:
         if not 0.0 < self.negative_fraction <= 1.0:
             raise ConfigError(f"negative_fraction must be in (0, 1], got {self.negative_fraction}")
+        if not 0.0 < self.max_positive_fraction <= 1.0:
+            raise ConfigError(
+                f"max_positive_fraction must be in (0, 1], got {self.max_positive_fraction}"
+            )
+
+    def negatives_kept(self, n_positive: int, n_negative: int) -> int:
+        """How many negatives an epoch keeps, of ``n_negative``, beside ``n_positive``."""
+        keep = round(self.negative_fraction * n_negative)
+        share = self.max_positive_fraction
+        floor = math.ceil(n_positive * (1.0 - share) / share - 1e-9) if share < 1.0 else 0
+        keep = min(max(keep, floor), n_negative)
+        return max(keep, 1) if n_negative else 0
 
     def plan(self, labels: np.ndarray, *, epoch: int, seed: int, batch_size: int) -> np.ndarray:
         labels = _labels(labels)
         rng = epoch_rng(seed, epoch)
         positives = np.flatnonzero(labels == 1)
         negatives = np.flatnonzero(labels == 0)
-        keep = round(self.negative_fraction * negatives.size)
-        if negatives.size:
-            keep = max(keep, 1)
+        keep = self.negatives_kept(positives.size, negatives.size)
         chosen = rng.choice(negatives, size=keep, replace=False) if keep else negatives[:0]
         return rng.permutation(np.concatenate([positives, chosen])).astype(np.int64)
 
@@ -174,7 +191,8 @@ def sampling_components() -> list[Component[SamplingStrategy]]:
     return [
         Component(
             "undersample",
-            "Keep all positives and a fresh fraction of negatives each epoch (default 1/3)",
+            "Keep all positives and a fresh fraction of negatives each epoch (default 1/3, "
+            "never past 50% positives)",
             Undersample,
         ),
         Component(
