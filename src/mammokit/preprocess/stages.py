@@ -1,9 +1,10 @@
-"""What one image's preprocessing needs, handed down by the image-stage Pipeline.
+"""What one image's preprocessing needs, handed down by the image pipeline.
 
-The chain (:mod:`mammokit.preprocess.chain`, :mod:`mammokit.preprocess.on_values`) works
-from a :class:`Stages` record of plain functions and built components. It never sees the
-Pipeline that built it, so a stage cannot call back into its caller (ARCHITECTURE.md,
-"Layers").
+The chain (:mod:`mammokit.preprocess.chain`) works from a :class:`Stages` record of plain
+functions and built components. It never sees the :class:`~mammokit.pipeline.ImagePipeline`
+that built it, so a stage cannot call back into its caller (ARCHITECTURE.md, "Layers"): the
+decode function is a :class:`mammokit.dicom.decode.ConfiguredDecode`, a record of the
+decoder choice and limits.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import attrs
 
 from mammokit.config import PreprocessConfig
 from mammokit.images import DecodedImage, WindowedImage
+from mammokit.preprocess.windowing import as_windowed
 from mammokit.protocols import Padder, RoiExtractor, WindowingMethod
 
 if TYPE_CHECKING:
@@ -55,7 +57,5 @@ class Stages:
             :class:`WindowedImage`: (H, W) uint8/uint16, background dark.
         """
         if not decoded.meta.is_dicom:
-            from mammokit.preprocess.windowing import as_windowed
-
             return as_windowed(decoded)
         return self.window_method(decoded)
