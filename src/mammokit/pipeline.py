@@ -134,7 +134,9 @@ class ImagePipeline:
         Returns:
             :class:`WindowedImage`: (H, W) uint8/uint16, background dark.
         """
-        return self.stages.window(decoded)
+        from mammokit.preprocess.chain import window
+
+        return window(self.stages, decoded)
 
     def extract_roi(self, windowed: WindowedImage) -> CropBox:
         """Where the breast is in a windowed image, with the configured ROI extractor.

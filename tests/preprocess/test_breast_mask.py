@@ -27,8 +27,7 @@ from mammokit.preprocess.breast import (
     reduced_values,
     thresholds,
 )
-from mammokit.preprocess.flip import breast_on_right, mirror
-from mammokit.preprocess.laterality import choose_side
+from mammokit.preprocess.laterality import breast_on_right, choose_side, mirror
 from mammokit.preprocess.resize import block_mean, block_sum, box_reduce, resize
 from mammokit.preprocess.windowing import linear_percentiles
 from mammokit.synthetic import Encoding, Phantom, Traits, make_phantom

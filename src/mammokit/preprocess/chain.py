@@ -48,7 +48,6 @@ from PIL import Image
 from mammokit.errors import ResourceLimitError
 from mammokit.images import CropBox, DecodedImage, Preprocessed, WindowedImage
 from mammokit.preprocess.breast import chest_wall_on_right
-from mammokit.preprocess.flip import breast_on_right, mirror
 from mammokit.preprocess.geometry import (
     box_at_scale,
     box_with_margin,
@@ -60,8 +59,9 @@ from mammokit.preprocess.geometry import (
     to_source,
     unmirror,
 )
-from mammokit.preprocess.laterality import Side, choose_side
+from mammokit.preprocess.laterality import Side, breast_on_right, choose_side, mirror
 from mammokit.preprocess.resize import block_factors, block_mean, block_sum, resize, resize_placed
+from mammokit.preprocess.windowing import as_windowed
 from mammokit.protocols import (
     CropWindowing,
     MeanTableWindowing,
@@ -85,6 +85,7 @@ __all__ = [
     "locate",
     "preprocess",
     "side_fields",
+    "window",
     "window_crop",
 ]
 
@@ -158,6 +159,18 @@ class Found(NamedTuple):
     mask_box: CropBox | None = None
 
 
+def window(stages: Stages, decoded: DecodedImage) -> WindowedImage:
+    """Stored values to display values with the configured method; ordinary images (PNG,
+    JPEG, TIFF) are already windowed and pass through unchanged.
+
+    Returns:
+        :class:`WindowedImage`: (H, W) uint8/uint16, background dark.
+    """
+    if not decoded.meta.is_dicom:
+        return as_windowed(decoded)
+    return stages.window_method(decoded)
+
+
 def locate(
     pixels: np.ndarray, roi: RoiChain, *, margin: float = 0.0, on_right: bool | None = None
 ) -> tuple[CropBox, str, bool]:
@@ -180,7 +193,7 @@ def locate(
 
 def find_on_display(stages: Stages, decoded: DecodedImage, table_laterality: str) -> Found:
     """Step 2 for a display-value extractor: window the whole image, find the box on it."""
-    windowed = stages.window(decoded)
+    windowed = window(stages, decoded)
     pixels = windowed.pixels
     side = choose_side(windowed.meta.laterality, table_laterality, breast_on_right(pixels))
     box, method, _ = locate(
@@ -249,8 +262,7 @@ def preprocess(stages: Stages, path: str | Path, laterality: str = "") -> Prepro
         MammokitError: from decoding or windowing, naming the file; ResourceLimitError when
         the padded crop would be too large.
     """
-    config = stages.config
-    aspect = config.target_aspect
+    config, aspect = stages.config, stages.aspect
     decoded = stages.decode(Path(path), first_min_shape(config.size, aspect))
     meta, frame, scale = decoded.meta, decoded.pixels.shape, decoded.scale
     source_shape = (
@@ -274,7 +286,7 @@ def preprocess(stages: Stages, path: str | Path, laterality: str = "") -> Prepro
             )
             decoded = redecoded
             box = box_at_scale(full_box, decoded.scale, decoded.pixels.shape)
-            windowed = None if windowed is None else stages.window(decoded)
+            windowed = None if windowed is None else window(stages, decoded)
     check_padded_size(path, box, aspect, config.max_pixels)
     placement = None
     if windowed is not None:  # the box was found on the display values: cut them
@@ -359,7 +371,7 @@ def window_crop(
             index = sums if first == 0 else sums - first
             max_value = 255 if table.dtype == np.uint8 else 65535
             return table[index], max_value, (ky, kx), placement
-    windowed = stages.window(attrs.evolve(decoded, pixels=stored, meta=meta))
+    windowed = window(stages, attrs.evolve(decoded, pixels=stored, meta=meta))
     return block_mean(windowed.pixels, ky, kx), windowed.max_value, (ky, kx), placement
 
 
@@ -381,7 +393,7 @@ def finish(
     """
     config = stages.config
     if placement is None or factors == (1, 1):
-        padded = stages.pad(display, config.target_aspect, 0)
+        padded = stages.pad(display, stages.aspect, 0)
         pixels = resize(padded, config.size, max_value=max_value, dtype=config.output_dtype)
     else:
         frame, offset = placement
@@ -404,7 +416,7 @@ def _output_mask(stages: Stages, mask: np.ndarray, box: CropBox, mirrored: bool)
     """The breast-left (h, w) bool mask cropped to ``box``, padded and resized (nearest)
     like the pixels: -> ``config.size`` bool."""
     crop = mask[box.y0 : box.y1, box.x0 : box.x1].astype(np.uint8)
-    padded = np.ascontiguousarray(stages.pad(crop, stages.config.target_aspect, 0))
+    padded = np.ascontiguousarray(stages.pad(crop, stages.aspect, 0))
     height, width = stages.config.size
     image = Image.fromarray(padded).resize((width, height), Image.Resampling.NEAREST)
     out = np.asarray(image) > 0

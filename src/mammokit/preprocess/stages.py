@@ -16,8 +16,7 @@ from typing import TYPE_CHECKING
 import attrs
 
 from mammokit.config import PreprocessConfig
-from mammokit.images import DecodedImage, WindowedImage
-from mammokit.preprocess.windowing import as_windowed
+from mammokit.images import DecodedImage
 from mammokit.protocols import Padder, RoiExtractor, WindowingMethod
 
 if TYPE_CHECKING:
@@ -40,6 +39,7 @@ class Stages:
         roi: the configured ROI extractor, built with its options.
         roi_chain: that extractor, its fallbacks, then the whole image.
         pad: the configured padder.
+        aspect: the height/width ratio crops are padded to (``config.target_aspect``).
     """
 
     config: PreprocessConfig
@@ -48,14 +48,8 @@ class Stages:
     roi: RoiExtractor
     roi_chain: RoiChain
     pad: Padder
+    aspect: float = attrs.field(init=False)
 
-    def window(self, decoded: DecodedImage) -> WindowedImage:
-        """Stored values to display values; ordinary images (PNG, JPEG, TIFF) are already
-        windowed and pass through unchanged.
-
-        Returns:
-            :class:`WindowedImage`: (H, W) uint8/uint16, background dark.
-        """
-        if not decoded.meta.is_dicom:
-            return as_windowed(decoded)
-        return self.window_method(decoded)
+    @aspect.default
+    def _target_aspect(self) -> float:
+        return self.config.target_aspect

@@ -347,10 +347,10 @@ class VoiLut:
         A :class:`~mammokit.protocols.MeanTableWindowing`: what the chain uses to window a
         box-reduced crop instead of the full-resolution crop: the same steps as
         :meth:`__call__` (rescale, window, MONOCHROME1 inversion) on the means. None (window
-        the pixels instead) when the file has a Modality LUT (defined on integers only), when the Pixel Padding
-        Value applies (a block mixing padding and tissue has no single display value), or
-        when the window must come from the pixels (no window in the header and the
-        ``minmax`` or ``percentile`` default).
+        the pixels instead) when the file has a Modality LUT (defined on integers only),
+        when the Pixel Padding Value applies (a block mixing padding and tissue has no
+        single display value), or when the window must come from the pixels (no window in
+        the header and the ``minmax`` or ``percentile`` default).
         """
         if not meta.is_dicom or meta.modality_lut is not None:
             return None
