@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import mammokit
-from mammokit.preprocess import on_values
+from mammokit.preprocess import chain
 from mammokit.preprocess.stages import Stages
 
 SRC = Path(mammokit.__file__).parent
@@ -53,10 +53,11 @@ def test_the_chain_runs_from_the_stages_alone(tmp_path: Path) -> None:
     import attrs
 
     values = [getattr(stages, f.name) for f in attrs.fields(Stages)]
-    values += list(getattr(stages.decode, "args", ()))  # the decode partial's bound arguments
+    values += [getattr(stages.decode, f.name) for f in attrs.fields(type(stages.decode))]
     assert not any(isinstance(v, mammokit.pipeline.ImagePipeline) for v in values)
+    assert type(stages.decode).__module__ == "mammokit.dicom.decode"  # a lower layer's record
     del pipe
-    alone = on_values.preprocess_on_values(stages, path)  # the default ROI: breast_mask
+    alone = chain.preprocess(stages, path)
     again = mammokit.Pipeline(size=(64, 32)).preprocess(path)
     np.testing.assert_array_equal(alone.pixels, again.pixels)
     assert alone.crop_box == again.crop_box

@@ -131,15 +131,6 @@ class CropBox:
     def width(self) -> int:
         return self.x1 - self.x0
 
-    def scaled(self, factor: float) -> CropBox:
-        """This box in an image ``factor`` times larger (e.g. back to full resolution)."""
-        return CropBox(
-            int(self.y0 * factor),
-            int(self.x0 * factor),
-            max(round(self.y1 * factor), int(self.y0 * factor) + 1),
-            max(round(self.x1 * factor), int(self.x0 * factor) + 1),
-        )
-
 
 @attrs.frozen
 class Preprocessed:

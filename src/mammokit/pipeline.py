@@ -7,8 +7,6 @@ datasets, training and prediction on top (ARCHITECTURE.md, "Layers").
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -62,13 +60,20 @@ class ImagePipeline:
         roi = build_resolved(
             self._roi_component, "mammokit_roi_extractors", options=self.config.roi_options
         )
+        from mammokit.dicom.decode import ConfiguredDecode
         from mammokit.preprocess.chain import RoiChain
         from mammokit.preprocess.stages import Stages
 
         #: the built stages, handed to the chain (which never sees this object)
         self.stages = Stages(
             config=self.config,
-            decode=functools.partial(_decode, self._decoders, self.config),
+            decode=ConfiguredDecode(
+                self._decoders,
+                name=self.config.decoder,
+                options=self.config.decoder_options,
+                max_pixels=self.config.max_pixels,
+                max_bytes=self.config.max_bytes,
+            ),
             window_method=build_resolved(
                 self._window_component,
                 "mammokit_windowing_methods",
@@ -129,7 +134,9 @@ class ImagePipeline:
         Returns:
             :class:`WindowedImage`: (H, W) uint8/uint16, background dark.
         """
-        return self.stages.window(decoded)
+        from mammokit.preprocess.chain import window
+
+        return window(self.stages, decoded)
 
     def extract_roi(self, windowed: WindowedImage) -> CropBox:
         """Where the breast is in a windowed image, with the configured ROI extractor.
@@ -149,13 +156,14 @@ class ImagePipeline:
     def preprocess(self, path: str | Path, *, laterality: str = "") -> Preprocessed:
         """One DICOM or ordinary image file to model input.
 
-        With the default ``breast_mask``: decode -> reduced modality values -> breast mask
-        -> side -> crop -> flip -> box-reduce and window the crop (the block means of the
-        stored values through the lookup table, when that is equivalent) -> pad -> resize
-        (:mod:`mammokit.preprocess.on_values`). With a display-value
-        extractor (``profile_crop``, ``otsu``): decode -> window -> flip -> ROI -> crop ->
-        pad -> resize. A JPEG 2000 stream is decoded at reduced resolution when that
-        cannot make the output worse.
+        The stage order is :mod:`mammokit.preprocess.chain`'s, for every ROI extractor.
+        With the default ``breast_mask`` (a :class:`~mammokit.protocols.ValuesRoiExtractor`):
+        decode -> reduced modality values -> breast mask -> side -> crop -> flip -> window
+        the crop (box-reduced first, through the lookup table of the block means, when the
+        components declare they can) -> pad -> resize. With a display-value extractor
+        (``profile_crop``, ``otsu``): decode -> window -> flip -> ROI -> crop -> pad ->
+        resize. A JPEG 2000 stream is decoded at reduced resolution when that cannot make
+        the output worse.
 
         Args:
             path: the file.
@@ -172,30 +180,6 @@ class ImagePipeline:
         Raises:
             MammokitError: naming the file and the cause.
         """
-        from mammokit.preprocess.chain import preprocess_display
-        from mammokit.preprocess.on_values import preprocess_on_values
+        from mammokit.preprocess.chain import preprocess
 
-        # the two orders of the stages: the ROI on the modality values, or on display values
-        if getattr(self.stages.roi, "works_on", "display") == "values":
-            return preprocess_on_values(self.stages, path, laterality)
-        return preprocess_display(self.stages, path, laterality)
-
-
-def _decode(
-    decoders: Mapping[str, Component[Any]],
-    config: PreprocessConfig,
-    path: Path,
-    min_shape: tuple[int, int] | None,
-) -> DecodedImage:
-    """:func:`mammokit.dicom.decode_file` with ``config``'s decoder choice and limits."""
-    from mammokit.dicom import decode_file
-
-    return decode_file(
-        path,
-        decoders=decoders,
-        name=config.decoder,
-        options=config.decoder_options,
-        min_shape=min_shape,
-        max_pixels=config.max_pixels,
-        max_bytes=config.max_bytes,
-    )
+        return preprocess(self.stages, path, laterality)

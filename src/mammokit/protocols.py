@@ -7,6 +7,12 @@ author meets a mismatch as a :class:`~mammokit.PluginError` naming the plugin, t
 what is missing, not deep in a batch. The Protocols are also what mypy checks a plugin
 against.
 
+Besides the hook contracts, a component may declare a *capability*: a further Protocol
+that the image chain (:mod:`mammokit.preprocess.chain`) tests with ``isinstance`` and then
+uses, for a faster or different order of the stages: :class:`ValuesRoiExtractor`,
+:class:`CropWindowing`, :class:`MeanTableWindowing`, :class:`PlacingPadder`. The built-ins
+declare them exactly as a plugin would; a component that declares none gets the exact order.
+
 These are contracts only; this module imports no image or training library.
 """
 
@@ -22,19 +28,23 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from mammokit.dicom.limits import Limits
-    from mammokit.images import CropBox, DecodedImage, WindowedImage
+    from mammokit.images import CropBox, DecodedImage, ImageMeta, WindowedImage
 
 __all__ = [
     "HOOK_PROTOCOLS",
     "Backbone",
+    "CropWindowing",
     "Decoder",
     "ExternalDataset",
     "Loss",
+    "MeanTableWindowing",
     "Metric",
     "Padder",
+    "PlacingPadder",
     "RoiExtractor",
     "SamplingStrategy",
     "ThresholdPolicy",
+    "ValuesRoiExtractor",
     "WindowingMethod",
     "check_contract",
     "contract_problems",
@@ -83,6 +93,80 @@ class Padder(Protocol):
     def __call__(self, pixels: np.ndarray, aspect: float, background: int, /) -> np.ndarray:
         """``(H, W)`` -> ``(H', W')`` of the same dtype with ``H' / W' == aspect``, new
         pixels set to ``background``."""
+        ...
+
+
+# --- capabilities: what the image chain may use when a component declares it ---------------
+
+
+@runtime_checkable
+class ValuesRoiExtractor(Protocol):
+    """An ROI extractor that finds the breast on the *modality values*, before windowing.
+
+    The chain then decodes, calls :meth:`reduce`, :meth:`mask` and :meth:`box`, and windows
+    only the crop; the side comes from the mask (or the reduced values). Its fallbacks run
+    on the same reduced values. Without it, the whole image is windowed first and the
+    extractor is called on display values.
+    """
+
+    def reduce(self, decoded: DecodedImage, /) -> tuple[np.ndarray, int]:
+        """``(H, W)`` stored values -> ``((h, w)`` values with the breast bright, ``step)``:
+        a copy of every ``step``-th row and column."""
+        ...
+
+    def mask(self, values: np.ndarray, /) -> np.ndarray | None:
+        """``(h, w)`` reduced values (either breast side) -> ``(h, w)`` bool breast mask, or
+        None when none is found."""
+        ...
+
+    def box(self, values: np.ndarray, mask: np.ndarray | None, /) -> CropBox | None:
+        """Reduced values and mask, both breast-left -> the box in them, or None."""
+        ...
+
+
+@runtime_checkable
+class CropWindowing(Protocol):
+    """A windowing method that can window a crop exactly as its whole image.
+
+    A method whose window depends on the pixels (a default window from percentiles) would
+    window a crop differently from the whole image. The chain, which windows only the crop,
+    first asks it for the window of the whole image written into the header.
+    """
+
+    def whole_image_meta(self, decoded: DecodedImage, /) -> ImageMeta:
+        """``decoded.meta`` with whatever windowing all of ``decoded`` would compute from
+        its pixels written in (or unchanged when nothing is)."""
+        ...
+
+
+@runtime_checkable
+class MeanTableWindowing(Protocol):
+    """A windowing method that can window *block means* of stored values through a table.
+
+    Then the chain averages the stored values of each block of a crop that is reduced
+    before resizing and windows the means, instead of windowing the full-resolution crop
+    and averaging display values (the same up to blocks straddling a bend of the window).
+    """
+
+    def table_of_means(self, meta: ImageMeta, means: np.ndarray, /) -> np.ndarray | None:
+        """``(N,) float`` mean stored values -> ``(N,)`` uint8 (max 255) or uint16 (max
+        65535) display values, or None when it cannot (the chain windows the pixels)."""
+        ...
+
+
+@runtime_checkable
+class PlacingPadder(Protocol):
+    """A padder that says where a crop goes on its padded canvas (background 0 around it).
+
+    Then the chain may box-reduce a large crop and resize it in place on the canvas
+    (:func:`~mammokit.preprocess.resize.resize_placed`) without building the padded crop.
+    """
+
+    def placement(
+        self, shape: tuple[int, int], aspect: float, /
+    ) -> tuple[tuple[int, int], tuple[int, int]]:
+        """A crop of ``shape`` ``(h, w)`` padded to ``aspect`` -> ``((H', W'), (y, x))``: the
+        padded frame and the crop's top-left corner in it, as ``__call__`` pads."""
         ...
 
 

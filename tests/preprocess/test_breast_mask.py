@@ -23,14 +23,13 @@ from mammokit.preprocess.breast import (
     chest_wall_on_right,
     edge_strips,
     fill_holes,
-    linear_percentiles,
     mask_box,
     reduced_values,
     thresholds,
 )
-from mammokit.preprocess.flip import breast_on_right, mirror
-from mammokit.preprocess.laterality import choose_side
+from mammokit.preprocess.laterality import breast_on_right, choose_side, mirror
 from mammokit.preprocess.resize import block_mean, block_sum, box_reduce, resize
+from mammokit.preprocess.windowing import linear_percentiles
 from mammokit.synthetic import Encoding, Phantom, Traits, make_phantom
 
 #: The ways the published profile crop fails on real film and digital mammograms.

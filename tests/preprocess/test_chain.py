@@ -19,8 +19,8 @@ from mammokit import (
     get_plugin_manager,
     hookimpl,
 )
-from mammokit.preprocess.chain import first_min_shape, needed_min_shape
-from mammokit.preprocess.flip import breast_on_right
+from mammokit.preprocess.geometry import first_min_shape, needed_min_shape
+from mammokit.preprocess.laterality import breast_on_right
 from mammokit.synthetic import Encoding, Lesion
 
 

@@ -10,8 +10,9 @@ from phantom_helpers import display, phantom
 
 from mammokit import Component, ConfigError, Pipeline, get_plugin_manager, hookimpl
 from mammokit.plugins import get_components
-from mammokit.preprocess.flip import breast_on_right, mirror
-from mammokit.preprocess.pad import AspectPad, aspect_pad, padded_shape
+from mammokit.preprocess.geometry import padded_shape
+from mammokit.preprocess.laterality import breast_on_right, mirror
+from mammokit.preprocess.pad import AspectPad, aspect_pad
 from mammokit.preprocess.resize import resize, to_dtype
 
 

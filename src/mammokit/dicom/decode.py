@@ -21,7 +21,7 @@ from mammokit.errors import ConfigError, DicomDecodeError, ImageReadError
 from mammokit.images import DecodedImage, ImageMeta
 from mammokit.plugins import build_resolved
 
-__all__ = ["AUTO", "decode_file", "read_meta"]
+__all__ = ["AUTO", "ConfiguredDecode", "decode_file", "read_meta"]
 
 logger = logging.getLogger("mammokit.dicom")
 
@@ -183,4 +183,36 @@ def _check_result(path: Path, name: str, result: DecodedImage, meta: ImageMeta) 
             path,
             f"decoder {name!r} returned {rows}x{cols} at scale {scale} for a "
             f"{meta.rows}x{meta.columns} image",
+        )
+
+
+@attrs.frozen(eq=False)
+class ConfiguredDecode:
+    """:func:`decode_file` with one configuration's decoder choice, options and limits:
+    ``(path, min_shape) -> DecodedImage``, what the image chain decodes with
+    (:class:`~mammokit.preprocess.stages.Stages`).
+
+    Attributes:
+        decoders: the registered decoders by name.
+        name: a decoder name, or ``"auto"``.
+        options: keyword arguments for the decoder's factory.
+        max_pixels, max_bytes: the limits checked from the header.
+    """
+
+    decoders: Mapping[str, Component[Any]]
+    name: str = AUTO
+    options: Mapping[str, Any] = attrs.field(factory=dict)
+    max_pixels: int = DEFAULT_LIMITS.max_pixels
+    max_bytes: int = DEFAULT_LIMITS.max_bytes
+
+    def __call__(self, path: Path, min_shape: tuple[int, int] | None = None) -> DecodedImage:
+        """See :func:`decode_file`."""
+        return decode_file(
+            path,
+            decoders=self.decoders,
+            name=self.name,
+            options=self.options,
+            min_shape=min_shape,
+            max_pixels=self.max_pixels,
+            max_bytes=self.max_bytes,
         )

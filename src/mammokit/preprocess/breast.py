@@ -34,6 +34,12 @@ import numpy as np
 from mammokit.errors import DicomDecodeError
 from mammokit.images import CropBox, DecodedImage
 from mammokit.preprocess.roi import CheckedExtractor
+from mammokit.preprocess.windowing import (
+    linear_percentiles,
+    modality_values,
+    padding_value_mask,
+    stored_histogram,
+)
 
 __all__ = [
     "BreastMask",
@@ -41,53 +47,12 @@ __all__ = [
     "chest_wall_on_right",
     "edge_strips",
     "fill_holes",
-    "linear_percentiles",
     "mask_box",
     "reduced_values",
-    "stored_histogram",
     "thresholds",
 ]
 
 _TOP = 65535
-
-
-def stored_histogram(pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
-    """The histogram of (h, w) stored values of at most 16 bits, over their whole domain.
-
-    Returns:
-        ``(domain, counts, index)``: every value the dtype can hold ((256,) or (65536,)
-        int64), how many pixels have it ((N,) int64) and each pixel's entry ((h, w), a view
-        of the pixels as unsigned: ``domain[index]`` equals ``pixels``); None for other
-        dtypes (32-bit, float).
-    """
-    from mammokit.preprocess.windowing import stored_value_domain
-
-    if pixels.dtype.kind not in "iub" or pixels.dtype.itemsize > 2:
-        return None
-    domain, index = stored_value_domain(pixels)
-    counts = np.bincount(index.ravel(), minlength=domain.size)
-    return domain, counts, index
-
-
-def linear_percentiles(
-    values: np.ndarray, counts: np.ndarray, percentiles: Sequence[float]
-) -> tuple[float, ...]:
-    """``np.percentile`` (linear interpolation) of the sample in which ``values[i]`` (N,)
-    occurs ``counts[i]`` times (at least one count must be positive)."""
-    present = counts > 0
-    order = np.argsort(values[present], kind="stable")
-    ordered = values[present][order]
-    cumulative = np.cumsum(counts[present][order])
-    last = int(cumulative[-1]) - 1
-    results = []
-    for percentile in percentiles:
-        position = percentile / 100.0 * last
-        rank = int(np.floor(position))
-        fraction = position - rank
-        low = ordered[np.searchsorted(cumulative, rank, side="right")]
-        high = ordered[np.searchsorted(cumulative, min(rank + 1, last), side="right")]
-        results.append(float(low + (high - low) * fraction))
-    return tuple(results)
 
 
 def reduced_values(
@@ -109,8 +74,6 @@ def reduced_values(
     Raises:
         DicomDecodeError: the rescale or Modality LUT gives values that are not finite.
     """
-    from mammokit.preprocess.windowing import modality_values, padding_value_mask
-
     pixels = decoded.pixels
     step = max(1, -(-max(pixels.shape) // max_side))
     small = pixels[::step, ::step]
@@ -381,18 +344,16 @@ def chest_wall_on_right(mask: np.ndarray, *, end_fraction: float = 0.1) -> bool:
 class BreastMask(CheckedExtractor):
     """``breast_mask``: the box of the breast mask on the modality values (the default).
 
-    Unlike the display-value extractors, the chain gives it the reduced modality values of
-    :func:`reduced_values` (``works_on = "values"``): ``(h, w)`` uint16 with the breast
-    bright, breast on the left. Options: ``max_side`` and ``percentiles`` of
+    Unlike the display-value extractors, it is a
+    :class:`~mammokit.protocols.ValuesRoiExtractor`: the chain gives it the reduced
+    modality values of :meth:`reduce` (:func:`reduced_values`), ``(h, w)`` uint16 with the
+    breast bright, breast on the left. Options: ``max_side`` and ``percentiles`` of
     :func:`reduced_values`; ``open_fraction``, ``grow_fraction`` and ``skin_fraction`` of
     :func:`breast_mask`;
     ``margin`` (0.006 of the frame; never added past column 0, the chest wall), the
     degeneracy checks of :func:`~mammokit.preprocess.roi.degenerate_reason` and
     ``fallback`` (``("otsu",)``, run on the same reduced values).
     """
-
-    #: The chain passes reduced modality values, not display values.
-    works_on = "values"
 
     def __init__(
         self,

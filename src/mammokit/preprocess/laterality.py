@@ -1,4 +1,5 @@
-"""Which side the chest wall is on: the header, then the table, then the pixels.
+"""Which side the chest wall is on (the header, then the table, then the pixels), and
+mirroring an image to put it on the left.
 
 The header's ImageLaterality (or Laterality) wins, then the table's ``laterality`` column;
 the pixel rule decides only when both are absent. Whenever a source that is present
@@ -10,8 +11,9 @@ image, R on the right.
 from __future__ import annotations
 
 import attrs
+import numpy as np
 
-__all__ = ["SOURCES", "Side", "choose_side"]
+__all__ = ["SOURCES", "Side", "breast_on_right", "choose_side", "mirror"]
 
 #: Where a side can come from, in the order they are trusted.
 SOURCES = ("header", "table", "pixels")
@@ -58,3 +60,21 @@ def choose_side(header: str, table: str, pixels_on_right: bool) -> Side:
         f"{name} {value}" for name, value in found.items() if value and value != used
     )
     return Side(used, source, conflict)
+
+
+def breast_on_right(pixels: np.ndarray, *, edge_fraction: float = 0.1) -> bool:
+    """True if the breast of an (H, W) display image (dark background) is on the right.
+
+    Compares the sums of the outer ``edge_fraction`` of the columns on each side (the published
+    method, step 2; docs/concepts.md); a tie counts as left.
+    """
+    width = pixels.shape[1]
+    n = max(1, int(width * edge_fraction))
+    left = pixels[:, :n].sum(dtype=np.float64)
+    right = pixels[:, width - n :].sum(dtype=np.float64)
+    return bool(right > left)
+
+
+def mirror(pixels: np.ndarray) -> np.ndarray:
+    """(H, W) -> (H, W) mirrored left-right, as a view (no copy)."""
+    return pixels[:, ::-1]

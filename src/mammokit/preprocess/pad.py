@@ -4,28 +4,20 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = [
-    "AspectPad",
-    "aspect_pad",
-    "crop_offset",
-    "padded_shape",
-]
+from mammokit.preprocess.geometry import crop_offset, padded_shape
+
+__all__ = ["AspectPad", "aspect_pad"]
 
 _PLACES = ("start", "center", "end")
 
 
-def padded_shape(height: int, width: int, aspect: float) -> tuple[int, int]:
-    """The smallest (H', W') >= (height, width) with H'/W' closest to ``aspect``."""
-    if aspect <= 0:
-        raise ValueError(f"aspect must be positive, got {aspect}")
-    if height < width * aspect:
-        return max(height, round(width * aspect)), width
-    return height, max(width, round(height / aspect))
-
-
-def crop_offset(padding_at: str, extra: int) -> int:
-    """Where the crop starts when ``extra`` pixels of padding go at ``padding_at``."""
-    return {"start": extra, "center": extra // 2, "end": 0}[padding_at]
+def _placement(
+    shape: tuple[int, int], aspect: float, horizontal: str, vertical: str
+) -> tuple[tuple[int, int], tuple[int, int]]:
+    height, width = shape
+    frame = padded_shape(height, width, aspect)
+    offset = crop_offset(vertical, frame[0] - height), crop_offset(horizontal, frame[1] - width)
+    return frame, offset
 
 
 def aspect_pad(
@@ -44,12 +36,10 @@ def aspect_pad(
     frame (``"end"`` = below the crop). Returns ``pixels`` itself when no padding is needed.
     """
     height, width = pixels.shape
-    new_h, new_w = padded_shape(height, width, aspect)
+    (new_h, new_w), (y, x) = _placement((height, width), aspect, horizontal, vertical)
     if (new_h, new_w) == (height, width):
         return pixels
     out = np.full((new_h, new_w), background, dtype=pixels.dtype)
-    y = crop_offset(vertical, new_h - height)
-    x = crop_offset(horizontal, new_w - width)
     out[y : y + height, x : x + width] = pixels
     return out
 
@@ -59,6 +49,8 @@ class AspectPad:
 
     Options: ``horizontal`` and ``vertical``, one of "start", "center", "end": where the
     *padding* goes (see :func:`aspect_pad`). Defaults: on the right, split top and bottom.
+    It is a :class:`~mammokit.protocols.PlacingPadder`: :meth:`placement` says where a crop
+    goes, so the chain may place a box-reduced crop instead of padding the full one.
     """
 
     def __init__(self, *, horizontal: str = "end", vertical: str = "center") -> None:
@@ -72,3 +64,10 @@ class AspectPad:
         return aspect_pad(
             pixels, aspect, background, horizontal=self.horizontal, vertical=self.vertical
         )
+
+    def placement(
+        self, shape: tuple[int, int], aspect: float
+    ) -> tuple[tuple[int, int], tuple[int, int]]:
+        """A crop of ``shape`` (h, w) padded to ``aspect``: ``((H', W'), (y, x))``, the
+        padded frame and where the crop's top-left corner goes in it."""
+        return _placement(shape, aspect, self.horizontal, self.vertical)

@@ -1,9 +1,10 @@
-"""What one image's preprocessing needs, handed down by the image-stage Pipeline.
+"""What one image's preprocessing needs, handed down by the image pipeline.
 
-The chain (:mod:`mammokit.preprocess.chain`, :mod:`mammokit.preprocess.on_values`) works
-from a :class:`Stages` record of plain functions and built components. It never sees the
-Pipeline that built it, so a stage cannot call back into its caller (ARCHITECTURE.md,
-"Layers").
+The chain (:mod:`mammokit.preprocess.chain`) works from a :class:`Stages` record of plain
+functions and built components. It never sees the :class:`~mammokit.pipeline.ImagePipeline`
+that built it, so a stage cannot call back into its caller (ARCHITECTURE.md, "Layers"): the
+decode function is a :class:`mammokit.dicom.decode.ConfiguredDecode`, a record of the
+decoder choice and limits.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import TYPE_CHECKING
 import attrs
 
 from mammokit.config import PreprocessConfig
-from mammokit.images import DecodedImage, WindowedImage
+from mammokit.images import DecodedImage
 from mammokit.protocols import Padder, RoiExtractor, WindowingMethod
 
 if TYPE_CHECKING:
@@ -38,6 +39,7 @@ class Stages:
         roi: the configured ROI extractor, built with its options.
         roi_chain: that extractor, its fallbacks, then the whole image.
         pad: the configured padder.
+        aspect: the height/width ratio crops are padded to (``config.target_aspect``).
     """
 
     config: PreprocessConfig
@@ -46,16 +48,8 @@ class Stages:
     roi: RoiExtractor
     roi_chain: RoiChain
     pad: Padder
+    aspect: float = attrs.field(init=False)
 
-    def window(self, decoded: DecodedImage) -> WindowedImage:
-        """Stored values to display values; ordinary images (PNG, JPEG, TIFF) are already
-        windowed and pass through unchanged.
-
-        Returns:
-            :class:`WindowedImage`: (H, W) uint8/uint16, background dark.
-        """
-        if not decoded.meta.is_dicom:
-            from mammokit.preprocess.windowing import as_windowed
-
-            return as_windowed(decoded)
-        return self.window_method(decoded)
+    @aspect.default
+    def _target_aspect(self) -> float:
+        return self.config.target_aspect

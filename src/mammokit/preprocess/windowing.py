@@ -28,6 +28,7 @@ copy of the image, no per-pixel ``exp``. 32-bit input uses a table over its dist
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, cast
 
 import attrs
@@ -42,9 +43,11 @@ __all__ = [
     "VoiLut",
     "apply_voi_lut",
     "as_windowed",
+    "linear_percentiles",
     "minmax",
     "modality_values",
     "padding_value_mask",
+    "stored_histogram",
     "stored_range",
     "stored_value_domain",
 ]
@@ -228,6 +231,43 @@ def _weighted_percentiles(
     return float(low), float(high)
 
 
+def stored_histogram(pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """The histogram of (h, w) stored values of at most 16 bits, over their whole domain.
+
+    Returns:
+        ``(domain, counts, index)``: every value the dtype can hold ((256,) or (65536,)
+        int64), how many pixels have it ((N,) int64) and each pixel's entry ((h, w), a view
+        of the pixels as unsigned: ``domain[index]`` equals ``pixels``); None for other
+        dtypes (32-bit, float).
+    """
+    if pixels.dtype.kind not in "iub" or pixels.dtype.itemsize > 2:
+        return None
+    domain, index = stored_value_domain(pixels)
+    counts = np.bincount(index.ravel(), minlength=domain.size)
+    return domain, counts, index
+
+
+def linear_percentiles(
+    values: np.ndarray, counts: np.ndarray, percentiles: Sequence[float]
+) -> tuple[float, ...]:
+    """``np.percentile`` (linear interpolation) of the sample in which ``values[i]`` (N,)
+    occurs ``counts[i]`` times (at least one count must be positive)."""
+    present = counts > 0
+    order = np.argsort(values[present], kind="stable")
+    ordered = values[present][order]
+    cumulative = np.cumsum(counts[present][order])
+    last = int(cumulative[-1]) - 1
+    results = []
+    for percentile in percentiles:
+        position = percentile / 100.0 * last
+        rank = int(np.floor(position))
+        fraction = position - rank
+        low = ordered[np.searchsorted(cumulative, rank, side="right")]
+        high = ordered[np.searchsorted(cumulative, min(rank + 1, last), side="right")]
+        results.append(float(low + (high - low) * fraction))
+    return tuple(results)
+
+
 # --- the windowing methods ------------------------------------------------------------
 
 
@@ -244,7 +284,9 @@ class VoiLut:
         percentiles: the (low, high) percentiles of the "percentile" default window.
         padding: set Pixel Padding Value pixels to 0 (background).
 
-    Call: (H, W) integer stored values -> WindowedImage (H, W) uint16/uint8.
+    Call: (H, W) integer stored values -> WindowedImage (H, W) uint16/uint8. It declares
+    the capabilities :class:`~mammokit.protocols.CropWindowing` (:meth:`whole_image_meta`)
+    and :class:`~mammokit.protocols.MeanTableWindowing` (:meth:`table_of_means`).
     """
 
     window_index: int = attrs.field(default=0, validator=_non_negative)
@@ -302,13 +344,13 @@ class VoiLut:
         """The display value of (N,) *mean* stored values (block means, not integers):
         -> (N,) ``dtype`` table, or None when this cannot be done without the pixels.
 
-        What :mod:`mammokit.preprocess.on_values` uses to window a box-reduced crop
-        instead of the full-resolution crop: the same steps as :meth:`__call__` (rescale,
-        window, MONOCHROME1 inversion) on the means. None (window the pixels instead) when
-        the file has a Modality LUT (defined on integers only), when the Pixel Padding
-        Value applies (a block mixing padding and tissue has no single display value), or
-        when the window must come from the pixels (no window in the header and the
-        ``minmax`` or ``percentile`` default).
+        A :class:`~mammokit.protocols.MeanTableWindowing`: what the chain uses to window a
+        box-reduced crop instead of the full-resolution crop: the same steps as
+        :meth:`__call__` (rescale, window, MONOCHROME1 inversion) on the means. None (window
+        the pixels instead) when the file has a Modality LUT (defined on integers only),
+        when the Pixel Padding Value applies (a block mixing padding and tissue has no
+        single display value), or when the window must come from the pixels (no window in
+        the header and the ``minmax`` or ``percentile`` default).
         """
         if not meta.is_dicom or meta.modality_lut is not None:
             return None
@@ -320,6 +362,55 @@ class VoiLut:
             return None  # __call__ on the pixels reports it
         norm = self._header_window(meta, modality)
         return None if norm is None else _table(meta, norm, None, self.dtype)
+
+    def whole_image_meta(self, decoded: DecodedImage) -> ImageMeta:
+        """The header, with the default window of the *whole* image filled in when the file
+        has none and ``default_window`` is ``"percentile"`` (a
+        :class:`~mammokit.protocols.CropWindowing`): then a crop windowed with it is
+        windowed as the whole image would be.
+
+        The percentiles come from a strided copy of the stored values (every ``step``-th
+        row and column, about 1000 px a side) through its histogram (no float copy of the
+        pixels), as a LINEAR_EXACT window from the low to the high percentile, which is the
+        same mapping as :meth:`__call__`'s default window.
+        """
+        meta = decoded.meta
+        has_window = bool(meta.window_centers) and bool(meta.window_widths)
+        if (
+            not meta.is_dicom
+            or has_window
+            or meta.voi_lut_sequence
+            or self.default_window != "percentile"
+        ):
+            return meta
+        step = max(1, -(-max(decoded.pixels.shape) // 1024))
+        small = decoded.pixels[::step, ::step]
+        histogram = stored_histogram(small)
+        if histogram is not None:
+            domain, counts, _index = histogram
+            with np.errstate(over="ignore", invalid="ignore"):
+                values = modality_values(meta, domain)
+            if self.padding:
+                counts[padding_value_mask(meta, domain)] = 0
+            if not counts.any():
+                return meta
+            low, high = linear_percentiles(values, counts, self.percentiles)
+        else:
+            stored = small.astype(np.int64)
+            values = modality_values(meta, stored)
+            if self.padding:
+                values = values[~padding_value_mask(meta, stored)]
+            if values.size == 0:
+                return meta
+            low, high = (float(v) for v in np.percentile(values, self.percentiles))
+        if not high > low:
+            return meta
+        return attrs.evolve(
+            meta,
+            window_centers=((low + high) / 2,),
+            window_widths=(high - low,),
+            voi_lut_function="LINEAR_EXACT",
+        )
 
     def _default_window(
         self, meta: ImageMeta, modality: np.ndarray, pad: np.ndarray, index: np.ndarray
