@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from mammokit.errors import ConfigError
-from mammokit.train import Handler
+from mammokit.train import Handler, TrainConfig, Trainer
 from mammokit.train.checkpoint import commit, stage_dir
 from mammokit.train.epochs import BestEpoch, History
 from mammokit.train.handlers import EVENTS, Events
@@ -43,7 +43,12 @@ def test_events_reach_the_handlers_in_their_order_and_skip_no_ops() -> None:
     assert set(EVENTS) == {n for n in vars(Handler) if n.startswith("on_")}
 
 
-@pytest.mark.parametrize("handler", [object(), type("Typo", (), {"on_epoch_ends": print})()])
+class Typo:
+    def on_epoch_ends(self, epoch: int, logs: object) -> None:  # misspelt: never called
+        raise AssertionError
+
+
+@pytest.mark.parametrize("handler", [object(), Typo()])
 def test_a_handler_without_a_known_event_is_refused(handler: object) -> None:
     with pytest.raises(ConfigError, match="the events are on_batch_begin"):
         Events([handler])
@@ -110,3 +115,15 @@ def test_the_commit_tells_a_handler_each_stage(tmp_path: Path) -> None:
     ]
     assert json.loads(run.state_json.read_text()) == {"epoch": 1}
     assert not run.staging.exists() and not run.committing.exists()
+
+
+def test_a_trainer_refuses_a_bad_handler_at_once_and_fits_only_once_prepared(
+    tmp_path: Path,
+) -> None:
+    config = TrainConfig(backbone="simple_cnn")
+    with pytest.raises(ConfigError, match="on_epoch_ends"):
+        Trainer(tmp_path, tmp_path / "run", config, handlers=[Typo()])
+    trainer = Trainer(tmp_path, tmp_path / "run", config, handlers=[Handler()])
+    with pytest.raises(RuntimeError, match="call prepare"):
+        trainer.fit()
+    assert not (tmp_path / "run").exists()

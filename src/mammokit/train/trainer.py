@@ -296,9 +296,9 @@ class Trainer:
         return f"Trainer({str(self.data_dir)!r}, {str(self.run_dir.root)!r})"
 
     @property
-    def prepared(self) -> _Prepared:
+    def _ready(self) -> _Prepared:
         if self._prepared is None:
-            raise RuntimeError(f"{self!r}: call prepare() first")
+            raise RuntimeError(f"{self!r}: call prepare() first")  # a caller's mistake
         return self._prepared
 
     def prepare(self) -> None:
@@ -394,11 +394,11 @@ class Trainer:
 
     def fit(self) -> int:
         """Train the epochs left (none after an early stop); the number trained."""
+        prepared, config = self._ready, self.config
         from mammokit._tf import import_keras
         from mammokit.train.epochs import keras_callback
 
         keras = import_keras()
-        prepared, config = self.prepared, self.config
         first = prepared.inputs.first_epoch
         left = max(config.epochs - first, 0)
         self.epochs_run = 0 if prepared.end.best.stopped_early else left
@@ -422,7 +422,7 @@ class Trainer:
         configured) and ``summary.json`` (the chief); the result."""
         from mammokit.train.epochs import predict_scores
 
-        prepared, config, run = self.prepared, self.config, self.run_dir
+        prepared, config, run = self._ready, self.config, self.run_dir
         root, validation = prepared.commit_root, prepared.end.validation
         weights = root.best_weights if config.final_weights == "best" else root.last_weights
         model = final_model(
