@@ -393,21 +393,20 @@ class Trainer:
         )
 
     def fit(self) -> int:
-        """Train the epochs left (none after an early stop); the number trained."""
+        """Train the epochs left (none after an early stop); the number trained (fewer
+        than left when early stopping ends the run)."""
         prepared, config = self._ready, self.config
         from mammokit._tf import import_keras
         from mammokit.train.epochs import keras_callback
 
         keras = import_keras()
         first = prepared.inputs.first_epoch
-        left = max(config.epochs - first, 0)
-        self.epochs_run = 0 if prepared.end.best.stopped_early else left
-        if not self.epochs_run:
+        if prepared.end.best.stopped_early or first >= config.epochs:
             return 0
         tensorboard = keras.callbacks.TensorBoard(
             log_dir=str(prepared.commit_root.tensorboard), write_graph=False, profile_batch=0
         )
-        prepared.model.fit(
+        fitted = prepared.model.fit(
             prepared.inputs.train,
             epochs=config.epochs,
             initial_epoch=first,
@@ -415,6 +414,7 @@ class Trainer:
             callbacks=[keras_callback(keras, prepared.end, self.events), tensorboard],
             verbose=self.verbose,
         )
+        self.epochs_run = len(fitted.epoch)
         return self.epochs_run
 
     def finish(self) -> TrainResult:
