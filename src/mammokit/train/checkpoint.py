@@ -104,7 +104,8 @@ def commit(
     stage = run.staging
     files = sorted(str(p.relative_to(stage)) for p in stage.rglob("*") if p.is_file())
     # state.json last: a reader who sees the new state finds every other new file in place
-    files.sort(key=lambda name: name.endswith("state.json"))
+    state = str(run.state_json.relative_to(run.root))
+    files.sort(key=lambda name: name == state)
     (stage / _MANIFEST).write_text(json.dumps(files))
     _fsync_tree(stage)
     if on_written is not None:
