@@ -67,7 +67,7 @@ def main() -> None:
     args = parser.parse_args()
     size = tuple(int(v) for v in args.size.split("x"))
     from mammokit.train.config import AugmentConfig
-    from mammokit.train.data import load_images, train_dataset
+    from mammokit.train.data import ImageSource, Targets, load_images, train_dataset
 
     with tempfile.TemporaryDirectory() as tmp:
         paths = write_pngs(Path(tmp), args.images, size)
@@ -75,10 +75,12 @@ def main() -> None:
         weights = np.ones(args.images, np.float32)
         rng = np.random.default_rng(0)
         rows = np.concatenate([rng.permutation(args.images) for _ in range(40)])
-        common = dict(labels=labels, weights=weights, batch_size=args.batch,
-                      augment=AugmentConfig(), seed=0)  # fmt: skip
-        from_files = train_dataset(rows, paths=paths, **common)
-        in_memory = train_dataset(rows, images=load_images(paths, bit_depth=8), **common)
+        targets = Targets(labels, weights)
+        common = dict(batch_size=args.batch, augment=AugmentConfig(), seed=0)
+        from_files = train_dataset(rows, ImageSource(paths=paths), targets, **common)
+        in_memory = train_dataset(
+            rows, ImageSource(images=load_images(paths, bit_depth=8)), targets, **common
+        )
         model = make_model("convnextv2_atto", size)
         memory_rate = images_per_second(model, in_memory, args.steps, args.batch)
         file_rate = images_per_second(model, from_files, args.steps, args.batch)

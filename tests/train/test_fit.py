@@ -48,7 +48,7 @@ def test_train_writes_the_run_directory(run_dir: Path, preprocessed_dir: Path) -
     assert config["train"]["backbone"] == "convnextv2_atto"
     assert 0.0 < config["stats"]["positive_rate"] < 1.0 and config["stats"]["seed"] == 42
     history = pd.read_csv(run_dir / "history.csv")
-    assert list(history["epoch"]) == [0]
+    assert list(history["epoch"]) == [1]  # epochs from 1, as in the log and summary.json
     for column in ("loss", "val_breast_pf1", "val_breast_auc", "val_image_pf1", "val_image_auc"):
         assert np.isfinite(history[column]).all(), column
     oof = pd.read_csv(run_dir / "oof.csv", dtype={"patient_id": str, "image_id": str})
@@ -90,7 +90,7 @@ def test_resume_continues_from_the_last_checkpoint(run_dir: Path, preprocessed_d
     assert after_one > 0
     assert main([*again, "--resume", "--epochs", "2"]) == 0
     history = pd.read_csv(run_dir / "history.csv")
-    assert list(history["epoch"]) == [0, 1]
+    assert list(history["epoch"]) == [1, 2]
     assert json.loads((run_dir / "checkpoints" / "state.json").read_text())["epoch"] == 2
     assert iterations() == 2 * after_one
     assert load_toml(run_dir / "config.toml")["train"]["epochs"] == 1  # saved config kept
@@ -134,13 +134,13 @@ def test_two_workers_end_with_identical_weights(preprocessed_dir: Path, tmp_path
     w0, w1 = np.load(tmp_path / "w0.npy"), np.load(tmp_path / "w1.npy")
     assert w0.shape == w1.shape and np.array_equal(w0, w1)
     assert (tmp_path / "run" / "model.keras").is_file()
-    assert list(pd.read_csv(tmp_path / "run" / "history.csv")["epoch"]) == [0]
+    assert list(pd.read_csv(tmp_path / "run" / "history.csv")["epoch"]) == [1]
 
 
 def test_tfrecord_stream_keeps_each_epochs_plan(tfrecord_dir: Path) -> None:
     from mammokit.data import read_index
     from mammokit.train.config import AugmentConfig
-    from mammokit.train.data import TFRecordSource, train_dataset
+    from mammokit.train.data import ImageSource, Targets, TFRecordSource, train_dataset
 
     index = read_index(tfrecord_dir)
     count = len(index)
@@ -148,12 +148,12 @@ def test_tfrecord_stream_keeps_each_epochs_plan(tfrecord_dir: Path) -> None:
     plans = [rng.choice(count, size=16, replace=True) for _ in range(3)]
     dataset = train_dataset(
         np.concatenate(plans),
-        labels=np.arange(count, dtype=np.float32),  # the label is the row: track rows
-        weights=np.ones(count, np.float32),
+        ImageSource(tfrecords=TFRecordSource(str(tfrecord_dir), index["image_id"])),
+        # the label is the row: track rows
+        Targets(labels=np.arange(count, dtype=np.float32), weights=np.ones(count, np.float32)),
         batch_size=8,
         augment=AugmentConfig.off(),
         seed=0,
-        tfrecords=TFRecordSource(str(tfrecord_dir), index["image_id"]),
         epoch_size=16,
     )
     seen = [batch[1].numpy().ravel().astype(int) for batch in dataset]
@@ -194,10 +194,64 @@ def test_train_with_ema_clipping_cache_and_other_components(
         augment={"cutout": 0.5, "vflip": 0.5},
         final_weights="last",
     )
-    result = train(preprocessed_dir, tmp_path / "run", config, verbose=0)
-    assert list(result.history["epoch"]) == [0, 1]
+    recorder = Recorder()
+    result = train(preprocessed_dir, tmp_path / "run", config, verbose=0, handlers=[recorder])
+    assert list(result.history["epoch"]) == [1, 2]
     assert result.model.input_shape == (None, 64, 32, 1)
     assert np.isfinite(result.history["loss"]).all()
+    recorder.check(result.history)
+
+
+class Recorder:
+    """A user's handler (no base class): records each event it is told of."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, int, object]] = []
+
+    def on_batch_begin(self, epoch: int, batch: int) -> None:
+        self.seen.append(("batch_begin", epoch, batch))
+
+    def on_batch_end(self, epoch: int, batch: int, logs: object) -> None:
+        self.seen.append(("batch_end", epoch, batch))
+
+    def on_validation_batch(self, epoch: int, batch: int) -> None:
+        self.seen.append(("validation_batch", epoch, batch))
+
+    def on_validation(self, epoch: int, logs: dict[str, float]) -> None:
+        self.seen.append(("validation", epoch, dict(logs)))
+
+    def on_checkpoint(self, epoch: int, stage: Path) -> None:
+        assert (stage / "checkpoints" / "state.json").is_file()
+        live = stage.parent / "state.json"
+        done = json.loads(live.read_text())["epoch"] if live.exists() else 0
+        assert done == epoch - 1  # the epoch is written, not committed yet
+        self.seen.append(("checkpoint", epoch, stage.name))
+
+    def on_commit(self, epoch: int, path: str) -> None:
+        self.seen.append(("commit", epoch, path))
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None:
+        self.seen.append(("epoch_end", epoch, None))
+
+    def check(self, history: pd.DataFrame) -> None:
+        """Per epoch, in order: the batches, validation, the commit, the epoch's end."""
+        for epoch in (1, 2):
+            kinds = [kind for kind, number, _ in self.seen if number == epoch]
+            steps = kinds.count("batch_begin")
+            assert steps > 0 and kinds[: 2 * steps] == ["batch_begin", "batch_end"] * steps
+            rest = kinds[2 * steps :]
+            assert rest[-1] == "epoch_end" and "validation_batch" in rest
+            assert rest.index("validation") > max(
+                i for i, k in enumerate(rest) if k == "validation_batch"
+            )
+            assert rest.index("validation") < rest.index("checkpoint") < rest.index("commit")
+            commits = [p for k, n, p in self.seen if k == "commit" and n == epoch]
+            assert commits[-1] == "checkpoints/state.json" and "history.csv" in commits
+            (logs,) = [p for k, n, p in self.seen if k == "validation" and n == epoch]
+            assert isinstance(logs, dict)
+            row = history[history["epoch"] == epoch].iloc[0]
+            assert logs["monitor"] == pytest.approx(row["monitor"])
+            assert logs["best_epoch"] == row["best_epoch"]
 
 
 def test_mixed_precision_keeps_a_float32_output() -> None:

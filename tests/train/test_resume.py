@@ -1,9 +1,10 @@
 """A killed training run resumes to the same model, and a rerun to the same bits (issue 19).
 
-Every ``mammokit train`` runs in its own process, as a user's shell (or a preempted VM)
-runs it. Kills come from the test-only hook ``MAMMOKIT_TEST_KILL_AT`` (see
-:mod:`mammokit.train._testhook`): the process SIGKILLs itself at a named point, so the
-point is hit for sure, not by timing. After each kill the run is resumed with ``--resume``;
+Every training runs in its own process, as a user's shell (or a preempted VM) runs it.
+The uninterrupted runs are ``mammokit train``; a killed one is ``_kill_worker.py``, a
+user's script training the same config with a handler (``train(..., handlers=[...])``)
+that SIGKILLs its process at a named point, so the point is hit for sure, not by timing.
+After each kill the run is resumed (with the worker or with ``mammokit train --resume``);
 the end result is compared with an uninterrupted run: every weight of ``model.keras`` and
 of the ``last``/``best`` checkpoints exactly equal (``np.array_equal``), ``history.csv``
 byte-equal, the same best epoch.
@@ -13,7 +14,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -25,7 +25,7 @@ import pytest
 
 pytestmark = pytest.mark.train
 
-KILL_ENV = "MAMMOKIT_TEST_KILL_AT"
+KILL_WORKER = Path(__file__).resolve().with_name("_kill_worker.py")
 
 #: simple_cnn with the default (undersample) sampling, dropout in the head; val_loss picks
 #: the best epoch so that it moves.
@@ -38,17 +38,23 @@ CONVNEXT = ["--backbone", "convnextv2_atto", "--backbone-options", "drop_path_ra
             "--monitor", "val_loss"]  # fmt: skip
 
 
-def train(root: Path, out: str, *args: str, kill: str | None = None) -> None:
-    """``python -m mammokit train --data prep --out OUT ARGS`` in a new process; with
-    ``kill``, the process must die by SIGKILL at that point, else it must succeed."""
-    env = {k: v for k, v in os.environ.items() if k != KILL_ENV}
-    if kill:
-        env[KILL_ENV] = kill
-    command = [sys.executable, "-m", "mammokit", "train", "--data", "prep", "--out", out,
-               *args, "--quiet"]  # fmt: skip
-    done = subprocess.run(command, cwd=root, env=env, capture_output=True, text=True)
-    expected = -signal.SIGKILL if kill else 0
-    assert done.returncode == expected, f"{command} {kill}\n{done.stdout}\n{done.stderr[-3000:]}"
+def _run(root: Path, command: list[str], expected: int) -> None:
+    done = subprocess.run(command, cwd=root, capture_output=True, text=True)
+    assert done.returncode == expected, f"{command}\n{done.stdout}\n{done.stderr[-3000:]}"
+
+
+def train(root: Path, out: str, *args: str) -> None:
+    """``python -m mammokit train --data prep --out OUT ARGS`` in a new process, which
+    must succeed."""
+    _run(root, [sys.executable, "-m", "mammokit", "train", "--data", "prep", "--out", out,
+                *args, "--quiet"], 0)  # fmt: skip
+
+
+def killed(root: Path, out: str, kill: str, *, like: str | None = None) -> None:
+    """Train run ``out`` in a new process (a new run with run ``like``'s config, else
+    resumed) that must die by SIGKILL at ``kill`` (``POINT:N``, see ``_kill_worker.py``)."""
+    start = ["--like", like] if like else ["--resume"]
+    _run(root, [sys.executable, str(KILL_WORKER), "prep", out, kill, *start], -signal.SIGKILL)
 
 
 @pytest.fixture(scope="module")
@@ -143,15 +149,15 @@ def test_killed_simple_cnn_resumes_to_the_uninterrupted_model(root: Path) -> Non
     if not (root / "simple-a" / "model.keras").exists():
         train(root, "simple-a", *SIMPLE)
     run = root / "simple-k"
-    train(root, run.name, *SIMPLE, kill="batch:2")
+    killed(root, run.name, "batch:2", like="simple-a")
     assert _state(run) is None and (run / "config.toml").exists()
-    train(root, run.name, "--resume", kill="commit:3")
+    killed(root, run.name, "commit:3")
     assert _state(run) is None and (run / "checkpoints" / ".commit").is_dir()
     # rolls epoch 1 in, trains epoch 2, dies validating epoch 3 (two batches an epoch)
-    train(root, run.name, "--resume", kill="validation:3")
+    killed(root, run.name, "validation:3")
     after = _state(run)
     assert after is not None and after["epoch"] == 2
-    train(root, run.name, "--resume", kill="checkpoint:1")
+    killed(root, run.name, "checkpoint:1")
     assert _state(run) == after and (run / "checkpoints" / ".next").is_dir()
     train(root, run.name, *SIMPLE, "--resume")  # the run's own command again, + --resume
     assert_same_run(root / "simple-a", run)
@@ -167,12 +173,12 @@ def test_killed_convnextv2_with_ema_and_balanced_batches_resumes_exactly(root: P
     and a sampler's state, each of which the simple_cnn chain lacks."""
     train(root, "atto-a", *CONVNEXT)
     run = root / "atto-k"
-    train(root, run.name, *CONVNEXT, kill="batch:8")
+    killed(root, run.name, "batch:8", like="atto-a")
     first = _state(run)
     assert first is not None and first["epoch"] == 1 and first["step"] < 8
-    train(root, run.name, "--resume", kill="checkpoint:1")
+    killed(root, run.name, "checkpoint:1")
     assert _state(run) == first and (run / "checkpoints" / ".next").is_dir()
-    train(root, run.name, "--resume", kill="validation:1")
+    killed(root, run.name, "validation:1")
     assert _state(run) == first
     train(root, run.name, "--resume")
     assert_same_run(root / "atto-a", run)

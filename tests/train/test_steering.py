@@ -65,6 +65,7 @@ def test_early_stopping_on_the_monitor(preprocessed_dir: Path, tmp_path: Path) -
     epochs = len(result.history)
     best = int(result.history["best_epoch"].iloc[-1])
     assert epochs == best + 1 < 4 or (epochs == 4 and result.stopped_early is None)
+    assert result.epochs_run == epochs  # the epochs trained, not the epochs configured
     if result.stopped_early:
         assert "stopped early after epoch" in result.summary
 

@@ -23,17 +23,18 @@ import io
 import json
 import os
 import shutil
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from mammokit.train import _testhook
+from mammokit.train.rundir import RunDir
 
 __all__ = ["commit", "history_rows", "history_text", "recover", "stage_dir"]
 
-_STAGE = ".next"
-_COMMIT = ".commit"
 _MANIFEST = "MANIFEST.json"
+
+#: Called with each file's path (relative to the run) once it is moved into place.
+OnFile = Callable[[str], None]
 
 
 def _fsync_tree(folder: Path) -> None:
@@ -53,53 +54,65 @@ def _fsync_dir(folder: Path) -> None:
             os.close(fd)
 
 
-def _roll_forward(root: Path, done: Path) -> None:
-    """Move the committed files of ``done`` over the live ones, then remove ``done``."""
+def _roll_forward(run: RunDir, on_file: OnFile | None = None) -> None:
+    """Move the committed files of ``checkpoints/.commit/`` over the live ones, then remove
+    the folder; ``on_file`` is told of each file moved."""
+    done = run.committing
     manifest = json.loads((done / _MANIFEST).read_text())
     for relative in manifest:
         source = done / relative
         if source.exists():  # moved already by an earlier, interrupted roll-forward
-            target = root / relative
+            target = run.root / relative
             target.parent.mkdir(parents=True, exist_ok=True)
             os.replace(source, target)
-        _testhook.point("commit")
+        if on_file is not None:
+            on_file(relative)
     shutil.rmtree(done)
-    _fsync_dir(root / "checkpoints")
+    _fsync_dir(run.checkpoints)
 
 
 def recover(root: Path) -> None:
     """Finish an interrupted commit under run folder ``root`` (or drop an unfinished one)."""
-    checkpoints = Path(root) / "checkpoints"
-    if (checkpoints / _COMMIT).exists():
-        _roll_forward(Path(root), checkpoints / _COMMIT)
-    shutil.rmtree(checkpoints / _STAGE, ignore_errors=True)
+    run = RunDir(root)
+    if run.committing.exists():
+        _roll_forward(run)
+    shutil.rmtree(run.staging, ignore_errors=True)
 
 
 def stage_dir(root: Path) -> Path:
     """A fresh, empty ``checkpoints/.next/`` under run folder ``root`` (after
-    :func:`recover`): write the new files there with paths relative to ``root`` (e.g.
-    ``stage / "checkpoints/state.json"``), then call :func:`commit`."""
-    root = Path(root)
+    :func:`recover`): write the new files there with the run's layout (e.g.
+    ``RunDir(stage).state_json``), then call :func:`commit`."""
     recover(root)
-    stage = root / "checkpoints" / _STAGE
+    stage = RunDir(root).staging
     stage.mkdir(parents=True)
     return stage
 
 
-def commit(root: Path) -> None:
-    """Replace the live files under ``root`` by those of :func:`stage_dir`, all at once."""
-    root = Path(root)
-    stage = root / "checkpoints" / _STAGE
+def commit(
+    root: Path,
+    *,
+    on_written: Callable[[Path], None] | None = None,
+    on_file: OnFile | None = None,
+) -> None:
+    """Replace the live files under ``root`` by those of :func:`stage_dir`, all at once.
+
+    ``on_written(stage)`` is called once every file is written and synced, before the
+    commit point; ``on_file(path)`` after each file (relative to ``root``) is moved in.
+    """
+    run = RunDir(root)
+    stage = run.staging
     files = sorted(str(p.relative_to(stage)) for p in stage.rglob("*") if p.is_file())
     # state.json last: a reader who sees the new state finds every other new file in place
-    files.sort(key=lambda name: name.endswith("state.json"))
+    state = str(run.state_json.relative_to(run.root))
+    files.sort(key=lambda name: name == state)
     (stage / _MANIFEST).write_text(json.dumps(files))
     _fsync_tree(stage)
-    _testhook.point("checkpoint")
-    done = root / "checkpoints" / _COMMIT
-    os.replace(stage, done)
-    _fsync_dir(root / "checkpoints")
-    _roll_forward(root, done)
+    if on_written is not None:
+        on_written(stage)
+    os.replace(stage, run.committing)
+    _fsync_dir(run.checkpoints)
+    _roll_forward(run, on_file)
 
 
 def history_rows(path: Path, keep: int) -> list[str]:
@@ -113,8 +126,8 @@ def history_rows(path: Path, keep: int) -> list[str]:
 
 
 def history_text(previous: list[str], epoch: int, logs: Mapping[str, Any]) -> str:
-    """``history.csv`` with one more row for 0-based ``epoch``, formatted as Keras's
-    ``CSVLogger`` does (``epoch`` then the sorted log keys; None is empty)."""
+    """``history.csv`` with one more row for ``epoch`` (numbered from 1), formatted as
+    Keras's ``CSVLogger`` does (``epoch`` then the sorted log keys; None is empty)."""
     keys = (
         next(csv.reader([previous[0]]))[1:] if previous else sorted(logs)
     )  # the header of a resumed run

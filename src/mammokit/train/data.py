@@ -22,7 +22,9 @@ from mammokit.train.config import AugmentConfig
 tf = import_tf()
 
 __all__ = [
+    "ImageSource",
     "TFRecordSource",
+    "Targets",
     "augment_batch",
     "decode_png",
     "eval_dataset",
@@ -136,26 +138,74 @@ def _records(source: TFRecordSource) -> Any:
     )
 
 
-def _source(
-    rows: np.ndarray,
-    *,
-    paths: Sequence[str] | None,
-    images: np.ndarray | None,
-    bit_depth: int,
-    image_size: tuple[int, int] | None,
-) -> Any:
+def _array_or_none(value: Any) -> np.ndarray | None:
+    return None if value is None else np.asarray(value)
+
+
+def _paths_or_none(value: Iterable[str] | None) -> tuple[str, ...] | None:
+    return None if value is None else _str_tuple(value)
+
+
+@attrs.frozen
+class ImageSource:
+    """Where a dataset's images come from, and how they are decoded.
+
+    Attributes:
+        paths: ``(N,)`` PNG files, one per table row; or
+        images: ``(N, H, W, 1) float32`` in [0, 1], already decoded (:func:`load_images`); or
+        tfrecords: the TFRecord shards (streamed).
+        bit_depth: 8 or 16, the PNGs' (or shards') pixel depth.
+        image_size: ``(H, W)`` the model input, resized to when different; None keeps it.
+    """
+
+    paths: tuple[str, ...] | None = attrs.field(default=None, converter=_paths_or_none)
+    images: np.ndarray | None = attrs.field(
+        default=None, converter=_array_or_none, eq=False, repr=False
+    )
+    tfrecords: TFRecordSource | None = None
+    bit_depth: int = 8
+    image_size: tuple[int, int] | None = None
+
+
+def _arrays(values: Iterable[Any]) -> tuple[np.ndarray, ...]:
+    return tuple(np.asarray(value) for value in values)
+
+
+@attrs.frozen
+class Targets:
+    """What a training batch learns, per table row.
+
+    Attributes:
+        labels: ``(N,)`` the main 0/1 label.
+        weights: ``(N,)`` the sample weight.
+        aux: one ``(N,)`` array per auxiliary target (-1 = missing); with them, a batch's
+            labels and weights are tuples: the main label first, then each auxiliary
+            target (weight 1).
+    """
+
+    labels: np.ndarray = attrs.field(converter=np.asarray, eq=False)
+    weights: np.ndarray = attrs.field(converter=np.asarray, eq=False)
+    aux: tuple[np.ndarray, ...] = attrs.field(default=(), converter=_arrays, eq=False)
+
+
+def _source(rows: np.ndarray, source: ImageSource) -> Any:
     """Dataset of ``(image (H, W, 1) float32, row int64)`` for ``rows`` (indices into the
-    table) in that order, decoded from ``paths`` or gathered from the in-memory ``images``."""
+    table) in that order, decoded from ``source.paths`` or gathered from its in-memory
+    ``images``."""
     rows_ds = tf.data.Dataset.from_tensor_slices(np.asarray(rows, dtype=np.int64))
-    if images is not None:
-        table = tf.constant(images)
+    if source.images is not None:
+        table = tf.constant(source.images)
         return rows_ds.map(lambda i: (tf.gather(table, i), i), num_parallel_calls=_AUTOTUNE)
-    if paths is None:
+    if source.paths is None:
         raise ValueError("give paths, images or tfrecords")
-    path_table = tf.constant(list(paths))
+    path_table = tf.constant(list(source.paths))
     return rows_ds.map(
         lambda i: (
-            decode_png(tf.gather(path_table, i), bit_depth=bit_depth, image_size=image_size),
+            decode_png(
+                tf.gather(path_table, i),
+                bit_depth=source.bit_depth,
+                image_size=source.image_size,
+            ),
             i,
         ),
         num_parallel_calls=_AUTOTUNE,
@@ -203,45 +253,36 @@ def _tfrecord_stream(
 
 def train_dataset(
     rows: np.ndarray,
+    source: ImageSource,
+    targets: Targets,
     *,
-    labels: np.ndarray,
-    weights: np.ndarray,
     batch_size: int,
     augment: AugmentConfig,
     seed: int,
     first_step: int = 0,
-    paths: Sequence[str] | None = None,
-    images: np.ndarray | None = None,
-    tfrecords: TFRecordSource | None = None,
     epoch_size: int | None = None,
-    bit_depth: int = 8,
-    image_size: tuple[int, int] | None = None,
-    aux_labels: Sequence[np.ndarray] = (),
 ) -> Any:
     """Batches over ``rows`` (the concatenated epoch plans, a multiple of ``batch_size``),
     augmented with seeds ``(seed, step)`` where ``step`` counts from ``first_step``, so a
-    resumed run sees the same augmentation. Images come from ``paths`` (PNG files),
-    ``images`` (in memory) or ``tfrecords`` (streamed; ``epoch_size`` = rows per epoch).
-    With ``aux_labels`` (one ``(N,)`` array per auxiliary target, -1 = missing), labels
-    and weights are tuples: the main label first, then each auxiliary target (weight 1)."""
+    resumed run sees the same augmentation. Images come from ``source`` (PNG files, in
+    memory, or TFRecords streamed with ``epoch_size`` = rows per epoch); labels and
+    weights from ``targets``: ``(images (B, H, W, 1), labels (B, 1), weights (B,))``."""
     rows = np.asarray(rows, dtype=np.int64)
-    if tfrecords is not None:
+    if source.tfrecords is not None:
         pairs = _tfrecord_stream(
-            tfrecords,
+            source.tfrecords,
             rows,
             epoch_size=epoch_size or len(rows),
             seed=seed,
-            bit_depth=bit_depth,
-            image_size=image_size,
+            bit_depth=source.bit_depth,
+            image_size=source.image_size,
             first_epoch=first_step * batch_size // (epoch_size or len(rows)),
         )
     else:
-        pairs = _source(
-            rows, paths=paths, images=images, bit_depth=bit_depth, image_size=image_size
-        )
-    label_table = tf.constant(np.asarray(labels, dtype=np.float32))
-    weight_table = tf.constant(np.asarray(weights, dtype=np.float32))
-    aux_tables = [tf.constant(np.asarray(a, dtype=np.float32)) for a in aux_labels]
+        pairs = _source(rows, source)
+    label_table = tf.constant(np.asarray(targets.labels, dtype=np.float32))
+    weight_table = tf.constant(np.asarray(targets.weights, dtype=np.float32))
+    aux_tables = [tf.constant(np.asarray(a, dtype=np.float32)) for a in targets.aux]
     dataset = pairs.batch(batch_size, drop_remainder=True)
     steps = tf.data.Dataset.range(first_step, first_step + len(rows) // batch_size)
 
@@ -291,9 +332,9 @@ def eval_dataset(
         )
     else:
         pairs = _source(
-            np.arange(count), paths=paths, images=images, bit_depth=bit_depth,
-            image_size=image_size,
-        )  # fmt: skip
+            np.arange(count),
+            ImageSource(paths=paths, images=images, bit_depth=bit_depth, image_size=image_size),
+        )
     if not with_rows:
         pairs = pairs.map(lambda image, row: image)
     return pairs.batch(batch_size).prefetch(_AUTOTUNE).with_options(_options())

@@ -1,27 +1,49 @@
-"""The end of each training epoch: validate, pick best, commit (imports TensorFlow lazily).
+"""The end of each training epoch, as small steps with one job each (imports TensorFlow
+lazily).
 
-:func:`make_epoch_end` returns the Keras callback that validates the model (its EMA
-weights when EMA is on), adds the validation values to the epoch's logs, decides
-best/early stopping, then commits ``last``/``best`` weights, the TF checkpoint, the new
-``history.csv`` row and ``state.json`` at once (:mod:`mammokit.train.checkpoint`).
+- :class:`Validation`: predicts the validation rows (with the EMA weights when EMA is on)
+  and adds ``val_loss`` (the configured loss), ``val_<level>_<metric>`` and
+  ``val_breast_pf1_best_threshold`` to the epoch's logs; its metrics are built once;
+- :class:`BestEpoch`: the best monitored value and its epoch, and early stopping;
+- :class:`History`: the rows of ``history.csv``;
+- :class:`EpochCommit`: writes ``last``/``best`` weights, the TF checkpoint, the new
+  ``history.csv`` and ``state.json`` and commits them at once (:mod:`mammokit.train.checkpoint`);
+- :class:`EpochEnd` runs them in that order and tells the run's
+  :class:`~mammokit.train.handlers.Events`; :func:`keras_callback` hands it Keras's events.
+
+Epochs are numbered from 1 here (Keras counts from 0).
 """
 
 from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import attrs
 import numpy as np
 import pandas as pd
 
 from mammokit.errors import ConfigError
-from mammokit.train import _testhook
 from mammokit.train.checkpoint import commit, history_text, stage_dir
+from mammokit.train.handlers import Events
+from mammokit.train.rundir import RunDir
 
-__all__ = ["ema_weights", "make_epoch_end", "predict_scores"]
+if TYPE_CHECKING:
+    from mammokit.scoring.metricset import MetricSet
+
+__all__ = [
+    "BestEpoch",
+    "EpochCommit",
+    "EpochEnd",
+    "History",
+    "Validation",
+    "ema_weights",
+    "keras_callback",
+    "predict_scores",
+]
 
 
 @contextlib.contextmanager
@@ -42,10 +64,12 @@ def ema_weights(model: Any, optimizer: Any) -> Iterator[None]:
             variable.assign(value)
 
 
-def predict_scores(model: Any, dataset: Any, count: int, *, hook: str | None = None) -> np.ndarray:
+def predict_scores(
+    model: Any, dataset: Any, count: int, *, on_batch: Callable[[int], None] | None = None
+) -> np.ndarray:
     """``(count,) float64`` scores in row order from batches of ``(images, rows)``, run
-    outside the distribution (identical on every worker). ``hook`` names a test kill
-    point passed after each batch (see :mod:`mammokit.train._testhook`)."""
+    outside the distribution (identical on every worker). ``on_batch(i)`` is called after
+    batch ``i`` (from 0) is predicted."""
     from mammokit._tf import import_tf
 
     tf = import_tf()
@@ -54,14 +78,14 @@ def predict_scores(model: Any, dataset: Any, count: int, *, hook: str | None = N
         step = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
         model._mammokit_predict = step
     outputs, rows = [], []
-    for images, batch_rows in dataset:
+    for batch, (images, batch_rows) in enumerate(dataset):
         out = step(images)
         if isinstance(out, (list, tuple)):  # auxiliary heads: the main one is first
             out = out[0]
         outputs.append(out.numpy().reshape(-1))
         rows.append(batch_rows.numpy())
-        if hook:
-            _testhook.point(hook)
+        if on_batch is not None:
+            on_batch(batch)
     if not outputs:
         return np.zeros(0)
     scores = np.full(count, np.nan)
@@ -73,127 +97,192 @@ def predict_scores(model: Any, dataset: Any, count: int, *, hook: str | None = N
     return scores
 
 
-def make_epoch_end(
-    keras: Any,
-    *,
-    val_dataset: Any,
-    val_table: pd.DataFrame,
-    val_metrics: Any,
-    val_loss: Any,
-    root: str | Path,
-    best: float | None,
-    best_epoch: int | None,
-    monitor_key: str,
-    mode: str,
-    patience: int,
-    checkpoint: Any,
-    history: Sequence[str],
-    seed: int,
-) -> Any:
-    """The epoch-end callback.
+class Validation:
+    """Validation values of an epoch, added to its logs.
 
     Args:
-        keras: the tf-keras module.
-        val_dataset: batches of ``(images, rows)`` of the validation rows.
-        val_table: the validation rows (``cancer``, ``prediction_id`` ...).
-        val_metrics: the :class:`~mammokit.scoring.metricset.MetricSet` to log.
-        val_loss: the training loss (the configured one, label smoothing and all):
+        dataset: batches of ``(images, rows)`` of the validation rows.
+        table: the validation rows (``cancer``, ``prediction_id`` ...).
+        metrics: the :class:`~mammokit.scoring.metricset.MetricSet` to log (built here, once).
+        loss: the training loss (the configured one, label smoothing and all):
             ``(y_true (N, 1), y_pred (N, 1)) -> tensor``, its mean logged as ``val_loss``.
-        root: the folder committed to (the run, or a worker's scratch copy).
-        best, best_epoch: the best monitor value so far and its 1-based epoch (resume).
-        monitor_key: the ``logs`` key monitored; ``mode``: "min" or "max".
-        patience: early-stopping patience in epochs (0: off).
-        checkpoint: the ``tf.train.Checkpoint`` of model and optimizer.
-        history: the committed ``history.csv`` lines.
-        seed: the run's seed (saved in the resume state).
     """
 
-    class EpochEnd(keras.callbacks.Callback):  # type: ignore[misc]
-        """Validate (the chosen metrics per image and breast, val loss), add them to
-        ``logs``, then commit weights, checkpoint, history row and resume state."""
+    def __init__(self, dataset: Any, table: pd.DataFrame, metrics: MetricSet, loss: Any) -> None:
+        self.dataset = dataset
+        self.table = table
+        self.metrics = metrics.build(None, key="name")
+        self.loss = loss
+        self.labels = table["cancer"].to_numpy().astype(np.float32)
 
+    def run(self, model: Any, logs: dict[str, Any], on_batch: Callable[[int], None]) -> None:
+        """Predict with ``model`` and add ``val_loss``, ``val_<level>_<metric>`` and
+        ``val_breast_pf1_best_threshold`` to ``logs``."""
+        from mammokit.train.metrics import best_threshold_pf1, validation_metrics
+
+        scores = predict_scores(model, self.dataset, len(self.table), on_batch=on_batch)
+        loss = self.loss(self.labels[:, None], scores.astype(np.float32)[:, None])
+        logs["val_loss"] = float(np.mean(np.asarray(loss)))
+        for key, value in validation_metrics(self.table, scores, self.metrics).items():
+            logs[f"val_{key}"] = float(value)
+        logs["val_breast_pf1_best_threshold"] = best_threshold_pf1(self.table, scores)
+
+
+@attrs.define
+class BestEpoch:
+    """The best value of the monitored log and its epoch; early stopping.
+
+    Attributes:
+        key: the ``logs`` key monitored; ``mode``: "min" or "max".
+        patience: early-stopping patience in epochs (0: off).
+        best, best_epoch: the best value so far and its epoch (from a resumed state).
+        stopped_early: the epoch after which training stopped early, or None.
+    """
+
+    key: str
+    mode: str
+    patience: int
+    best: float | None = None
+    best_epoch: int | None = None
+    stopped_early: int | None = None
+
+    def improved(self, value: float) -> bool:
+        if math.isnan(value):
+            return self.best is None and self.best_epoch is None
+        if self.best is None or math.isnan(self.best):
+            return True
+        return value < self.best if self.mode == "min" else value > self.best
+
+    def update(self, epoch: int, logs: dict[str, Any]) -> bool:
+        """Read ``logs[key]`` of ``epoch``, add ``monitor``, ``best_monitor`` and
+        ``best_epoch`` to ``logs``; whether ``epoch`` is the new best."""
+        current = float(logs[self.key])
+        better = self.improved(current)
+        if better:
+            self.best, self.best_epoch = current, epoch
+        logs["monitor"] = current
+        logs["best_monitor"] = self.best
+        logs["best_epoch"] = self.best_epoch
+        return better
+
+    def stop(self, epoch: int, *, last: bool) -> bool:
+        """Whether training stops after ``epoch`` (``patience`` epochs without a better
+        value); on the ``last`` epoch nothing is left to skip, so it never stops early."""
+        if self.patience and not last and epoch - int(self.best_epoch or 0) >= self.patience:
+            self.stopped_early = epoch
+        return self.stopped_early is not None
+
+
+@attrs.define
+class History:
+    """The committed lines of ``history.csv`` (without line endings)."""
+
+    lines: list[str] = attrs.field(factory=list)
+
+    def add(self, epoch: int, logs: Mapping[str, Any]) -> str:
+        """The file's text with a row for ``epoch`` added (kept as the new lines)."""
+        text = history_text(self.lines, epoch, logs)
+        self.lines = text.splitlines()
+        return text
+
+
+@attrs.define
+class EpochCommit:
+    """The crash-safe commit of an epoch into run folder ``root`` (the run, or a worker's
+    scratch copy): ``checkpoint`` is the ``tf.train.Checkpoint`` of model and optimizer,
+    ``seed`` the run's seed (saved in the resume state)."""
+
+    root: Path = attrs.field(converter=Path)
+    checkpoint: Any
+    seed: int
+
+    def stage(self) -> RunDir:
+        """A fresh ``checkpoints/.next/``, laid out as the run."""
+        stage = RunDir(stage_dir(self.root))
+        stage.checkpoints.mkdir(parents=True, exist_ok=True)
+        return stage
+
+    @staticmethod
+    def save_weights(model: Any, stage: RunDir, *, best: bool) -> None:
+        """``last`` weights of ``model`` into ``stage``; ``best`` too when it is the best."""
+        model.save_weights(str(stage.last_weights))
+        if best:
+            model.save_weights(str(stage.best_weights))
+
+    def commit(
+        self, stage: RunDir, *, epoch: int, history: str, best: BestEpoch, events: Events
+    ) -> None:
+        """Write the TF checkpoint, ``history`` (the text of ``history.csv``) and the resume
+        state after ``epoch`` into ``stage``; commit it all, telling ``events``."""
+        self.checkpoint.write(str(stage.state_prefix))
+        with open(stage.history, "w", newline="") as handle:
+            handle.write(history)
+        stage.write_state(
+            {
+                "epoch": epoch,
+                "best": best.best,
+                "best_epoch": best.best_epoch,
+                "seed": self.seed,
+                "step": int(self.checkpoint.optimizer.iterations.numpy()),
+                "stopped_early": best.stopped_early,
+            }
+        )
+        commit(
+            self.root,
+            on_written=lambda path: events.on_checkpoint(epoch, path),
+            on_file=lambda path: events.on_commit(epoch, path),
+        )
+
+
+@attrs.define
+class EpochEnd:
+    """One epoch's end: validate, choose best/early stop, commit, tell the handlers."""
+
+    validation: Validation
+    best: BestEpoch
+    history: History
+    commit: EpochCommit
+    events: Events
+
+    def run(self, model: Any, epoch: int, logs: dict[str, Any], *, last: bool) -> bool:
+        """End ``epoch`` (from 1) of ``model`` with Keras's ``logs`` (completed in place);
+        ``last``: the run's last epoch. Whether training stops early."""
+        stage = self.commit.stage()
+        with ema_weights(model, model.optimizer):
+            self.validation.run(
+                model, logs, lambda batch: self.events.on_validation_batch(epoch, batch)
+            )
+            better = self.best.update(epoch, logs)
+            self.commit.save_weights(model, stage, best=better)
+        stop = self.best.stop(epoch, last=last)
+        self.events.on_validation(epoch, logs)
+        text = self.history.add(epoch, logs)
+        self.commit.commit(stage, epoch=epoch, history=text, best=self.best, events=self.events)
+        self.events.on_epoch_end(epoch, logs)
+        return stop
+
+
+def keras_callback(keras: Any, end: EpochEnd, events: Events) -> Any:
+    """A Keras callback handing batches to ``events`` and epoch ends to ``end``."""
+
+    class Bridge(keras.callbacks.Callback):  # type: ignore[misc]
         def __init__(self) -> None:
             super().__init__()
-            self.val_dataset = val_dataset
-            self.val_table = val_table
-            self.val_metrics = val_metrics
-            self.val_loss = val_loss
-            self.root: Path = Path(root)
-            self.best: float | None = best
-            self.best_epoch: int | None = best_epoch
-            self.monitor_key = monitor_key
-            self.mode = mode
-            self.patience = patience
-            self.checkpoint = checkpoint
-            self.history: list[str] = list(history)
-            self.seed = seed
-            self.stopped_early: int | None = None
+            self.epoch = 1
 
-        def on_train_batch_begin(self, batch: int, logs: dict[str, Any] | None = None) -> None:
-            _testhook.point("batch")
+        def on_epoch_begin(self, epoch: int, logs: Mapping[str, Any] | None = None) -> None:
+            self.epoch = epoch + 1
+
+        def on_train_batch_begin(self, batch: int, logs: Mapping[str, Any] | None = None) -> None:
+            events.on_batch_begin(self.epoch, batch)
+
+        def on_train_batch_end(self, batch: int, logs: Mapping[str, Any] | None = None) -> None:
+            events.on_batch_end(self.epoch, batch, logs or {})
 
         def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-            from mammokit.train.metrics import best_threshold_pf1, validation_metrics
-
             logs = logs if logs is not None else {}
-            stage = stage_dir(self.root)
-            weights = stage / "checkpoints"
-            weights.mkdir(parents=True, exist_ok=True)
-            with ema_weights(self.model, self.model.optimizer):
-                scores = predict_scores(
-                    self.model, self.val_dataset, len(self.val_table), hook="validation"
-                )
-                labels = self.val_table["cancer"].to_numpy().astype(np.float32)
-                loss = self.val_loss(labels[:, None], scores.astype(np.float32)[:, None])
-                logs["val_loss"] = float(np.mean(np.asarray(loss)))
-                metrics = validation_metrics(self.val_table, scores, self.val_metrics)
-                for key, value in metrics.items():
-                    logs[f"val_{key}"] = float(value)
-                logs["val_breast_pf1_best_threshold"] = best_threshold_pf1(self.val_table, scores)
-                current = float(logs[self.monitor_key])
-                self.model.save_weights(str(weights / "last.weights.h5"))
-                if self.improved(current):
-                    self.best = current
-                    self.best_epoch = epoch + 1
-                    self.model.save_weights(str(weights / "best.weights.h5"))
-            logs["monitor"] = current
-            logs["best_monitor"] = self.best
-            logs["best_epoch"] = self.best_epoch
             last = epoch + 1 >= int(self.params.get("epochs", math.inf))
-            if (
-                self.patience
-                and not last
-                and epoch + 1 - int(self.best_epoch or 0) >= self.patience
-            ):
-                # (on the last epoch nothing is left to skip: the run did not stop early)
-                self.stopped_early = epoch + 1
+            if end.run(self.model, epoch + 1, logs, last=last):
                 self.model.stop_training = True
-            self._commit(stage, epoch, logs)
 
-        def _commit(self, stage: Path, epoch: int, logs: dict[str, Any]) -> None:
-            import json
-
-            self.checkpoint.write(str(stage / "checkpoints" / "state" / "ckpt"))
-            text = history_text(self.history, epoch, logs)
-            with open(stage / "history.csv", "w", newline="") as handle:
-                handle.write(text)
-            state = {
-                "epoch": epoch + 1,
-                "best": self.best,
-                "best_epoch": self.best_epoch,
-                "seed": self.seed,
-                "step": int(self.model.optimizer.iterations.numpy()),
-                "stopped_early": self.stopped_early,
-            }
-            (stage / "checkpoints" / "state.json").write_text(json.dumps(state, indent=1) + "\n")
-            commit(self.root)
-            self.history = text.splitlines()
-
-        def improved(self, value: float) -> bool:
-            if math.isnan(value):
-                return self.best is None and self.best_epoch is None
-            if self.best is None or math.isnan(self.best):
-                return True
-            return value < self.best if self.mode == "min" else value > self.best
-
-    return EpochEnd()
+    return Bridge()

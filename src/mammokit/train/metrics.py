@@ -1,34 +1,41 @@
 """Metrics during training: the chosen ``mammokit_metrics`` (default pF1 and ROC AUC), per
 image and per breast.
 
-:func:`validation_metrics` is numpy (the metrics are built through the plugin manager);
+:func:`validation_metrics` is numpy (the metrics are built through the plugin manager,
+or given built);
 :func:`keras_pf1` builds the streaming Keras metric (TensorFlow imported lazily), which
 agrees with ``mammokit.scoring.metrics.pfbeta``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 if TYPE_CHECKING:
+    from mammokit.protocols import Metric
     from mammokit.scoring.metricset import MetricSet
 
 __all__ = ["best_threshold_pf1", "keras_pf1", "validation_metrics"]
 
 
 def validation_metrics(
-    table: pd.DataFrame, scores: np.ndarray, metrics: MetricSet | None = None
+    table: pd.DataFrame,
+    scores: np.ndarray,
+    metrics: MetricSet | Mapping[str, Metric] | None = None,
 ) -> dict[str, float]:
     """Image- and breast-level metrics of ``scores`` on the validation ``table``.
 
     ``table`` has ``cancer`` and ``prediction_id`` (or ``patient_id`` and ``laterality``);
     ``scores`` is ``(N,) float`` per row. Breast score = mean over the breast's images.
     ``metrics`` are ``mammokit_metrics`` chosen with
-    :func:`~mammokit.scoring.metricset.select_metrics` (none needing a threshold); None
-    means pf1 and auc from the default plugin manager.
+    :func:`~mammokit.scoring.metricset.select_metrics` (none needing a threshold), or
+    those metrics already built (name -> metric, as ``MetricSet.build(None, key="name")``
+    gives them: a training run builds them once); None means pf1 and auc from the default
+    plugin manager.
 
     Returns:
         ``image_<name>`` then ``breast_<name>`` for each metric (NaN where undefined).
@@ -36,7 +43,9 @@ def validation_metrics(
     from mammokit.scoring.aggregate import aggregate_scores
     from mammokit.scoring.metricset import select_metrics
 
-    chosen = (metrics or select_metrics(("pf1", "auc"))).build(None, key="name")
+    if metrics is None:
+        metrics = select_metrics(("pf1", "auc"))
+    chosen = metrics if isinstance(metrics, Mapping) else metrics.build(None, key="name")
     images = table.assign(score=np.asarray(scores, dtype=np.float64).ravel())
     breasts = aggregate_scores(images, "mean")
     out: dict[str, float] = {}

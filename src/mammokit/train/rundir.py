@@ -3,7 +3,9 @@
 ``<run>/config.toml`` ([preprocess], [train], [predict], [stats], [determinism]),
 ``model.keras``, ``checkpoints/{best,last}.weights.h5``, ``checkpoints/state/`` +
 ``checkpoints/state.json`` (for ``--resume``; ``.next/`` and ``.commit/`` beside them only
-while an epoch is committed), ``history.csv``, ``tb/``, ``oof.csv``, ``summary.json``.
+while an epoch is committed), ``history.csv`` (one row per epoch, numbered from 1),
+``tb/``, ``oof.csv``, ``summary.json``. An epoch's commit stages its files in
+``checkpoints/.next/`` with the run's own layout, so :class:`RunDir` names them there too.
 ``oof.csv``'s label column is named as the run's label (``[train] label``, "cancer" unless
 configured); :func:`read_oof` gives it back as ``cancer``, what the scoring code reads.
 """
@@ -56,6 +58,11 @@ class RunDir:
         return self.root / "model.keras"
 
     @property
+    def model_partial(self) -> Path:
+        """Where ``model.keras`` is written before it is renamed into place."""
+        return self.root / ".model.keras.tmp.keras"
+
+    @property
     def checkpoints(self) -> Path:
         return self.root / "checkpoints"
 
@@ -66,6 +73,16 @@ class RunDir:
     @property
     def last_weights(self) -> Path:
         return self.checkpoints / "last.weights.h5"
+
+    @property
+    def staging(self) -> Path:
+        """``checkpoints/.next/``: an epoch's new files while they are written."""
+        return self.checkpoints / ".next"
+
+    @property
+    def committing(self) -> Path:
+        """``checkpoints/.commit/``: an epoch's committed files while they move into place."""
+        return self.checkpoints / ".commit"
 
     @property
     def state_prefix(self) -> Path:
@@ -102,8 +119,9 @@ class RunDir:
         return self.root / "external"
 
     def read_state(self) -> dict[str, Any] | None:
-        """The resume state or None: ``{"epoch": next epoch, "best": float, "best_epoch":
-        int, "seed": int, "step": optimizer step, "stopped_early": epoch or None}``."""
+        """The resume state or None: ``{"epoch": epochs done (the last committed epoch,
+        numbered from 1; 0-based, the next one), "best": float, "best_epoch": int, "seed":
+        int, "step": optimizer step, "stopped_early": epoch or None}``."""
         if not self.state_json.exists():
             return None
         try:
@@ -113,6 +131,7 @@ class RunDir:
         return state
 
     def write_state(self, state: dict[str, Any]) -> None:
+        """Write ``state.json`` (see :meth:`read_state`) atomically."""
         atomic_write_bytes(self.state_json, (json.dumps(state, indent=1) + "\n").encode())
 
 
