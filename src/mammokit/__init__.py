@@ -6,7 +6,19 @@ Only the names in ``__all__`` are public; everything else may change without not
 from __future__ import annotations
 
 from mammokit._version import VERSION
-from mammokit.components import BackboneComponent, Component, DecoderComponent, MetricComponent
+from mammokit.components import (
+    BackboneComponent,
+    Component,
+    DecoderComponent,
+    ExternalDatasetComponent,
+    LossComponent,
+    MetricComponent,
+    PadderComponent,
+    RoiExtractorComponent,
+    SamplingStrategyComponent,
+    ThresholdPolicyComponent,
+    WindowingMethodComponent,
+)
 from mammokit.config import PredictConfig, PreprocessConfig
 from mammokit.data import preprocess_dataset, read_index, read_table, split_table
 from mammokit.errors import (
@@ -62,15 +74,18 @@ __all__ = [
     "DecoderComponent",
     "DicomDecodeError",
     "ExternalDataset",
+    "ExternalDatasetComponent",
     "ImageMeta",
     "ImageReadError",
     "Loss",
+    "LossComponent",
     "MammokitError",
     "MammokitPluginManager",
     "Metric",
     "MetricComponent",
     "OutputWriteError",
     "Padder",
+    "PadderComponent",
     "Pipeline",
     "PluginError",
     "PluginInfo",
@@ -78,15 +93,19 @@ __all__ = [
     "PreprocessConfig",
     "Preprocessed",
     "ResourceLimitError",
+    "RoiExtractor",
+    "RoiExtractorComponent",
     "Run",
     "RunEvaluation",
-    "RoiExtractor",
     "SamplingStrategy",
+    "SamplingStrategyComponent",
     "SynthConfig",
     "ThresholdPolicy",
+    "ThresholdPolicyComponent",
     "TrainConfig",
     "WindowedImage",
     "WindowingMethod",
+    "WindowingMethodComponent",
     "apply_voi_lut",
     "build_component",
     "get_components",

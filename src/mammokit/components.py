@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Mapping
-from pathlib import Path
 from typing import Any, Generic, Protocol, TypeVar
 
 import attrs
@@ -128,9 +127,9 @@ class SamplingStrategyFactory(Protocol):
 
 class ExternalDatasetFactory(Protocol):
     """``mammokit_external_datasets``: ``factory(path, **options) -> ExternalDataset`` (a
-    pandas DataFrame); ``path`` is the ``PATH`` of ``--external NAME:PATH``."""
+    pandas DataFrame); ``path`` is the text ``PATH`` of ``--external NAME:PATH``."""
 
-    def __call__(self, path: Path, /, *args: Any, **options: Any) -> ExternalDataset: ...
+    def __call__(self, path: str, /, *args: Any, **options: Any) -> ExternalDataset: ...
 
 
 class BackboneFactory(Protocol):

@@ -20,7 +20,6 @@ import os
 import re
 import sys
 from collections.abc import Callable, Iterable, Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import attrs
@@ -312,13 +311,13 @@ class MammokitPluginManager(pluggy.PluginManager):
         :meth:`build_decoder`)."""
         return self.build(SAMPLING_STRATEGIES, name, options=options)
 
-    def build_external_dataset(self, name: str, path: Path, /, **options: Any) -> ExternalDataset:
+    def build_external_dataset(self, name: str, path: str, /, **options: Any) -> ExternalDataset:
         """Read the external dataset ``name`` at ``path``: its table (errors as
         :meth:`build_decoder`)."""
         return self.build(EXTERNAL_DATASETS, name, path, options=options)
 
     def check_external_dataset(
-        self, name: str, path: Path, /, **options: Any
+        self, name: str, path: str, /, **options: Any
     ) -> ExternalDatasetComponent:
         """Resolve the external dataset ``name`` and check that its factory accepts these
         arguments, without reading it (see :func:`check_component_options`)."""
@@ -811,8 +810,8 @@ def build_resolved(
 
 
 def build_record(
-    hook: HookType[R, B],
-    component: R,
+    hook: HookType[Any, B],
+    component: Component[Any],
     *args: Any,
     options: dict[str, Any] | None = None,
     **context: Any,
