@@ -290,6 +290,8 @@ class MammokitPluginManager(pluggy.PluginManager):
 
         Raises:
             ConfigError: no such decoder (the message lists them) or a refused option.
+            PluginError: what the factory built is not a :class:`~mammokit.Decoder`
+                (naming the plugin and what is missing).
         """
         return self.build(DECODERS, name, options=options)
 
