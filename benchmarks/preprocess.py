@@ -110,7 +110,6 @@ def phantoms(
             phantom,
             encoding,
             patient_id="1",
-            image_id=path.stem,
             laterality="R" if right else "L",
             view=view,
             seed=i,

@@ -6,7 +6,19 @@ Only the names in ``__all__`` are public; everything else may change without not
 from __future__ import annotations
 
 from mammokit._version import VERSION
-from mammokit.components import BackboneComponent, Component, DecoderComponent, MetricComponent
+from mammokit.components import (
+    BackboneComponent,
+    Component,
+    DecoderComponent,
+    ExternalDatasetComponent,
+    LossComponent,
+    MetricComponent,
+    PadderComponent,
+    RoiExtractorComponent,
+    SamplingStrategyComponent,
+    ThresholdPolicyComponent,
+    WindowingMethodComponent,
+)
 from mammokit.config import PredictConfig, PredictOptions, PreprocessConfig, ReportOptions
 from mammokit.data import (
     DatasetOptions,
@@ -75,9 +87,11 @@ __all__ = [
     "DicomDecodeError",
     "Ensemble",
     "ExternalDataset",
+    "ExternalDatasetComponent",
     "ImageMeta",
     "ImageReadError",
     "Loss",
+    "LossComponent",
     "MammokitError",
     "MammokitPluginManager",
     "MeanTableWindowing",
@@ -85,6 +99,7 @@ __all__ = [
     "MetricComponent",
     "OutputWriteError",
     "Padder",
+    "PadderComponent",
     "Pipeline",
     "PlacingPadder",
     "PluginError",
@@ -95,16 +110,20 @@ __all__ = [
     "Preprocessed",
     "ReportOptions",
     "ResourceLimitError",
+    "RoiExtractor",
+    "RoiExtractorComponent",
     "Run",
     "RunEvaluation",
-    "RoiExtractor",
     "SamplingStrategy",
+    "SamplingStrategyComponent",
     "SynthConfig",
     "ThresholdPolicy",
+    "ThresholdPolicyComponent",
     "TrainConfig",
     "ValuesRoiExtractor",
     "WindowedImage",
     "WindowingMethod",
+    "WindowingMethodComponent",
     "apply_voi_lut",
     "build_component",
     "get_components",

@@ -93,7 +93,8 @@ def mammokit_windowing_methods() -> Sequence[Component[WindowingMethod]]:
     Arguments: none yet (a hook may gain keyword arguments, never lose them).
 
     Returns:
-        A list of :class:`~mammokit.Component`. ``factory(**options)`` returns a callable
+        A list of :class:`~mammokit.WindowingMethodComponent` (or plain
+        :class:`~mammokit.Component`). ``factory(**options)`` returns a callable
         ``(DecodedImage) -> WindowedImage`` whose output has a dark background.
 
     .. versionadded:: 0.1.0
@@ -118,7 +119,8 @@ def mammokit_roi_extractors() -> Sequence[Component[RoiExtractor]]:
     Arguments: none yet (a hook may gain keyword arguments, never lose them).
 
     Returns:
-        A list of :class:`~mammokit.Component`. ``factory(**options)`` returns a callable
+        A list of :class:`~mammokit.RoiExtractorComponent` (or plain
+        :class:`~mammokit.Component`). ``factory(**options)`` returns a callable
         ``(pixels: (H, W) uint8|uint16) -> CropBox | None``; None means "no usable box".
 
     .. versionadded:: 0.1.0
@@ -143,7 +145,8 @@ def mammokit_padders() -> Sequence[Component[Padder]]:
     Arguments: none yet (a hook may gain keyword arguments, never lose them).
 
     Returns:
-        A list of :class:`~mammokit.Component`. ``factory(**options)`` returns a callable
+        A list of :class:`~mammokit.PadderComponent` (or plain
+        :class:`~mammokit.Component`). ``factory(**options)`` returns a callable
         ``(pixels: (H, W), aspect: float, background: int) -> (H', W')`` of the same dtype.
 
     .. versionadded:: 0.1.0
@@ -168,7 +171,8 @@ def mammokit_sampling_strategies() -> Sequence[Component[SamplingStrategy]]:
     Arguments: none yet (a hook may gain keyword arguments, never lose them).
 
     Returns:
-        A list of :class:`~mammokit.Component`. ``factory(**options)`` returns an object
+        A list of :class:`~mammokit.SamplingStrategyComponent` (or plain
+        :class:`~mammokit.Component`). ``factory(**options)`` returns an object
         with ``plan(labels: (N,) int array, *, epoch: int, seed: int, batch_size: int)``
         giving the row order for that epoch, and a ``class_weight`` mapping or None.
 
@@ -194,7 +198,8 @@ def mammokit_external_datasets() -> Sequence[Component[ExternalDataset]]:
     Arguments: none yet (a hook may gain keyword arguments, never lose them).
 
     Returns:
-        A list of :class:`~mammokit.Component`. ``factory(path, **options)`` returns a
+        A list of :class:`~mammokit.ExternalDatasetComponent` (or plain
+        :class:`~mammokit.Component`). ``factory(path, **options)`` returns a
         table (pandas DataFrame) with at least ``path``, ``cancer``, ``patient_id`` and
         ``source`` columns.
 
@@ -251,7 +256,8 @@ def mammokit_losses() -> Sequence[Component[Loss]]:
     Arguments: none yet (a hook may gain keyword arguments, never lose them).
 
     Returns:
-        A list of :class:`~mammokit.Component`. ``factory(**options)`` returns a Keras loss
+        A list of :class:`~mammokit.LossComponent` (or plain
+        :class:`~mammokit.Component`). ``factory(**options)`` returns a Keras loss
         ``(y_true (B, 1), y_pred (B, 1) probabilities) -> scalar``.
 
     .. versionadded:: 0.1.0
@@ -276,7 +282,8 @@ def mammokit_threshold_policies() -> Sequence[Component[ThresholdPolicy]]:
     Arguments: none yet (a hook may gain keyword arguments, never lose them).
 
     Returns:
-        A list of :class:`~mammokit.Component`. ``factory(arg: str | None, *,
+        A list of :class:`~mammokit.ThresholdPolicyComponent` (or plain
+        :class:`~mammokit.Component`). ``factory(arg: str | None, *,
         positive_rate: float | None, oof_labels: (M,) int | None, oof_scores: (M,) float |
         None)`` returns a callable ``(scores: (N,) float) -> float | None``; None means
         "write probabilities". ``arg`` is the text after the colon in ``NAME:ARG``; the
@@ -304,7 +311,7 @@ def mammokit_metrics() -> Sequence[Component[Metric]]:
     Arguments: none yet (a hook may gain keyword arguments, never lose them).
 
     Returns:
-        A list of :class:`~mammokit.Component` or :class:`~mammokit.MetricComponent`.
+        A list of :class:`~mammokit.MetricComponent` (or plain :class:`~mammokit.Component`).
         ``factory(**options)`` returns a callable ``(y_true: (N,) int {0, 1}, scores: (N,)
         float) -> float``, NaN when undefined; a ``MetricComponent`` with
         ``needs_threshold`` is called as ``factory(threshold=T, **options)`` with the

@@ -12,26 +12,25 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import pluggy
 import pytest
 
-from mammokit.plugins import get_plugin_manager
+from mammokit.plugins import MammokitPluginManager, get_plugin_manager
 
 __all__ = ["mammokit_manager", "mammokit_manager_with", "mammokit_tiny_dataset"]
 
 
 @pytest.fixture
-def mammokit_manager() -> pluggy.PluginManager:
+def mammokit_manager() -> MammokitPluginManager:
     """A fresh plugin manager with the built-ins only (no entry points)."""
     return get_plugin_manager(load_entry_points=False)
 
 
 @pytest.fixture
-def mammokit_manager_with() -> Callable[..., pluggy.PluginManager]:
+def mammokit_manager_with() -> Callable[..., MammokitPluginManager]:
     """A factory: ``mammokit_manager_with(plugin, ...)`` gives a fresh manager with the
     built-ins plus the given inline plugins (modules, classes or objects with hookimpls)."""
 
-    def make(*plugins: object, entry_points: bool = False) -> pluggy.PluginManager:
+    def make(*plugins: object, entry_points: bool = False) -> MammokitPluginManager:
         return get_plugin_manager(plugins=plugins, load_entry_points=entry_points)
 
     return make

@@ -103,7 +103,6 @@ def phantom_seeds(folder: Path, shape: tuple[int, int] = (128, 96)) -> list[tupl
             phantom,
             Encoding(**options),
             patient_id=str(i),
-            image_id=f"phantom-{label}",
             laterality="R" if i % 2 else "L",
             view=view,
             seed=i,

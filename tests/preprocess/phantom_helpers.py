@@ -60,7 +60,6 @@ def dicom(
         ph,
         encoding or Encoding(),
         patient_id="1",
-        image_id=path.stem,
         laterality=laterality,
         view="CC",
     )

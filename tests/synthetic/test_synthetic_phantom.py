@@ -136,7 +136,6 @@ def test_dicom_round_trip_through_the_pydicom_oracle(
         ph,
         encoding,
         patient_id="5",
-        image_id="77",
         laterality="L",
         view="MLO",
         age=61.0,
@@ -168,7 +167,6 @@ def test_dicom_without_window_tags(tmp_path: Path) -> None:
         ph,
         Encoding(window=False),
         patient_id="1",
-        image_id="1",
         laterality="R",
         view="CC",
     )
@@ -184,7 +182,6 @@ def test_sigmoid_window_keeps_the_order_of_display_values(tmp_path: Path) -> Non
         ph,
         Encoding(voi_function="SIGMOID", bits_stored=14),
         patient_id="1",
-        image_id="1",
         laterality="L",
         view="CC",
     )

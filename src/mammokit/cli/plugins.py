@@ -7,7 +7,6 @@ import json
 from typing import Any
 
 from mammokit.components import Component, DecoderComponent
-from mammokit.hookspecs import REGISTRY_HOOKS
 
 
 def register(subparsers: Any) -> None:
@@ -33,11 +32,11 @@ def _unavailable(component: Component[Any]) -> bool:
 
 
 def run(args: argparse.Namespace) -> int:
-    from mammokit.plugins import get_components, get_plugin_manager, list_plugins
+    from mammokit.plugins import HOOK_TYPES, get_plugin_manager, list_plugins
 
     pm = get_plugin_manager()
     infos = list_plugins(pm)
-    components = {hook: get_components(pm, hook) for hook in REGISTRY_HOOKS}
+    components = {name: pm.registered(hook) for name, hook in HOOK_TYPES.items()}
     if args.json:
         payload = [
             {

@@ -77,10 +77,10 @@ class PipelineSpec:
                 class defined inside a function); use ``workers=0`` for such pipelines.
         """
         from mammokit.config import config_to_dict
-        from mammokit.plugins import MammokitPluginManager
+        from mammokit.plugins import manager_or_shared
 
-        manager = pipeline.manager
-        dists = manager.distributions if isinstance(manager, MammokitPluginManager) else {}
+        manager = manager_or_shared(pipeline.manager)
+        dists = manager.distributions
         builtins: list[str] = []
         plugins: list[Any] = []
         for name, plugin in manager.list_name_plugin():

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterable
 from pathlib import Path
 from typing import cast
 
@@ -150,14 +151,28 @@ def validate_table(
         raise ConfigError(f"unknown table kind {kind!r}; choose one of: {', '.join(_KINDS)}")
     columns = [str(c) for c in frame.columns]
     if kind == "auto":
-        present = set(columns)
-        kind = (
-            "train"
-            if present >= set(TRAIN_COLUMNS)
-            else "test"
-            if present >= set(TEST_COLUMNS)
-            else "any"
-        )
+        kind = _detected_kind(columns)
+    _check_columns(columns, kind, source)
+    text = frame.copy()
+    text.columns = columns
+    for column in columns:
+        text[column] = ["" if _missing(v) else str(v) for v in text[column]]
+    text = text.reset_index(drop=True)
+    _check_values(text, kind, source)
+    _check_unique_images(text["image_id"], source)
+    return cast("pd.DataFrame", text)
+
+
+def _detected_kind(columns: list[str]) -> str:
+    """ "train" or "test" if the columns hold that kind's required ones, else "any"."""
+    present = set(columns)
+    if present >= set(TRAIN_COLUMNS):
+        return "train"
+    return "test" if present >= set(TEST_COLUMNS) else "any"
+
+
+def _check_columns(columns: list[str], kind: str, source: str) -> None:
+    """Raise ConfigError for a missing required column or a duplicate column name."""
     required = {"train": TRAIN_COLUMNS, "test": TEST_COLUMNS, "any": ID_COLUMNS,
                 "external": EXTERNAL_COLUMNS}[kind]  # fmt: skip
     missing = [c for c in required if c not in columns]
@@ -170,46 +185,48 @@ def validate_table(
     if len(set(columns)) != len(columns):
         dup = sorted({c for c in columns if columns.count(c) > 1})
         raise ConfigError(f"{source}: duplicate column name(s) {', '.join(dup)}")
-    text = frame.copy()
-    text.columns = columns
-    for column in columns:
-        text[column] = ["" if _missing(v) else str(v) for v in text[column]]
-    text = text.reset_index(drop=True)
 
-    def fail(row: int, column: str, problem: str) -> ConfigError:
-        return ConfigError(
-            f"{source}: row {row + 1} (line {row + 2}), column {column!r}: {problem}"
-        )
 
+def _row_error(source: str, row: int, column: str, problem: str) -> ConfigError:
+    """A ConfigError naming ``source``, the data row (from 1), its file line and ``column``."""
+    return ConfigError(f"{source}: row {row + 1} (line {row + 2}), column {column!r}: {problem}")
+
+
+def _check_values(text: pd.DataFrame, kind: str, source: str) -> None:
+    """Raise ConfigError for the first bad id, laterality, view or 0/1 flag, in that order."""
     for column in ("patient_id", "image_id"):
         for row, value in enumerate(text[column]):
             problem = _id_problem(value)
             if problem:
-                raise fail(row, column, problem)
+                raise _row_error(source, row, column, problem)
     unknown_ok = {""} if kind == "external" else set()
     for row, value in enumerate(text.get("laterality", ())):
         if value not in LATERALITIES and value not in unknown_ok:
-            raise fail(row, "laterality", f"{value!r} is not one of L, R")
+            raise _row_error(source, row, "laterality", f"{value!r} is not one of L, R")
     for row, value in enumerate(text.get("view", ())):
         if value not in VIEWS and value not in unknown_ok:
-            raise fail(row, "view", f"{value!r} is not one of {', '.join(sorted(VIEWS))}")
+            views = ", ".join(sorted(VIEWS))
+            raise _row_error(source, row, "view", f"{value!r} is not one of {views}")
     for column, allowed in _FLAG_COLUMNS.items():
-        if column in columns:
-            for row, value in enumerate(text[column]):
-                if value not in allowed:
-                    choices = ", ".join(repr(a) for a in allowed)
-                    raise fail(row, column, f"{value!r} is not one of {choices}")
+        for row, value in enumerate(text.get(column, ())):
+            if value not in allowed:
+                choices = ", ".join(repr(a) for a in allowed)
+                raise _row_error(source, row, column, f"{value!r} is not one of {choices}")
+
+
+def _check_unique_images(image_ids: Iterable[str], source: str) -> None:
+    """Raise ConfigError for the first ``image_id`` that repeats an earlier row's."""
     first: dict[str, int] = {}
-    for row, value in enumerate(text["image_id"]):
+    for row, value in enumerate(image_ids):
         if value in first:
-            raise fail(
+            raise _row_error(
+                source,
                 row,
                 "image_id",
                 f"duplicate image_id {value!r} (first in row {first[value] + 1}, "
                 f"line {first[value] + 2})",
             )
         first[value] = row
-    return cast("pd.DataFrame", text)
 
 
 def _missing(value: object) -> bool:

@@ -19,7 +19,8 @@ from mammokit.dicom.imagefile import read_image, read_image_meta, sniff
 from mammokit.dicom.limits import DEFAULT_LIMITS, Limits
 from mammokit.errors import ConfigError, DicomDecodeError, ImageReadError
 from mammokit.images import DecodedImage, ImageMeta
-from mammokit.plugins import build_resolved
+from mammokit.plugins import build_record
+from mammokit.plugins.types import DECODERS
 
 __all__ = ["AUTO", "ConfiguredDecode", "decode_file", "read_meta"]
 
@@ -59,7 +60,7 @@ def decode_file(
 
     Args:
         path: a DICOM file (recognised by the ``DICM`` prefix) or a PNG/PGM/JPEG/TIFF file.
-        decoders: the registered decoders by name (``get_components(pm, "mammokit_decoders")``).
+        decoders: the registered decoders by name (``manager.decoders()``).
         name: a decoder name, or ``"auto"`` to choose per file (see
             :mod:`mammokit.dicom.choose`). A named decoder is used or fails, never replaced.
         options: keyword arguments for the decoder's factory (e.g. ``frame=0``).
@@ -152,7 +153,7 @@ def _run(
     limits: Limits,
     meta: ImageMeta,
 ) -> DecodedImage:
-    decoder = build_resolved(component, "mammokit_decoders", options=options)
+    decoder = build_record(DECODERS, component, options=options)
     with guard(path, f"decoder {component.name!r} failed"):
         if isinstance(decoder, FrameDecoder) and decoder.frame == _frame(options):
             # A built-in decoder: the header was read and checked above, skip doing it again.

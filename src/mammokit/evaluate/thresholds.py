@@ -182,14 +182,10 @@ def build_policy(
     Raises:
         ConfigError: unknown policy (listing the registered ones) or a bad argument.
     """
-    from mammokit.plugins import build_component, get_plugin_manager
+    from mammokit.plugins import manager_or_shared
 
     name, arg = parse_policy(spec)
-    pm = manager or get_plugin_manager()
-    policy: ThresholdPolicy = build_component(
-        pm, "mammokit_threshold_policies", name, arg, **context
-    )
-    return policy
+    return manager_or_shared(manager).build_threshold_policy(name, arg, **context)
 
 
 def apply_threshold(scores: Any, threshold: float | None) -> np.ndarray:

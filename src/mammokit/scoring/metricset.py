@@ -1,6 +1,6 @@
 """The metrics a report or a training run computes, chosen by name from ``mammokit_metrics``.
 
-A metric is built through the plugin manager (:func:`mammokit.build_component`) as
+A metric is built through the plugin manager (``manager.build_metric(name, **options)``) as
 ``factory(**options)``, or ``factory(threshold=T, **options)`` for a
 :class:`~mammokit.MetricComponent` with ``needs_threshold``. What it builds is a callable
 ``(y_true: (N,) int {0, 1}, scores: (N,) float) -> float``; an undefined value (no positive,
@@ -19,10 +19,10 @@ import attrs
 import numpy as np
 import pluggy
 
-from mammokit.components import MetricComponent
 from mammokit.config import as_names
 from mammokit.errors import ConfigError, MammokitError, PluginError
-from mammokit.plugins import build_component, get_plugin_manager, resolve_component
+from mammokit.plugins import MammokitPluginManager, manager_or_shared
+from mammokit.plugins.types import METRICS
 from mammokit.protocols import Metric
 
 __all__ = [
@@ -33,8 +33,6 @@ __all__ = [
     "select_metrics",
     "select_report_metrics",
 ]
-
-HOOK = "mammokit_metrics"
 
 #: The report's summary metrics when none are chosen.
 DEFAULT_METRICS: tuple[str, ...] = ("pf1", "auc", "pr_auc", "f1", "sensitivity", "specificity")
@@ -88,7 +86,7 @@ class MetricSet:
     """
 
     metrics: tuple[ChosenMetric, ...]
-    manager: pluggy.PluginManager = attrs.field(eq=False, repr=False)
+    manager: MammokitPluginManager = attrs.field(eq=False, repr=False)
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -107,13 +105,14 @@ class MetricSet:
         """
         built: dict[str, Metric] = {}
         for metric in self.metrics:
-            context: dict[str, float] = {}
-            if metric.needs_threshold:
-                if threshold is None:
-                    continue
-                context["threshold"] = float(threshold)
-            fn = build_component(self.manager, HOOK, metric.name, options=metric.options,
-                                 **context)  # fmt: skip
+            if not metric.needs_threshold:
+                fn = self.manager.build_metric(metric.name, **metric.options)
+            elif threshold is None:
+                continue
+            else:
+                fn = self.manager.build_metric(
+                    metric.name, threshold=float(threshold), **metric.options
+                )
             if not callable(fn):
                 raise PluginError(f"metric {metric.name!r}: its factory returned {fn!r}")
             built[getattr(metric, key)] = _checked(fn, metric.name)
@@ -143,7 +142,7 @@ def select_metrics(
             choices), options for a metric not chosen, options its factory refuses, a
             thresholded metric where none is allowed, or two metrics with one label.
     """
-    manager = manager or get_plugin_manager()
+    plugins = manager_or_shared(manager)
     chosen = as_names(names)
     given = {str(k): dict(v) for k, v in (options or {}).items()}
     if not chosen:
@@ -156,15 +155,14 @@ def select_metrics(
         raise ConfigError(f"{where}: options given for metric(s) not chosen: {', '.join(stray)}")
     metrics = []
     for name in chosen:
-        component = resolve_component(manager, HOOK, name)
-        record = component if isinstance(component, MetricComponent) else None
-        needs_threshold = record is not None and record.needs_threshold
+        record = plugins.resolve(METRICS, name)
+        needs_threshold = record.needs_threshold
         if needs_threshold and not allow_threshold:
             raise ConfigError(
                 f"{where}: metric {name!r} needs a threshold, and training validates without "
                 "a threshold policy; compute it with `mammokit evaluate --metrics` instead"
             )
-        label = (record.label if record is not None else "") or name
+        label = record.label or name
         if given.get(name):
             label += " [" + ", ".join(f"{k}={v}" for k, v in given[name].items()) + "]"
         metrics.append(ChosenMetric(name, label, needs_threshold, given.get(name, {})))
@@ -172,7 +170,7 @@ def select_metrics(
     clash = sorted({label for label in labels if labels.count(label) > 1})
     if clash:
         raise ConfigError(f"{where}: two metrics are shown as {', '.join(map(repr, clash))}")
-    selected = MetricSet(tuple(metrics), manager)
+    selected = MetricSet(tuple(metrics), plugins)
     selected.build(0.5)  # every factory with its options, now rather than after the work
     return selected
 
@@ -185,7 +183,7 @@ def select_report_metrics(
 ) -> tuple[MetricSet, MetricSet]:
     """The report's ``(summary, breakdown)`` metric sets: the chosen ``names`` for both, or
     :data:`DEFAULT_METRICS` and :data:`DEFAULT_BREAKDOWN_METRICS` when ``names`` is None."""
-    manager = manager or get_plugin_manager()
+    manager = manager_or_shared(manager)
     if names is not None:
         summary = select_metrics(names, options, manager=manager)
         return summary, summary

@@ -264,7 +264,6 @@ def _write_images(
             phantom,
             encoding,
             patient_id=str(row["patient_id"]),
-            image_id=str(row["image_id"]),
             laterality=row["laterality"],
             view=row["view"],
             age=row["age"],

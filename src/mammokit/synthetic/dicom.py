@@ -11,12 +11,16 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import attrs
 import numpy as np
 
 from mammokit._atomic import atomic_write_bytes
 from mammokit.synthetic.phantom import Phantom
+
+if TYPE_CHECKING:
+    from pydicom.dataset import Dataset, FileMetaDataset
 
 __all__ = [
     "MAMMOGRAPHY_SOP_CLASS",
@@ -152,54 +156,28 @@ def _uid(*parts: object) -> str:
     return str(generate_uid(entropy_srcs=[str(p) for p in parts]))
 
 
-def write_dicom(
-    path: str | Path,
-    phantom: Phantom,
-    encoding: Encoding,
-    *,
-    patient_id: str,
-    image_id: str,
-    laterality: str,
-    view: str,
-    age: float | None = None,
-    seed: int = 0,
-) -> Path:
-    """Write ``phantom`` as a DICOM mammogram at ``path`` (atomically) and return the path.
-
-    The header carries PatientID, ImageLaterality, ViewPosition, the encoding's photometric
-    interpretation, bits, windows, VOI LUT function, padding value and rescale; the file name
-    stem is the image id, as in the RSNA data.
-    """
-    from pydicom.dataset import Dataset, FileMetaDataset
+def _file_meta(sop_uid: str) -> FileMetaDataset:
+    """The file meta information of an explicit VR little endian mammogram."""
+    from pydicom.dataset import FileMetaDataset
     from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, UID, ExplicitVRLittleEndian
 
-    from mammokit.synthetic.encoders.write import compress
-
-    rng = np.random.default_rng(seed)
-    pixels, centers, widths, padding_value = stored_values(phantom, encoding, rng)
-    sop_uid = _uid("sop", patient_id, image_id)
     meta = FileMetaDataset()
     meta.MediaStorageSOPClassUID = UID(MAMMOGRAPHY_SOP_CLASS)
     meta.MediaStorageSOPInstanceUID = UID(sop_uid)
     meta.TransferSyntaxUID = ExplicitVRLittleEndian
     meta.ImplementationClassUID = PYDICOM_IMPLEMENTATION_UID
-    ds = Dataset()
-    ds.file_meta = meta
-    ds.SOPClassUID = MAMMOGRAPHY_SOP_CLASS
-    ds.SOPInstanceUID = sop_uid
-    ds.StudyInstanceUID = _uid("study", patient_id)
-    ds.SeriesInstanceUID = _uid("series", patient_id, laterality, view)
-    ds.Modality = "MG"
-    ds.PresentationIntentType = "FOR PRESENTATION"
-    ds.BodyPartExamined = "BREAST"
-    ds.PatientID = str(patient_id)
-    ds.PatientName = f"Phantom^{patient_id}"
-    if age is not None and age == age:
-        ds.PatientAge = f"{int(age):03d}Y"
-    ds.ImageLaterality = laterality
-    ds.ViewPosition = view
-    ds.PatientOrientation = ["P", "L"] if phantom.breast_on_right else ["A", "R"]
-    ds.InstanceNumber = 1
+    return meta
+
+
+def _set_pixel_module(
+    ds: Dataset,
+    pixels: np.ndarray,
+    encoding: Encoding,
+    windows: tuple[list[float], list[float]],
+    padding_value: int | None,
+) -> None:
+    """Set the pixel, VOI LUT and rescale attributes of ``ds`` for (H, W) uint16 ``pixels``."""
+    centers, widths = windows
     ds.SamplesPerPixel = 1
     ds.PhotometricInterpretation = encoding.photometric
     ds.Rows, ds.Columns = pixels.shape
@@ -218,11 +196,57 @@ def write_dicom(
         ds.RescaleSlope = 1
         ds.RescaleType = "US"
     ds.PixelData = pixels.tobytes()
+
+
+def write_dicom(
+    path: str | Path,
+    phantom: Phantom,
+    encoding: Encoding,
+    *,
+    patient_id: str,
+    laterality: str,
+    view: str,
+    age: float | None = None,
+    seed: int = 0,
+) -> Path:
+    """Write ``phantom`` as a DICOM mammogram at ``path`` (atomically) and return the path.
+
+    The header carries PatientID, ImageLaterality, ViewPosition, the encoding's photometric
+    interpretation, bits, windows, VOI LUT function, padding value and rescale. The image id
+    is the file name's stem, as in the RSNA data (``<image_id>.dcm``): it seeds the SOP
+    Instance UID.
+    """
+    from pydicom.dataset import Dataset
+    from pydicom.uid import UID, ExplicitVRLittleEndian
+
+    from mammokit.synthetic.encoders.write import compress
+
+    path = Path(path)
+    rng = np.random.default_rng(seed)
+    pixels, centers, widths, padding_value = stored_values(phantom, encoding, rng)
+    sop_uid = _uid("sop", patient_id, path.stem)
+    ds = Dataset()
+    ds.file_meta = _file_meta(sop_uid)
+    ds.SOPClassUID = MAMMOGRAPHY_SOP_CLASS
+    ds.SOPInstanceUID = sop_uid
+    ds.StudyInstanceUID = _uid("study", patient_id)
+    ds.SeriesInstanceUID = _uid("series", patient_id, laterality, view)
+    ds.Modality = "MG"
+    ds.PresentationIntentType = "FOR PRESENTATION"
+    ds.BodyPartExamined = "BREAST"
+    ds.PatientID = str(patient_id)
+    ds.PatientName = f"Phantom^{patient_id}"
+    if age is not None and age == age:
+        ds.PatientAge = f"{int(age):03d}Y"
+    ds.ImageLaterality = laterality
+    ds.ViewPosition = view
+    ds.PatientOrientation = ["P", "L"] if phantom.breast_on_right else ["A", "R"]
+    ds.InstanceNumber = 1
+    _set_pixel_module(ds, pixels, encoding, (centers, widths), padding_value)
     syntax = UID(TRANSFER_SYNTAXES[encoding.transfer_syntax])
     if syntax != ExplicitVRLittleEndian:
         compress(ds, pixels, syntax, generate_instance_uid=False)
     buffer = io.BytesIO()
     ds.save_as(buffer, enforce_file_format=True)
-    path = Path(path)
     atomic_write_bytes(path, buffer.getvalue())
     return path

@@ -334,6 +334,94 @@ def _cell(height: int) -> int:
     return max(1, round(0.008 * height))
 
 
+def _tissue(
+    rng: np.random.Generator, outline: _Shape, shape: tuple[int, int], density: str
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The smooth parts: ``(r, tissue, pectoral_level)``, each (H, W) float32.
+
+    They are rendered at most 1024 pixels a side and upsampled to ``shape``.
+    """
+    height, width = shape
+    factor = max(1, -(-max(height, width) // 1024))
+    small = (-(-height // factor), -(-width // factor))
+    y, x = _grid(small)
+    r = _radius(outline, y, x)
+    base = float(rng.uniform(0.42, 0.52))
+    texture = 0.6 * _smooth_noise(rng, small, 6) + 0.4 * _smooth_noise(rng, small, 24)
+    fine = _smooth_noise(rng, small, min(96, max(8, height // 4)))
+    gland = np.exp(-(((r - 0.45) / 0.38) ** 2))
+    amplitude = DENSITY_TEXTURE.get(density, DENSITY_TEXTURE[""])
+    tissue = base + amplitude * (np.tanh(texture) + 0.35 * fine) * gland
+    pectoral_level = base + 0.16 + 0.03 * fine
+    r, tissue, pectoral_level = (_upsample(a, shape) for a in (r, tissue, pectoral_level))
+    return r, tissue, pectoral_level
+
+
+def _add_quantum_noise(rng: np.random.Generator, image: np.ndarray) -> None:
+    """Add (H, W) float32 noise in place that grows with the signal.
+
+    None on the bare background (as on detectors that clip it), which also keeps JPEG 2000
+    files near real sizes.
+    """
+    noise = rng.standard_normal(image.shape, dtype=np.float32)
+    signal = np.clip(image - np.float32(BACKGROUND), 0, 1)
+    np.sqrt(signal, out=signal)
+    noise *= signal
+    noise *= np.float32(0.008)
+    image += noise
+
+
+def _shift_canvas(
+    image: np.ndarray, breast: np.ndarray, lesion_mask: np.ndarray, canvas: float
+) -> None:
+    """Move the picture right by ``canvas`` of the width, in place, leaving bare background."""
+    width = image.shape[1]
+    shift = int(canvas * width)
+    image[:, shift:] = image[:, : width - shift].copy()
+    breast[:, shift:] = breast[:, : width - shift].copy()
+    lesion_mask[:, shift:] = lesion_mask[:, : width - shift].copy()
+    image[:, :shift] = BACKGROUND
+    breast[:, :shift] = False
+    lesion_mask[:, :shift] = False
+
+
+def _add_hard_cases(
+    rng: np.random.Generator,
+    traits: Traits,
+    image: np.ndarray,
+    breast: np.ndarray,
+    lesion_mask: np.ndarray,
+    level: float,
+) -> None:
+    """Draw the traits' markers, labels, edge strip, bright band and film border in place."""
+    height, width = image.shape
+    if traits.markers:
+        _markers(rng, image, breast, level)
+    if traits.labels:
+        _label_block(rng, image, breast, min(1.0, level + 0.05))
+    if traits.edge_strip:
+        strip = max(2, int(0.05 * width))
+        image[:, width - strip :] = 0.9 + 0.01 * rng.standard_normal((height, strip)).astype(
+            np.float32
+        )
+        breast[:, width - strip :] = False
+        lesion_mask[:, width - strip :] = False
+    if traits.bright_band == "paddle":
+        band = max(2, int(0.03 * height))
+        image[:band, :] = level + 0.02 * rng.standard_normal((band, width)).astype(np.float32)
+        breast[:band, :] = False
+    elif traits.bright_band == "text":
+        box = (int(0.08 * height), int(0.9 * width), int(0.5 * height), int(0.07 * width))
+        _glyph_block(rng, image, box, _cell(height), level)
+    if traits.film_border:
+        edge = max(2, int(0.03 * min(height, width)))
+        frame = np.ones(image.shape, bool)
+        frame[edge:-edge, edge:-edge] = False
+        image[frame] = 0.9 + 0.01 * rng.standard_normal(int(frame.sum())).astype(np.float32)
+        breast &= ~frame
+        lesion_mask &= ~frame
+
+
 def make_phantom(
     shape: tuple[int, int],
     *,
@@ -365,19 +453,7 @@ def make_phantom(
     traits = traits or Traits()
     rng = np.random.default_rng(seed)
     outline = _outline(rng, view, traits.partial)
-    # Smooth parts are rendered at most 1024 pixels a side and upsampled.
-    factor = max(1, -(-max(height, width) // 1024))
-    small = (-(-height // factor), -(-width // factor))
-    y, x = _grid(small)
-    r = _radius(outline, y, x)
-    base = float(rng.uniform(0.42, 0.52))
-    texture = 0.6 * _smooth_noise(rng, small, 6) + 0.4 * _smooth_noise(rng, small, 24)
-    fine = _smooth_noise(rng, small, min(96, max(8, height // 4)))
-    gland = np.exp(-(((r - 0.45) / 0.38) ** 2))
-    amplitude = DENSITY_TEXTURE.get(density, DENSITY_TEXTURE[""])
-    tissue = base + amplitude * (np.tanh(texture) + 0.35 * fine) * gland
-    pectoral_level = base + 0.16 + 0.03 * fine
-    r, tissue, pectoral_level = (_upsample(a, shape) for a in (r, tissue, pectoral_level))
+    r, tissue, pectoral_level = _tissue(rng, outline, shape, density)
     y, x = _grid(shape)
     breast = r < 1
     image = _thickness(r, traits.faint_skin)
@@ -399,49 +475,11 @@ def make_phantom(
         patch *= breast[where] * _thickness(r[where])
         image[where] += lesion.contrast * patch
         lesion_mask[where] = patch > 0.5
-    # Quantum noise grows with the signal: none on the bare background (as on detectors
-    # that clip it), which also keeps JPEG 2000 files near real sizes.
-    noise = rng.standard_normal(shape, dtype=np.float32)
-    signal = np.clip(image - np.float32(BACKGROUND), 0, 1)
-    np.sqrt(signal, out=signal)
-    noise *= signal
-    noise *= np.float32(0.008)
-    image += noise
-    del noise, signal
+    _add_quantum_noise(rng, image)
     level = float(min(0.98, image[breast].max() + 0.08)) if breast.any() else 0.9
     if traits.canvas:
-        shift = int(traits.canvas * width)
-        image[:, shift:] = image[:, : width - shift].copy()
-        breast[:, shift:] = breast[:, : width - shift].copy()
-        lesion_mask[:, shift:] = lesion_mask[:, : width - shift].copy()
-        image[:, :shift] = BACKGROUND
-        breast[:, :shift] = False
-        lesion_mask[:, :shift] = False
-    if traits.markers:
-        _markers(rng, image, breast, level)
-    if traits.labels:
-        _label_block(rng, image, breast, min(1.0, level + 0.05))
-    if traits.edge_strip:
-        strip = max(2, int(0.05 * width))
-        image[:, width - strip :] = 0.9 + 0.01 * rng.standard_normal((height, strip)).astype(
-            np.float32
-        )
-        breast[:, width - strip :] = False
-        lesion_mask[:, width - strip :] = False
-    if traits.bright_band == "paddle":
-        band = max(2, int(0.03 * height))
-        image[:band, :] = level + 0.02 * rng.standard_normal((band, width)).astype(np.float32)
-        breast[:band, :] = False
-    elif traits.bright_band == "text":
-        box = (int(0.08 * height), int(0.9 * width), int(0.5 * height), int(0.07 * width))
-        _glyph_block(rng, image, box, _cell(height), level)
-    if traits.film_border:
-        edge = max(2, int(0.03 * min(height, width)))
-        frame = np.ones(shape, bool)
-        frame[edge:-edge, edge:-edge] = False
-        image[frame] = 0.9 + 0.01 * rng.standard_normal(int(frame.sum())).astype(np.float32)
-        breast &= ~frame
-        lesion_mask &= ~frame
+        _shift_canvas(image, breast, lesion_mask, traits.canvas)
+    _add_hard_cases(rng, traits, image, breast, lesion_mask, level)
     np.clip(image, 0, 1, out=image)
     if breast_on_right:
         image, breast, lesion_mask = image[:, ::-1], breast[:, ::-1], lesion_mask[:, ::-1]

@@ -244,6 +244,15 @@ class TrainConfig:
     steps_per_execution: int = attrs.field(default=1, converter=int)
 
     def __attrs_post_init__(self) -> None:
+        self._check_counts()
+        self._check_aux()
+        self._check_metrics()
+        for item in self.external:
+            if ":" not in item:
+                raise ValueError(f"external must be 'name:path', got {item!r}")
+
+    def _check_counts(self) -> None:
+        """Raise ValueError for a bad batch size, fold, learning rate or empty label."""
         if self.batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
         if self.n_folds < 2:
@@ -254,6 +263,9 @@ class TrainConfig:
             raise ValueError(f"learning_rate must be positive, got {self.learning_rate}")
         if not self.label.strip():
             raise ValueError("label must name a table column")
+
+    def _check_aux(self) -> None:
+        """Raise ValueError for a bad auxiliary kind, the label as aux, or a stray weight."""
         for column, kind in self.aux.items():
             if kind not in AUX_KINDS:
                 raise ValueError(
@@ -266,6 +278,9 @@ class TrainConfig:
             raise ValueError(f"aux_weights for column(s) not in aux: {', '.join(stray_weights)}")
         if any(w < 0 for w in self.aux_weights.values()):
             raise ValueError(f"aux_weights must be >= 0, got {self.aux_weights}")
+
+    def _check_metrics(self) -> None:
+        """Raise ValueError for a bad monitor, a repeated metric or stray metric options."""
         if self.monitor not in SPECIAL_MONITORS:
             level, _, metric = self.monitor.partition("_")
             if level not in ("breast", "image") or not metric:
@@ -278,9 +293,6 @@ class TrainConfig:
         stray = sorted(set(self.metric_options) - set(self.metrics))
         if stray:
             raise ValueError(f"metric_options for metric(s) not in metrics: {', '.join(stray)}")
-        for item in self.external:
-            if ":" not in item:
-                raise ValueError(f"external must be 'name:path', got {item!r}")
 
     def aux_weight(self, column: str) -> float:
         """The loss weight of the auxiliary target ``column``."""

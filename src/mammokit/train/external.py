@@ -27,7 +27,7 @@ import pluggy
 from mammokit.components import Component
 from mammokit.config import PreprocessConfig
 from mammokit.errors import ConfigError
-from mammokit.plugins import build_component, get_plugin_manager
+from mammokit.plugins import manager_or_shared
 from mammokit.protocols import ExternalDataset
 
 __all__ = ["ddsm", "external_components", "image_folder", "load_external", "parse_external"]
@@ -200,12 +200,13 @@ def load_external(
     from mammokit.data import preprocess_dataset, read_index
     from mammokit.pipeline import ImagePipeline
 
-    manager = manager or get_plugin_manager()
-    pipeline = ImagePipeline(preprocess, manager=manager)
+    plugins = manager_or_shared(manager)
+    pipeline = ImagePipeline(preprocess, manager=plugins)
     frames = []
     for spec in specs:
         name, path, options = parse_external(spec)
-        table = build_component(manager, "mammokit_external_datasets", name, path, options=options)
+        # The hook's contract is a pandas DataFrame; its Protocol checks the columns only.
+        table = cast("pd.DataFrame", plugins.build_external_dataset(name, path, **options))
         missing = [c for c in _COLUMNS if c not in table.columns]
         if missing:
             raise ConfigError(f"external dataset {name!r} lacks column(s) {', '.join(missing)}")

@@ -13,7 +13,8 @@ import pluggy
 from mammokit.components import BackboneComponent, Component
 from mammokit.config import load_toml
 from mammokit.errors import ConfigError
-from mammokit.plugins import get_components, get_plugin_manager, resolve_component
+from mammokit.plugins import manager_or_shared
+from mammokit.plugins.types import BACKBONES
 
 __all__ = ["backbone_custom_objects", "load_model", "predict_images"]
 
@@ -75,12 +76,12 @@ def load_model(run_dir: str | Path, *, manager: pluggy.PluginManager | None = No
         path = path / "model.keras"
     if not path.is_file():
         raise ConfigError(f"{path}: no trained model (model.keras) found")
-    manager = manager or get_plugin_manager()
+    plugins = manager_or_shared(manager)
     backbone = _saved_backbone(path)
     backbones = (
-        [resolve_component(manager, "mammokit_backbones", backbone)]
+        [plugins.resolve(BACKBONES, backbone)]
         if backbone is not None
-        else list(get_components(manager, "mammokit_backbones").values())
+        else list(plugins.backbones().values())
     )
     custom_objects = {**backbone_custom_objects(backbones), **CUSTOM_OBJECTS}
     try:

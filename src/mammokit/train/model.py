@@ -7,7 +7,7 @@ from typing import Any
 
 import pluggy
 
-from mammokit.plugins import build_component, get_plugin_manager
+from mammokit.plugins import manager_or_shared
 from mammokit.train.aux_heads import AuxTarget, head_name
 from mammokit.train.config import TrainConfig
 
@@ -40,15 +40,9 @@ def build_model(
     from mammokit.train.layers import InputStem
 
     keras = import_keras()
-    manager = manager or get_plugin_manager()
     height, width = image_size
-    backbone = build_component(
-        manager,
-        "mammokit_backbones",
-        config.backbone,
-        (height, width, 3),
-        pretrained=config.pretrained,
-        options=config.backbone_options,
+    backbone = manager_or_shared(manager).build_backbone(
+        config.backbone, (height, width, 3), pretrained=config.pretrained, **config.backbone_options
     )
     inputs = keras.Input((height, width, 1), name="image", dtype="float32")
     x = InputStem(mode=config.resolved_input_mode, name="input_stem")(inputs)

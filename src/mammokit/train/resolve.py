@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 import pluggy
 
-from mammokit.plugins import build_component, check_component_options
+from mammokit.plugins import manager_or_shared
 from mammokit.train.config import TrainConfig
 from mammokit.train.external import parse_external
 
@@ -62,20 +62,14 @@ def check_train_components(
         allow_threshold=False,
         where="train.metrics",
     )
-    check_component_options(
-        manager,
-        "mammokit_backbones",
-        config.backbone,
-        (32, 32, 3),
-        pretrained=config.pretrained,
-        options=config.backbone_options,
+    plugins = manager_or_shared(manager)
+    plugins.check_backbone(
+        config.backbone, (32, 32, 3), pretrained=config.pretrained, **config.backbone_options
     )
     for spec in config.external:
         name, path, options = parse_external(spec)
-        check_component_options(manager, "mammokit_external_datasets", name, path, options=options)
-    sampler = build_component(
-        manager, "mammokit_sampling_strategies", config.sampling, options=config.sampling_options
-    )
+        plugins.check_external_dataset(name, path, **options)
+    sampler = plugins.build_sampling(config.sampling, **config.sampling_options)
     return metrics, sampler
 
 
@@ -89,5 +83,5 @@ def resolve_train_components(config: TrainConfig, manager: pluggy.PluginManager)
             component.
     """
     metrics, sampler = check_train_components(config, manager)
-    loss = build_component(manager, "mammokit_losses", config.loss, options=config.loss_options)
+    loss = manager_or_shared(manager).build_loss(config.loss, **config.loss_options)
     return TrainComponents(sampler=sampler, loss=loss, metrics=metrics)

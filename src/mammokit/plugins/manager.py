@@ -1,11 +1,17 @@
-"""The plugin manager: hook specs, built-in plugins, entry points, validation.
+"""The plugin manager: hook specs, built-in plugins, entry points, validation, and typed
+access to every registry hook.
 
 ``"mammokit"`` is at once the PluginManager's project name, the hook marker's name and the
 entry-point group (``[project.entry-points.mammokit]``).
+
+Each registry hook implementation is wrapped when its plugin is registered, so that every
+call returns its result together with the plugin's name, and an exception is reported as
+that plugin's: the manager never relies on the order in which pluggy calls them.
 """
 
 from __future__ import annotations
 
+import functools
 import importlib
 import importlib.metadata
 import inspect
@@ -13,19 +19,46 @@ import logging
 import os
 import re
 import sys
-from collections.abc import Iterable, Sequence
-from typing import Any, cast
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import attrs
 import pluggy
 
 from mammokit import hookspecs
-from mammokit.components import Component, DecoderComponent
+from mammokit.components import (
+    BackboneComponent,
+    Component,
+    DecoderComponent,
+    ExternalDatasetComponent,
+    LossComponent,
+    MetricComponent,
+    PadderComponent,
+    RoiExtractorComponent,
+    SamplingStrategyComponent,
+    ThresholdPolicyComponent,
+    WindowingMethodComponent,
+)
 from mammokit.errors import ConfigError, PluginError
 from mammokit.hookspecs import PROJECT_NAME, REGISTRY_HOOKS, hookimpl
+from mammokit.plugins.types import (
+    BACKBONES,
+    DECODERS,
+    EXTERNAL_DATASETS,
+    HOOK_TYPES,
+    LOSSES,
+    METRICS,
+    PADDERS,
+    ROI_EXTRACTORS,
+    SAMPLING_STRATEGIES,
+    THRESHOLD_POLICIES,
+    WINDOWING_METHODS,
+    HookType,
+)
 from mammokit.protocols import (
     HOOK_PROTOCOLS,
     Backbone,
+    Decoder,
     ExternalDataset,
     Loss,
     Metric,
@@ -37,6 +70,14 @@ from mammokit.protocols import (
     check_contract,
 )
 
+if TYPE_CHECKING:
+    import numpy as np
+
+#: A hook's record type.
+R = TypeVar("R", bound=Component[Any])
+#: What a hook's factories build.
+B = TypeVar("B")
+
 __all__ = [
     "BUILTIN_PLUGINS",
     "DISABLE_ENV",
@@ -45,6 +86,7 @@ __all__ = [
     "MammokitPluginManager",
     "PluginInfo",
     "build_component",
+    "build_record",
     "build_resolved",
     "check_component_options",
     "get_backbones",
@@ -61,6 +103,7 @@ __all__ = [
     "get_windowing_methods",
     "hookimpl",
     "list_plugins",
+    "manager_or_shared",
     "reset_plugin_managers",
     "resolve_component",
 ]
@@ -109,11 +152,15 @@ class PluginInfo:
 
 
 class MammokitPluginManager(pluggy.PluginManager):
-    """pluggy's manager with what mammokit needs to know about its plugins.
+    """pluggy's manager with what mammokit needs to know about its plugins, and typed access
+    to the registry hooks: :meth:`window_methods` lists the windowing methods,
+    :meth:`build_window` builds one, and so on for every hook.
 
     Each registry hook is called once: its components are kept until a plugin is registered
-    or unregistered. The manager that :func:`get_plugin_manager` shares in a process is
-    frozen: registering on it raises, so no caller changes what the others see.
+    or unregistered. Registering a plugin wraps its registry hook implementations, so each
+    result (and each failure) is known to be that plugin's. The manager that
+    :func:`get_plugin_manager` shares in a process is frozen: registering on it raises, so no
+    caller changes what the others see.
 
     Attributes:
         distributions: registration name -> ``(distribution, version)``.
@@ -131,14 +178,20 @@ class MammokitPluginManager(pluggy.PluginManager):
         self.collected: dict[str, list[Component[Any]]] = {}
 
     def register(self, plugin: object, name: str | None = None) -> str | None:
-        """pluggy's ``register``; forgets the collected components.
+        """pluggy's ``register``; wraps the plugin's registry hook implementations so that
+        each call returns its result with the plugin's name; forgets the collected components.
 
         Raises:
             PluginError: the manager is the shared, frozen one.
         """
         self._refuse_if_frozen("register")
         self.collected.clear()
-        return super().register(plugin, name)
+        plugin_name = super().register(plugin, name)
+        if plugin_name is not None:
+            for caller in self.get_hookcallers(plugin) or ():
+                if caller.name in REGISTRY_HOOKS:
+                    _attribute(caller, plugin_name)
+        return plugin_name
 
     def unregister(self, plugin: object | None = None, name: str | None = None) -> Any:
         """pluggy's ``unregister``; forgets the collected components.
@@ -165,6 +218,176 @@ class MammokitPluginManager(pluggy.PluginManager):
     def distribution_of(self, name: str) -> tuple[str, str]:
         """``(distribution, version)`` of a registered plugin."""
         return self.distributions.get(name, ("(unknown)", ""))
+
+    # --- the components of each hook, by name -------------------------------------------
+
+    def registered(self, hook: HookType[R, Any]) -> dict[str, R]:
+        """The components of ``hook`` by name, as its record type (see :func:`get_components`)."""
+        return cast("dict[str, R]", get_components(self, hook.name))
+
+    def decoders(self) -> dict[str, DecoderComponent]:
+        """The ``mammokit_decoders`` components."""
+        return self.registered(DECODERS)
+
+    def window_methods(self) -> dict[str, WindowingMethodComponent]:
+        """The ``mammokit_windowing_methods`` components."""
+        return self.registered(WINDOWING_METHODS)
+
+    def roi_extractors(self) -> dict[str, RoiExtractorComponent]:
+        """The ``mammokit_roi_extractors`` components."""
+        return self.registered(ROI_EXTRACTORS)
+
+    def padders(self) -> dict[str, PadderComponent]:
+        """The ``mammokit_padders`` components."""
+        return self.registered(PADDERS)
+
+    def sampling_strategies(self) -> dict[str, SamplingStrategyComponent]:
+        """The ``mammokit_sampling_strategies`` components."""
+        return self.registered(SAMPLING_STRATEGIES)
+
+    def external_datasets(self) -> dict[str, ExternalDatasetComponent]:
+        """The ``mammokit_external_datasets`` components."""
+        return self.registered(EXTERNAL_DATASETS)
+
+    def backbones(self) -> dict[str, BackboneComponent]:
+        """The ``mammokit_backbones`` components."""
+        return self.registered(BACKBONES)
+
+    def losses(self) -> dict[str, LossComponent]:
+        """The ``mammokit_losses`` components."""
+        return self.registered(LOSSES)
+
+    def threshold_policies(self) -> dict[str, ThresholdPolicyComponent]:
+        """The ``mammokit_threshold_policies`` components."""
+        return self.registered(THRESHOLD_POLICIES)
+
+    def metrics(self) -> dict[str, MetricComponent]:
+        """The ``mammokit_metrics`` components."""
+        return self.registered(METRICS)
+
+    # --- one component, by name ---------------------------------------------------------
+
+    def resolve(self, hook: HookType[R, Any], name: str) -> R:
+        """The component of ``hook`` called ``name`` (see :func:`resolve_component`)."""
+        return cast("R", resolve_component(self, hook.name, name))
+
+    def build(
+        self,
+        hook: HookType[Any, B],
+        name: str,
+        /,
+        *args: Any,
+        options: dict[str, Any] | None = None,
+        **context: Any,
+    ) -> B:
+        """Resolve and build ``name`` under ``hook``: ``factory(*args, **context, **options)``
+        (see :func:`build_component`; the built object is checked against the hook's
+        Protocol)."""
+        return cast("B", build_component(self, hook.name, name, *args, options=options, **context))
+
+    def build_decoder(self, name: str, /, **options: Any) -> Decoder:
+        """Build the decoder ``name`` with its options.
+
+        Raises:
+            ConfigError: no such decoder (the message lists them) or a refused option.
+            PluginError: what the factory built is not a :class:`~mammokit.Decoder`
+                (naming the plugin and what is missing).
+        """
+        return self.build(DECODERS, name, options=options)
+
+    def build_window(self, name: str, /, **options: Any) -> WindowingMethod:
+        """Build the windowing method ``name`` with its options (errors as
+        :meth:`build_decoder`)."""
+        return self.build(WINDOWING_METHODS, name, options=options)
+
+    def build_roi(self, name: str, /, **options: Any) -> RoiExtractor:
+        """Build the ROI extractor ``name`` with its options (errors as :meth:`build_decoder`)."""
+        return self.build(ROI_EXTRACTORS, name, options=options)
+
+    def build_padder(self, name: str, /, **options: Any) -> Padder:
+        """Build the padder ``name`` with its options (errors as :meth:`build_decoder`)."""
+        return self.build(PADDERS, name, options=options)
+
+    def build_sampling(self, name: str, /, **options: Any) -> SamplingStrategy:
+        """Build the sampling strategy ``name`` with its options (errors as
+        :meth:`build_decoder`)."""
+        return self.build(SAMPLING_STRATEGIES, name, options=options)
+
+    def build_external_dataset(self, name: str, path: str, /, **options: Any) -> ExternalDataset:
+        """Read the external dataset ``name`` at ``path``: its table (errors as
+        :meth:`build_decoder`)."""
+        return self.build(EXTERNAL_DATASETS, name, path, options=options)
+
+    def check_external_dataset(
+        self, name: str, path: str, /, **options: Any
+    ) -> ExternalDatasetComponent:
+        """Resolve the external dataset ``name`` and check that its factory accepts these
+        arguments, without reading it (see :func:`check_component_options`)."""
+        found = check_component_options(self, EXTERNAL_DATASETS.name, name, path, options=options)
+        return cast("ExternalDatasetComponent", found)
+
+    def build_backbone(
+        self,
+        name: str,
+        input_shape: tuple[int, int, int],
+        /,
+        *,
+        pretrained: str | None = None,
+        **options: Any,
+    ) -> Backbone:
+        """Build the backbone ``name`` for ``input_shape`` ``(H, W, 3)``, with a local
+        ``pretrained`` weights file or None (errors as :meth:`build_decoder`)."""
+        return self.build(BACKBONES, name, input_shape, pretrained=pretrained, options=options)
+
+    def check_backbone(
+        self,
+        name: str,
+        input_shape: tuple[int, int, int],
+        /,
+        *,
+        pretrained: str | None = None,
+        **options: Any,
+    ) -> BackboneComponent:
+        """Resolve the backbone ``name`` and check that its factory accepts these arguments,
+        without building it (no TensorFlow; see :func:`check_component_options`)."""
+        found = check_component_options(
+            self, BACKBONES.name, name, input_shape, pretrained=pretrained, options=options
+        )
+        return cast("BackboneComponent", found)
+
+    def build_loss(self, name: str, /, **options: Any) -> Loss:
+        """Build the loss ``name`` with its options (errors as :meth:`build_decoder`)."""
+        return self.build(LOSSES, name, options=options)
+
+    def build_threshold_policy(
+        self,
+        name: str,
+        arg: str | None = None,
+        /,
+        *,
+        positive_rate: float | None = None,
+        oof_labels: np.ndarray | None = None,
+        oof_scores: np.ndarray | None = None,
+    ) -> ThresholdPolicy:
+        """Build the threshold policy ``name`` with ``arg`` (the ``ARG`` of ``NAME:ARG``)
+        and its context: the runs' positive rate and the out-of-fold breast labels and
+        scores, ``(M,)`` each (errors as :meth:`build_decoder`)."""
+        return self.build(
+            THRESHOLD_POLICIES,
+            name,
+            arg,
+            positive_rate=positive_rate,
+            oof_labels=oof_labels,
+            oof_scores=oof_scores,
+        )
+
+    def build_metric(
+        self, name: str, /, *, threshold: float | None = None, **options: Any
+    ) -> Metric:
+        """Build the metric ``name`` with its options; a metric that needs a threshold is
+        given ``threshold`` (passed only when not None; errors as :meth:`build_decoder`)."""
+        context = {} if threshold is None else {"threshold": threshold}
+        return self.build(METRICS, name, options=options, **context)
 
 
 def _normalise(name: str) -> str:
@@ -329,80 +552,116 @@ def _build_plugin_manager(
     return pm
 
 
+def manager_or_shared(manager: pluggy.PluginManager | None = None) -> MammokitPluginManager:
+    """``manager``, or the shared one (:func:`get_plugin_manager`) when None.
+
+    Functions that take a manager accept any ``pluggy.PluginManager`` in their signature;
+    the plugin core needs the one :func:`get_plugin_manager` builds, and this is where a
+    caller's manager is narrowed to it.
+
+    Raises:
+        PluginError: ``manager`` was not built by :func:`get_plugin_manager`.
+    """
+    if manager is None:
+        return get_plugin_manager()
+    if not isinstance(manager, MammokitPluginManager):
+        raise PluginError(
+            f"mammokit needs a plugin manager built by mammokit.get_plugin_manager(), got a "
+            f"{type(manager).__name__}"
+        )
+    return manager
+
+
 def _plugin_name(pm: pluggy.PluginManager, plugin: object) -> str:
     return pm.get_name(plugin) or repr(plugin)
 
 
-def _distribution(pm: pluggy.PluginManager, name: str) -> tuple[str, str]:
-    if isinstance(pm, MammokitPluginManager):
-        return pm.distribution_of(name)
-    return ("(unknown)", "")
+@attrs.frozen
+class _Given:
+    """What one plugin's registry hook implementation returned."""
+
+    plugin: str
+    result: Any
 
 
-def _collect(pm: pluggy.PluginManager, hook_name: str) -> list[Component[Any]]:
-    """Call the hook through pluggy and tag each component with its plugin's name.
+def _attribute(caller: pluggy.HookCaller, plugin_name: str) -> None:
+    """Wrap ``plugin_name``'s implementations of the registry hook ``caller`` (wrappers
+    aside), so that each call returns a :class:`_Given` and a failure is a PluginError
+    naming the plugin."""
+    for impl in caller.get_hookimpls():
+        if impl.plugin_name == plugin_name and not (impl.hookwrapper or impl.wrapper):
+            # pluggy types HookImpl.function as Final, but it is a plain attribute: it is
+            # replaced here once, at registration, before the hook is ever called.
+            impl.function = _attributed(impl.function, plugin_name, caller.name)  # type: ignore[misc]
 
-    pluggy calls the implementations in reverse order of ``get_hookimpls()`` (wrappers
-    aside) and keeps every result that is not None, so each list lines up with its
-    implementation; a registry hook implementation must return a list (maybe empty).
+
+def _attributed(
+    function: Callable[..., Any], plugin_name: str, hook_name: str
+) -> Callable[..., _Given]:
+    @functools.wraps(function)
+    def call(*args: Any, **kwargs: Any) -> _Given:
+        try:
+            result = function(*args, **kwargs)
+        except Exception as err:
+            raise PluginError(
+                f"Plugin {plugin_name!r} failed in hook {hook_name}: {type(err).__name__}: {err}"
+            ) from err
+        return _Given(plugin_name, result)
+
+    return call
+
+
+def _collect(pm: MammokitPluginManager, hook_name: str) -> list[Component[Any]]:
+    """Call the hook through pluggy (once per manager until a plugin is registered or
+    unregistered): every plugin's components, each as the hook's record type and tagged with
+    its plugin's name.
 
     Raises:
+        ConfigError: ``hook_name`` is no registry hook.
         PluginError: an implementation failed, returned None, or returned something that is
-            not a :class:`~mammokit.Component`.
+            not a :class:`~mammokit.Component` of this hook.
     """
     if hook_name not in REGISTRY_HOOKS:
         raise ConfigError(f"Unknown hook {hook_name!r}; choose one of: {', '.join(REGISTRY_HOOKS)}")
-    if isinstance(pm, MammokitPluginManager):
-        if hook_name not in pm.collected:
-            pm.collected[hook_name] = _call_registry_hook(pm, hook_name)
-        return list(pm.collected[hook_name])
-    return _call_registry_hook(pm, hook_name)
+    if hook_name not in pm.collected:
+        pm.collected[hook_name] = _call_registry_hook(pm, hook_name)
+    return list(pm.collected[hook_name])
 
 
-def _call_registry_hook(pm: pluggy.PluginManager, hook_name: str) -> list[Component[Any]]:
-    """One call of a registry hook, each component tagged with its plugin (see _collect)."""
+def _call_registry_hook(pm: MammokitPluginManager, hook_name: str) -> list[Component[Any]]:
+    """One call of a registry hook through ``pm.hook`` (see :func:`_collect`); each result
+    comes with its plugin's name from the wrapped implementation."""
     caller: pluggy.HookCaller = getattr(pm.hook, hook_name)
-    impls = [i for i in reversed(caller.get_hookimpls()) if not (i.hookwrapper or i.wrapper)]
-    try:
-        results = caller()
-    except Exception as err:
-        culprit = _raising_plugin(err, impls)
-        raise PluginError(
-            f"Plugin {culprit!r} failed in hook {hook_name}: {type(err).__name__}: {err}"
-        ) from err
-    if len(results) != len(impls):
-        raise PluginError(
-            f"A plugin of hook {hook_name} returned None (one of "
-            f"{', '.join(repr(i.plugin_name) for i in impls)}); a registry hook returns a "
-            "list of components, empty when it has none"
-        )
     found: list[Component[Any]] = []
-    for impl, result in zip(impls, results, strict=True):
-        for component in result:
-            if not isinstance(component, Component):
-                raise PluginError(
-                    f"Plugin {impl.plugin_name!r} returned {component!r} from {hook_name}; "
-                    "expected mammokit.Component records"
-                )
-            found.append(attrs.evolve(component, plugin=impl.plugin_name))
+    for given in caller():
+        if given.result is None:
+            raise PluginError(
+                f"Plugin {given.plugin!r} returned None from hook {hook_name}; a registry "
+                "hook returns a list of components, empty when it has none"
+            )
+        found += [_as_record(c, hook_name, given.plugin) for c in given.result]
     return found
 
 
-def _raising_plugin(err: BaseException, impls: Sequence[pluggy.HookImpl]) -> str:
-    """The plugin whose implementation is on ``err``'s traceback (pluggy calls them all in
-    one loop, so the traceback tells which one raised)."""
-    codes: dict[object, str] = {}
-    for impl in impls:
-        function = getattr(impl.function, "__func__", impl.function)
-        code = getattr(function, "__code__", None)
-        if code is not None:
-            codes[code] = impl.plugin_name
-    traceback = err.__traceback__
-    while traceback is not None:
-        if traceback.tb_frame.f_code in codes:
-            return codes[traceback.tb_frame.f_code]
-        traceback = traceback.tb_next
-    return " or ".join(impl.plugin_name for impl in impls)
+def _as_record(component: object, hook_name: str, plugin: str) -> Component[Any]:
+    """``component`` as ``hook_name``'s record type, tagged with ``plugin``.
+
+    Raises:
+        PluginError: it is no Component, or the record of another hook.
+    """
+    record = HOOK_TYPES[hook_name].record
+    if isinstance(component, record):
+        return attrs.evolve(component, plugin=plugin)
+    others = tuple(h.record for h in HOOK_TYPES.values() if h.record is not record)
+    if not isinstance(component, Component) or isinstance(component, others):
+        raise PluginError(
+            f"Plugin {plugin!r} returned {component!r} from {hook_name}; expected "
+            f"mammokit.Component records (mammokit.{record.__name__} or a plain Component)"
+        )
+    return cast(
+        "Component[Any]",
+        record(component.name, component.description, component.factory, plugin=plugin),
+    )
 
 
 def _conflicts(found: Sequence[Component[Any]], hook_name: str) -> list[str]:
@@ -425,7 +684,7 @@ def get_components(pm: pluggy.PluginManager, hook_name: str) -> dict[str, Compon
     Raises:
         PluginError: plugins conflict ("Conflicting plugins for ...", every name listed).
     """
-    found = _collect(pm, hook_name)
+    found = _collect(manager_or_shared(pm), hook_name)
     conflicts = _conflicts(found, hook_name)
     if conflicts:
         raise PluginError("; ".join(conflicts))
@@ -433,53 +692,53 @@ def get_components(pm: pluggy.PluginManager, hook_name: str) -> dict[str, Compon
 
 
 def get_decoders(pm: pluggy.PluginManager) -> dict[str, DecoderComponent]:
-    """The ``mammokit_decoders`` components."""
-    return cast("dict[str, DecoderComponent]", get_components(pm, "mammokit_decoders"))
+    """The ``mammokit_decoders`` components (``pm.decoders()``)."""
+    return manager_or_shared(pm).decoders()
 
 
-def get_windowing_methods(pm: pluggy.PluginManager) -> dict[str, Component[WindowingMethod]]:
-    """The ``mammokit_windowing_methods`` components."""
-    return get_components(pm, "mammokit_windowing_methods")
+def get_windowing_methods(pm: pluggy.PluginManager) -> dict[str, WindowingMethodComponent]:
+    """The ``mammokit_windowing_methods`` components (``pm.window_methods()``)."""
+    return manager_or_shared(pm).window_methods()
 
 
-def get_roi_extractors(pm: pluggy.PluginManager) -> dict[str, Component[RoiExtractor]]:
-    """The ``mammokit_roi_extractors`` components."""
-    return get_components(pm, "mammokit_roi_extractors")
+def get_roi_extractors(pm: pluggy.PluginManager) -> dict[str, RoiExtractorComponent]:
+    """The ``mammokit_roi_extractors`` components (``pm.roi_extractors()``)."""
+    return manager_or_shared(pm).roi_extractors()
 
 
-def get_padders(pm: pluggy.PluginManager) -> dict[str, Component[Padder]]:
-    """The ``mammokit_padders`` components."""
-    return get_components(pm, "mammokit_padders")
+def get_padders(pm: pluggy.PluginManager) -> dict[str, PadderComponent]:
+    """The ``mammokit_padders`` components (``pm.padders()``)."""
+    return manager_or_shared(pm).padders()
 
 
-def get_sampling_strategies(pm: pluggy.PluginManager) -> dict[str, Component[SamplingStrategy]]:
-    """The ``mammokit_sampling_strategies`` components."""
-    return get_components(pm, "mammokit_sampling_strategies")
+def get_sampling_strategies(pm: pluggy.PluginManager) -> dict[str, SamplingStrategyComponent]:
+    """The ``mammokit_sampling_strategies`` components (``pm.sampling_strategies()``)."""
+    return manager_or_shared(pm).sampling_strategies()
 
 
-def get_external_datasets(pm: pluggy.PluginManager) -> dict[str, Component[ExternalDataset]]:
-    """The ``mammokit_external_datasets`` components."""
-    return get_components(pm, "mammokit_external_datasets")
+def get_external_datasets(pm: pluggy.PluginManager) -> dict[str, ExternalDatasetComponent]:
+    """The ``mammokit_external_datasets`` components (``pm.external_datasets()``)."""
+    return manager_or_shared(pm).external_datasets()
 
 
-def get_backbones(pm: pluggy.PluginManager) -> dict[str, Component[Backbone]]:
-    """The ``mammokit_backbones`` components."""
-    return get_components(pm, "mammokit_backbones")
+def get_backbones(pm: pluggy.PluginManager) -> dict[str, BackboneComponent]:
+    """The ``mammokit_backbones`` components (``pm.backbones()``)."""
+    return manager_or_shared(pm).backbones()
 
 
-def get_losses(pm: pluggy.PluginManager) -> dict[str, Component[Loss]]:
-    """The ``mammokit_losses`` components."""
-    return get_components(pm, "mammokit_losses")
+def get_losses(pm: pluggy.PluginManager) -> dict[str, LossComponent]:
+    """The ``mammokit_losses`` components (``pm.losses()``)."""
+    return manager_or_shared(pm).losses()
 
 
-def get_threshold_policies(pm: pluggy.PluginManager) -> dict[str, Component[ThresholdPolicy]]:
-    """The ``mammokit_threshold_policies`` components."""
-    return get_components(pm, "mammokit_threshold_policies")
+def get_threshold_policies(pm: pluggy.PluginManager) -> dict[str, ThresholdPolicyComponent]:
+    """The ``mammokit_threshold_policies`` components (``pm.threshold_policies()``)."""
+    return manager_or_shared(pm).threshold_policies()
 
 
-def get_metrics(pm: pluggy.PluginManager) -> dict[str, Component[Metric]]:
-    """The ``mammokit_metrics`` components."""
-    return get_components(pm, "mammokit_metrics")
+def get_metrics(pm: pluggy.PluginManager) -> dict[str, MetricComponent]:
+    """The ``mammokit_metrics`` components (``pm.metrics()``)."""
+    return manager_or_shared(pm).metrics()
 
 
 def resolve_component(pm: pluggy.PluginManager, hook_name: str, name: str) -> Component[Any]:
@@ -552,6 +811,18 @@ def build_resolved(
     return built
 
 
+def build_record(
+    hook: HookType[Any, B],
+    component: Component[Any],
+    *args: Any,
+    options: dict[str, Any] | None = None,
+    **context: Any,
+) -> B:
+    """Build a component already resolved under ``hook`` (e.g. a decoder chosen per file):
+    :func:`build_resolved` with a typed result."""
+    return cast("B", build_resolved(component, hook.name, *args, options=options, **context))
+
+
 #: (hook, component name, plugin, built type) already checked against their Protocol.
 _CHECKED: set[tuple[str, str, str, type]] = set()
 
@@ -609,7 +880,12 @@ def check_component_options(
 def list_plugins(pm: pluggy.PluginManager) -> list[PluginInfo]:
     """Every plugin with its distribution, version, components per hook and status:
     the registered ones, then those disabled by ``MAMMOKIT_DISABLE_PLUGINS`` and those that
-    failed to load."""
+    failed to load.
+
+    Raises:
+        PluginError: ``pm`` was not built by :func:`get_plugin_manager`.
+    """
+    pm = manager_or_shared(pm)
     provides: dict[str, dict[str, list[str]]] = {}
     for hook_name in REGISTRY_HOOKS:
         for component in _collect(pm, hook_name):
@@ -619,7 +895,7 @@ def list_plugins(pm: pluggy.PluginManager) -> list[PluginInfo]:
     infos = []
     for plugin in pm.get_plugins():
         name = _plugin_name(pm, plugin)
-        dist, version = _distribution(pm, name)
+        dist, version = pm.distribution_of(name)
         infos.append(
             PluginInfo(
                 name=name,
@@ -629,6 +905,5 @@ def list_plugins(pm: pluggy.PluginManager) -> list[PluginInfo]:
             )
         )
     infos.sort(key=lambda info: (info.distribution != "mammokit", info.name))
-    if isinstance(pm, MammokitPluginManager):
-        infos += sorted([*pm.disabled, *pm.failed], key=lambda info: info.name)
+    infos += sorted([*pm.disabled, *pm.failed], key=lambda info: info.name)
     return infos
