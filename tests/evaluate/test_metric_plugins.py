@@ -244,8 +244,9 @@ def test_train_config_metrics() -> None:
     assert TrainConfig(metrics=("auc",)).validation_metrics == ("auc",)
     assert TrainConfig(metrics=("pf1",)).validation_metrics == ("pf1", "auc")
     assert TrainConfig(metrics=("pf1",), monitor="val_loss").validation_metrics == ("pf1",)
+    assert TrainConfig(monitor="auc").monitor == "breast_auc"  # a bare name: breast level
     with pytest.raises(ValueError, match="monitor must be"):
-        TrainConfig(monitor="auc")
+        TrainConfig(monitor="")
     with pytest.raises(ValueError, match="not in metrics: auc"):
         TrainConfig(metrics=("pf1",), metric_options={"auc": {}})
 
