@@ -587,7 +587,8 @@ def run_demo(
         ConfigError: bad arguments, an unknown backbone or an unusable ``out_dir``.
         MammokitError: a synthetic image could not be preprocessed or scored.
     """
-    from mammokit.plugins import get_plugin_manager, resolve_component
+    from mammokit.plugins import get_plugin_manager
+    from mammokit.plugins.types import BACKBONES
 
     started = time.perf_counter()
     opts = options_with(DemoOptions, options, changes, where="run_demo")
@@ -597,7 +598,7 @@ def run_demo(
     train_patients, test_patients = int(opts.patients), int(opts.test_patients)
     _check_patients(train_patients, test_patients)
     chosen = backbone or DEFAULT_BACKBONE
-    resolve_component(get_plugin_manager(), "mammokit_backbones", chosen)
+    get_plugin_manager().resolve(BACKBONES, chosen)
     reason = DEFAULT_BACKBONE_REASON if backbone is None else "chosen with --backbone"
     root = Path(out_dir)
     _prepare_out(root)

@@ -15,12 +15,8 @@ import pluggy
 from mammokit.components import Component
 from mammokit.config import PreprocessConfig, config_from_dict, config_with
 from mammokit.images import CropBox, DecodedImage, Preprocessed, WindowedImage
-from mammokit.plugins import (
-    build_resolved,
-    get_components,
-    get_plugin_manager,
-    resolve_component,
-)
+from mammokit.plugins import MammokitPluginManager, build_record, manager_or_shared
+from mammokit.plugins.types import DECODERS, PADDERS, ROI_EXTRACTORS, WINDOWING_METHODS
 
 __all__ = ["ImagePipeline"]
 
@@ -44,22 +40,14 @@ class ImagePipeline:
         **overrides: Any,
     ) -> None:
         self.config: PreprocessConfig = config_with(PreprocessConfig, config, overrides)
-        self.manager: pluggy.PluginManager = manager or get_plugin_manager()
-        self._decoders = get_components(self.manager, "mammokit_decoders")
+        self.manager: MammokitPluginManager = manager_or_shared(manager)
+        self._decoders = self.manager.decoders()
         if self.config.decoder != AUTO_DECODER:
-            resolve_component(self.manager, "mammokit_decoders", self.config.decoder)
-        self._window_component = resolve_component(
-            self.manager, "mammokit_windowing_methods", self.config.window
-        )
-        self._roi_component = resolve_component(
-            self.manager, "mammokit_roi_extractors", self.config.roi
-        )
-        self._padder_component = resolve_component(
-            self.manager, "mammokit_padders", self.config.padder
-        )
-        roi = build_resolved(
-            self._roi_component, "mammokit_roi_extractors", options=self.config.roi_options
-        )
+            self.manager.resolve(DECODERS, self.config.decoder)
+        self._window_component = self.manager.resolve(WINDOWING_METHODS, self.config.window)
+        self._roi_component = self.manager.resolve(ROI_EXTRACTORS, self.config.roi)
+        self._padder_component = self.manager.resolve(PADDERS, self.config.padder)
+        roi = build_record(ROI_EXTRACTORS, self._roi_component, options=self.config.roi_options)
         from mammokit.dicom.decode import ConfiguredDecode
         from mammokit.preprocess.chain import RoiChain
         from mammokit.preprocess.stages import Stages
@@ -74,16 +62,12 @@ class ImagePipeline:
                 max_pixels=self.config.max_pixels,
                 max_bytes=self.config.max_bytes,
             ),
-            window_method=build_resolved(
-                self._window_component,
-                "mammokit_windowing_methods",
-                options=self.config.window_options,
+            window_method=build_record(
+                WINDOWING_METHODS, self._window_component, options=self.config.window_options
             ),
             roi=roi,
             roi_chain=RoiChain(self.manager, self.config.roi, roi),
-            pad=build_resolved(
-                self._padder_component, "mammokit_padders", options=self.config.padder_options
-            ),
+            pad=build_record(PADDERS, self._padder_component, options=self.config.padder_options),
         )
 
     def __repr__(self) -> str:

@@ -122,18 +122,19 @@ class Pipeline(ImagePipeline):
 
     def _check_names(self) -> None:
         from mammokit.evaluate.thresholds import parse_policy
-        from mammokit.plugins import check_component_options, resolve_component
+        from mammokit.plugins import check_component_options
+        from mammokit.plugins.types import LOSSES, THRESHOLD_POLICIES
         from mammokit.train.resolve import check_train_components
 
         check_train_components(self.train_config, self.manager)
         check_component_options(
             self.manager,
-            "mammokit_losses",
+            LOSSES.name,
             self.train_config.loss,
             options=self.train_config.loss_options,
         )
         name, _ = parse_policy(self.predict_config.threshold)
-        resolve_component(self.manager, "mammokit_threshold_policies", name)
+        self.manager.resolve(THRESHOLD_POLICIES, name)
 
     def __repr__(self) -> str:
         return (

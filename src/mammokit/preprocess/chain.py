@@ -42,7 +42,6 @@ from typing import TYPE_CHECKING, NamedTuple, TypedDict
 
 import attrs
 import numpy as np
-import pluggy
 from PIL import Image
 
 from mammokit.errors import ResourceLimitError
@@ -71,6 +70,7 @@ from mammokit.protocols import (
 )
 
 if TYPE_CHECKING:
+    from mammokit.plugins import MammokitPluginManager
     from mammokit.preprocess.stages import Stages
 
 __all__ = [
@@ -118,14 +118,11 @@ class RoiChain:
         ConfigError: a fallback name is not a registered extractor.
     """
 
-    def __init__(self, manager: pluggy.PluginManager, name: str, extractor: RoiExtractor) -> None:
-        from mammokit.plugins import build_component
-
+    def __init__(self, manager: MammokitPluginManager, name: str, extractor: RoiExtractor) -> None:
         self.steps: list[tuple[str, RoiExtractor]] = [(name, extractor)]
         for fallback in getattr(extractor, "fallback", ()):
             if fallback != name:
-                built = build_component(manager, "mammokit_roi_extractors", fallback)
-                self.steps.append((fallback, built))
+                self.steps.append((fallback, manager.build_roi(fallback)))
 
     def __call__(self, pixels: np.ndarray, *, start: int = 0) -> tuple[CropBox, str]:
         """(H, W) breast-left pixels -> (box in those pixels, method name), from step
