@@ -1,4 +1,4 @@
-"""One wiring: the CLI's train, predict, evaluate and demo commands and the demo compose
+"""One wiring: the CLI's preprocess, train, predict, evaluate and demo commands and the demo compose
 their steps through :mod:`mammokit.run` (``Pipeline``, ``Run``, ``Ensemble``).
 
 The import-linter contract in pyproject.toml forbids these modules the lower layers'
@@ -17,7 +17,14 @@ import pytest
 import mammokit
 
 SRC = Path(mammokit.__file__).parent
-WIRED = ("cli/train.py", "cli/predict.py", "cli/evaluate.py", "cli/demo.py", "demo.py")
+WIRED = (
+    "cli/preprocess.py",
+    "cli/train.py",
+    "cli/predict.py",
+    "cli/evaluate.py",
+    "cli/demo.py",
+    "demo.py",
+)
 #: The step functions that mammokit.run composes, by the name they are exported under.
 STEPS = frozenset({"preprocess_dataset", "train", "predict", "evaluate", "write_report"})
 

@@ -85,9 +85,8 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from mammokit.config import PreprocessConfig, config_from_dict, load_toml
-    from mammokit.data.runner import preprocess_dataset
     from mammokit.errors import ConfigError
-    from mammokit.pipeline import ImagePipeline
+    from mammokit.run import Pipeline
 
     settings: dict[str, Any] = {}
     if args.config:
@@ -100,8 +99,7 @@ def run(args: argparse.Namespace) -> int:
     if args.shard_size <= 0:
         raise ConfigError(f"--shard-size must be positive, got {args.shard_size}")
     config = config_from_dict(PreprocessConfig, settings, where=args.config or "--size")
-    result = preprocess_dataset(
-        ImagePipeline(config),
+    result = Pipeline(config).preprocess_dataset(
         args.images,
         args.csv,
         args.out,

@@ -46,6 +46,7 @@ from mammokit.evaluate.thresholds import build_policy
 from mammokit.plugins import get_plugin_manager
 from mammokit.scoring.aggregate import aggregate_scores, with_prediction_id
 from mammokit.scoring.metricset import select_report_metrics
+from mammokit.train.rundir import RunDir
 
 __all__ = [
     "EvaluationData",
@@ -335,7 +336,7 @@ def evaluate(
             infos, threshold, policy_prior(threshold, rates),
             scores.labels if scores is not None else None,
         ),
-        config_text=infos[0].path.joinpath("config.toml").read_text(encoding="utf-8")
+        config_text=RunDir(infos[0].path).config.read_text(encoding="utf-8")
         if len(infos) == 1
         else "",
         crop_loader=png_crop_loader(crops) if crops is not None else None,

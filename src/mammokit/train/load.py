@@ -15,13 +15,14 @@ from mammokit.config import load_toml
 from mammokit.errors import ConfigError
 from mammokit.plugins import manager_or_shared
 from mammokit.plugins.types import BACKBONES
+from mammokit.train.rundir import RunDir
 
 __all__ = ["backbone_custom_objects", "load_model", "predict_images"]
 
 
 def _saved_backbone(model_path: Path) -> str | None:
     """The backbone named in the ``config.toml`` beside ``model_path``, if there is one."""
-    config = model_path.parent / "config.toml"
+    config = RunDir(model_path.parent).config
     if not config.is_file():
         return None
     backbone = load_toml(config).get("train", {}).get("backbone")
@@ -73,7 +74,7 @@ def load_model(run_dir: str | Path, *, manager: pluggy.PluginManager | None = No
     keras = import_keras()
     path = Path(run_dir)
     if path.is_dir():
-        path = path / "model.keras"
+        path = RunDir(path).model
     if not path.is_file():
         raise ConfigError(f"{path}: no trained model (model.keras) found")
     plugins = manager_or_shared(manager)
