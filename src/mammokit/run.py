@@ -336,7 +336,7 @@ class Run:
         return RunDir(self.root).model
 
     def history(self) -> pd.DataFrame:
-        """``history.csv``: one row per epoch, numbered from 1 as in the log and ``summary.json``."""
+        """``history.csv``: one row per epoch, numbered from 1 (as in ``summary.json``)."""
         import pandas as pd
 
         from mammokit.train.rundir import RunDir
