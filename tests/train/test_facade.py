@@ -11,6 +11,7 @@ saved pipeline and ``predict_file`` gives the score ``mammokit predict`` gives t
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -21,6 +22,7 @@ import pytest
 from test_processes import mammokit as cli
 
 import mammokit
+from mammokit._tf import TF_LOGS_ENV
 
 pytestmark = pytest.mark.train
 
@@ -89,8 +91,9 @@ def test_run_evaluate_equals_the_cli(fitted: tuple[Path, mammokit.Run]) -> None:
 def test_open_in_a_new_process_rebuilds_the_pipeline_and_scores_a_file(
     fitted: tuple[Path, mammokit.Run],
 ) -> None:
-    """``Run.open`` in a new Python process, then ``mammokit predict`` in another (about
-    35 s): a saved run alone rebuilds the pipeline and gives the CLI's score."""
+    """``Run.open`` in a user's script in a new process, then ``mammokit predict`` in another
+    (about 35 s): a saved run alone rebuilds the pipeline and gives the CLI's score, and the
+    script's output holds no TensorFlow start-up log (library calls are as quiet as the CLI)."""
     root, run = fitted
     table = pd.read_csv(root / "data/train.csv", dtype={"image_id": str, "patient_id": str})
     row = table.iloc[0]
@@ -102,9 +105,13 @@ def test_open_in_a_new_process_rebuilds_the_pipeline_and_scores_a_file(
         "assert run.pipeline.train_config.backbone == 'convnextv2_atto'\n"
         "print(repr(run.predict_file(sys.argv[2], laterality=sys.argv[3])))\n"
     )
-    done = subprocess.run([sys.executable, "-c", script, str(run.root), str(image),
-                           row["laterality"]], capture_output=True, text=True)  # fmt: skip
+    (root / "score_one.py").write_text(script, encoding="utf-8")
+    quiet = {k: v for k, v in os.environ.items() if k not in (TF_LOGS_ENV, "TF_CPP_MIN_LOG_LEVEL")}
+    args = [sys.executable, str(root / "score_one.py"), str(run.root), str(image)]
+    done = subprocess.run([*args, row["laterality"]], capture_output=True, text=True, env=quiet)
     assert done.returncode == 0, done.stderr
+    logs = ("absl::InitializeLog", "I0000", "E0000", "cuInit", "oneDNN", "cuda", "TF-TRT")
+    assert not [line for line in done.stderr.splitlines() if any(m in line for m in logs)]
     score = float(done.stdout.strip().splitlines()[-1])
     cli("predict", "--run", run.root, "--images", "data/train_images", "--csv",
         "data/train.csv", "--out", "one-sub.csv", "--scores", "one-images.csv",
