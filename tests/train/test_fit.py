@@ -47,6 +47,10 @@ def test_train_writes_the_run_directory(run_dir: Path, preprocessed_dir: Path) -
     assert config["preprocess"]["size"] == [128, 64]
     assert config["train"]["backbone"] == "convnextv2_atto"
     assert 0.0 < config["stats"]["positive_rate"] < 1.0 and config["stats"]["seed"] == 42
+    mix = config["stats"]["sampling"]  # what the default undersampling drew in epoch 1
+    assert 0 < mix["positive_rows"] < mix["rows_per_epoch"]
+    assert mix["positive_fraction"] == round(mix["positive_rows"] / mix["rows_per_epoch"], 4)
+    assert mix["data_positive_fraction"] <= mix["positive_fraction"] <= 0.5
     history = pd.read_csv(run_dir / "history.csv")
     assert list(history["epoch"]) == [1]  # epochs from 1, as in the log and summary.json
     for column in ("loss", "val_breast_pf1", "val_breast_auc", "val_image_pf1", "val_image_auc"):

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from mammokit.errors import ConfigError
-from mammokit.train.sampling import Undersample
+from mammokit.train.sampling import Undersample, epoch_mix
 
 
 def _positive_share(labels: np.ndarray, sampler: Undersample) -> float:
@@ -45,3 +45,11 @@ def test_the_cap_is_an_option_and_one_turns_it_off() -> None:
     )
     with pytest.raises(ConfigError, match="max_positive_fraction"):
         Undersample(max_positive_fraction=0)
+
+
+def test_the_epoch_mix_says_what_a_plan_draws() -> None:
+    labels = np.array([1] * 20 + [0] * 980)
+    mix = epoch_mix(Undersample(), labels, seed=0, batch_size=8)
+    assert mix == {"rows_per_epoch": 20 + round(980 / 3), "positive_rows": 20,
+                   "positive_fraction": round(20 / (20 + round(980 / 3)), 4),
+                   "data_positive_fraction": 0.02}  # fmt: skip

@@ -23,6 +23,7 @@ __all__ = [
     "ClassWeight",
     "NoSampling",
     "Undersample",
+    "epoch_mix",
     "epoch_rng",
     "pad_to_batches",
     "sampling_components",
@@ -175,6 +176,22 @@ class BalancedBatches:
             for i, part in enumerate(neg_split)
         ]
         return np.concatenate(batches).astype(np.int64)
+
+
+def epoch_mix(
+    strategy: SamplingStrategy, labels: np.ndarray, *, seed: int, batch_size: int
+) -> dict[str, float | int]:
+    """What the strategy's first epoch draws from ``labels`` (recorded in a run's
+    ``config.toml`` ``[stats] sampling``): the rows, the positive rows among them, their
+    share, and the share of positives in the data itself."""
+    labels = _labels(labels)
+    drawn = labels[strategy.plan(labels, epoch=0, seed=seed, batch_size=batch_size)]
+    return {
+        "rows_per_epoch": int(drawn.size),
+        "positive_rows": int(drawn.sum()),
+        "positive_fraction": round(float(drawn.mean()), 4) if drawn.size else 0.0,
+        "data_positive_fraction": round(float(labels.mean()), 4) if labels.size else 0.0,
+    }
 
 
 def sample_weights(labels: np.ndarray, class_weight: Mapping[int, float] | None) -> np.ndarray:

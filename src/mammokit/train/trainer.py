@@ -52,7 +52,7 @@ from mammokit.train.outputs import (
     write_summary,
 )
 from mammokit.train.rundir import RunDir, read_run_config, write_run_config
-from mammokit.train.sampling import epoch_rng, pad_to_batches, sample_weights
+from mammokit.train.sampling import epoch_mix, epoch_rng, pad_to_batches, sample_weights
 from mammokit.train.table import read_dataset, run_stats
 
 __all__ = ["Trainer"]
@@ -327,6 +327,16 @@ class Trainer:
         if data.aux:
             stats["aux_classes"] = {t.column: list(t.classes) for t in data.aux}
         data = self._with_external(data)
+        stats["sampling"] = epoch_mix(
+            components.sampler, data.train_rows["cancer"].to_numpy().astype(np.int64),
+            seed=config.seed, batch_size=config.batch_size,
+        )  # fmt: skip
+        logger.info(
+            "sampling %s: epochs of %d rows, %.1f%% positive (the training rows: %.1f%%)",
+            config.sampling, stats["sampling"]["rows_per_epoch"],
+            100 * stats["sampling"]["positive_fraction"],
+            100 * stats["sampling"]["data_positive_fraction"],
+        )  # fmt: skip
         inputs = _inputs(
             self.data_dir, config, data, components.sampler, int(state.get("epoch", 0))
         )
