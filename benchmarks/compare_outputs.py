@@ -138,7 +138,6 @@ def _phantoms(cache: Path) -> list[Path]:
             phantom,
             Encoding(**encoding),
             patient_id="7",
-            image_id=name,
             laterality="" if "partial" in name else ("R" if right else "L"),
             view=str(drawing.get("view", "CC")),
             seed=i,
@@ -155,7 +154,7 @@ def _phantoms(cache: Path) -> list[Path]:
         big = Phantom(image=canvas, breast_mask=masks[0], lesion_mask=masks[1])
         encoding = Encoding(transfer_syntax="jpeg2000", voi_function="SIGMOID")
         write_dicom(
-            small_breast, big, encoding, patient_id="7", image_id="s", laterality="L", view="MLO"
+            small_breast, big, encoding, patient_id="7", laterality="L", view="MLO"
         )
     paths.append(small_breast)
     png = folder / "display.png"
