@@ -153,8 +153,7 @@ def decode_file(
 
 class _Built:
     """What one configuration builds once and reuses for every file: its Limits, the
-    decoders built so far and their availability (by name). A copy sent to another process
-    starts empty."""
+    decoders built so far and their availability (by name)."""
 
     __slots__ = ("decoders", "limits", "probed")
 
@@ -168,9 +167,6 @@ class _Built:
         if name not in self.probed:
             self.probed[name] = _available(component)
         return self.probed[name]
-
-    def __reduce__(self) -> tuple[type[_Built], tuple[()]]:
-        return (_Built, ())
 
 
 def _decode(
