@@ -47,7 +47,7 @@ from pydicom.pixels import pixel_array
 
 from mammokit.components import DecoderComponent
 from mammokit.dicom import decode_file
-from mammokit.dicom.choose import candidates
+from mammokit.dicom.decode import candidates
 from mammokit.dicom.decoders._dicomsdl_table import VERIFIED_TRANSFER_SYNTAXES
 from mammokit.dicom.header import read_checked
 from mammokit.dicom.limits import DEFAULT_LIMITS

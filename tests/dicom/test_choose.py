@@ -15,14 +15,14 @@ from pydicom.encaps import encapsulate, generate_frames
 from pydicom.uid import JPEG2000Lossless, JPEGLossless, JPEGLosslessSV1, RLELossless
 
 import mammokit
-import mammokit.dicom.choose
 from mammokit.dicom import decode_file
-from mammokit.dicom.choose import candidates, reduction_level
+from mammokit.dicom.decode import candidates
 from mammokit.dicom.decoders._dicomsdl_table import (
     EXCLUDED_TRANSFER_SYNTAXES,
     VERIFIED_TRANSFER_SYNTAXES,
     dicomsdl_available,
 )
+from mammokit.dicom.decoders.base import reduction_level
 from mammokit.dicom.decoders.imagecodecs import imagecodecs_available
 from mammokit.images import ImageMeta
 from mammokit.plugins import get_components, get_plugin_manager

@@ -204,3 +204,43 @@ def test_image_over_the_pixel_limit(tmp_path: Path, decoders: dict) -> None:
     Image.fromarray(np.zeros((100, 100), np.uint8)).save(tmp_path / "a.png")
     with pytest.raises(mammokit.ResourceLimitError, match="max_pixels=5,000"):
         _decode(tmp_path / "a.png", decoders, max_pixels=5000)
+
+
+def test_configured_decode_builds_each_decoder_once(tmp_path: Path, decoders: dict) -> None:
+    from mammokit.dicom.decode import ConfiguredDecode
+    from mammokit.dicom.decoders.pydicom import PydicomDecoder
+
+    built: list[PydicomDecoder] = []
+
+    def factory(**options: object) -> PydicomDecoder:
+        built.append(PydicomDecoder(**options))  # type: ignore[arg-type]
+        return built[-1]
+
+    counting = mammokit.DecoderComponent(
+        name="counting", description="pydicom, counting its builds", factory=factory
+    )
+    decode = ConfiguredDecode({**decoders, "counting": counting}, name="counting")
+    assert len(built) == 1  # built with the configuration, before any file
+    paths = [write_dicom(tmp_path / f"{i}.dcm", _image()) for i in range(3)]
+    for path in paths:
+        got = decode(path)
+        want = _decode(path, decoders, name="pydicom")
+        assert got.decoder == "counting"
+        np.testing.assert_array_equal(got.pixels, want.pixels)
+    assert len(built) == 1  # and kept for every file
+
+
+def test_configured_decode_fails_per_file_like_decode_file(tmp_path: Path, decoders: dict) -> None:
+    """A decoder that cannot be built fails on each file with decode_file's error, not
+    when the configuration is made; invalid limits likewise."""
+    from mammokit.dicom.decode import ConfiguredDecode
+
+    path = write_dicom(tmp_path / "a.dcm", _image())
+    bad_options = ConfiguredDecode(decoders, name="pydicom", options={"colour": True})
+    for _ in range(2):
+        with pytest.raises(mammokit.ConfigError, match="invalid options for decoder 'pydicom'"):
+            bad_options(path)
+    bad_limits = ConfiguredDecode(decoders, max_pixels=0)
+    for _ in range(2):
+        with pytest.raises(mammokit.ImageReadError, match="invalid limits"):
+            bad_limits(path)

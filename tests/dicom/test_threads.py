@@ -1,5 +1,5 @@
-"""OpenJPEG's decode threads: the rule of :mod:`mammokit.dicom.threads`, the pool workers'
-share, and pixels that do not depend on the thread count."""
+"""OpenJPEG's decode threads: the rule of :mod:`mammokit.dicom.decoders.j2k_reduced`, the
+pool workers' share, and pixels that do not depend on the thread count."""
 
 from __future__ import annotations
 
@@ -14,9 +14,9 @@ from pydicom.uid import JPEG2000Lossless
 
 from mammokit.data._pool import _pool
 from mammokit.dicom import decode_file
-from mammokit.dicom.decoders.j2k_reduced import J2kReducedDecoder
-from mammokit.dicom.threads import (
+from mammokit.dicom.decoders.j2k_reduced import (
     OPENJPEG_ENV,
+    J2kReducedDecoder,
     cpus,
     decode_threads,
     openjpeg_threads,

@@ -42,7 +42,8 @@ from mammokit import (
 )
 from mammokit.config import config_from_dict, config_to_dict
 from mammokit.dicom import read_meta
-from mammokit.dicom.limits import BoundedFile, Limits
+from mammokit.dicom.header import BoundedFile
+from mammokit.dicom.limits import Limits
 from mammokit.synthetic.encoders.write import dataset_for, write_dicom
 
 SIZE = (64, 32)

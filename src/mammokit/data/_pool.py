@@ -36,7 +36,7 @@ from mammokit.data._job import (
     timeout_outcome,
 )
 from mammokit.data.mainguard import check_main_guard
-from mammokit.dicom.threads import cpus, set_worker_share
+from mammokit.dicom.decoders.j2k_reduced import cpus, set_worker_share
 
 __all__ = ["run_in_pool", "start_method"]
 

@@ -43,7 +43,7 @@ from mammokit.data._job import (
     run_job,
     timeout_outcome,
 )
-from mammokit.dicom.threads import set_worker_share
+from mammokit.dicom.decoders.j2k_reduced import set_worker_share
 from mammokit.errors import ConfigError
 
 __all__ = ["HANG_EXIT", "run_on_dask"]

@@ -36,7 +36,7 @@ from mammokit.data.folder import (
 from mammokit.data.index import FAILURE_COLUMNS, INDEX_COLUMNS, id_sort_key, write_tables
 from mammokit.data.tables import read_table, validate_table
 from mammokit.data.writers import DEFAULT_SHARD_BYTES, infer_column_types, write_features_file
-from mammokit.dicom.threads import cpus
+from mammokit.dicom.decoders.j2k_reduced import cpus
 from mammokit.errors import ConfigError, OutputWriteError
 
 __all__ = ["DatasetOptions", "DatasetResult", "Failure", "OutputWriteError", "preprocess_dataset"]

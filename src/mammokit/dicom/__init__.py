@@ -2,7 +2,7 @@
 
 ``decode_file`` is what :meth:`mammokit.Pipeline.decode` calls; ``read_meta`` reads only
 the header. The decoders are plugins (hook ``mammokit_decoders``, see
-:mod:`mammokit.dicom.plugin`); the automatic choice is in :mod:`mammokit.dicom.choose`.
+:mod:`mammokit.dicom.plugin`); the automatic choice is in :mod:`mammokit.dicom.decode`.
 The two functions are imported on first use, so that registering the decoder plugin does
 not import pydicom or Pillow.
 """

@@ -30,8 +30,7 @@ from pydicom.encaps import generate_frames
 
 from mammokit.dicom import _uids
 from mammokit.dicom._guard import guard
-from mammokit.dicom.header import frame_count
-from mammokit.dicom.limits import BoundedFile
+from mammokit.dicom.header import BoundedFile, frame_count
 from mammokit.errors import DicomDecodeError, ResourceLimitError
 from mammokit.images import ImageMeta
 

@@ -1,7 +1,29 @@
-"""``decode_file``: one file to a DecodedImage, with the named or automatically chosen decoder."""
+"""``decode_file``: one file to a DecodedImage, with the named or automatically chosen decoder.
+
+The automatic choice (``decoder = "auto"``) is made per file. The rule, from what each
+:class:`~mammokit.DecoderComponent` declares:
+
+1. only decoders that are available (``is_available()``) and handle the file's transfer
+   syntax (``transfer_syntaxes`` contains it, or is empty for "any") take part, except
+   where the decoder lists the transfer syntax in ``named_only``;
+2. if ``min_shape`` allows decoding at 1/2 or less (:func:`reduction_level` >= 1),
+   decoders that ``reduces_resolution`` come first;
+3. otherwise full-resolution decoders come first;
+4. within each group the lowest ``speed_rank`` wins (then the name, so the order never
+   depends on plugin registration order).
+
+With the built-ins this gives: ``j2k_reduced`` for JPEG 2000 when the target size allows a
+reduction; ``pylibjpeg_rle`` for RLE; else ``dicomsdl`` when installed and verified for that
+transfer syntax (see :data:`mammokit.dicom.decoders.dicomsdl.VERIFIED_TRANSFER_SYNTAXES`)
+and not named-only (RLE is: see :data:`mammokit.dicom.decoders.dicomsdl.NAMED_ONLY`); else
+``pydicom``. The choice depends on the file, ``min_shape`` and what is installed, never on
+how the run is executed, so an in-process run and a process-pool run write the same index.
+The candidates after the first are the logged fallbacks if the first fails on a file.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Mapping
 from pathlib import Path
@@ -12,21 +34,59 @@ import numpy as np
 
 from mammokit.components import Component, DecoderComponent
 from mammokit.dicom._guard import guard
-from mammokit.dicom.choose import candidates
-from mammokit.dicom.decoders.base import FrameDecoder
+from mammokit.dicom.decoders.base import FrameDecoder, reduction_level
 from mammokit.dicom.header import read_checked
-from mammokit.dicom.imagefile import read_image, read_image_meta, sniff
+from mammokit.dicom.imagefile import read_image, read_image_meta
 from mammokit.dicom.limits import DEFAULT_LIMITS, Limits
 from mammokit.errors import ConfigError, DicomDecodeError, ImageReadError
 from mammokit.images import DecodedImage, ImageMeta
 from mammokit.plugins import build_record
 from mammokit.plugins.types import DECODERS
+from mammokit.protocols import Decoder
 
-__all__ = ["AUTO", "ConfiguredDecode", "decode_file", "read_meta"]
+__all__ = [
+    "AUTO",
+    "ConfiguredDecode",
+    "candidates",
+    "decode_file",
+    "is_image_file",
+    "read_meta",
+    "sniff",
+]
 
 logger = logging.getLogger("mammokit.dicom")
 
 AUTO = "auto"
+
+_MAGIC = (
+    (b"\x89PNG\r\n\x1a\n", "PNG"),
+    (b"\xff\xd8\xff", "JPEG"),
+    (b"II*\x00", "TIFF"),
+    (b"MM\x00*", "TIFF"),
+    (b"P5", "PGM"),
+    (b"P2", "PGM"),
+)
+
+
+def sniff(path: Path) -> str:
+    """``"DICOM"``, ``"PNG"``, ``"JPEG"``, ``"TIFF"``, ``"PGM"`` or ``""`` from the first bytes.
+
+    Raises:
+        ImageReadError: the file cannot be opened.
+    """
+    with guard(path, "cannot open the file", error=ImageReadError), open(path, "rb") as handle:
+        head = handle.read(132)
+    if head[128:132] == b"DICM":
+        return "DICOM"
+    for magic, kind in _MAGIC:
+        if head.startswith(magic):
+            return kind
+    return ""
+
+
+def is_image_file(path: Path) -> bool:
+    """True for PNG/PGM/JPEG/TIFF files (by content, not by name)."""
+    return sniff(path) not in ("", "DICOM")
 
 
 def read_meta(
@@ -62,7 +122,7 @@ def decode_file(
         path: a DICOM file (recognised by the ``DICM`` prefix) or a PNG/PGM/JPEG/TIFF file.
         decoders: the registered decoders by name (``manager.decoders()``).
         name: a decoder name, or ``"auto"`` to choose per file (see
-            :mod:`mammokit.dicom.choose`). A named decoder is used or fails, never replaced.
+            this module's docstring). A named decoder is used or fails, never replaced.
         options: keyword arguments for the decoder's factory (e.g. ``frame=0``).
         min_shape: (rows, columns) the caller needs at least; lets a decoder such as
             ``j2k_reduced`` decode at 1/2, 1/4 or 1/8. None means full resolution.
@@ -80,10 +140,49 @@ def decode_file(
         ResourceLimitError: the header claims more than the limits.
         ConfigError: ``name`` is unknown or not available, or ``options`` are invalid.
     """
-    path = Path(path)
-    options = dict(options or {})
-    with guard(path, "invalid limits", error=ImageReadError):
-        limits = Limits(max_pixels=max_pixels, max_bytes=max_bytes)
+    return _decode(
+        Path(path),
+        decoders,
+        name,
+        dict(options or {}),
+        min_shape,
+        (max_pixels, max_bytes),
+        _Built(),
+    )
+
+
+class _Built:
+    """What one configuration builds once and reuses for every file: its Limits, the
+    decoders built so far and their availability (by name)."""
+
+    __slots__ = ("decoders", "limits", "probed")
+
+    def __init__(self) -> None:
+        self.limits: Limits | None = None
+        self.decoders: dict[str, Decoder] = {}
+        self.probed: dict[str, bool] = {}
+
+    def available(self, name: str, component: Component[Any]) -> bool:
+        """``component.is_available()`` (False if the probe breaks), probed once."""
+        if name not in self.probed:
+            self.probed[name] = _available(component)
+        return self.probed[name]
+
+
+def _decode(
+    path: Path,
+    decoders: Mapping[str, Component[Any]],
+    name: str,
+    options: dict[str, Any],
+    min_shape: tuple[int, int] | None,
+    sizes: tuple[int, int],
+    built: _Built,
+) -> DecodedImage:
+    """:func:`decode_file` with ``built`` holding what earlier calls built."""
+    limits = built.limits
+    if limits is None:
+        with guard(path, "invalid limits", error=ImageReadError):
+            limits = built.limits = Limits(max_pixels=sizes[0], max_bytes=sizes[1])
     kind = sniff(path)
     if kind and kind != "DICOM":
         return read_image(path, limits)
@@ -92,15 +191,15 @@ def decode_file(
     _ds, meta = read_checked(path, limits, frame=_frame(options))
     if name != AUTO:
         _check_named(path, decoders, name, meta)
-        return _run(path, decoders[name], options, min_shape, limits, meta)
-    names = candidates(decoders, meta, min_shape)
+        return _run(path, decoders[name], options, min_shape, limits, meta, built)
+    names = _ranked(decoders, meta, min_shape, built)
     if not names:
         raise DicomDecodeError(
             path, f"no available decoder handles transfer syntax {meta.transfer_syntax}"
         )
     for i, candidate in enumerate(names):
         try:
-            return _run(path, decoders[candidate], options, min_shape, limits, meta)
+            return _run(path, decoders[candidate], options, min_shape, limits, meta, built)
         except DicomDecodeError as err:
             if i == len(names) - 1:
                 raise
@@ -112,6 +211,55 @@ def decode_file(
                 names[i + 1],
             )
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _handles(component: Component[Any], transfer_syntax: str) -> bool:
+    """Whether ``component`` declares it takes part for ``transfer_syntax`` (rule 1 without
+    the availability)."""
+    if not isinstance(component, DecoderComponent):
+        return True  # a plain Component declares nothing: assume it takes anything
+    if component.transfer_syntaxes and transfer_syntax not in component.transfer_syntaxes:
+        return False
+    return transfer_syntax not in component.named_only
+
+
+def _available(component: Component[Any]) -> bool:
+    if not isinstance(component, DecoderComponent):
+        return True
+    try:
+        return bool(component.is_available())
+    except Exception:  # an availability probe that breaks means "not available"
+        return False
+
+
+def candidates(
+    decoders: Mapping[str, Component[Any]], meta: ImageMeta, min_shape: tuple[int, int] | None
+) -> list[str]:
+    """Decoder names to try for this file, best first (see the module docstring)."""
+    return _ranked(decoders, meta, min_shape, _Built())
+
+
+def _ranked(
+    decoders: Mapping[str, Component[Any]],
+    meta: ImageMeta,
+    min_shape: tuple[int, int] | None,
+    built: _Built,
+) -> list[str]:
+    """:func:`candidates`, with availability probed once per decoder into ``built``."""
+    reduce = reduction_level(meta.rows, meta.columns, min_shape) >= 1
+
+    def key(name: str) -> tuple[bool, int, str]:
+        component = decoders[name]
+        reduces = isinstance(component, DecoderComponent) and component.reduces_resolution
+        rank = component.speed_rank if isinstance(component, DecoderComponent) else 100
+        return (reduces != reduce, rank, name)
+
+    usable = [
+        name
+        for name, c in decoders.items()
+        if _handles(c, meta.transfer_syntax) and built.available(name, c)
+    ]
+    return sorted(usable, key=key)
 
 
 def _frame(options: dict[str, Any]) -> int | None:
@@ -152,8 +300,13 @@ def _run(
     min_shape: tuple[int, int] | None,
     limits: Limits,
     meta: ImageMeta,
+    built: _Built,
 ) -> DecodedImage:
-    decoder = build_record(DECODERS, component, options=options)
+    decoder = built.decoders.get(component.name)
+    if decoder is None:
+        decoder = built.decoders[component.name] = build_record(
+            DECODERS, component, options=options
+        )
     with guard(path, f"decoder {component.name!r} failed"):
         if isinstance(decoder, FrameDecoder) and decoder.frame == _frame(options):
             # A built-in decoder: the header was read and checked above, skip doing it again.
@@ -205,15 +358,32 @@ class ConfiguredDecode:
     options: Mapping[str, Any] = attrs.field(factory=dict)
     max_pixels: int = DEFAULT_LIMITS.max_pixels
     max_bytes: int = DEFAULT_LIMITS.max_bytes
+    _built: _Built = attrs.field(factory=_Built, init=False, repr=False)
+
+    def __attrs_post_init__(self) -> None:
+        # Build now what every file would otherwise build again: the limits and the
+        # decoders. Whatever fails to build here is left for the first file that needs it,
+        # which builds it again and fails with the usual error (ConfigError, ...).
+        with contextlib.suppress(Exception):
+            self._built.limits = Limits(max_pixels=self.max_pixels, max_bytes=self.max_bytes)
+        names = list(self.decoders) if self.name == AUTO else [self.name]
+        for name in names:
+            component = self.decoders.get(name)
+            if component is not None and self._built.available(name, component):
+                with contextlib.suppress(Exception):
+                    self._built.decoders[name] = build_record(
+                        DECODERS, component, options=dict(self.options)
+                    )
 
     def __call__(self, path: Path, min_shape: tuple[int, int] | None = None) -> DecodedImage:
-        """See :func:`decode_file`."""
-        return decode_file(
-            path,
-            decoders=self.decoders,
-            name=self.name,
-            options=self.options,
-            min_shape=min_shape,
-            max_pixels=self.max_pixels,
-            max_bytes=self.max_bytes,
+        """See :func:`decode_file`. The limits and each decoder are built on first use and
+        kept for the next files."""
+        return _decode(
+            Path(path),
+            self.decoders,
+            self.name,
+            dict(self.options),
+            min_shape,
+            (self.max_pixels, self.max_bytes),
+            self._built,
         )

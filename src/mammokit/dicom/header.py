@@ -9,7 +9,9 @@ frame to take (decoder option ``frame``).
 
 from __future__ import annotations
 
+import io
 import math
+import os
 import struct
 from pathlib import Path
 from typing import Any
@@ -20,7 +22,6 @@ from pydicom.dataset import Dataset
 
 from mammokit.dicom._guard import guard
 from mammokit.dicom.limits import (
-    BoundedFile,
     Limits,
     check_dataset,
     check_file_size,
@@ -31,6 +32,7 @@ from mammokit.images import ImageMeta
 
 __all__ = [
     "MONOCHROME",
+    "BoundedFile",
     "check_image",
     "frame_count",
     "meta_from_dataset",
@@ -42,6 +44,24 @@ __all__ = [
 MONOCHROME = ("MONOCHROME1", "MONOCHROME2")
 
 _REQUIRED = ("Rows", "Columns", "BitsAllocated", "BitsStored", "PixelRepresentation")
+
+
+class BoundedFile(io.BufferedReader):
+    """A binary file whose ``read(n)`` never asks for more than what is left of it.
+
+    pydicom reads an element value with ``fp.read(length)``; a buffered read allocates
+    ``length`` bytes up front, so one flipped bit in a length field would make a 10 kB
+    file allocate up to 4 GiB. Pass this to ``pydicom.dcmread`` instead of a path.
+    """
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(io.FileIO(path, "rb"))
+        self._end = os.fstat(self.fileno()).st_size
+
+    def read(self, size: int | None = -1) -> bytes:
+        if size is not None and size > io.DEFAULT_BUFFER_SIZE:
+            size = max(0, min(size, self._end - self.tell()))
+        return super().read(size)
 
 
 def read_header(path: Path) -> Dataset:

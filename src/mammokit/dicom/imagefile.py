@@ -18,39 +18,9 @@ from mammokit.dicom.limits import DEFAULT_LIMITS, Limits, check_file_size, check
 from mammokit.errors import ImageReadError, ResourceLimitError
 from mammokit.images import DecodedImage, ImageMeta
 
-__all__ = ["IMAGE_DECODER", "is_image_file", "read_image", "read_image_meta", "sniff"]
+__all__ = ["IMAGE_DECODER", "read_image", "read_image_meta"]
 
 IMAGE_DECODER = "pillow"
-
-_MAGIC = (
-    (b"\x89PNG\r\n\x1a\n", "PNG"),
-    (b"\xff\xd8\xff", "JPEG"),
-    (b"II*\x00", "TIFF"),
-    (b"MM\x00*", "TIFF"),
-    (b"P5", "PGM"),
-    (b"P2", "PGM"),
-)
-
-
-def sniff(path: Path) -> str:
-    """``"DICOM"``, ``"PNG"``, ``"JPEG"``, ``"TIFF"``, ``"PGM"`` or ``""`` from the first bytes.
-
-    Raises:
-        ImageReadError: the file cannot be opened.
-    """
-    with guard(path, "cannot open the file", error=ImageReadError), open(path, "rb") as handle:
-        head = handle.read(132)
-    if head[128:132] == b"DICM":
-        return "DICOM"
-    for magic, kind in _MAGIC:
-        if head.startswith(magic):
-            return kind
-    return ""
-
-
-def is_image_file(path: Path) -> bool:
-    """True for PNG/PGM/JPEG/TIFF files (by content, not by name)."""
-    return sniff(path) not in ("", "DICOM")
 
 
 def _open(path: Path, limits: Limits) -> Image.Image:

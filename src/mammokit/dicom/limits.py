@@ -6,7 +6,6 @@ A header that claims a huge image (a lying or malicious file) must fail fast wit
 
 from __future__ import annotations
 
-import io
 import os
 import struct
 import zlib
@@ -19,7 +18,6 @@ from mammokit.errors import ResourceLimitError
 
 __all__ = [
     "DEFAULT_LIMITS",
-    "BoundedFile",
     "Limits",
     "check_dataset",
     "check_file_size",
@@ -123,24 +121,6 @@ def check_dataset(path: Path, ds: Dataset, limits: Limits) -> None:
         bits=int(ds.get("BitsAllocated", 8) or 8),
         limits=limits,
     )
-
-
-class BoundedFile(io.BufferedReader):
-    """A binary file whose ``read(n)`` never asks for more than what is left of it.
-
-    pydicom reads an element value with ``fp.read(length)``; a buffered read allocates
-    ``length`` bytes up front, so one flipped bit in a length field would make a 10 kB
-    file allocate up to 4 GiB. Pass this to ``pydicom.dcmread`` instead of a path.
-    """
-
-    def __init__(self, path: Path) -> None:
-        super().__init__(io.FileIO(path, "rb"))
-        self._end = os.fstat(self.fileno()).st_size
-
-    def read(self, size: int | None = -1) -> bytes:
-        if size is not None and size > io.DEFAULT_BUFFER_SIZE:
-            size = max(0, min(size, self._end - self.tell()))
-        return super().read(size)
 
 
 def _deflated_body(head: bytes) -> int | None:

@@ -12,7 +12,39 @@ from mammokit.dicom.limits import DEFAULT_LIMITS, Limits
 from mammokit.errors import DicomDecodeError
 from mammokit.images import DecodedImage, ImageMeta
 
-__all__ = ["FrameDecoder", "as_pydicom_values", "correct_unused_bits", "pydicom_dtype"]
+__all__ = [
+    "MAX_REDUCTION",
+    "FrameDecoder",
+    "as_pydicom_values",
+    "correct_unused_bits",
+    "pydicom_dtype",
+    "reduction_level",
+]
+
+#: The largest reduction tried: 3 means 1/8 of the full resolution.
+MAX_REDUCTION = 3
+
+
+def reduction_level(
+    rows: int, columns: int, min_shape: tuple[int, int] | None, max_level: int = MAX_REDUCTION
+) -> int:
+    """The largest n in 0..max_level with a 1/2**n decode still at least ``min_shape``.
+
+    A reduced image has ``floor(size / 2**n)`` rows and columns or one more (rounding
+    differs between codecs), so the floor is what must be at least ``min_shape``.
+    ``min_shape`` None means full resolution (0).
+    """
+    if min_shape is None:
+        return 0
+    min_rows, min_cols = min_shape
+    level = 0
+    while (
+        level < max_level
+        and rows >> (level + 1) >= max(1, min_rows)
+        and columns >> (level + 1) >= max(1, min_cols)
+    ):
+        level += 1
+    return level
 
 
 def pydicom_dtype(meta: ImageMeta) -> np.dtype:

@@ -13,9 +13,19 @@ dtype (from Bits Allocated and Pixel Representation) and applies pydicom's corre
 the codestream's signedness disagrees with Pixel Representation, so the result at scale 1
 is exactly ``ds.pixel_array``.
 
-OpenJPEG decodes on :func:`~mammokit.dicom.threads.decode_threads` threads (``threads``;
-every CPU for one image in the calling process, the worker's share in a batch run): the
-pixels do not depend on it.
+Threads: OpenJPEG (in Pillow) decodes code-blocks on several threads when its environment
+variable ``OPJ_NUM_THREADS`` says so, with pixel-identical output; Pillow has no other way
+to ask. The decoder's ``threads`` option, or by default :func:`decode_threads` by this rule:
+
+1. ``OPJ_NUM_THREADS`` set by the user (a number, or ``ALL_CPUS``) is left alone;
+2. in a worker of mammokit's process pool, the worker's share of the CPUs
+   (:func:`set_worker_share`: the CPUs divided by the workers, at least 1), so a batch run
+   never runs more decode threads than cores; a Dask task uses 1;
+3. otherwise (one image in the calling process) every CPU the process may run on.
+
+The decoder sets the variable only for the length of one decode (:func:`openjpeg_threads`)
+and restores it after. ``os.environ`` is process-wide, so two threads decoding at once
+share one value; they compute the same one.
 
 When the codestream's signedness disagrees with Pixel Representation (a known encoder
 bug), the reduced levels average wrapped-around values and are meaningless, so such files
@@ -30,6 +40,9 @@ block (i*s + (s-1)/2): multiplying coordinates by ``s`` maps them back to full r
 from __future__ import annotations
 
 import io
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -37,20 +50,74 @@ from PIL import Image
 
 from mammokit.dicom._guard import guard
 from mammokit.dicom._uids import J2K, J2K_LOSSLESS
-from mammokit.dicom.choose import MAX_REDUCTION, reduction_level
 from mammokit.dicom.codestream import Codestream, check_tiles, frame_bytes, parse_codestream
-from mammokit.dicom.decoders.base import FrameDecoder, pydicom_dtype
-from mammokit.dicom.threads import decode_threads, openjpeg_threads
+from mammokit.dicom.decoders.base import (
+    MAX_REDUCTION,
+    FrameDecoder,
+    pydicom_dtype,
+    reduction_level,
+)
 from mammokit.errors import DicomDecodeError
 from mammokit.images import DecodedImage, ImageMeta
 
-__all__ = ["J2K_TRANSFER_SYNTAXES", "J2kReducedDecoder"]
+__all__ = [
+    "J2K_TRANSFER_SYNTAXES",
+    "OPENJPEG_ENV",
+    "J2kReducedDecoder",
+    "cpus",
+    "decode_threads",
+    "openjpeg_threads",
+    "set_worker_share",
+]
 
 NAME = "j2k_reduced"
 
 #: JPEG 2000 lossless and lossy (Part 1). HTJ2K is left out: no monochrome HTJ2K file to
 #: verify against pydicom is at hand.
 J2K_TRANSFER_SYNTAXES = frozenset({J2K_LOSSLESS, J2K})
+
+#: OpenJPEG's own variable, read each time a codec is created.
+OPENJPEG_ENV = "OPJ_NUM_THREADS"
+
+_worker_share: int | None = None
+
+
+def cpus() -> int:
+    """The CPUs this process may run on (its affinity mask, e.g. a container's share)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - macOS, Windows
+        return os.cpu_count() or 1
+
+
+def set_worker_share(threads: int | None) -> None:
+    """Declare this process a batch worker allowed ``threads`` decode threads (None: not a
+    worker). Called by the pool's worker initializer and by a Dask task."""
+    global _worker_share
+    _worker_share = None if threads is None else max(1, int(threads))
+
+
+def decode_threads() -> int:
+    """The decode threads for this process now (the module docstring's rule)."""
+    named = os.environ.get(OPENJPEG_ENV, "").strip()
+    if named.isdigit() and int(named) > 0:
+        return int(named)
+    if named.upper() == "ALL_CPUS":
+        return cpus()
+    return _worker_share if _worker_share is not None else cpus()
+
+
+@contextmanager
+def openjpeg_threads(threads: int) -> Iterator[None]:
+    """Run a block with ``OPJ_NUM_THREADS`` = ``threads``, unless the user set it."""
+    if os.environ.get(OPENJPEG_ENV):
+        yield
+        return
+    os.environ[OPENJPEG_ENV] = str(max(1, int(threads)))
+    try:
+        yield
+    finally:
+        os.environ.pop(OPENJPEG_ENV, None)
 
 
 def to_stored(container: np.ndarray, stream: Codestream, meta: ImageMeta) -> np.ndarray:
@@ -78,7 +145,7 @@ class J2kReducedDecoder(FrameDecoder):
         frame: the frame to take from a multi-frame file; None (default) rejects them.
         max_reduction: the largest level tried (0..3; 3 means 1/8).
         threads: OpenJPEG's decode threads; 0 (default) means
-            :func:`~mammokit.dicom.threads.decode_threads`.
+            :func:`decode_threads`.
 
     ``decode(path, min_shape=...)`` returns (ceil(H / s), ceil(W / s)) stored values in
     pydicom's dtype, with ``scale`` s = 2**n, the coarsest level still >= ``min_shape``.

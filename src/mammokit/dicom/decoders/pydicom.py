@@ -21,7 +21,7 @@ from mammokit.dicom import _uids
 from mammokit.dicom._guard import guard
 from mammokit.dicom.codestream import check_codestream
 from mammokit.dicom.decoders.base import FrameDecoder
-from mammokit.dicom.limits import BoundedFile
+from mammokit.dicom.header import BoundedFile
 from mammokit.errors import DicomDecodeError
 from mammokit.images import DecodedImage, ImageMeta
 
