@@ -153,9 +153,7 @@ def _phantoms(cache: Path) -> list[Path]:
         masks[0][700:1900, :900] = inner.breast_mask
         big = Phantom(image=canvas, breast_mask=masks[0], lesion_mask=masks[1])
         encoding = Encoding(transfer_syntax="jpeg2000", voi_function="SIGMOID")
-        write_dicom(
-            small_breast, big, encoding, patient_id="7", laterality="L", view="MLO"
-        )
+        write_dicom(small_breast, big, encoding, patient_id="7", laterality="L", view="MLO")
     paths.append(small_breast)
     png = folder / "display.png"
     if not png.exists():
