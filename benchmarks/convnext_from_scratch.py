@@ -38,7 +38,7 @@ def soft_lesions(
 
 
 def run(mode: str, args: argparse.Namespace, data: tuple) -> tuple[float, float, float]:  # type: ignore[type-arg]
-    from mammokit._tf import import_keras
+    from mammokit.core.tf import import_keras
     from mammokit.scoring.metrics import roc_auc
     from mammokit.train.config import TrainConfig
     from mammokit.train.model import build_model

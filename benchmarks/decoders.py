@@ -45,14 +45,14 @@ import numpy as np
 import pydicom
 from pydicom.pixels import pixel_array
 
-from mammokit.components import DecoderComponent
+from mammokit.core.errors import MammokitError
 from mammokit.dicom import decode_file
 from mammokit.dicom.decode import candidates
 from mammokit.dicom.decoders._dicomsdl_table import VERIFIED_TRANSFER_SYNTAXES
 from mammokit.dicom.header import read_checked
 from mammokit.dicom.limits import DEFAULT_LIMITS
-from mammokit.errors import MammokitError
 from mammokit.plugins import get_components, get_plugin_manager
+from mammokit.plugins.components import DecoderComponent
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = ROOT.parent / "shared" / "data" / "dicom-corpus"

@@ -41,7 +41,7 @@ def images_per_second(model: Any, dataset: Any, steps: int, batch: int) -> float
 
 
 def make_model(backbone: str, size: tuple[int, int]) -> Any:
-    from mammokit._tf import import_keras
+    from mammokit.core.tf import import_keras
     from mammokit.train.config import TrainConfig
     from mammokit.train.model import build_model
     from mammokit.train.optim import build_optimizer
@@ -94,7 +94,7 @@ def main() -> None:
     tiny_size = tuple(int(v) for v in args.tiny_size.split("x"))
     x = np.random.default_rng(0).random((args.batch * 4, *tiny_size, 1), dtype=np.float32)
     y = (np.arange(len(x)) % 2).astype(np.float32)[:, None]
-    from mammokit._tf import import_tf
+    from mammokit.core.tf import import_tf
 
     tf = import_tf()
     data = tf.data.Dataset.from_tensor_slices((x, y)).repeat().batch(args.batch)

@@ -12,7 +12,7 @@ import sys
 import pytest
 
 import mammokit
-from mammokit.hookspecs import REGISTRY_HOOKS
+from mammokit.plugins.hookspecs import REGISTRY_HOOKS
 
 BUILTINS: dict[str, set[str]] = {
     "mammokit_decoders": {"pydicom", "j2k_reduced", "dicomsdl"},

@@ -9,7 +9,7 @@ import sys
 import pytest
 
 import mammokit
-from mammokit.cli import main
+from mammokit.app.cli import main
 
 
 def _run(*args: str) -> subprocess.CompletedProcess[str]:

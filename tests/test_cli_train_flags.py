@@ -9,8 +9,8 @@ from typing import Any
 import attrs
 import pytest
 
-from mammokit.cli import build_parser, main
-from mammokit.cli._options import CLEARED, config_overrides, field_help, parse_mapping
+from mammokit.app.cli import build_parser, main
+from mammokit.app.cli._options import CLEARED, config_overrides, field_help, parse_mapping
 from mammokit.train.config import AugmentConfig, TrainConfig, load_train_config
 
 #: A value for each field that differs from its default, as typed, and as the config holds it.

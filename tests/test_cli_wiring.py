@@ -1,5 +1,5 @@
 """One wiring: the CLI's preprocess, train, predict, evaluate and demo commands and the demo compose
-their steps through :mod:`mammokit.run` (``Pipeline``, ``Run``, ``Ensemble``).
+their steps through :mod:`mammokit.app.run` (``Pipeline``, ``Run``, ``Ensemble``).
 
 The import-linter contract in pyproject.toml forbids these modules the lower layers'
 modules (``mammokit.train.fit``, ``mammokit.evaluate.predict`` ...); this test also catches
@@ -18,14 +18,14 @@ import mammokit
 
 SRC = Path(mammokit.__file__).parent
 WIRED = (
-    "cli/preprocess.py",
-    "cli/train.py",
-    "cli/predict.py",
-    "cli/evaluate.py",
-    "cli/demo.py",
-    "demo.py",
+    "app/cli/preprocess.py",
+    "app/cli/train.py",
+    "app/cli/predict.py",
+    "app/cli/evaluate.py",
+    "app/cli/demo.py",
+    "app/demo.py",
 )
-#: The step functions that mammokit.run composes, by the name they are exported under.
+#: The step functions that mammokit.app.run composes, by the name they are exported under.
 STEPS = frozenset({"preprocess_dataset", "train", "predict", "evaluate", "write_report"})
 
 
@@ -33,7 +33,7 @@ def _step_imports(path: Path) -> list[str]:
     found = []
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
         if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("mammokit"):
-            if node.module == "mammokit.run":
+            if node.module == "mammokit.app.run":
                 continue
             found += [f"{node.module}.{a.name}" for a in node.names if a.name in STEPS]
     return found

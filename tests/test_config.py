@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from mammokit import ConfigError, PreprocessConfig
-from mammokit.config import config_from_dict, config_to_dict, load_toml, save_toml
+from mammokit.core.config import config_from_dict, config_to_dict, load_toml, save_toml
 
 
 def test_defaults_follow_the_method() -> None:
@@ -63,7 +63,7 @@ def test_load_toml_errors_name_the_file(tmp_path: Path) -> None:
 
 def test_atomic_writes_get_ordinary_file_permissions(tmp_path: Path) -> None:
 
-    from mammokit._atomic import atomic_write_bytes
+    from mammokit.core.atomic import atomic_write_bytes
 
     atomic_write_bytes(tmp_path / "out.bin", b"data")
     (tmp_path / "plain.bin").write_bytes(b"data")

@@ -12,10 +12,10 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from mammokit.cli import build_parser, main
-from mammokit.config import load_toml
-from mammokit.demo import _prepare_out, plan_epochs, run_demo
-from mammokit.errors import ConfigError
+from mammokit.app.cli import build_parser, main
+from mammokit.app.demo import _prepare_out, plan_epochs, run_demo
+from mammokit.core.config import load_toml
+from mammokit.core.errors import ConfigError
 
 
 def test_plan_epochs_fits_the_budget() -> None:

@@ -16,7 +16,7 @@ from types import ModuleType
 import pytest
 
 import mammokit
-from mammokit.cli import COMMANDS, build_parser
+from mammokit.app.cli import COMMANDS, build_parser
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
@@ -222,7 +222,7 @@ def test_bench_hook_includes_a_section_file(tmp_path: Path) -> None:
 
 def test_hook_reference_is_linked_from_the_plugin_guide() -> None:
     guide = (DOCS / "plugin-guide.md").read_text()
-    from mammokit.hookspecs import REGISTRY_HOOKS
+    from mammokit.plugins.hookspecs import REGISTRY_HOOKS
 
     for hook_name in REGISTRY_HOOKS:
         assert f"(hooks.md#{hook_name})" in guide

@@ -6,8 +6,8 @@ import inspect
 
 import pytest
 
-from mammokit import hookspecs
-from mammokit.hookspecs import REGISTRY_HOOKS
+from mammokit.plugins import hookspecs
+from mammokit.plugins.hookspecs import REGISTRY_HOOKS
 
 # The stable API: hook name -> argument names. Hooks only grow: adding an argument here is
 # allowed (with a versionadded note), removing one is not.

@@ -33,7 +33,7 @@ def test_image_stages_never_import_the_pipeline() -> None:
         str(path.relative_to(SRC))
         for package in BELOW_PIPELINE
         for path in sorted((SRC / package).rglob("*.py"))
-        if {"mammokit.pipeline", "mammokit.run"} & _imported_modules(path)
+        if {"mammokit.preprocess.pipeline", "mammokit.app.run"} & _imported_modules(path)
     ]
     assert offenders == []
 
@@ -54,7 +54,7 @@ def test_the_chain_runs_from_the_stages_alone(tmp_path: Path) -> None:
 
     values = [getattr(stages, f.name) for f in attrs.fields(Stages)]
     values += [getattr(stages.decode, f.name) for f in attrs.fields(type(stages.decode))]
-    assert not any(isinstance(v, mammokit.pipeline.ImagePipeline) for v in values)
+    assert not any(isinstance(v, mammokit.preprocess.pipeline.ImagePipeline) for v in values)
     assert type(stages.decode).__module__ == "mammokit.dicom.decode"  # a lower layer's record
     del pipe
     alone = chain.preprocess(stages, path)

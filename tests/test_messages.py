@@ -17,15 +17,15 @@ import pytest
 
 import mammokit
 from installed_plugins import env_with, install_plugin
-from mammokit.cli import main
-from mammokit.config import save_toml
+from mammokit.app.cli import main
+from mammokit.core.config import save_toml
 from mammokit.data import validate_table
 from mammokit.plugins import DISABLE_ENV, STRICT_ENV, get_plugin_manager
 
 #: Runs the CLI in a new process and reports whether TensorFlow got imported.
 _RUN_AND_REPORT_TF = (
     "import sys\n"
-    "from mammokit.cli import main\n"
+    "from mammokit.app.cli import main\n"
     "status = main(sys.argv[1:])\n"
     "print('tensorflow imported:', 'tensorflow' in sys.modules)\n"
     "sys.exit(status)\n"

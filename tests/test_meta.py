@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from mammokit import hookspecs
-from mammokit.hookspecs import REGISTRY_HOOKS
+from mammokit.plugins import hookspecs
+from mammokit.plugins.hookspecs import REGISTRY_HOOKS
 
 ROOT = Path(__file__).resolve().parents[1]
 HOOK_DOCS = ROOT / "docs" / "hooks.md"
@@ -43,10 +43,10 @@ def test_every_hook_is_documented_with_its_exact_signature(hook_name: str) -> No
 
 @pytest.mark.parametrize("hook_name", sorted(REGISTRY_HOOKS))
 def test_every_hook_contract_is_documented_from_its_protocol(hook_name: str) -> None:
-    from mammokit.protocols import HOOK_PROTOCOLS
+    from mammokit.plugins.protocols import HOOK_PROTOCOLS
 
     protocol = HOOK_PROTOCOLS[hook_name].__name__
     text = HOOK_DOCS.read_text()
-    assert f"::: mammokit.protocols.{protocol}\n" in text
+    assert f"::: mammokit.plugins.protocols.{protocol}\n" in text
     section = text.split(f"## `{hook_name}`", 1)[1].split("\n## ", 1)[0]
-    assert f"(#mammokit.protocols.{protocol})" in section
+    assert f"(#mammokit.plugins.protocols.{protocol})" in section

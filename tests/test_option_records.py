@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 import mammokit
-from mammokit.config import ReportOptions, options_with
+from mammokit.app.demo import DemoOptions, run_demo
+from mammokit.core.config import ReportOptions, options_with
 from mammokit.data import DatasetOptions
-from mammokit.demo import DemoOptions, run_demo
 
 
 def test_options_with_sets_the_named_fields_none_included() -> None:

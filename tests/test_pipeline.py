@@ -8,7 +8,7 @@ import pytest
 
 import mammokit
 from mammokit import Component, ConfigError, Pipeline, PreprocessConfig, hookimpl
-from mammokit.config import config_to_dict, save_toml
+from mammokit.core.config import config_to_dict, save_toml
 
 
 class ExtraWindow:

@@ -25,8 +25,8 @@ from mammokit import (
     hookimpl,
 )
 from mammokit.plugins import HOOK_TYPES, MammokitPluginManager, manager_or_shared
+from mammokit.plugins.protocols import Padder, WindowingMethod
 from mammokit.plugins.types import METRICS, PADDERS
-from mammokit.protocols import Padder, WindowingMethod
 
 SRC = Path(mammokit.__file__).resolve().parents[1]
 
@@ -154,8 +154,8 @@ def test_a_manager_not_built_by_get_plugin_manager_is_refused() -> None:
 BAD_FACTORIES = """
     import numpy as np
 
-    from mammokit.components import BackboneComponent, PadderComponent
-    from mammokit.protocols import Padder
+    from mammokit.plugins.components import BackboneComponent, PadderComponent
+    from mammokit.plugins.protocols import Padder
 
 
     class Pad:

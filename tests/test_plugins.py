@@ -11,7 +11,6 @@ import pytest
 
 import mammokit
 from mammokit import Component, ConfigError, PluginError, get_plugin_manager, hookimpl
-from mammokit.hookspecs import REGISTRY_HOOKS
 from mammokit.plugins import (
     BUILTIN_PLUGINS,
     DISABLE_ENV,
@@ -19,6 +18,7 @@ from mammokit.plugins import (
     get_components,
     list_plugins,
 )
+from mammokit.plugins.hookspecs import REGISTRY_HOOKS
 
 
 def _identity(**options: object) -> object:

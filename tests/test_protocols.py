@@ -9,7 +9,6 @@ import pytest
 
 import mammokit
 from mammokit import Component, PluginError, hookimpl
-from mammokit.hookspecs import REGISTRY_HOOKS
 from mammokit.plugins import (
     build_component,
     get_backbones,
@@ -24,16 +23,17 @@ from mammokit.plugins import (
     get_threshold_policies,
     get_windowing_methods,
 )
-from mammokit.protocols import HOOK_PROTOCOLS, contract_problems
+from mammokit.plugins.hookspecs import REGISTRY_HOOKS
+from mammokit.plugins.protocols import HOOK_PROTOCOLS, contract_problems
 
 
 def test_every_registry_hook_has_a_protocol_named_in_its_spec() -> None:
-    from mammokit import hookspecs
+    from mammokit.plugins import hookspecs
 
     assert set(HOOK_PROTOCOLS) == set(REGISTRY_HOOKS)
     for hook_name, protocol in HOOK_PROTOCOLS.items():
         doc = getattr(hookspecs, hook_name).__doc__ or ""
-        assert f"mammokit.protocols.{protocol.__name__}" in doc, hook_name
+        assert f"mammokit.plugins.protocols.{protocol.__name__}" in doc, hook_name
 
 
 def test_typed_getters_give_each_hook_its_components() -> None:
@@ -121,7 +121,7 @@ def test_a_window_with_a_wrong_signature_is_refused_at_build_time(
     message = str(info.value)
     assert "Plugin 'inline-" in message
     assert "windowing method 'two_args' (hook mammokit_windowing_methods)" in message
-    assert "mammokit.protocols.WindowingMethod" in message
+    assert "mammokit.plugins.protocols.WindowingMethod" in message
     assert "missing a required argument: 'extra'" in message
 
 

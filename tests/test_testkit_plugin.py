@@ -15,9 +15,9 @@ import pytest
 
 import mammokit
 from installed_plugins import env_with
-from mammokit.hookspecs import REGISTRY_HOOKS
 from mammokit.plugins import build_component, get_plugin_manager
-from mammokit.protocols import HOOK_PROTOCOLS
+from mammokit.plugins.hookspecs import REGISTRY_HOOKS
+from mammokit.plugins.protocols import HOOK_PROTOCOLS
 
 TESTKIT = Path(__file__).resolve().parent / "plugins" / "testkit"
 

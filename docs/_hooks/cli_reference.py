@@ -1,7 +1,7 @@
 """MkDocs hook: render the CLI reference from the real argparse parser at build time.
 
 ``docs/cli.md`` holds the marker line ``<!-- mammokit-cli-reference -->``; this hook replaces
-it with ``mammokit --help`` and, for every sub-command in ``mammokit.cli.COMMANDS``, its
+it with ``mammokit --help`` and, for every sub-command in ``mammokit.app.cli.COMMANDS``, its
 ``format_help()``. The page therefore cannot drift from the code. ``tests/test_docs.py``
 imports :func:`render` to check that every command is covered.
 """
@@ -37,7 +37,7 @@ def _block(title: str, anchor: str, help_text: str) -> str:
 
 def render() -> str:
     """The Markdown of the whole reference: the top-level help, then one section per command."""
-    from mammokit.cli import COMMANDS, build_parser
+    from mammokit.app.cli import COMMANDS, build_parser
 
     parser = _fixed_width(build_parser())
     commands = subcommands(parser)

@@ -6,7 +6,37 @@ Only the names in ``__all__`` are public; everything else may change without not
 from __future__ import annotations
 
 from mammokit._version import VERSION
-from mammokit.components import (
+from mammokit.app.run import Ensemble, Pipeline, Run, RunEvaluation
+from mammokit.core.config import PredictConfig, PredictOptions, PreprocessConfig, ReportOptions
+from mammokit.core.errors import (
+    ConfigError,
+    DicomDecodeError,
+    ImageReadError,
+    MammokitError,
+    OutputWriteError,
+    PluginError,
+    ResourceLimitError,
+)
+from mammokit.core.images import CropBox, DecodedImage, ImageMeta, Preprocessed, WindowedImage
+from mammokit.data import (
+    DatasetOptions,
+    preprocess_dataset,
+    read_index,
+    read_table,
+    split_table,
+)
+from mammokit.plugins import (
+    MammokitPluginManager,
+    PluginInfo,
+    build_component,
+    get_components,
+    get_plugin_manager,
+    hookimpl,
+    list_plugins,
+    reset_plugin_managers,
+    resolve_component,
+)
+from mammokit.plugins.components import (
     BackboneComponent,
     Component,
     DecoderComponent,
@@ -19,37 +49,7 @@ from mammokit.components import (
     ThresholdPolicyComponent,
     WindowingMethodComponent,
 )
-from mammokit.config import PredictConfig, PredictOptions, PreprocessConfig, ReportOptions
-from mammokit.data import (
-    DatasetOptions,
-    preprocess_dataset,
-    read_index,
-    read_table,
-    split_table,
-)
-from mammokit.errors import (
-    ConfigError,
-    DicomDecodeError,
-    ImageReadError,
-    MammokitError,
-    OutputWriteError,
-    PluginError,
-    ResourceLimitError,
-)
-from mammokit.images import CropBox, DecodedImage, ImageMeta, Preprocessed, WindowedImage
-from mammokit.plugins import (
-    MammokitPluginManager,
-    PluginInfo,
-    build_component,
-    get_components,
-    get_plugin_manager,
-    hookimpl,
-    list_plugins,
-    reset_plugin_managers,
-    resolve_component,
-)
-from mammokit.preprocess.windowing import apply_voi_lut
-from mammokit.protocols import (
+from mammokit.plugins.protocols import (
     Backbone,
     CropWindowing,
     Decoder,
@@ -65,7 +65,7 @@ from mammokit.protocols import (
     ValuesRoiExtractor,
     WindowingMethod,
 )
-from mammokit.run import Ensemble, Pipeline, Run, RunEvaluation
+from mammokit.preprocess.windowing import apply_voi_lut
 from mammokit.scoring.metrics import pfbeta
 from mammokit.synthetic import SynthConfig, write_dataset
 from mammokit.train.config import AugmentConfig, TrainConfig

@@ -1,5 +1,5 @@
 """``python -m mammokit``: the command line."""
 
-from mammokit.cli import run
+from mammokit.app.cli import run
 
 run()

@@ -10,7 +10,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from mammokit.cli import main
+from mammokit.app.cli import main
 
 pytestmark = pytest.mark.browser
 

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mammokit.config import ReportOptions
+from mammokit.core.config import ReportOptions
 from mammokit.evaluate.report import GalleryCase, ReportPage, write_report
 
 pytestmark = pytest.mark.browser

@@ -24,7 +24,7 @@ from dataset_helpers import (
 )
 
 from mammokit import ConfigError, MammokitError, Pipeline
-from mammokit.cli import main
+from mammokit.app.cli import main
 from mammokit.data import read_table
 from mammokit.data.index import id_sort_key
 

@@ -18,7 +18,7 @@ from PIL import Image
 
 import mammokit
 from mammokit import ConfigError, Pipeline
-from mammokit.config import config_to_dict, load_toml
+from mammokit.core.config import config_to_dict, load_toml
 from mammokit.data import read_failures, read_index, read_table
 from mammokit.data.index import FAILURE_COLUMNS, INDEX_COLUMNS
 from mammokit.data.writers import iter_framed_records

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from mammokit.cli import main
+from mammokit.app.cli import main
+from mammokit.core.errors import ConfigError
 from mammokit.data.inspect import write_inspect_page
-from mammokit.errors import ConfigError
 
 
 def _rows(html: Path) -> list[dict[str, object]]:

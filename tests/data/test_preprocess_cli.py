@@ -9,7 +9,7 @@ from dataset_helpers import CLI_SIZE as _SIZE
 from dataset_helpers import assert_same_tree, kill_cli_after, start_cli
 from dataset_helpers import cli_args as _args
 
-from mammokit.cli import main
+from mammokit.app.cli import main
 from mammokit.data import read_table
 
 

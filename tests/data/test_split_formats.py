@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from mammokit import ConfigError, ImageReadError, Pipeline, preprocess_dataset, split_table
-from mammokit.cli import main
+from mammokit.app.cli import main
 from mammokit.data import read_index, read_table
 from mammokit.data.split import write_split
 from mammokit.data.tables import IMAGE_EXTENSIONS, find_image

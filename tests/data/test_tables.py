@@ -8,9 +8,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from mammokit.core.errors import ConfigError, ImageReadError
 from mammokit.data import read_table, resolve_image_path, validate_table
 from mammokit.data.tables import TEST_COLUMNS, TRAIN_COLUMNS
-from mammokit.errors import ConfigError, ImageReadError
 
 TRAIN_ROW = {
     "site_id": "2",

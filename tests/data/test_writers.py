@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from mammokit.core.errors import ConfigError
 from mammokit.data.writers import (
     crc32c,
     encode_example,
@@ -21,7 +22,6 @@ from mammokit.data.writers import (
     write_features_file,
     write_png,
 )
-from mammokit.errors import ConfigError
 
 
 def test_crc32c_known_values() -> None:
@@ -92,7 +92,7 @@ def test_infer_column_types() -> None:
 
 @pytest.mark.train
 def test_tensorflow_reads_our_records(tmp_path: Path) -> None:
-    from mammokit._tf import import_tf
+    from mammokit.core.tf import import_tf
 
     tf = import_tf()
     pixels = np.arange(12 * 10, dtype=np.uint16).reshape(12, 10) * 500

@@ -15,6 +15,7 @@ from pydicom.encaps import encapsulate, generate_frames
 from pydicom.uid import JPEG2000Lossless, JPEGLossless, JPEGLosslessSV1, RLELossless
 
 import mammokit
+from mammokit.core.images import ImageMeta
 from mammokit.dicom import decode_file
 from mammokit.dicom.decode import candidates
 from mammokit.dicom.decoders._dicomsdl_table import (
@@ -24,7 +25,6 @@ from mammokit.dicom.decoders._dicomsdl_table import (
 )
 from mammokit.dicom.decoders.base import reduction_level
 from mammokit.dicom.decoders.imagecodecs import imagecodecs_available
-from mammokit.images import ImageMeta
 from mammokit.plugins import get_components, get_plugin_manager
 from mammokit.synthetic.encoders.write import write_dicom
 

@@ -141,7 +141,7 @@ _LIES = """
 import json, os, sys
 import numpy as np, pydicom
 from mammokit.dicom import decode_file
-from mammokit.errors import MammokitError
+from mammokit.core.errors import MammokitError
 from mammokit.plugins import get_components, get_plugin_manager
 
 decoders = get_components(get_plugin_manager(load_entry_points=False), "mammokit_decoders")

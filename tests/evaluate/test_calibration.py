@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mammokit.errors import ConfigError
+from mammokit.core.errors import ConfigError
 from mammokit.evaluate.calibration import (
     calibration_path,
     fit_calibration,

@@ -9,15 +9,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mammokit.cli import main
-from mammokit.config import (
+from mammokit.app.cli import main
+from mammokit.app.run import Ensemble
+from mammokit.core.config import (
     PredictConfig,
     PreprocessConfig,
     ReportOptions,
     config_to_dict,
     save_toml,
 )
-from mammokit.errors import ConfigError
+from mammokit.core.errors import ConfigError
 from mammokit.evaluate.evaluation import (
     LabelledPredictions,
     evaluate,
@@ -26,7 +27,6 @@ from mammokit.evaluate.evaluation import (
     read_predictions,
 )
 from mammokit.evaluate.runinfo import read_run
-from mammokit.run import Ensemble
 from mammokit.scoring import metrics as m
 from mammokit.train.config import TrainConfig
 

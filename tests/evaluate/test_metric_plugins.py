@@ -17,14 +17,14 @@ import pandas as pd
 import pytest
 
 from mammokit import Component, MetricComponent, hookimpl
-from mammokit.config import (
+from mammokit.core.config import (
     PredictConfig,
     PreprocessConfig,
     ReportOptions,
     config_to_dict,
     save_toml,
 )
-from mammokit.errors import ConfigError, PluginError
+from mammokit.core.errors import ConfigError, PluginError
 from mammokit.evaluate.evaluation import evaluate
 from mammokit.evaluate.report import write_report
 from mammokit.plugins import get_plugin_manager
@@ -326,7 +326,7 @@ def test_cli_evaluate_with_an_entry_point_metric(run_dir: Path, tmp_path: Path) 
 def test_cli_train_refuses_an_unknown_metric_before_tensorflow(tmp_path: Path) -> None:
     code = textwrap.dedent(f"""
         import sys
-        from mammokit.cli import main
+        from mammokit.app.cli import main
         status = main(["train", "--data", {str(tmp_path)!r}, "--out", {str(tmp_path / "r")!r},
                        "--metrics", "pf1,nope"])
         print(status, "tensorflow" in sys.modules)

@@ -14,8 +14,8 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from mammokit.cli import main
-from mammokit.config import (
+from mammokit.app.cli import main
+from mammokit.core.config import (
     PredictConfig,
     PredictOptions,
     PreprocessConfig,
@@ -276,7 +276,7 @@ def test_explain_writes_a_heatmap_at_the_model_input_size(work: Path) -> None:
 def test_gradcam_of_an_identity_feature_map_is_the_image() -> None:
     """A model whose feature map is the input and whose score rises with it: the class
     activation map must be the (normalised) input itself."""
-    from mammokit._tf import import_keras
+    from mammokit.core.tf import import_keras
     from mammokit.evaluate.gradcam import gradcam
 
     keras = import_keras()

@@ -12,8 +12,8 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from mammokit.config import ReportOptions
-from mammokit.errors import ConfigError
+from mammokit.core.config import ReportOptions
+from mammokit.core.errors import ConfigError
 from mammokit.evaluate.report import GalleryCase, ReportPage, write_report
 from mammokit.scoring import metrics as m
 

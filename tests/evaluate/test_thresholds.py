@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mammokit.errors import ConfigError
+from mammokit.core.errors import ConfigError
 from mammokit.evaluate.thresholds import (
     apply_threshold,
     best_pf1_threshold,

@@ -33,7 +33,7 @@ from fuzz_mutators import (
     zero_pixel_data,
 )
 
-import mammokit.errors
+import mammokit.core.errors
 from mammokit import Pipeline
 from mammokit.synthetic import SynthConfig, write_dataset
 
@@ -43,8 +43,8 @@ REGRESSIONS = Path(__file__).resolve().parent / "regressions"
 #: Error types a failure row may have: a MammokitError subclass, or a dead worker.
 ALLOWED_ERRORS = {
     name
-    for name, cls in inspect.getmembers(mammokit.errors, inspect.isclass)
-    if issubclass(cls, mammokit.errors.MammokitError)
+    for name, cls in inspect.getmembers(mammokit.core.errors, inspect.isclass)
+    if issubclass(cls, mammokit.core.errors.MammokitError)
 } | {"WorkerCrash"}
 
 #: (image file -> mutant) for the synthetic images; None keeps the image honest.

@@ -40,7 +40,7 @@ from mammokit import (
     get_plugin_manager,
     hookimpl,
 )
-from mammokit.config import config_from_dict, config_to_dict
+from mammokit.core.config import config_from_dict, config_to_dict
 from mammokit.dicom import read_meta
 from mammokit.dicom.header import BoundedFile
 from mammokit.dicom.limits import Limits

@@ -28,7 +28,7 @@ from typing import Any
 
 import pytest
 
-import mammokit._atomic
+import mammokit.core.atomic
 from mammokit import Pipeline
 from mammokit.synthetic import SynthConfig, write_dataset
 
@@ -87,7 +87,7 @@ class _DiskFull:
 
     def __init__(self, budget: int) -> None:
         self.left = budget
-        self.real = mammokit._atomic.atomic_write_bytes
+        self.real = mammokit.core.atomic.atomic_write_bytes
 
     def __call__(self, path: Path, data: bytes) -> None:
         if len(data) > self.left:

@@ -15,8 +15,8 @@ from PIL import Image
 from skimage.metrics import structural_similarity
 
 from mammokit import CropBox, Pipeline
+from mammokit.core.images import DecodedImage, ImageMeta
 from mammokit.data import read_index
-from mammokit.images import DecodedImage, ImageMeta
 from mammokit.preprocess.breast import (
     BreastMask,
     breast_mask,

@@ -1,4 +1,4 @@
-"""The speed paths are capabilities open to every plugin (mammokit.protocols).
+"""The speed paths are capabilities open to every plugin (mammokit.plugins.protocols).
 
 Third-party windowing methods, padders and ROI extractors defined here (none of them a
 subclass of a built-in) are registered as inline plugins. Those that declare a capability

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import mammokit
-from mammokit.images import DecodedImage, ImageMeta
+from mammokit.core.images import DecodedImage, ImageMeta
 from mammokit.plugins import get_components, get_plugin_manager
 from mammokit.preprocess.windowing import MinMax, VoiLut, apply_voi_lut, minmax
 

@@ -9,8 +9,8 @@ import pydicom
 import pytest
 
 from mammokit import Pipeline
-from mammokit.cli import main
-from mammokit.config import load_toml
+from mammokit.app.cli import main
+from mammokit.core.config import load_toml
 from mammokit.data.tables import TEST_COLUMNS, TRAIN_COLUMNS, read_table, validate_table
 from mammokit.synthetic import HARD_CASES, SynthConfig, write_dataset
 

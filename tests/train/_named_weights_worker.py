@@ -16,7 +16,7 @@ def main(work: Path) -> None:
     import keras_cv_attention_models.convnext.convnext as kecam_convnext
 
     from mammokit import get_plugin_manager, resolve_component
-    from mammokit.errors import ConfigError
+    from mammokit.core.errors import ConfigError
     from mammokit.train.backbones import simple_cnn
     from mammokit.train.weights import keras_cache_dir
 

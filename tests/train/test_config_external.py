@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from mammokit.config import save_toml
-from mammokit.errors import ConfigError
+from mammokit.core.config import save_toml
+from mammokit.core.errors import ConfigError
 from mammokit.train.config import TrainConfig, load_train_config
 from mammokit.train.external import ddsm, image_folder
 
@@ -89,7 +89,7 @@ def _breast_png(path: Path, seed: int) -> None:
 
 
 def test_load_external_preprocesses_with_the_same_pipeline(tmp_path: Path) -> None:
-    from mammokit.config import PreprocessConfig
+    from mammokit.core.config import PreprocessConfig
     from mammokit.train.external import load_external
 
     source = tmp_path / "src"
@@ -148,7 +148,7 @@ def test_external_options_are_checked_before_tensorflow(tmp_path: Path) -> None:
 
 
 def test_external_laterality_makes_breast_ids(tmp_path: Path) -> None:
-    from mammokit.config import PreprocessConfig
+    from mammokit.core.config import PreprocessConfig
     from mammokit.train.external import load_external
 
     for name in ("a.png", "b.png", "c.png"):
@@ -169,7 +169,7 @@ def test_external_laterality_makes_breast_ids(tmp_path: Path) -> None:
 
 
 def test_external_goes_through_the_batch_runner_resumably(tmp_path: Path) -> None:
-    from mammokit.config import PreprocessConfig
+    from mammokit.core.config import PreprocessConfig
     from mammokit.data import read_failures
     from mammokit.train.external import load_external
 

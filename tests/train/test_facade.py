@@ -22,7 +22,7 @@ import pytest
 from test_processes import mammokit as cli
 
 import mammokit
-from mammokit._tf import TF_LOGS_ENV
+from mammokit.core.tf import TF_LOGS_ENV
 
 pytestmark = pytest.mark.train
 
@@ -59,7 +59,7 @@ def test_fit_equals_preprocess_then_train_on_the_cli(fitted: tuple[Path, mammoki
     sh = pd.read_csv(root / "cli-run/oof.csv", dtype={"image_id": str}).set_index("image_id")
     assert len(py) > 0
     pd.testing.assert_series_equal(py["score"], sh.loc[py.index, "score"], atol=1e-6, rtol=0)
-    saved = mammokit.config.load_toml(root / "cli-run/config.toml")
+    saved = mammokit.core.config.load_toml(root / "cli-run/config.toml")
     assert saved["train"] == run.pipeline.config_tables()["train"]
     assert saved["preprocess"] == run.pipeline.config_tables()["preprocess"]
 

@@ -15,8 +15,8 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from mammokit.cli import main
-from mammokit.config import load_toml
+from mammokit.app.cli import main
+from mammokit.core.config import load_toml
 
 pytestmark = pytest.mark.train
 
@@ -79,7 +79,7 @@ def test_reloaded_model_gives_the_same_predictions(run_dir: Path, preprocessed_d
 
 
 def test_resume_continues_from_the_last_checkpoint(run_dir: Path, preprocessed_dir: Path) -> None:
-    from mammokit._tf import import_tf
+    from mammokit.core.tf import import_tf
 
     tf = import_tf()
     again = ["train", "--data", str(preprocessed_dir), "--out", str(run_dir), "--quiet"]
@@ -259,7 +259,7 @@ class Recorder:
 
 
 def test_mixed_precision_keeps_a_float32_output() -> None:
-    from mammokit._tf import import_keras
+    from mammokit.core.tf import import_keras
     from mammokit.train.config import TrainConfig
     from mammokit.train.model import build_model
     from mammokit.train.optim import set_mixed_precision

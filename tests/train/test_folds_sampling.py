@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from mammokit import get_plugin_manager, resolve_component
-from mammokit.errors import ConfigError
+from mammokit.core.errors import ConfigError
 from mammokit.train.folds import FoldLeakError, assign_folds, check_no_leak, split_fold
 from mammokit.train.sampling import pad_to_batches, sample_weights
 

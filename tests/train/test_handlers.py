@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from mammokit.errors import ConfigError
+from mammokit.core.errors import ConfigError
 from mammokit.train import Handler, TrainConfig, Trainer
 from mammokit.train.checkpoint import commit, stage_dir
 from mammokit.train.epochs import BestEpoch, History

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from mammokit import get_plugin_manager, resolve_component
-from mammokit.errors import ConfigError
+from mammokit.core.errors import ConfigError
 from mammokit.scoring.metrics import pfbeta
 from mammokit.train.config import AugmentConfig
 
@@ -120,7 +120,7 @@ def test_pretrained_is_a_local_weights_file(tmp_path: Path) -> None:
         np.testing.assert_array_equal(a, b)
     with pytest.raises(ConfigError, match="not found"):
         simple_cnn((32, 32, 3), pretrained=tmp_path / "missing.h5")
-    from mammokit._tf import import_keras
+    from mammokit.core.tf import import_keras
 
     keras = import_keras()
     other = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2, name="unrelated")])

@@ -32,7 +32,7 @@ def sixteen_images(height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def overfit_losses(backbone: str, size: tuple[int, int]) -> list[float]:
-    from mammokit._tf import import_keras
+    from mammokit.core.tf import import_keras
     from mammokit.train.config import TrainConfig
     from mammokit.train.model import build_model
     from mammokit.train.optim import build_optimizer

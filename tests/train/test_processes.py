@@ -124,7 +124,7 @@ def test_the_testkit_model_needs_what_its_backbone_declares(workspace: Path) -> 
                  "testkit_scaled_cnn", "--epochs", "1", "--batch-size", "8",
                  "--strategy", "cpu", "--quiet", cwd=workspace)  # fmt: skip
     script = (
-        "from mammokit._tf import import_keras\n"
+        "from mammokit.core.tf import import_keras\n"
         "keras = import_keras()\n"
         "from mammokit.train.layers import CUSTOM_OBJECTS\n"
         f"keras.models.load_model({str(run / 'model.keras')!r}, custom_objects=CUSTOM_OBJECTS,"

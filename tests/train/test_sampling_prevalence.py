@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mammokit.errors import ConfigError
+from mammokit.core.errors import ConfigError
 from mammokit.train.sampling import Undersample, epoch_mix
 
 

@@ -105,7 +105,7 @@ def test_training_follows_the_label_column(relabelled: Path, tmp_path: Path) -> 
 def test_a_missing_label_fails_before_the_run_folder_exists(
     relabelled: Path, tmp_path: Path
 ) -> None:
-    from mammokit.errors import ConfigError
+    from mammokit.core.errors import ConfigError
     from mammokit.train import TrainConfig, train
 
     with pytest.raises(ConfigError, match="no 'malignant' column"):
@@ -118,7 +118,7 @@ def test_a_missing_label_fails_before_the_run_folder_exists(
 def test_aux_heads_train_and_weight_zero_leaves_predictions_unchanged(
     relabelled: Path, tmp_path: Path
 ) -> None:
-    from mammokit._tf import import_keras
+    from mammokit.core.tf import import_keras
     from mammokit.train import TrainConfig, train
 
     plain = TrainConfig(**BASE, epochs=2, label="abnormal")

@@ -8,12 +8,12 @@ import sys
 
 import pytest
 
-from mammokit._tf import TF_LOGS_ENV
+from mammokit.core.tf import TF_LOGS_ENV
 
 pytestmark = pytest.mark.train
 
 _START_TF = (
-    "from mammokit._tf import import_tf\n"
+    "from mammokit.core.tf import import_tf\n"
     "tf = import_tf()\n"
     "print(float(tf.reduce_sum(tf.ones(3))))\n"
 )
@@ -45,7 +45,7 @@ def test_the_logs_come_back_when_asked_for() -> None:
 
 
 def test_verbose_flag_asks_for_them(monkeypatch: pytest.MonkeyPatch) -> None:
-    from mammokit.cli import main
+    from mammokit.app.cli import main
 
     monkeypatch.delenv(TF_LOGS_ENV, raising=False)
     assert main(["-v", "plugins", "--json"]) == 0

@@ -24,8 +24,8 @@ from typing import Any
 import attrs
 import numpy as np
 
-from mammokit._atomic import atomic_write_bytes
-from mammokit.errors import ConfigError, ImageReadError, MammokitError, PluginError
+from mammokit.core.atomic import atomic_write_bytes
+from mammokit.core.errors import ConfigError, ImageReadError, MammokitError, PluginError
 
 __all__ = [
     "STATE_DIR",
@@ -76,7 +76,7 @@ class PipelineSpec:
             ConfigError: a registered plugin cannot be sent to another process (e.g. a
                 class defined inside a function); use ``workers=0`` for such pipelines.
         """
-        from mammokit.config import config_to_dict
+        from mammokit.core.config import config_to_dict
         from mammokit.plugins import manager_or_shared
 
         manager = manager_or_shared(pipeline.manager)
@@ -114,9 +114,9 @@ class PipelineSpec:
 
     def build(self) -> Any:
         """The :class:`Pipeline` this spec describes."""
-        from mammokit.config import PreprocessConfig, config_from_dict
-        from mammokit.pipeline import ImagePipeline
+        from mammokit.core.config import PreprocessConfig, config_from_dict
         from mammokit.plugins import get_plugin_manager
+        from mammokit.preprocess.pipeline import ImagePipeline
 
         plugins = [
             importlib.import_module(p.name) if isinstance(p, _ModuleRef) else p

@@ -16,10 +16,10 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
-from mammokit._atomic import atomic_write_bytes
+from mammokit.core.atomic import atomic_write_bytes
+from mammokit.core.errors import ConfigError
 from mammokit.data._job import STATE_DIR, payload_path
 from mammokit.data.writers import iter_framed_records
-from mammokit.errors import ConfigError
 
 __all__ = ["MANIFEST", "SHARD_DIR", "build_shards", "has_packed", "shard_name"]
 

@@ -15,7 +15,7 @@ from mammokit.plugins import BUILTIN_PLUGINS
 
 
 def _warm() -> None:
-    for name in (*BUILTIN_PLUGINS, "mammokit.pipeline", "pydicom.pixels"):
+    for name in (*BUILTIN_PLUGINS, "mammokit.preprocess.pipeline", "pydicom.pixels"):
         with contextlib.suppress(ImportError):  # a missing optional part is imported lazily
             importlib.import_module(name)
     getattr(importlib.import_module("mammokit.dicom"), "decode_file", None)  # lazy package

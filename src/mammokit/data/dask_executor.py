@@ -33,7 +33,8 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from mammokit._atomic import atomic_write_bytes
+from mammokit.core.atomic import atomic_write_bytes
+from mammokit.core.errors import ConfigError
 from mammokit.data._job import (
     STATE_DIR,
     Job,
@@ -44,7 +45,6 @@ from mammokit.data._job import (
     timeout_outcome,
 )
 from mammokit.dicom.decoders.j2k_reduced import set_worker_share
-from mammokit.errors import ConfigError
 
 __all__ = ["HANG_EXIT", "run_on_dask"]
 

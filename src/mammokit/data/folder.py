@@ -29,11 +29,11 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from mammokit._atomic import atomic_write_bytes
-from mammokit.config import PreprocessConfig, config_from_dict, load_toml, save_toml
+from mammokit.core.atomic import atomic_write_bytes
+from mammokit.core.config import PreprocessConfig, config_from_dict, load_toml, save_toml
+from mammokit.core.errors import ConfigError, OutputWriteError
 from mammokit.data._job import STATE_DIR
 from mammokit.data._shards import MANIFEST
-from mammokit.errors import ConfigError, OutputWriteError
 
 __all__ = [
     "FAILURES_CSV",

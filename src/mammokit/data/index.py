@@ -15,9 +15,9 @@ from typing import Any
 
 import pandas as pd
 
-from mammokit._atomic import atomic_write_bytes
+from mammokit.core.atomic import atomic_write_bytes
+from mammokit.core.errors import ConfigError
 from mammokit.data.folder import FAILURES_CSV, INDEX_CSV
-from mammokit.errors import ConfigError
 
 __all__ = [
     "FAILURE_COLUMNS",

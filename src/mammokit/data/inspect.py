@@ -23,9 +23,9 @@ import attrs
 import numpy as np
 import pandas as pd
 
-from mammokit._atomic import atomic_write_bytes
+from mammokit.core.atomic import atomic_write_bytes
+from mammokit.core.errors import ConfigError, MammokitError
 from mammokit.data.folder import FAILURES_CSV
-from mammokit.errors import ConfigError, MammokitError
 
 __all__ = ["InspectResult", "LATERALITY_DISAGREEMENT_COLUMNS", "write_inspect_page"]
 
@@ -115,7 +115,7 @@ def _source_thumb(
 
 def _decoder(prep: Path) -> Callable[[Path], np.ndarray]:
     from mammokit.data.folder import read_preprocess_config
-    from mammokit.pipeline import ImagePipeline
+    from mammokit.preprocess.pipeline import ImagePipeline
 
     pipeline = ImagePipeline(read_preprocess_config(prep))
 

@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 from types import FrameType
 
-from mammokit.errors import ConfigError
+from mammokit.core.errors import ConfigError
 
 __all__ = ["check_main_guard", "unguarded_call_line"]
 

@@ -14,7 +14,8 @@ from typing import Any
 import attrs
 import pandas as pd
 
-from mammokit.config import config_to_dict, options_with
+from mammokit.core.config import config_to_dict, options_with
+from mammokit.core.errors import ConfigError, OutputWriteError
 from mammokit.data._job import (
     Job,
     Outcome,
@@ -37,7 +38,6 @@ from mammokit.data.index import FAILURE_COLUMNS, INDEX_COLUMNS, id_sort_key, wri
 from mammokit.data.tables import read_table, validate_table
 from mammokit.data.writers import DEFAULT_SHARD_BYTES, infer_column_types, write_features_file
 from mammokit.dicom.decoders.j2k_reduced import cpus
-from mammokit.errors import ConfigError, OutputWriteError
 
 __all__ = ["DatasetOptions", "DatasetResult", "Failure", "OutputWriteError", "preprocess_dataset"]
 

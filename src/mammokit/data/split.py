@@ -29,9 +29,9 @@ import attrs
 import numpy as np
 import pandas as pd
 
-from mammokit._atomic import atomic_write_bytes
+from mammokit.core.atomic import atomic_write_bytes
+from mammokit.core.errors import ConfigError
 from mammokit.data.tables import TEST_COLUMNS, binary_column
-from mammokit.errors import ConfigError
 
 __all__ = ["SplitFiles", "split_table", "public_columns", "write_split"]
 

@@ -26,7 +26,7 @@ from typing import cast
 
 import pandas as pd
 
-from mammokit.errors import ConfigError, ImageReadError
+from mammokit.core.errors import ConfigError, ImageReadError
 
 __all__ = [
     "ID_COLUMNS",

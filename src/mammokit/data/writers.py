@@ -48,8 +48,8 @@ from typing import Any
 
 import numpy as np
 
-from mammokit._atomic import atomic_write_bytes
-from mammokit.errors import ConfigError
+from mammokit.core.atomic import atomic_write_bytes
+from mammokit.core.errors import ConfigError
 
 __all__ = [
     "DEFAULT_SHARD_BYTES",
@@ -303,12 +303,12 @@ def tfrecord_dataset(out_dir: str | Path, *, decode: bool = True) -> Any:
 
     Each element is a dict of scalar tensors named as in the feature spec; with
     ``decode=True`` ``"image"`` is decoded to an (H, W, 1) uint8 or uint16 tensor.
-    Imports TensorFlow (through :func:`mammokit._tf.import_tf`).
+    Imports TensorFlow (through :func:`mammokit.core.tf.import_tf`).
 
     Raises:
         ConfigError: the folder holds no ``shards/features.json``.
     """
-    from mammokit._tf import import_tf
+    from mammokit.core.tf import import_tf
 
     shard_dir = Path(out_dir) / "shards"
     spec_path = shard_dir / FEATURES_FILE

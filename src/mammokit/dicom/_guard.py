@@ -13,7 +13,7 @@ import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from mammokit.errors import DicomDecodeError, ImageReadError, MammokitError, ResourceLimitError
+from mammokit.core.errors import DicomDecodeError, ImageReadError, MammokitError, ResourceLimitError
 
 __all__ = ["guard", "short"]
 

@@ -28,11 +28,11 @@ import attrs
 import pydicom
 from pydicom.encaps import generate_frames
 
+from mammokit.core.errors import DicomDecodeError, ResourceLimitError
+from mammokit.core.images import ImageMeta
 from mammokit.dicom import _uids
 from mammokit.dicom._guard import guard
 from mammokit.dicom.header import BoundedFile, frame_count
-from mammokit.errors import DicomDecodeError, ResourceLimitError
-from mammokit.images import ImageMeta
 
 __all__ = [
     "JPEG_SOF_MARKERS",

@@ -32,17 +32,17 @@ from typing import Any
 import attrs
 import numpy as np
 
-from mammokit.components import Component, DecoderComponent
+from mammokit.core.errors import ConfigError, DicomDecodeError, ImageReadError
+from mammokit.core.images import DecodedImage, ImageMeta
 from mammokit.dicom._guard import guard
 from mammokit.dicom.decoders.base import FrameDecoder, reduction_level
 from mammokit.dicom.header import read_checked
 from mammokit.dicom.imagefile import read_image, read_image_meta
 from mammokit.dicom.limits import DEFAULT_LIMITS, Limits
-from mammokit.errors import ConfigError, DicomDecodeError, ImageReadError
-from mammokit.images import DecodedImage, ImageMeta
 from mammokit.plugins import build_record
+from mammokit.plugins.components import Component, DecoderComponent
+from mammokit.plugins.protocols import Decoder
 from mammokit.plugins.types import DECODERS
-from mammokit.protocols import Decoder
 
 __all__ = [
     "AUTO",

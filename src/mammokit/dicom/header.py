@@ -20,6 +20,8 @@ import numpy as np
 import pydicom
 from pydicom.dataset import Dataset
 
+from mammokit.core.errors import DicomDecodeError
+from mammokit.core.images import ImageMeta
 from mammokit.dicom._guard import guard
 from mammokit.dicom.limits import (
     Limits,
@@ -27,8 +29,6 @@ from mammokit.dicom.limits import (
     check_file_size,
     check_inflated_size,
 )
-from mammokit.errors import DicomDecodeError
-from mammokit.images import ImageMeta
 
 __all__ = [
     "MONOCHROME",

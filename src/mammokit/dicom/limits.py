@@ -14,7 +14,7 @@ from pathlib import Path
 import attrs
 from pydicom.dataset import Dataset
 
-from mammokit.errors import ResourceLimitError
+from mammokit.core.errors import ResourceLimitError
 
 __all__ = [
     "DEFAULT_LIMITS",

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from mammokit.components import DecoderComponent
 from mammokit.dicom._uids import J2K, J2K_LOSSLESS, JPEG_LOSSLESS, JPEG_LOSSLESS_SV1, RLE
 from mammokit.dicom.decoders._dicomsdl_table import (
     NAMED_ONLY,
     VERIFIED_TRANSFER_SYNTAXES,
     dicomsdl_available,
 )
-from mammokit.hookspecs import hookimpl
+from mammokit.plugins.components import DecoderComponent
+from mammokit.plugins.hookspecs import hookimpl
 
 __all__ = ["mammokit_decoders"]
 

@@ -2,5 +2,5 @@
 calibration, reports, prediction and Grad-CAM explanations.
 
 Importing this package never imports TensorFlow; ``predict`` and ``gradcam`` import it
-lazily through :func:`mammokit._tf.import_tf` when a model is actually used.
+lazily through :func:`mammokit.core.tf.import_tf` when a model is actually used.
 """

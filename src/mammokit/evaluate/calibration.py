@@ -17,8 +17,8 @@ from typing import Any, cast
 import attrs
 import numpy as np
 
-from mammokit._atomic import atomic_write_bytes
-from mammokit.errors import ConfigError
+from mammokit.core.atomic import atomic_write_bytes
+from mammokit.core.errors import ConfigError
 from mammokit.scoring.metrics import check_labels_scores
 
 __all__ = [

@@ -24,8 +24,8 @@ import numpy as np
 import pandas as pd
 import pluggy
 
-from mammokit.config import PredictConfig, ReportOptions
-from mammokit.errors import ConfigError
+from mammokit.core.config import PredictConfig, ReportOptions
+from mammokit.core.errors import ConfigError
 from mammokit.evaluate.report import (
     GALLERY_SECTIONS,
     CropLoader,

@@ -19,7 +19,7 @@ import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from mammokit._atomic import atomic_write_bytes
+from mammokit.core.atomic import atomic_write_bytes
 from mammokit.evaluate.calibration import reliability_curve
 from mammokit.scoring import metrics as m
 

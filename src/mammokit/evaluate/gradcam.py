@@ -17,8 +17,8 @@ from typing import Any, cast
 import attrs
 import numpy as np
 
-from mammokit._atomic import atomic_write_bytes
-from mammokit.errors import ConfigError
+from mammokit.core.atomic import atomic_write_bytes
+from mammokit.core.errors import ConfigError
 
 __all__ = ["Explanation", "explain_image", "explain_pngs", "gradcam", "overlay", "target_layer"]
 
@@ -42,7 +42,7 @@ def target_layer(model: Any, name: str | None = None) -> Any:
 def gradcam(model: Any, images: np.ndarray, *, layer: str | None = None) -> np.ndarray:
     """Grad-CAM heatmaps: ``(B, H, W, 1) float32`` model input -> ``(B, H, W) float32`` in
     [0, 1] (all zeros where no feature raises the score)."""
-    from mammokit._tf import import_keras, import_tf
+    from mammokit.core.tf import import_keras, import_tf
 
     tf = import_tf()
     keras = import_keras()
@@ -119,7 +119,7 @@ def explain_image(
 
     from mammokit.data.writers import write_png
     from mammokit.evaluate.runinfo import read_run
-    from mammokit.pipeline import ImagePipeline
+    from mammokit.preprocess.pipeline import ImagePipeline
     from mammokit.train import load_model
     from mammokit.train.data import load_images
 

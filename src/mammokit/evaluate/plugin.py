@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import partial
 
-from mammokit.components import Component, MetricComponent
 from mammokit.evaluate import thresholds
-from mammokit.hookspecs import hookimpl
-from mammokit.protocols import Metric, ThresholdPolicy
+from mammokit.plugins.components import Component, MetricComponent
+from mammokit.plugins.hookspecs import hookimpl
+from mammokit.plugins.protocols import Metric, ThresholdPolicy
 from mammokit.scoring import metrics
 
 

@@ -38,9 +38,9 @@ import numpy as np
 import pandas as pd
 import pluggy
 
-from mammokit._atomic import atomic_write_bytes
-from mammokit.config import PredictConfig, PredictOptions, PreprocessConfig, config_to_dict
-from mammokit.errors import ConfigError, MammokitError
+from mammokit.core.atomic import atomic_write_bytes
+from mammokit.core.config import PredictConfig, PredictOptions, PreprocessConfig, config_to_dict
+from mammokit.core.errors import ConfigError, MammokitError
 from mammokit.evaluate.calibration import CALIBRATION_METHODS, Calibration
 from mammokit.evaluate.runinfo import (
     RunInfo,
@@ -114,7 +114,7 @@ def preprocess_for_run(
         ``(folder, DatasetResult)``; the folder has ``index.csv`` and the PNGs.
     """
     from mammokit.data import preprocess_dataset
-    from mammokit.pipeline import ImagePipeline
+    from mammokit.preprocess.pipeline import ImagePipeline
 
     out = Path(cache_dir) / _config_key(run.preprocess)
     pipeline = ImagePipeline(run.preprocess, manager=manager)

@@ -22,9 +22,9 @@ import numpy as np
 import pandas as pd
 import pluggy
 
-from mammokit._atomic import atomic_write_bytes
-from mammokit.config import ReportOptions
-from mammokit.errors import ConfigError
+from mammokit.core.atomic import atomic_write_bytes
+from mammokit.core.config import ReportOptions
+from mammokit.core.errors import ConfigError
 from mammokit.evaluate.figures import (
     CropLoader,
     GalleryCase,

@@ -14,8 +14,8 @@ from pathlib import Path
 import attrs
 import numpy as np
 
-from mammokit.config import PreprocessConfig
-from mammokit.errors import ConfigError
+from mammokit.core.config import PreprocessConfig
+from mammokit.core.errors import ConfigError
 from mammokit.evaluate.calibration import (
     Calibration,
     fit_calibration,

@@ -23,8 +23,8 @@ from typing import Any
 import numpy as np
 import pluggy
 
-from mammokit.errors import ConfigError
-from mammokit.protocols import ThresholdPolicy
+from mammokit.core.errors import ConfigError
+from mammokit.plugins.protocols import ThresholdPolicy
 from mammokit.scoring.metrics import binarize, check_labels_scores, f1_curve
 
 __all__ = [

@@ -1,5 +1,5 @@
 """The plugin core: the manager (:mod:`mammokit.plugins.manager`) and the types of each
-registry hook (:mod:`mammokit.plugins.types`); hook specs are in :mod:`mammokit.hookspecs`.
+registry hook (:mod:`mammokit.plugins.types`); hook specs are in :mod:`mammokit.plugins.hookspecs`.
 """
 
 from __future__ import annotations

@@ -25,8 +25,9 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 import attrs
 import pluggy
 
-from mammokit import hookspecs
-from mammokit.components import (
+from mammokit.core.errors import ConfigError, PluginError
+from mammokit.plugins import hookspecs
+from mammokit.plugins.components import (
     BackboneComponent,
     Component,
     DecoderComponent,
@@ -39,8 +40,21 @@ from mammokit.components import (
     ThresholdPolicyComponent,
     WindowingMethodComponent,
 )
-from mammokit.errors import ConfigError, PluginError
-from mammokit.hookspecs import PROJECT_NAME, REGISTRY_HOOKS, hookimpl
+from mammokit.plugins.hookspecs import PROJECT_NAME, REGISTRY_HOOKS, hookimpl
+from mammokit.plugins.protocols import (
+    HOOK_PROTOCOLS,
+    Backbone,
+    Decoder,
+    ExternalDataset,
+    Loss,
+    Metric,
+    Padder,
+    RoiExtractor,
+    SamplingStrategy,
+    ThresholdPolicy,
+    WindowingMethod,
+    check_contract,
+)
 from mammokit.plugins.types import (
     BACKBONES,
     DECODERS,
@@ -54,20 +68,6 @@ from mammokit.plugins.types import (
     THRESHOLD_POLICIES,
     WINDOWING_METHODS,
     HookType,
-)
-from mammokit.protocols import (
-    HOOK_PROTOCOLS,
-    Backbone,
-    Decoder,
-    ExternalDataset,
-    Loss,
-    Metric,
-    Padder,
-    RoiExtractor,
-    SamplingStrategy,
-    ThresholdPolicy,
-    WindowingMethod,
-    check_contract,
 )
 
 if TYPE_CHECKING:
@@ -843,7 +843,7 @@ def _check_built(component: Component[Any], hook_name: str, built: object) -> No
         raise PluginError(
             f"Plugin {component.plugin or '(unknown)'!r}: {REGISTRY_HOOKS[hook_name]} "
             f"{component.name!r} (hook {hook_name}) built {type(built).__name__}, which is "
-            f"not a mammokit.protocols.{protocol}: {'; '.join(problems)}"
+            f"not a mammokit.plugins.protocols.{protocol}: {'; '.join(problems)}"
         )
     _CHECKED.add(key)
 

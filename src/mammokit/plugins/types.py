@@ -2,11 +2,11 @@
 
 For each hook, :class:`HookType` ties together its name, the record type its plugins return
 (``WindowingMethodComponent``, ...), and what the record's factory builds (the hook's
-Protocol in :mod:`mammokit.protocols`). The manager's typed methods
+Protocol in :mod:`mammokit.plugins.protocols`). The manager's typed methods
 (:meth:`~mammokit.plugins.manager.MammokitPluginManager.build_window`, ...) are written
 with these, so a caller names no hook string and gets a typed result.
 
-The records and their factory Protocols live in :mod:`mammokit.components`, below the
+The records and their factory Protocols live in :mod:`mammokit.plugins.components`, below the
 manager in the layers, so that a plugin module imports them without the manager.
 """
 
@@ -16,7 +16,7 @@ from typing import Any, Generic, TypeVar
 
 import attrs
 
-from mammokit.components import (
+from mammokit.plugins.components import (
     BackboneComponent,
     Component,
     DecoderComponent,
@@ -29,8 +29,8 @@ from mammokit.components import (
     ThresholdPolicyComponent,
     WindowingMethodComponent,
 )
-from mammokit.hookspecs import REGISTRY_HOOKS
-from mammokit.protocols import (
+from mammokit.plugins.hookspecs import REGISTRY_HOOKS
+from mammokit.plugins.protocols import (
     HOOK_PROTOCOLS,
     Backbone,
     Decoder,

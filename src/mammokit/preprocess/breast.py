@@ -22,7 +22,7 @@ rescale, negated for MONOCHROME1 so the breast is bright), on a strided copy abo
 Black canvas and film borders are below both thresholds, so the box never keeps them.
 
 Arrays: ``(H, W)`` stored values of any integer dtype in, ``(h, w)`` uint16 reduced values,
-``(h, w)`` bool masks, :class:`~mammokit.images.CropBox` in the reduced copy's pixels.
+``(h, w)`` bool masks, :class:`~mammokit.core.images.CropBox` in the reduced copy's pixels.
 """
 
 from __future__ import annotations
@@ -31,8 +31,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from mammokit.errors import DicomDecodeError
-from mammokit.images import CropBox, DecodedImage
+from mammokit.core.errors import DicomDecodeError
+from mammokit.core.images import CropBox, DecodedImage
 from mammokit.preprocess.roi import CheckedExtractor
 from mammokit.preprocess.windowing import (
     linear_percentiles,
@@ -345,7 +345,7 @@ class BreastMask(CheckedExtractor):
     """``breast_mask``: the box of the breast mask on the modality values (the default).
 
     Unlike the display-value extractors, it is a
-    :class:`~mammokit.protocols.ValuesRoiExtractor`: the chain gives it the reduced
+    :class:`~mammokit.plugins.protocols.ValuesRoiExtractor`: the chain gives it the reduced
     modality values of :meth:`reduce` (:func:`reduced_values`), ``(h, w)`` uint16 with the
     breast bright, breast on the left. Options: ``max_side`` and ``percentiles`` of
     :func:`reduced_values`; ``open_fraction``, ``grow_fraction`` and ``skin_fraction`` of

@@ -1,13 +1,13 @@
 """The image chain: the stage order of one file, for every ROI extractor.
 
 ``preprocess(stages, path) -> Preprocessed`` is what :meth:`ImagePipeline.preprocess
-<mammokit.pipeline.ImagePipeline.preprocess>` calls, with the
+<mammokit.preprocess.pipeline.ImagePipeline.preprocess>` calls, with the
 :class:`~mammokit.preprocess.stages.Stages` it built (never the pipeline itself). One
 skeleton, whatever the components:
 
 1. decode, at a reduced resolution when the decoder can and the output cannot suffer;
 2. find the breast and its side (header, then the table, then the pixels):
-   - an extractor that is a :class:`~mammokit.protocols.ValuesRoiExtractor` (``breast_mask``,
+   - an extractor that is a :class:`~mammokit.ValuesRoiExtractor` (``breast_mask``,
      the default) works on a reduced copy of the modality values, and only the crop is
      windowed later;
    - any other extractor works on the display values of the whole windowed image;
@@ -18,16 +18,16 @@ skeleton, whatever the components:
 4. crop, mirror breast-left, window (the crop only, or the whole image's display values);
 5. pad, resize, mirror to the configured side.
 
-Speed paths are capabilities a component declares (:mod:`mammokit.protocols`), used here
+Speed paths are capabilities a component declares (:mod:`mammokit.plugins.protocols`), used here
 with ``isinstance`` against the Protocol whoever implements it:
 
-- a :class:`~mammokit.protocols.PlacingPadder` lets a large crop be box-reduced by integer
+- a :class:`~mammokit.plugins.protocols.PlacingPadder` lets a large crop be box-reduced by integer
   factors (:func:`~mammokit.preprocess.resize.block_factors`) before the resize, and placed
   on the padded canvas at full-resolution geometry
   (:func:`~mammokit.preprocess.resize.resize_placed`);
-- a :class:`~mammokit.protocols.MeanTableWindowing` method then windows the block means of
+- a :class:`~mammokit.plugins.protocols.MeanTableWindowing` method then windows the block means of
   the stored values through a table instead of windowing the full-resolution crop;
-- a :class:`~mammokit.protocols.CropWindowing` method windows the crop with the window of the
+- a :class:`~mammokit.CropWindowing` method windows the crop with the window of the
   whole image (a default window computed from the pixels).
 
 A component that declares nothing gets the exact order: the crop windowed, padded by the
@@ -44,8 +44,15 @@ import attrs
 import numpy as np
 from PIL import Image
 
-from mammokit.errors import ResourceLimitError
-from mammokit.images import CropBox, DecodedImage, Preprocessed, WindowedImage
+from mammokit.core.errors import ResourceLimitError
+from mammokit.core.images import CropBox, DecodedImage, Preprocessed, WindowedImage
+from mammokit.plugins.protocols import (
+    CropWindowing,
+    MeanTableWindowing,
+    PlacingPadder,
+    RoiExtractor,
+    ValuesRoiExtractor,
+)
 from mammokit.preprocess.breast import chest_wall_on_right
 from mammokit.preprocess.geometry import (
     box_at_scale,
@@ -61,13 +68,6 @@ from mammokit.preprocess.geometry import (
 from mammokit.preprocess.laterality import Side, breast_on_right, choose_side, mirror
 from mammokit.preprocess.resize import block_factors, block_mean, block_sum, resize, resize_placed
 from mammokit.preprocess.windowing import as_windowed
-from mammokit.protocols import (
-    CropWindowing,
-    MeanTableWindowing,
-    PlacingPadder,
-    RoiExtractor,
-    ValuesRoiExtractor,
-)
 
 if TYPE_CHECKING:
     from mammokit.plugins import MammokitPluginManager
@@ -203,7 +203,7 @@ def find_on_display(stages: Stages, decoded: DecodedImage, table_laterality: str
 def find_on_values(
     stages: Stages, extractor: ValuesRoiExtractor, decoded: DecodedImage, table_laterality: str
 ) -> Found:
-    """Step 2 for a :class:`~mammokit.protocols.ValuesRoiExtractor`: the box and the side
+    """Step 2 for a :class:`~mammokit.ValuesRoiExtractor`: the box and the side
     from its reduced modality values and breast mask; the fallbacks run on the same copy."""
     values, step = extractor.reduce(decoded)
     mask = extractor.mask(values)
@@ -337,11 +337,11 @@ def window_crop(
     Returns:
         ``(display (h // ky, w // kx), max_value, (ky, kx), placement)``: the factors are
         :func:`~mammokit.preprocess.resize.block_factors` of the padded frame when the
-        padder is a :class:`~mammokit.protocols.PlacingPadder` (``placement`` is then its
+        padder is a :class:`~mammokit.plugins.protocols.PlacingPadder` (``placement`` is then its
         answer for this crop), else ``(1, 1)`` and None.
 
     Exact order: window the crop, then average ky x kx blocks. Fast order, when the method
-    is a :class:`~mammokit.protocols.MeanTableWindowing` whose table is defined here:
+    is a :class:`~mammokit.plugins.protocols.MeanTableWindowing` whose table is defined here:
     average the *stored* values of each block, then window the means through a table over
     the sums (the full-size crop is read once and never windowed; the table has at most
     ``MAX_TABLE`` entries, the means are rounded to integers beyond that). Both are the same

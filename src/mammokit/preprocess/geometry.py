@@ -3,17 +3,17 @@
 The frames, from the file to the model input:
 
 - *source*: the full-resolution stored image (``meta.rows`` x ``meta.columns``), what
-  :attr:`Preprocessed.crop_box <mammokit.images.Preprocessed>` is given in;
+  :attr:`Preprocessed.crop_box <mammokit.core.images.Preprocessed>` is given in;
 - *decoded*: what the decoder returned, 1/``scale`` of the source (a JPEG 2000 stream may
   be decoded at 1/2, 1/4 or 1/8);
 - *reduced*: a strided copy of the decoded frame, every ``step``-th row and column (where a
-  :class:`~mammokit.protocols.ValuesRoiExtractor` looks for the breast);
+  :class:`~mammokit.plugins.protocols.ValuesRoiExtractor` looks for the breast);
 - *mirrored*: any of these flipped left-right so that the breast is on the left (where the
   ROI extractors work and the crop is padded);
 - *padded*: the crop placed on the canvas of the target aspect (:func:`padded_shape`,
   :func:`crop_offset`).
 
-Boxes are :class:`~mammokit.images.CropBox` (half-open, in pixels); shapes are
+Boxes are :class:`~mammokit.core.images.CropBox` (half-open, in pixels); shapes are
 ``(rows, columns)``. Nothing here touches pixels.
 """
 
@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 
-from mammokit.images import CropBox
+from mammokit.core.images import CropBox
 
 __all__ = [
     "box_at_scale",

@@ -49,7 +49,7 @@ class AspectPad:
 
     Options: ``horizontal`` and ``vertical``, one of "start", "center", "end": where the
     *padding* goes (see :func:`aspect_pad`). Defaults: on the right, split top and bottom.
-    It is a :class:`~mammokit.protocols.PlacingPadder`: :meth:`placement` says where a crop
+    It is a :class:`~mammokit.plugins.protocols.PlacingPadder`: :meth:`placement` says where a crop
     goes, so the chain may place a box-reduced crop instead of padding the full one.
     """
 

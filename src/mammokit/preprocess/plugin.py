@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from mammokit.components import Component
-from mammokit.hookspecs import hookimpl
-from mammokit.protocols import Padder, RoiExtractor, WindowingMethod
+from mammokit.plugins.components import Component
+from mammokit.plugins.hookspecs import hookimpl
+from mammokit.plugins.protocols import Padder, RoiExtractor, WindowingMethod
 
 
 def _voi_lut(**options: Any) -> Any:

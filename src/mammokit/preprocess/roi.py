@@ -24,7 +24,7 @@ from typing import cast
 
 import numpy as np
 
-from mammokit.images import CropBox
+from mammokit.core.images import CropBox
 
 __all__ = [
     "CheckedExtractor",

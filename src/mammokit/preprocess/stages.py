@@ -1,7 +1,7 @@
 """What one image's preprocessing needs, handed down by the image pipeline.
 
 The chain (:mod:`mammokit.preprocess.chain`) works from a :class:`Stages` record of plain
-functions and built components. It never sees the :class:`~mammokit.pipeline.ImagePipeline`
+functions and built components. It never sees the image pipeline
 that built it, so a stage cannot call back into its caller (ARCHITECTURE.md, "Layers"): the
 decode function is a :class:`mammokit.dicom.decode.ConfiguredDecode`, a record of the
 decoder choice and limits.
@@ -15,9 +15,9 @@ from typing import TYPE_CHECKING
 
 import attrs
 
-from mammokit.config import PreprocessConfig
-from mammokit.images import DecodedImage
-from mammokit.protocols import Padder, RoiExtractor, WindowingMethod
+from mammokit.core.config import PreprocessConfig
+from mammokit.core.images import DecodedImage
+from mammokit.plugins.protocols import Padder, RoiExtractor, WindowingMethod
 
 if TYPE_CHECKING:
     from mammokit.preprocess.chain import RoiChain
@@ -30,7 +30,7 @@ DecodeFn = Callable[[Path, "tuple[int, int] | None"], DecodedImage]
 
 @attrs.frozen(eq=False)
 class Stages:
-    """The built stages of one :class:`~mammokit.config.PreprocessConfig`.
+    """The built stages of one :class:`~mammokit.core.config.PreprocessConfig`.
 
     Attributes:
         config: the configuration they were built from.

@@ -34,8 +34,8 @@ from typing import Any, cast
 import attrs
 import numpy as np
 
-from mammokit.errors import ConfigError, DicomDecodeError, ImageReadError
-from mammokit.images import DecodedImage, ImageMeta, WindowedImage
+from mammokit.core.errors import ConfigError, DicomDecodeError, ImageReadError
+from mammokit.core.images import DecodedImage, ImageMeta, WindowedImage
 
 __all__ = [
     "DEFAULT_PERCENTILES",
@@ -285,8 +285,8 @@ class VoiLut:
         padding: set Pixel Padding Value pixels to 0 (background).
 
     Call: (H, W) integer stored values -> WindowedImage (H, W) uint16/uint8. It declares
-    the capabilities :class:`~mammokit.protocols.CropWindowing` (:meth:`whole_image_meta`)
-    and :class:`~mammokit.protocols.MeanTableWindowing` (:meth:`table_of_means`).
+    the capabilities :class:`~mammokit.plugins.protocols.CropWindowing` (:meth:`whole_image_meta`)
+    and :class:`~mammokit.plugins.protocols.MeanTableWindowing` (:meth:`table_of_means`).
     """
 
     window_index: int = attrs.field(default=0, validator=_non_negative)
@@ -344,7 +344,7 @@ class VoiLut:
         """The display value of (N,) *mean* stored values (block means, not integers):
         -> (N,) ``dtype`` table, or None when this cannot be done without the pixels.
 
-        A :class:`~mammokit.protocols.MeanTableWindowing`: what the chain uses to window a
+        A :class:`~mammokit.plugins.protocols.MeanTableWindowing`: what the chain uses to window a
         box-reduced crop instead of the full-resolution crop: the same steps as
         :meth:`__call__` (rescale, window, MONOCHROME1 inversion) on the means. None (window
         the pixels instead) when the file has a Modality LUT (defined on integers only),
@@ -366,7 +366,7 @@ class VoiLut:
     def whole_image_meta(self, decoded: DecodedImage) -> ImageMeta:
         """The header, with the default window of the *whole* image filled in when the file
         has none and ``default_window`` is ``"percentile"`` (a
-        :class:`~mammokit.protocols.CropWindowing`): then a crop windowed with it is
+        :class:`~mammokit.plugins.protocols.CropWindowing`): then a crop windowed with it is
         windowed as the whole image would be.
 
         The percentiles come from a strided copy of the stored values (every ``step``-th

@@ -8,7 +8,7 @@ from typing import cast
 import numpy as np
 import pandas as pd
 
-from mammokit.errors import ConfigError
+from mammokit.core.errors import ConfigError
 
 __all__ = ["AGGREGATIONS", "aggregate_scores", "with_prediction_id"]
 

@@ -23,8 +23,8 @@ from typing import Any
 import attrs
 import numpy as np
 
-from mammokit.errors import ConfigError
-from mammokit.protocols import Metric as _MetricProtocol
+from mammokit.core.errors import ConfigError
+from mammokit.plugins.protocols import Metric as _MetricProtocol
 
 __all__ = [
     "ConfidenceInterval",

@@ -19,11 +19,11 @@ import attrs
 import numpy as np
 import pluggy
 
-from mammokit.config import as_names
-from mammokit.errors import ConfigError, MammokitError, PluginError
+from mammokit.core.config import as_names
+from mammokit.core.errors import ConfigError, MammokitError, PluginError
 from mammokit.plugins import MammokitPluginManager, manager_or_shared
+from mammokit.plugins.protocols import Metric
 from mammokit.plugins.types import METRICS
-from mammokit.protocols import Metric
 
 __all__ = [
     "DEFAULT_BREAKDOWN_METRICS",

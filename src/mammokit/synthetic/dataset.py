@@ -25,8 +25,8 @@ from typing import Any
 import attrs
 import numpy as np
 
-from mammokit._atomic import atomic_write_bytes
-from mammokit.config import parse_size
+from mammokit.core.atomic import atomic_write_bytes
+from mammokit.core.config import parse_size
 from mammokit.data.tables import TEST_COLUMNS, TRAIN_COLUMNS
 from mammokit.synthetic.dicom import (
     DEFAULT_TRANSFER_SYNTAXES,
@@ -283,7 +283,7 @@ def _write_csv(path: Path, rows: list[dict[str, Any]], columns: Iterable[str]) -
 def write_dataset(root: str | Path, cfg: SynthConfig) -> Path:
     """Write an RSNA-shaped synthetic dataset under ``root`` (see the module doc); returns
     ``root``. The same ``cfg`` always gives the same files."""
-    from mammokit.config import config_to_dict, save_toml
+    from mammokit.core.config import config_to_dict, save_toml
 
     root = Path(root)
     rng = np.random.default_rng(cfg.seed)

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import attrs
 import numpy as np
 
-from mammokit._atomic import atomic_write_bytes
+from mammokit.core.atomic import atomic_write_bytes
 from mammokit.synthetic.phantom import Phantom
 
 if TYPE_CHECKING:

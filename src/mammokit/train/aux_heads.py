@@ -16,8 +16,8 @@ import attrs
 import numpy as np
 import pandas as pd
 
+from mammokit.core.errors import ConfigError
 from mammokit.data.tables import BINARY_TEXT
-from mammokit.errors import ConfigError
 
 __all__ = ["AuxTarget", "aux_targets", "head_name", "masked_loss"]
 
@@ -109,7 +109,7 @@ def masked_loss(kind: str) -> Any:
     """A Keras loss ``(y_true (B, 1) with -1 = missing, y_pred) -> (B,)`` that is 0 where
     the target is missing: binary cross-entropy (sigmoid) or sparse categorical
     cross-entropy (softmax)."""
-    from mammokit._tf import import_keras, import_tf
+    from mammokit.core.tf import import_keras, import_tf
 
     tf = import_tf()
     keras = import_keras()

@@ -16,9 +16,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from mammokit.components import BackboneComponent, Component
-from mammokit.errors import ConfigError
-from mammokit.protocols import Backbone
+from mammokit.core.errors import ConfigError
+from mammokit.plugins.components import BackboneComponent, Component
+from mammokit.plugins.protocols import Backbone
 from mammokit.train.weights import named_weights, weights_file
 
 __all__ = [
@@ -134,7 +134,7 @@ def _convnextv2(function_name: str) -> Callable[..., Any]:
         """``(B, H, W, 3) float32 -> (B, H/32, W/32, F)``; H and W multiples of 32.
         ``pretrained``: a weights file or a kecam name (``"imagenet"``, ...), looked for in
         ``weights_dir`` and then the Keras cache."""
-        from mammokit._tf import import_tf
+        from mammokit.core.tf import import_tf
 
         import_tf()
         convnext = importlib.import_module(KECAM_CONVNEXT_MODULE)
@@ -167,7 +167,7 @@ def simple_cnn(
 ) -> Any:
     """A small plain CNN trained from scratch: per width a 3x3 conv, batch norm, ReLU and
     2x2 max-pool. ``(B, H, W, C) float32 -> (B, H/2^k, W/2^k, widths[-1])``."""
-    from mammokit._tf import import_keras
+    from mammokit.core.tf import import_keras
 
     keras = import_keras()
     inputs = keras.Input(tuple(int(v) for v in input_shape))

@@ -11,7 +11,14 @@ from typing import Any, Literal
 
 import attrs
 
-from mammokit.config import as_names, as_size, config_from_dict, config_to_dict, load_toml, one_of
+from mammokit.core.config import (
+    as_names,
+    as_size,
+    config_from_dict,
+    config_to_dict,
+    load_toml,
+    one_of,
+)
 
 __all__ = [
     "DEFAULT_MONITOR",

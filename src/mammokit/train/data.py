@@ -16,7 +16,7 @@ from typing import Any
 import attrs
 import numpy as np
 
-from mammokit._tf import import_tf
+from mammokit.core.tf import import_tf
 from mammokit.train.config import AugmentConfig
 
 tf = import_tf()

@@ -26,7 +26,7 @@ import attrs
 import numpy as np
 import pandas as pd
 
-from mammokit.errors import ConfigError
+from mammokit.core.errors import ConfigError
 from mammokit.train.checkpoint import commit, history_text, stage_dir
 from mammokit.train.handlers import Events
 from mammokit.train.rundir import RunDir
@@ -70,7 +70,7 @@ def predict_scores(
     """``(count,) float64`` scores in row order from batches of ``(images, rows)``, run
     outside the distribution (identical on every worker). ``on_batch(i)`` is called after
     batch ``i`` (from 0) is predicted."""
-    from mammokit._tf import import_tf
+    from mammokit.core.tf import import_tf
 
     tf = import_tf()
     step = getattr(model, "_mammokit_predict", None)

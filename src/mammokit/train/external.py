@@ -24,11 +24,11 @@ from typing import cast
 import pandas as pd
 import pluggy
 
-from mammokit.components import Component
-from mammokit.config import PreprocessConfig
-from mammokit.errors import ConfigError
+from mammokit.core.config import PreprocessConfig
+from mammokit.core.errors import ConfigError
 from mammokit.plugins import manager_or_shared
-from mammokit.protocols import ExternalDataset
+from mammokit.plugins.components import Component
+from mammokit.plugins.protocols import ExternalDataset
 
 __all__ = ["ddsm", "external_components", "image_folder", "load_external", "parse_external"]
 
@@ -198,7 +198,7 @@ def load_external(
     if not specs:
         return cast("pd.DataFrame", pd.DataFrame())
     from mammokit.data import preprocess_dataset, read_index
-    from mammokit.pipeline import ImagePipeline
+    from mammokit.preprocess.pipeline import ImagePipeline
 
     plugins = manager_or_shared(manager)
     pipeline = ImagePipeline(preprocess, manager=plugins)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pluggy
 
-from mammokit.config import PredictConfig
+from mammokit.core.config import PredictConfig
 from mammokit.train.config import TrainConfig
 from mammokit.train.outputs import TrainResult
 from mammokit.train.table import read_dataset

@@ -15,7 +15,7 @@ from typing import cast
 import numpy as np
 import pandas as pd
 
-from mammokit.errors import ConfigError, MammokitError
+from mammokit.core.errors import ConfigError, MammokitError
 
 __all__ = ["FoldLeakError", "assign_folds", "check_no_leak", "split_fold"]
 

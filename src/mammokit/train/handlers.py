@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from mammokit.errors import ConfigError
+from mammokit.core.errors import ConfigError
 
 __all__ = ["EVENTS", "Events", "Handler"]
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from typing import Any, cast
 
-from mammokit._tf import import_keras, import_tf
+from mammokit.core.tf import import_keras, import_tf
 
 tf = import_tf()
 keras = import_keras()

@@ -10,10 +10,10 @@ from typing import Any
 import numpy as np
 import pluggy
 
-from mammokit.components import BackboneComponent, Component
-from mammokit.config import load_toml
-from mammokit.errors import ConfigError
+from mammokit.core.config import load_toml
+from mammokit.core.errors import ConfigError
 from mammokit.plugins import manager_or_shared
+from mammokit.plugins.components import BackboneComponent, Component
 from mammokit.plugins.types import BACKBONES
 from mammokit.train.rundir import RunDir
 
@@ -68,7 +68,7 @@ def load_model(run_dir: str | Path, *, manager: pluggy.PluginManager | None = No
         ConfigError: no model file, the run's backbone is not registered, or the model
             cannot be loaded.
     """
-    from mammokit._tf import import_keras
+    from mammokit.core.tf import import_keras
     from mammokit.train.layers import CUSTOM_OBJECTS
 
     keras = import_keras()

@@ -7,22 +7,22 @@ from __future__ import annotations
 
 from typing import Any
 
-from mammokit.components import Component
-from mammokit.protocols import Loss
+from mammokit.plugins.components import Component
+from mammokit.plugins.protocols import Loss
 
 __all__ = ["bce", "bce_smooth", "focal", "loss_components"]
 
 
 def bce() -> Any:
     """Plain binary cross-entropy on probabilities."""
-    from mammokit._tf import import_keras
+    from mammokit.core.tf import import_keras
 
     return import_keras().losses.BinaryCrossentropy(name="bce")
 
 
 def bce_smooth(label_smoothing: float = 0.1) -> Any:
     """Binary cross-entropy with label smoothing: targets become ``y (1 - s) + s / 2``."""
-    from mammokit._tf import import_keras
+    from mammokit.core.tf import import_keras
 
     if not 0.0 <= label_smoothing < 1.0:
         raise ValueError(f"label_smoothing must be in [0, 1), got {label_smoothing}")
@@ -34,7 +34,7 @@ def bce_smooth(label_smoothing: float = 0.1) -> Any:
 def focal(gamma: float = 2.0, alpha: float | None = None) -> Any:
     """Binary focal loss ``-(1 - p_t)^gamma log(p_t)``, optionally weighted by ``alpha``
     for positives and ``1 - alpha`` for negatives."""
-    from mammokit._tf import import_keras
+    from mammokit.core.tf import import_keras
 
     keras = import_keras()
     return keras.losses.BinaryFocalCrossentropy(

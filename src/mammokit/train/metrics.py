@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 if TYPE_CHECKING:
-    from mammokit.protocols import Metric
+    from mammokit.plugins.protocols import Metric
     from mammokit.scoring.metricset import MetricSet
 
 __all__ = ["best_threshold_pf1", "keras_pf1", "validation_metrics"]
@@ -80,7 +80,7 @@ _KERAS_CLASSES: dict[str, type] = {}
 def _pf1_class() -> type:
     if "pf1" in _KERAS_CLASSES:
         return _KERAS_CLASSES["pf1"]
-    from mammokit._tf import import_keras, import_tf
+    from mammokit.core.tf import import_keras, import_tf
 
     tf = import_tf()
     keras = import_keras()

@@ -36,7 +36,7 @@ def build_model(
     Raises:
         ConfigError: unknown backbone or invalid backbone options.
     """
-    from mammokit._tf import import_keras
+    from mammokit.core.tf import import_keras
     from mammokit.train.layers import InputStem
 
     keras = import_keras()

@@ -24,7 +24,7 @@ __all__ = ["WarmupCosine", "build_optimizer", "decay_excluded", "set_mixed_preci
 
 
 def _schedule_class() -> type:
-    from mammokit._tf import import_keras, import_tf
+    from mammokit.core.tf import import_keras, import_tf
 
     tf = import_tf()
     keras = import_keras()
@@ -82,7 +82,7 @@ def decay_excluded(variables: Any) -> list[Any]:
 def build_optimizer(config: TrainConfig, *, steps_per_epoch: int, model: Any) -> Any:
     """Keras AdamW for ``config``, with the schedule, EMA and clipping, and decay excluded
     from :func:`decay_excluded` variables of ``model`` (which must be built)."""
-    from mammokit._tf import import_keras
+    from mammokit.core.tf import import_keras
 
     keras = import_keras()
     warmup = round(config.warmup_epochs * steps_per_epoch)
@@ -106,7 +106,7 @@ def set_mixed_precision(mode: str, *, device: str) -> str:
     adds dynamic loss scaling to the optimizer at compile), float32 on CPU.
     ``device``: "tpu", "gpu" or "cpu".
     """
-    from mammokit._tf import import_keras
+    from mammokit.core.tf import import_keras
 
     keras = import_keras()
     if mode == "auto":

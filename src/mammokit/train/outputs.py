@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pluggy
 
-from mammokit._atomic import atomic_write_bytes
+from mammokit.core.atomic import atomic_write_bytes
 from mammokit.train.aux_heads import AuxTarget
 from mammokit.train.config import TrainConfig
 from mammokit.train.rundir import OOF_COLUMNS, RunDir
@@ -101,7 +101,7 @@ def final_model(
     manager: pluggy.PluginManager,
 ) -> Any:
     """A clean, uncompiled float32 model with ``weights``, its main head only."""
-    from mammokit._tf import import_keras
+    from mammokit.core.tf import import_keras
     from mammokit.train.model import build_model
 
     keras = import_keras()

@@ -3,9 +3,9 @@ losses. Listing these components never imports TensorFlow; their factories do.""
 
 from __future__ import annotations
 
-from mammokit.components import Component
-from mammokit.hookspecs import hookimpl
-from mammokit.protocols import Backbone, ExternalDataset, Loss, SamplingStrategy
+from mammokit.plugins.components import Component
+from mammokit.plugins.hookspecs import hookimpl
+from mammokit.plugins.protocols import Backbone, ExternalDataset, Loss, SamplingStrategy
 from mammokit.train.backbones import backbone_components
 from mammokit.train.external import external_components
 from mammokit.train.losses import loss_components

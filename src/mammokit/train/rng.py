@@ -40,7 +40,7 @@ def seed_random_layers(model: Any, step: Any, seed: int) -> int:
     Returns:
         How many layers were seeded.
     """
-    from mammokit._tf import import_tf
+    from mammokit.core.tf import import_tf
 
     tf = import_tf()
     layers = _random_layers(model)

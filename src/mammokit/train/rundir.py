@@ -21,8 +21,8 @@ from typing import Any, cast
 import attrs
 import pandas as pd
 
-from mammokit._atomic import atomic_write_bytes
-from mammokit.config import (
+from mammokit.core.atomic import atomic_write_bytes
+from mammokit.core.config import (
     PredictConfig,
     PreprocessConfig,
     config_from_dict,
@@ -30,7 +30,7 @@ from mammokit.config import (
     load_toml,
     save_toml,
 )
-from mammokit.errors import ConfigError
+from mammokit.core.errors import ConfigError
 from mammokit.train.config import TrainConfig
 
 __all__ = [

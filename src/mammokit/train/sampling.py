@@ -14,9 +14,9 @@ from typing import Any, cast
 import attrs
 import numpy as np
 
-from mammokit.components import Component
-from mammokit.errors import ConfigError
-from mammokit.protocols import SamplingStrategy
+from mammokit.core.errors import ConfigError
+from mammokit.plugins.components import Component
+from mammokit.plugins.protocols import SamplingStrategy
 
 __all__ = [
     "BalancedBatches",

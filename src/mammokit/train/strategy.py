@@ -17,7 +17,7 @@ from typing import Any
 
 import attrs
 
-from mammokit.errors import ConfigError
+from mammokit.core.errors import ConfigError
 
 __all__ = ["StrategyInfo", "determinism", "make_strategy"]
 
@@ -79,7 +79,7 @@ def make_strategy(name: str) -> StrategyInfo:
     Raises:
         ConfigError: unknown name, ``tpu`` without a TPU, ``multi_worker`` without TF_CONFIG.
     """
-    from mammokit._tf import import_tf
+    from mammokit.core.tf import import_tf
 
     if name not in STRATEGIES:
         raise ConfigError(f"Unknown strategy {name!r}; choose one of: {', '.join(STRATEGIES)}")

@@ -8,8 +8,8 @@ from typing import Any
 
 import pandas as pd
 
-from mammokit.config import PreprocessConfig
-from mammokit.errors import ConfigError
+from mammokit.core.config import PreprocessConfig
+from mammokit.core.errors import ConfigError
 
 __all__ = ["MAIN_SOURCE", "read_dataset", "run_stats"]
 

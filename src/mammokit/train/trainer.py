@@ -34,8 +34,8 @@ import numpy as np
 import pandas as pd
 import pluggy
 
-from mammokit.config import PredictConfig, PreprocessConfig, config_to_dict
-from mammokit.errors import ConfigError
+from mammokit.core.config import PredictConfig, PreprocessConfig, config_to_dict
+from mammokit.core.errors import ConfigError
 from mammokit.plugins import get_plugin_manager
 from mammokit.train.aux_heads import AuxTarget, aux_targets, masked_loss
 from mammokit.train.checkpoint import history_rows, recover
@@ -215,7 +215,7 @@ def _compiled_model(
     strategy: Any, manager: pluggy.PluginManager,
 ) -> tuple[Any, Any]:  # fmt: skip
     """The model and optimizer, built (seeded by ``config.seed``) and compiled."""
-    from mammokit._tf import import_keras
+    from mammokit.core.tf import import_keras
     from mammokit.train.metrics import keras_pf1
     from mammokit.train.model import build_model
     from mammokit.train.optim import build_optimizer
@@ -380,7 +380,7 @@ class Trainer:
     def _checkpoint(self, model: Any, optimizer: Any, first_epoch: int) -> Any:
         """The ``tf.train.Checkpoint`` of ``model`` and ``optimizer`` (restored from the run
         when epochs are done), after seeding the random layers by ``(seed, step)``."""
-        from mammokit._tf import import_tf
+        from mammokit.core.tf import import_tf
         from mammokit.train.rng import seed_random_layers
 
         seeded = seed_random_layers(model, optimizer.iterations, self.config.seed)
@@ -406,7 +406,7 @@ class Trainer:
         """Train the epochs left (none after an early stop); the number trained (fewer
         than left when early stopping ends the run)."""
         prepared, config = self._ready, self.config
-        from mammokit._tf import import_keras
+        from mammokit.core.tf import import_keras
         from mammokit.train.epochs import keras_callback
 
         keras = import_keras()

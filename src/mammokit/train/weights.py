@@ -13,7 +13,7 @@ nearest resolution in front for names that have several, e.g.
 3. a download through Keras (``get_file``) into that cache, checked against the same hash.
 
 A file whose MD5 is not the table's, or one that is absent and cannot be downloaded, is a
-:class:`~mammokit.errors.ConfigError` that names the URL and the exact path to put the file
+:class:`~mammokit.core.errors.ConfigError` that names the URL and the exact path to put the file
 at. kecam's own loader prints "will not load weights" and carries on with random weights;
 mammokit never calls it with a name, and checks after loading that the weights changed.
 
@@ -33,7 +33,7 @@ from typing import Any
 
 import attrs
 
-from mammokit.errors import ConfigError
+from mammokit.core.errors import ConfigError
 
 __all__ = [
     "KECAM_RELEASES",
@@ -172,7 +172,7 @@ def weights_file(
             return _checked(place, weights)
     where = " or ".join(str(place) for place in places)
     if download:
-        from mammokit._tf import import_keras
+        from mammokit.core.tf import import_keras
 
         keras = import_keras()
         try:

@@ -10,7 +10,7 @@ Backends stay thin: the checks of a frame's own codestream against the header li
 A plugin author's decoder subclasses :class:`FrameDecoder` and implements ``_decode(path,
 meta, min_shape) -> DecodedImage``; ``decode`` has then read and checked the header (size
 limits, monochrome, frame count) before any pixel data, and ``_result`` checks the decoded
-shape against it. Any object with the :class:`mammokit.protocols.Decoder` method works too.
+shape against it. Any object with the :class:`mammokit.plugins.protocols.Decoder` method works too.
 """
 
 from __future__ import annotations

@@ -30,6 +30,8 @@ import re
 from pathlib import Path
 from typing import Any
 
+from mammokit.core.errors import DicomDecodeError
+from mammokit.core.images import DecodedImage, ImageMeta
 from mammokit.dicom._guard import guard
 from mammokit.dicom.codestream import check_frame_stream
 from mammokit.dicom.decoders._dicomsdl_table import (
@@ -39,8 +41,6 @@ from mammokit.dicom.decoders._dicomsdl_table import (
     dicomsdl_available,
 )
 from mammokit.dicom.decoders.base import FrameDecoder, pydicom_dtype
-from mammokit.errors import DicomDecodeError
-from mammokit.images import DecodedImage, ImageMeta
 
 __all__ = [
     "EXCLUDED_TRANSFER_SYNTAXES",

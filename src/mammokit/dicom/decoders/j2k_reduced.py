@@ -48,6 +48,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from mammokit.core.errors import DicomDecodeError
+from mammokit.core.images import DecodedImage, ImageMeta
 from mammokit.dicom._guard import guard
 from mammokit.dicom._uids import J2K, J2K_LOSSLESS
 from mammokit.dicom.codestream import Codestream, check_tiles, frame_bytes, parse_codestream
@@ -57,8 +59,6 @@ from mammokit.dicom.decoders.base import (
     pydicom_dtype,
     reduction_level,
 )
-from mammokit.errors import DicomDecodeError
-from mammokit.images import DecodedImage, ImageMeta
 
 __all__ = [
     "J2K_TRANSFER_SYNTAXES",

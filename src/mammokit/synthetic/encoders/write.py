@@ -13,7 +13,7 @@ import numpy as np
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import UID, ExplicitVRLittleEndian, ImplicitVRLittleEndian, generate_uid
 
-from mammokit._atomic import atomic_write_bytes
+from mammokit.core.atomic import atomic_write_bytes
 from mammokit.dicom._uids import JPEG_LOSSLESS, JPEG_LOSSLESS_SV1
 
 __all__ = ["compress", "dataset_for", "write_dicom"]

@@ -127,7 +127,7 @@ def make_median_policy(arg: str | None = None, **context: Any) -> ThresholdPolic
 
 def make_mse_loss() -> Loss:
     """Mean squared error on probabilities (Keras)."""
-    from mammokit._tf import import_keras
+    from mammokit.core.tf import import_keras
 
     loss: Loss = import_keras().losses.MeanSquaredError(name="testkit_mse")
     return loss
@@ -135,7 +135,7 @@ def make_mse_loss() -> Loss:
 
 def scaled_cnn(input_shape: Sequence[int], *, pretrained: str | None = None) -> Backbone:
     """``(B, H, W, C) float32 -> (B, H/4, W/4, 16)``: two conv blocks and a LearnedScale."""
-    from mammokit._tf import import_keras
+    from mammokit.core.tf import import_keras
     from mammokit_testkit.layers import LearnedScale
 
     keras = import_keras()

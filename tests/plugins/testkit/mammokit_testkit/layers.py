@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mammokit._tf import import_keras
+from mammokit.core.tf import import_keras
 
 keras = import_keras()
 

@@ -14,7 +14,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from mammokit.errors import ConfigError, MammokitError
+from mammokit.core.errors import ConfigError, MammokitError
 
 __all__ = ["COMMANDS", "build_parser", "main"]
 
@@ -52,7 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
-        module = importlib.import_module(f"mammokit.cli.{name}")
+        module = importlib.import_module(f"mammokit.app.cli.{name}")
         module.register(subparsers)
     for command in subparsers.choices.values():  # `mammokit train -v ...` too
         command.add_argument(
@@ -86,7 +86,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(levelname)s %(name)s: %(message)s",
     )
     if args.verbose:
-        from mammokit._tf import TF_LOGS_ENV
+        from mammokit.core.tf import TF_LOGS_ENV
 
         os.environ.setdefault(TF_LOGS_ENV, "1")  # before any command imports TensorFlow
     if not getattr(args, "func", None):

@@ -7,7 +7,7 @@ from typing import Any
 
 
 def register(subparsers: Any) -> None:
-    from mammokit.demo import (
+    from mammokit.app.demo import (
         DEFAULT_MINUTES,
         DEFAULT_OUT,
         DEFAULT_PATIENTS,
@@ -62,7 +62,7 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from mammokit.demo import run_demo
+    from mammokit.app.demo import run_demo
 
     run_demo(
         args.out,

@@ -1,7 +1,7 @@
 """The image-stage :class:`ImagePipeline`: named components chained into stages.
 
 This layer owns the stage order of one image (decode, window, ROI, pad, resize). The
-:class:`mammokit.Pipeline` users construct is :class:`mammokit.run.Pipeline`, which adds
+:class:`mammokit.Pipeline` users construct is :class:`mammokit.app.run.Pipeline`, which adds
 datasets, training and prediction on top (ARCHITECTURE.md, "Layers").
 """
 
@@ -12,10 +12,10 @@ from typing import Any
 
 import pluggy
 
-from mammokit.components import Component
-from mammokit.config import PreprocessConfig, config_from_dict, config_with
-from mammokit.images import CropBox, DecodedImage, Preprocessed, WindowedImage
+from mammokit.core.config import PreprocessConfig, config_from_dict, config_with
+from mammokit.core.images import CropBox, DecodedImage, Preprocessed, WindowedImage
 from mammokit.plugins import MammokitPluginManager, build_record, manager_or_shared
+from mammokit.plugins.components import Component
 from mammokit.plugins.types import DECODERS, PADDERS, ROI_EXTRACTORS, WINDOWING_METHODS
 
 __all__ = ["ImagePipeline"]
@@ -76,7 +76,7 @@ class ImagePipeline:
     @classmethod
     def from_toml(cls, path: str | Path, **kwargs: Any) -> ImagePipeline:
         """A pipeline from a ``preprocess.toml`` (or a TOML with a ``[preprocess]`` table)."""
-        from mammokit.config import load_toml
+        from mammokit.core.config import load_toml
 
         data = load_toml(path)
         data = data.get("preprocess", data)
@@ -141,7 +141,7 @@ class ImagePipeline:
         """One DICOM or ordinary image file to model input.
 
         The stage order is :mod:`mammokit.preprocess.chain`'s, for every ROI extractor.
-        With the default ``breast_mask`` (a :class:`~mammokit.protocols.ValuesRoiExtractor`):
+        With the default ``breast_mask`` (a :class:`~mammokit.ValuesRoiExtractor`):
         decode -> reduced modality values -> breast mask -> side -> crop -> flip -> window
         the crop (box-reduced first, through the lookup table of the block means, when the
         components declare they can) -> pad -> resize. With a display-value extractor

@@ -6,7 +6,7 @@ import argparse
 import json
 from typing import Any
 
-from mammokit.components import Component, DecoderComponent
+from mammokit.plugins.components import Component, DecoderComponent
 
 
 def register(subparsers: Any) -> None:

@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING
 import pluggy
 
 if TYPE_CHECKING:
-    from mammokit.components import Component, DecoderComponent
-    from mammokit.protocols import (
+    from mammokit.plugins.components import Component, DecoderComponent
+    from mammokit.plugins.protocols import (
         Backbone,
         ExternalDataset,
         Loss,
@@ -61,7 +61,7 @@ def mammokit_decoders() -> Sequence[DecoderComponent]:
 
     Calling mode: all results are collected; names must be unique across plugins.
 
-    Contract: the built component is a :class:`mammokit.protocols.Decoder`,
+    Contract: the built component is a :class:`mammokit.plugins.protocols.Decoder`,
     checked when it is first built (a mismatch is a :class:`~mammokit.PluginError`).
 
     Arguments: none yet (a hook may gain keyword arguments, never lose them).
@@ -87,7 +87,7 @@ def mammokit_windowing_methods() -> Sequence[Component[WindowingMethod]]:
 
     Calling mode: all results are collected; names must be unique across plugins.
 
-    Contract: the built component is a :class:`mammokit.protocols.WindowingMethod`,
+    Contract: the built component is a :class:`mammokit.plugins.protocols.WindowingMethod`,
     checked when it is first built (a mismatch is a :class:`~mammokit.PluginError`).
 
     Arguments: none yet (a hook may gain keyword arguments, never lose them).
@@ -113,7 +113,7 @@ def mammokit_roi_extractors() -> Sequence[Component[RoiExtractor]]:
 
     Calling mode: all results are collected; names must be unique across plugins.
 
-    Contract: the built component is a :class:`mammokit.protocols.RoiExtractor`,
+    Contract: the built component is a :class:`mammokit.plugins.protocols.RoiExtractor`,
     checked when it is first built (a mismatch is a :class:`~mammokit.PluginError`).
 
     Arguments: none yet (a hook may gain keyword arguments, never lose them).
@@ -139,7 +139,7 @@ def mammokit_padders() -> Sequence[Component[Padder]]:
 
     Calling mode: all results are collected; names must be unique across plugins.
 
-    Contract: the built component is a :class:`mammokit.protocols.Padder`,
+    Contract: the built component is a :class:`mammokit.plugins.protocols.Padder`,
     checked when it is first built (a mismatch is a :class:`~mammokit.PluginError`).
 
     Arguments: none yet (a hook may gain keyword arguments, never lose them).
@@ -165,7 +165,7 @@ def mammokit_sampling_strategies() -> Sequence[Component[SamplingStrategy]]:
 
     Calling mode: all results are collected; names must be unique across plugins.
 
-    Contract: the built component is a :class:`mammokit.protocols.SamplingStrategy`,
+    Contract: the built component is a :class:`mammokit.plugins.protocols.SamplingStrategy`,
     checked when it is first built (a mismatch is a :class:`~mammokit.PluginError`).
 
     Arguments: none yet (a hook may gain keyword arguments, never lose them).
@@ -192,7 +192,7 @@ def mammokit_external_datasets() -> Sequence[Component[ExternalDataset]]:
 
     Calling mode: all results are collected; names must be unique across plugins.
 
-    Contract: the built component is a :class:`mammokit.protocols.ExternalDataset`,
+    Contract: the built component is a :class:`mammokit.plugins.protocols.ExternalDataset`,
     checked when it is first built (a mismatch is a :class:`~mammokit.PluginError`).
 
     Arguments: none yet (a hook may gain keyword arguments, never lose them).
@@ -219,7 +219,7 @@ def mammokit_backbones() -> Sequence[Component[Backbone]]:
 
     Calling mode: all results are collected; names must be unique across plugins.
 
-    Contract: the built component is a :class:`mammokit.protocols.Backbone`,
+    Contract: the built component is a :class:`mammokit.plugins.protocols.Backbone`,
     checked when it is first built (a mismatch is a :class:`~mammokit.PluginError`).
 
     Arguments: none yet (a hook may gain keyword arguments, never lose them).
@@ -250,7 +250,7 @@ def mammokit_losses() -> Sequence[Component[Loss]]:
 
     Calling mode: all results are collected; names must be unique across plugins.
 
-    Contract: the built component is a :class:`mammokit.protocols.Loss`,
+    Contract: the built component is a :class:`mammokit.plugins.protocols.Loss`,
     checked when it is first built (a mismatch is a :class:`~mammokit.PluginError`).
 
     Arguments: none yet (a hook may gain keyword arguments, never lose them).
@@ -276,7 +276,7 @@ def mammokit_threshold_policies() -> Sequence[Component[ThresholdPolicy]]:
 
     Calling mode: all results are collected; names must be unique across plugins.
 
-    Contract: the built component is a :class:`mammokit.protocols.ThresholdPolicy`,
+    Contract: the built component is a :class:`mammokit.plugins.protocols.ThresholdPolicy`,
     checked when it is first built (a mismatch is a :class:`~mammokit.PluginError`).
 
     Arguments: none yet (a hook may gain keyword arguments, never lose them).
@@ -305,7 +305,7 @@ def mammokit_metrics() -> Sequence[Component[Metric]]:
 
     Calling mode: all results are collected; names must be unique across plugins.
 
-    Contract: the built component is a :class:`mammokit.protocols.Metric`,
+    Contract: the built component is a :class:`mammokit.plugins.protocols.Metric`,
     checked when it is first built (a mismatch is a :class:`~mammokit.PluginError`).
 
     Arguments: none yet (a hook may gain keyword arguments, never lose them).

@@ -27,8 +27,8 @@ if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
 
+    from mammokit.core.images import CropBox, DecodedImage, ImageMeta, WindowedImage
     from mammokit.dicom.limits import Limits
-    from mammokit.images import CropBox, DecodedImage, ImageMeta, WindowedImage
 
 __all__ = [
     "HOOK_PROTOCOLS",

@@ -36,8 +36,8 @@ from typing import TYPE_CHECKING, Any
 import attrs
 import numpy as np
 
-from mammokit.config import load_toml, options_with, save_toml
-from mammokit.errors import ConfigError, MammokitError
+from mammokit.core.config import load_toml, options_with, save_toml
+from mammokit.core.errors import ConfigError, MammokitError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -257,7 +257,7 @@ def _check_patients(train: int, test: int) -> None:
 def _measure_speed(config: Any, image_size: tuple[int, int], steps: int = 3) -> _Speed:
     """Build ``config``'s model, trace it, and time ``steps`` training and prediction steps
     on random ``(BATCH_SIZE, H, W, 1) float32`` batches."""
-    from mammokit._tf import import_keras
+    from mammokit.core.tf import import_keras
     from mammokit.train.model import build_model
 
     keras = import_keras()
@@ -380,7 +380,7 @@ def _synthesize(
 
 def _preprocess(demo: _Demo, image_size: tuple[int, int]) -> float:
     """Phase 2: the training images through the batch runner; returns seconds per image."""
-    from mammokit.run import Pipeline
+    from mammokit.app.run import Pipeline
 
     paths = demo.paths
     size = f"{image_size[0]}x{image_size[1]}"
@@ -418,7 +418,7 @@ def _train(
 ) -> int:
     """Phase 3: probe the model's speed, choose the epochs that fit the budget, train.
     Returns the number of epochs."""
-    from mammokit.run import Pipeline
+    from mammokit.app.run import Pipeline
     from mammokit.train.config import TrainConfig
 
     paths, say = demo.paths, demo.say
@@ -476,7 +476,7 @@ def _train(
 
 def _predict(demo: _Demo, test_patients: int) -> Any:
     """Phase 4: ``submission.csv`` for the held-out patients; returns the PredictResult."""
-    from mammokit.run import Run
+    from mammokit.app.run import Run
 
     paths = demo.paths
     with demo.say.phase_of(
@@ -505,9 +505,9 @@ def _predict(demo: _Demo, test_patients: int) -> Any:
 
 def _report(demo: _Demo, image_scores: Path, breasts: pd.DataFrame) -> tuple[Path, ...]:
     """Phase 6: the evaluation report and the Grad-CAM overlays; returns the overlays."""
-    from mammokit.config import ReportOptions
+    from mammokit.app.run import Ensemble
+    from mammokit.core.config import ReportOptions
     from mammokit.evaluate.gradcam import explain_image
-    from mammokit.run import Ensemble
 
     paths, say = demo.paths, demo.say
     labels = paths.dataset / "test_labels.csv"

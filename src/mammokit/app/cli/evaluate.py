@@ -71,8 +71,8 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from mammokit.config import PredictConfig, ReportOptions
-    from mammokit.run import Ensemble
+    from mammokit.app.run import Ensemble
+    from mammokit.core.config import PredictConfig, ReportOptions
 
     config = PredictConfig(
         threshold=args.threshold, aggregate=args.aggregate, calibration=args.calibration

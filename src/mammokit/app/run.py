@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 import pluggy
 
-from mammokit.config import (
+from mammokit.core.config import (
     PredictConfig,
     PredictOptions,
     PreprocessConfig,
@@ -41,8 +41,8 @@ from mammokit.config import (
     name_hints,
     save_toml,
 )
-from mammokit.errors import ConfigError
-from mammokit.pipeline import ImagePipeline
+from mammokit.core.errors import ConfigError
+from mammokit.preprocess.pipeline import ImagePipeline
 from mammokit.train.config import TrainConfig
 
 if TYPE_CHECKING:

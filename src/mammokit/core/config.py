@@ -15,7 +15,7 @@ from typing import Any, Literal, TypeVar, cast
 
 import attrs
 
-from mammokit.errors import ConfigError
+from mammokit.core.errors import ConfigError
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -358,6 +358,6 @@ def save_toml(data: Mapping[str, Any], path: str | Path) -> None:
     """Write ``data`` as TOML atomically (temporary file, then rename)."""
     import tomli_w
 
-    from mammokit._atomic import atomic_write_bytes
+    from mammokit.core.atomic import atomic_write_bytes
 
     atomic_write_bytes(Path(path), tomli_w.dumps(dict(data)).encode("utf-8"))

@@ -23,7 +23,7 @@ from typing import Any, Generic, Protocol, TypeVar
 
 import attrs
 
-from mammokit.protocols import (
+from mammokit.plugins.protocols import (
     Backbone,
     Decoder,
     ExternalDataset,
@@ -168,8 +168,8 @@ class Component(Generic[T]):
     """A named, swappable component provided by a plugin.
 
     ``Component[RoiExtractor]`` is a component whose factory builds a
-    :class:`~mammokit.protocols.RoiExtractor`; each hook's Protocol is in
-    :mod:`mammokit.protocols`, and the built object is checked against it when it is first
+    :class:`~mammokit.plugins.protocols.RoiExtractor`; each hook's Protocol is in
+    :mod:`mammokit.plugins.protocols`, and the built object is checked against it when it is first
     built.
 
     Attributes:

@@ -18,7 +18,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--data", required=True, metavar="DIR", help="preprocessed folder")
     parser.add_argument("--out", required=True, metavar="RUN_DIR", help="run directory")
     parser.add_argument("--config", metavar="TOML", help="a TOML with a [train] table")
-    from mammokit.cli._options import add_config_flags
+    from mammokit.app.cli._options import add_config_flags
     from mammokit.train.config import TrainConfig
 
     options = parser.add_argument_group(
@@ -39,7 +39,7 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from mammokit.cli._options import config_overrides
+    from mammokit.app.cli._options import config_overrides
     from mammokit.train.config import TrainConfig, load_train_config
     from mammokit.train.rundir import RunDir
 
@@ -57,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
             # killed before its config was saved: nothing was trained, so start afresh
             resume = False
     config = load_train_config(config_path, overrides=overrides)
-    from mammokit.run import Pipeline
+    from mammokit.app.run import Pipeline
 
     result = Pipeline(train=config).train(args.data, args.out, resume=resume, quiet=args.quiet)
     print(

@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-from mammokit.cli.evaluate import add_scoring_arguments
+from mammokit.app.cli.evaluate import add_scoring_arguments
 
 #: How many failures are printed on stderr before pointing at the failures file.
 _LISTED = 20
@@ -60,8 +60,8 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from mammokit.config import PredictConfig, PredictOptions
-    from mammokit.run import Ensemble
+    from mammokit.app.run import Ensemble
+    from mammokit.core.config import PredictConfig, PredictOptions
 
     config = PredictConfig(
         threshold="none" if args.probabilities else args.threshold,

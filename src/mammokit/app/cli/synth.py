@@ -40,7 +40,7 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from mammokit.errors import ConfigError
+    from mammokit.core.errors import ConfigError
     from mammokit.synthetic import SynthConfig, write_dataset
 
     try:

@@ -84,9 +84,9 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from mammokit.config import PreprocessConfig, config_from_dict, load_toml
-    from mammokit.errors import ConfigError
-    from mammokit.run import Pipeline
+    from mammokit.app.run import Pipeline
+    from mammokit.core.config import PreprocessConfig, config_from_dict, load_toml
+    from mammokit.core.errors import ConfigError
 
     settings: dict[str, Any] = {}
     if args.config:

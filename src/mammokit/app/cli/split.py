@@ -40,7 +40,7 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from mammokit.config import as_names
+    from mammokit.core.config import as_names
     from mammokit.data.split import write_split
 
     files = write_split(

@@ -29,7 +29,7 @@ from typing import Any, cast
 
 import attrs
 
-from mammokit.config import toml_value
+from mammokit.core.config import toml_value
 
 __all__ = [
     "CLEARED",

@@ -1,0 +1,2 @@
+"""The application layer: the `Pipeline`/`Run` facade, the CLI, the demo and the pytest
+fixtures for plugin authors (ARCHITECTURE.md, Layers)."""
