@@ -47,7 +47,7 @@ def phantom(cache: Path) -> Path:
             extra_windows=1,
         )
         write_dicom(
-            path, image, encoding, patient_id="24", image_id="1", laterality="R", view="MLO"
+            path, image, encoding, patient_id="24", laterality="R", view="MLO"
         )
     return path
 
