@@ -46,9 +46,7 @@ def phantom(cache: Path) -> Path:
             transfer_syntax="jpeg2000",
             extra_windows=1,
         )
-        write_dicom(
-            path, image, encoding, patient_id="24", laterality="R", view="MLO"
-        )
+        write_dicom(path, image, encoding, patient_id="24", laterality="R", view="MLO")
     return path
 
 
