@@ -95,6 +95,8 @@ def one_of(literal: Any) -> Any:
 OutputDtype = Literal["uint8", "uint16"]
 #: Which side the breast is put on ("none": as stored).
 FlipSide = Literal["left", "right", "none"]
+#: Which source of the chest-wall side is trusted first (see ``PreprocessConfig.side_policy``).
+SidePolicy = Literal["header", "table", "pixels"]
 
 
 @attrs.frozen
@@ -110,6 +112,12 @@ class PreprocessConfig:
         padder: the padder; ``padder_options`` are passed to its factory.
         aspect: the height/width ratio to pad to; None means ``size[0] / size[1]``.
         flip: put the breast on the "left" or "right" side, or "none" to never flip.
+        side_policy: which source says where the chest wall is in the stored image:
+            "header" (default: the header's laterality, else the table's, else the
+            pixels), "table" (the table, else the header, else the pixels) or "pixels"
+            (the pixel rule always, e.g. for a dataset already flipped so that every chest
+            wall is on the left whatever its laterality). Every disagreement is recorded
+            in ``index.csv`` (``laterality_conflict``) and counted at the end of a run.
         roi_margin: extra margin around the crop, as a fraction of its size.
         output_mask: also return the breast mask (``Preprocessed.mask``), aligned with
             the output pixels; only ROI extractors with a mask (``breast_mask``) give one.
@@ -129,6 +137,7 @@ class PreprocessConfig:
     padder_options: dict[str, Any] = attrs.field(factory=dict, converter=_options)
     aspect: float | None = attrs.field(default=None)
     flip: FlipSide = attrs.field(default="left", validator=one_of(FlipSide))
+    side_policy: SidePolicy = attrs.field(default="header", validator=one_of(SidePolicy))
     roi_margin: float = attrs.field(default=0.0, converter=float)
     output_mask: bool = attrs.field(default=False, converter=bool)
     max_pixels: int = attrs.field(

@@ -72,6 +72,9 @@ class DatasetResult:
         worker_peak_rss: worker process id -> its peak resident memory in bytes.
         cpu_seconds: CPU time the jobs of this call took in their workers (the pipeline
             build in each worker included).
+        side_conflicts: ``(image_id, conflict)`` of every preprocessed image whose side
+            sources disagree (``laterality_conflict`` of ``index.csv``, e.g. "pixels L"),
+            in image_id order.
     """
 
     out_dir: Path
@@ -83,6 +86,7 @@ class DatasetResult:
     elapsed: float
     worker_peak_rss: dict[int, int] = attrs.field(factory=dict)
     cpu_seconds: float = 0.0
+    side_conflicts: tuple[tuple[str, str], ...] = ()
 
     @property
     def failed(self) -> int:
@@ -226,7 +230,7 @@ def preprocess_dataset(
             # of killed workers, and of those stopped mid-write when the run stops on an error
             # (a full disk): the pool has ended when _execute returns or raises
             sweep_temporaries(out, sorted({r["patient_id"] for r in rows}))
-        succeeded, failures = _finish(out, frame, rows, format, opts.shard_bytes)
+        succeeded, failures, conflicts = _finish(out, frame, rows, format, opts.shard_bytes)
     return DatasetResult(
         out_dir=out,
         total=len(rows),
@@ -237,6 +241,7 @@ def preprocess_dataset(
         elapsed=time.perf_counter() - started,
         worker_peak_rss=peak,
         cpu_seconds=cpu,
+        side_conflicts=conflicts,
     )
 
 
@@ -274,8 +279,9 @@ def _pending(
 
 def _finish(
     out: Path, frame: pd.DataFrame, rows: list[dict[str, str]], format: str, shard_bytes: int
-) -> tuple[int, tuple[Failure, ...]]:
-    """Build the shards (tfrecord) and the tables from the records."""
+) -> tuple[int, tuple[Failure, ...], tuple[tuple[str, str], ...]]:
+    """Build the shards (tfrecord) and the tables from the records; also the failures and
+    the side conflicts, in image_id order."""
     records = _collect_records(out, rows)
     ordered = sorted(rows, key=lambda r: id_sort_key(r["image_id"]))
     shard_of = None
@@ -294,7 +300,13 @@ def _finish(
         for r in ordered
         if records[r["image_id"]]["status"] != "ok"
     )
-    return succeeded, failures
+    conflicts = tuple(
+        (r["image_id"], str(records[r["image_id"]].get("laterality_conflict") or ""))
+        for r in ordered
+        if records[r["image_id"]]["status"] == "ok"
+        and records[r["image_id"]].get("laterality_conflict")
+    )
+    return succeeded, failures, conflicts
 
 
 def _load_table(table: str | Path | pd.DataFrame, kind: str) -> tuple[pd.DataFrame, Path | None]:

@@ -193,7 +193,10 @@ def find_on_display(stages: Stages, decoded: DecodedImage, table_laterality: str
     """Step 2 for a display-value extractor: window the whole image, find the box on it."""
     windowed = window(stages, decoded)
     pixels = windowed.pixels
-    side = choose_side(windowed.meta.laterality, table_laterality, breast_on_right(pixels))
+    side = choose_side(
+        windowed.meta.laterality, table_laterality, breast_on_right(pixels),
+        stages.config.side_policy,
+    )  # fmt: skip
     box, method, _ = locate(
         pixels, stages.roi_chain, margin=stages.config.roi_margin, on_right=side.on_right
     )
@@ -208,7 +211,9 @@ def find_on_values(
     values, step = extractor.reduce(decoded)
     mask = extractor.mask(values)
     pixels_right = chest_wall_on_right(mask) if mask is not None else breast_on_right(values)
-    side = choose_side(decoded.meta.laterality, table_laterality, pixels_right)
+    side = choose_side(
+        decoded.meta.laterality, table_laterality, pixels_right, stages.config.side_policy
+    )
     on_right = side.on_right
     view = mirror(values) if on_right else values
     mask_view = None if mask is None else (mirror(mask) if on_right else mask)

@@ -1,11 +1,12 @@
 """Which side the chest wall is on (the header, then the table, then the pixels), and
 mirroring an image to put it on the left.
 
-The header's ImageLaterality (or Laterality) wins, then the table's ``laterality`` column;
-the pixel rule decides only when both are absent. Whenever a source that is present
-disagrees with the one used, :attr:`Side.conflict` says so (it goes into ``index.csv``), so
-that mislabelled files can be found. L means the chest wall is on the left of the stored
-image, R on the right.
+By default the header's ImageLaterality (or Laterality) wins, then the table's
+``laterality`` column; the pixel rule decides only when both are absent. A side policy
+(:data:`TRUST`) may put the table first, or trust the pixels alone. Whenever a source
+that is present disagrees with the one used, :attr:`Side.conflict` says so (it goes into
+``index.csv``), so that mislabelled files can be found. L means the chest wall is on the
+left of the stored image, R on the right.
 """
 
 from __future__ import annotations
@@ -13,10 +14,16 @@ from __future__ import annotations
 import attrs
 import numpy as np
 
-__all__ = ["SOURCES", "Side", "breast_on_right", "choose_side", "mirror"]
+__all__ = ["SOURCES", "TRUST", "Side", "breast_on_right", "choose_side", "mirror"]
 
-#: Where a side can come from, in the order they are trusted.
+#: Where a side can come from, in the order they are trusted by default.
 SOURCES = ("header", "table", "pixels")
+#: Side policy -> the sources it trusts, first to last.
+TRUST: dict[str, tuple[str, ...]] = {
+    "header": SOURCES,
+    "table": ("table", "header", "pixels"),
+    "pixels": ("pixels",),
+}
 
 
 @attrs.frozen
@@ -44,8 +51,9 @@ def _side(value: str) -> str:
     return text if text in ("L", "R") else ""
 
 
-def choose_side(header: str, table: str, pixels_on_right: bool) -> Side:
-    """The side from the ``header`` laterality, else the ``table``'s, else the pixels.
+def choose_side(header: str, table: str, pixels_on_right: bool, policy: str = "header") -> Side:
+    """The side from the first source that ``policy`` trusts and that knows it (by
+    default the ``header`` laterality, else the ``table``'s, else the pixels).
 
     ``header`` and ``table`` are "L", "R" or "" (anything else counts as absent).
     """
@@ -54,7 +62,7 @@ def choose_side(header: str, table: str, pixels_on_right: bool) -> Side:
         "table": _side(table),
         "pixels": "R" if pixels_on_right else "L",
     }
-    source = next(name for name in SOURCES if found[name])
+    source = next(name for name in TRUST[policy] if found[name])
     used = found[source]
     conflict = "; ".join(
         f"{name} {value}" for name, value in found.items() if value and value != used

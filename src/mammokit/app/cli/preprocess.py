@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Sequence
 from typing import Any
 
 #: How many failures are printed on stderr before pointing at failures.csv.
@@ -24,6 +25,12 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--csv", required=True, metavar="CSV", help="train.csv or test.csv")
     parser.add_argument("--out", required=True, metavar="DIR", help="the output folder")
     parser.add_argument("--size", metavar="HxW", help="output size, e.g. 1024x512")
+    parser.add_argument(
+        "--side-policy", choices=("header", "table", "pixels"),
+        help="which source says where the chest wall is: header (default: the header, else "
+        "the table, else the pixels), table (the table first) or pixels (always the pixel "
+        "rule, e.g. for a dataset already flipped to the left)",
+    )  # fmt: skip
     parser.add_argument(
         "--workers",
         type=int,
@@ -94,6 +101,8 @@ def run(args: argparse.Namespace) -> int:
         settings = dict(data.get("preprocess", data))
     if args.size:
         settings["size"] = args.size
+    if args.side_policy:
+        settings["side_policy"] = args.side_policy
     if args.image_timeout < 0:
         raise ConfigError(f"--image-timeout must be >= 0, got {args.image_timeout}")
     if args.shard_size <= 0:
@@ -118,6 +127,7 @@ def run(args: argparse.Namespace) -> int:
         f"({result.skipped} already done, {result.failed} failed)",
         file=sys.stderr,
     )
+    _report_side_conflicts(result.side_conflicts, config.side_policy)
     if result.failures:
         print(f"{result.failed} image(s) failed:", file=sys.stderr)
         for failure in result.failures[:_LISTED]:
@@ -130,3 +140,20 @@ def run(args: argparse.Namespace) -> int:
         print(f"see {result.out_dir / 'failures.csv'}", file=sys.stderr)
         return 1
     return 0
+
+
+#: How many side conflicts are shown as examples.
+_EXAMPLES = 5
+
+
+def _report_side_conflicts(conflicts: Sequence[tuple[str, str]], policy: str) -> None:
+    """Count the images whose side sources disagree, with a few examples, on stderr."""
+    if not conflicts:
+        return
+    examples = ", ".join(f"{image_id} ({what})" for image_id, what in conflicts[:_EXAMPLES])
+    print(
+        f"{len(conflicts)} image(s) whose header, table and pixels disagree on the side, "
+        f"e.g. {examples}; the side used follows --side-policy {policy} "
+        "(laterality_source and laterality_conflict in index.csv)",
+        file=sys.stderr,
+    )
