@@ -57,7 +57,7 @@ def test_test_table_is_detected(tmp_path: Path) -> None:
     assert list(table.columns) == list(TEST_COLUMNS)
 
 
-@pytest.mark.parametrize("column", ["image_id", "laterality", "cancer", "machine_id"])
+@pytest.mark.parametrize("column", ["image_id", "view", "cancer", "machine_id"])
 def test_missing_required_column(tmp_path: Path, column: str) -> None:
     rows = [{k: v for k, v in r.items() if k != column} for r in _rows()]
     path = _write(tmp_path / "train.csv", rows)
@@ -185,3 +185,11 @@ def test_symlinks_leaving_the_root_are_refused(tmp_path: Path) -> None:
     os.symlink(tmp_path / "missing.dcm", root / "7" / "10.dcm")
     with pytest.raises(ImageReadError):
         resolve_image_path(root, "7", "10")
+
+
+def test_an_unknown_side_is_an_empty_cell_or_no_column() -> None:
+    rows = {"patient_id": ["1", "1"], "image_id": ["10", "11"], "view": ["CC", "MLO"]}
+    frame = validate_table(pd.DataFrame(rows), kind="any")
+    assert list(frame["laterality"]) == ["", ""]
+    frame = validate_table(pd.DataFrame({**rows, "laterality": ["L", None]}), kind="any")
+    assert list(frame["laterality"]) == ["L", ""]

@@ -291,3 +291,20 @@ def test_gradcam_of_an_identity_feature_map_is_the_image() -> None:
     heat = gradcam(model, image)
     assert heat.shape == (1, 16, 8)
     np.testing.assert_allclose(heat[0], image[0, :, :, 0] / image.max(), atol=1e-5)
+
+
+def test_a_test_table_without_sides_gets_them_from_the_headers(work: Path) -> None:
+    """No ``laterality`` column and no ``prediction_id``: the sides come from the DICOM
+    headers, and the submission has the same breasts and scores as with the full table."""
+    table = pd.read_csv(work / "ds" / "test.csv", dtype=str)
+    bare = work / "no-sides" / "test.csv"
+    bare.parent.mkdir(parents=True, exist_ok=True)
+    table.drop(columns=["laterality", "prediction_id"]).to_csv(bare, index=False)
+    full = work / "no-sides" / "full.csv"
+    assert _predict_cli(work, full, "--threshold", "none") == 0
+    out = work / "no-sides" / "submission.csv"
+    args = ["predict", "--run", str(work / "run1"), "--images", str(work / "ds/test_images"),
+            "--csv", str(bare), "--out", str(out), "--workers", "0", "--quiet",
+            "--threshold", "none"]  # fmt: skip
+    assert main(args) == 0
+    pd.testing.assert_frame_equal(pd.read_csv(out), pd.read_csv(full))

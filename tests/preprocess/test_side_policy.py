@@ -94,3 +94,26 @@ def test_the_shared_cbis_ddsm_set_keeps_every_chest_wall_left_with_the_pixel_pol
     assert not index["flipped"].any()  # the pixel rule finds every chest wall on the left
     conflicts = index.set_index("laterality")["laterality_conflict"]
     assert set(conflicts.get("R", [])) <= {"table R"} and set(conflicts.get("L", [])) <= {""}
+
+
+def test_an_unknown_side_is_found_and_written_to_the_index(tmp_path: Path) -> None:
+    """Empty ``laterality`` cells (PNGs: no header) and a table with no such column (DICOMs:
+    the header knows): index.csv gets the side found and says where it came from."""
+    from mammokit.synthetic import SynthConfig, write_dataset
+
+    phantom = make_phantom((400, 300), view="CC", seed=1)
+    source = tmp_path / "left.png"
+    Image.fromarray(np.rint(np.clip(phantom.image, 0, 1) * 255).astype(np.uint8)).save(source)
+    table = _preflipped_set(tmp_path / "png", [source, source], ["", ""])
+    _run(tmp_path / "png" / "images", table, tmp_path / "png-out")
+    index = read_index(tmp_path / "png-out")
+    assert list(index["laterality"]) == ["L", "L"]
+    assert set(index["laterality_source"]) == {"pixels"}
+    data = tmp_path / "dicom"
+    write_dataset(data, SynthConfig(patients=1, image_size=(256, 208), seed=2))
+    truth = pd.read_csv(data / "train.csv", dtype=str)
+    truth.drop(columns=["laterality"]).to_csv(tmp_path / "no-sides.csv", index=False)
+    _run(data / "train_images", tmp_path / "no-sides.csv", tmp_path / "dicom-out")
+    index = read_index(tmp_path / "dicom-out").set_index("image_id")
+    assert dict(index["laterality"]) == dict(truth.set_index("image_id")["laterality"])
+    assert set(index["laterality_source"]) == {"header"}

@@ -270,6 +270,7 @@ def _preprocess(pipeline: Any, job: Job) -> dict[str, Any]:
         "decoder": str(result.decoder),
         "laterality_source": str(result.laterality_source),
         "laterality_conflict": str(result.laterality_conflict),
+        "laterality_found": str(result.laterality),
         "digest": job.digest,
     }
     png = encode_png(pixels)

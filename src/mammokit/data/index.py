@@ -89,7 +89,8 @@ def write_tables(
 
     Args:
         out_dir: the output folder.
-        table: the validated input table (str columns).
+        table: the validated input table (str columns); an empty ``laterality`` (unknown)
+            is written as the side the preprocessing found (``laterality_source`` says how).
         records: image_id -> its record, for every row of ``table``.
         shard_of: for TFRecord output, image_id -> the shard path relative to ``out_dir``.
 
@@ -108,6 +109,9 @@ def write_tables(
             extra = dict(record)
             if shard_of is not None:
                 extra["path"] = shard_of[image_id]
+            if row.get("laterality") == "" and extra.get("laterality_found"):
+                row["laterality"] = extra["laterality_found"]  # unknown in the table: as found
+            values = tuple(row[c] for c in columns)
             index_rows.append((key, [*values, *(extra.get(c, "") for c in INDEX_COLUMNS)]))
         else:
             failure_rows.append((key, [record[c] for c in FAILURE_COLUMNS]))

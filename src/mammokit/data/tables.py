@@ -144,11 +144,14 @@ def validate_table(
 
     Raises:
         ConfigError: naming ``source``, the row and the column, for a missing required
-            column, an unsafe or empty id, a laterality other than L/R, an unknown view,
+            column, an unsafe or empty id, a laterality other than L, R or empty (unknown:
+            a missing column is an empty one), an unknown view,
             a 0/1 (or True/False) column with another value, or a duplicate ``image_id``.
     """
     if kind not in _KINDS:
         raise ConfigError(f"unknown table kind {kind!r}; choose one of: {', '.join(_KINDS)}")
+    if "laterality" not in [str(c) for c in frame.columns]:
+        frame = frame.assign(laterality="")  # unknown: the header, then the pixels, decide
     columns = [str(c) for c in frame.columns]
     if kind == "auto":
         kind = _detected_kind(columns)
@@ -201,8 +204,8 @@ def _check_values(text: pd.DataFrame, kind: str, source: str) -> None:
                 raise _row_error(source, row, column, problem)
     unknown_ok = {""} if kind == "external" else set()
     for row, value in enumerate(text.get("laterality", ())):
-        if value not in LATERALITIES and value not in unknown_ok:
-            raise _row_error(source, row, "laterality", f"{value!r} is not one of L, R")
+        if value not in LATERALITIES and value != "":
+            raise _row_error(source, row, "laterality", f"{value!r} is not one of L, R or empty")
     for row, value in enumerate(text.get("view", ())):
         if value not in VIEWS and value not in unknown_ok:
             views = ", ".join(sorted(VIEWS))

@@ -29,7 +29,7 @@ import hashlib
 import json
 import logging
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, cast
 
@@ -191,15 +191,41 @@ def _csv(frame: pd.DataFrame, path: Path) -> Path:
     return path
 
 
-def _read_test_table(table: str | Path | pd.DataFrame) -> pd.DataFrame:
+def _read_test_table(table: str | Path | pd.DataFrame) -> tuple[pd.DataFrame, bool]:
+    """The validated table with ``prediction_id``; True when that column was made here
+    from the sides (and is made again once unknown sides are found)."""
     from mammokit.data import read_table, validate_table
 
     if isinstance(table, pd.DataFrame):
         frame = validate_table(table.astype(str), kind="any", source="table")
     else:
         frame = read_table(table, kind="any")
-    if "prediction_id" not in frame.columns:
-        frame = frame.assign(prediction_id=frame["patient_id"] + "_" + frame["laterality"])
+    if "prediction_id" in frame.columns:
+        return frame, False
+    return frame.assign(prediction_id=_breast_ids(frame)), True
+
+
+def _breast_ids(frame: pd.DataFrame) -> pd.Series:
+    """``<patient_id>_<laterality>`` per row."""
+    return frame["patient_id"] + "_" + frame["laterality"]
+
+
+def _with_found_sides(
+    frame: pd.DataFrame, found: Mapping[str, str], *, made_ids: bool
+) -> pd.DataFrame:
+    """``frame`` with each empty (unknown) ``laterality`` set to the side preprocessing found
+    for its image (``found``: image_id -> "L"/"R"), and, when the ``prediction_id`` column
+    was made from the sides (``made_ids``), those ids made again. An image that could not be
+    preprocessed keeps its unknown side (its breast id ends in "_")."""
+    unknown = frame["laterality"] == ""
+    if not unknown.any():
+        return frame
+    frame = frame.copy()
+    frame.loc[unknown, "laterality"] = [
+        found.get(i, "") for i in frame.loc[unknown, "image_id"].astype(str)
+    ]
+    if made_ids:
+        frame["prediction_id"] = _breast_ids(frame)
     return frame
 
 
@@ -245,7 +271,7 @@ def predict(
     for info in infos:
         if not info.model_path.is_file():
             raise ConfigError(f"{info.path}: no model.keras in the run directory")
-    frame = _read_test_table(table)
+    frame, made_ids = _read_test_table(table)
     out_path = Path(out)
     image_scores_path = (
         Path(options.scores_path) if options.scores_path else out_path.with_name("image_scores.csv")
@@ -266,9 +292,10 @@ def predict(
 
     with tempfile.TemporaryDirectory(prefix="mammokit-predict-") as scratch:
         cache = Path(options.cache_dir) if options.cache_dir is not None else Path(scratch)
-        per_run, failures = _score_runs(
+        per_run, failures, found = _score_runs(
             infos, images_dir, frame, cache, options=options, tta=config.tta, manager=manager
         )
+    frame = _with_found_sides(frame, found, made_ids=made_ids)
 
     failures_path = out_path.with_name("predict_failures.csv")
     if failures:
@@ -343,10 +370,12 @@ def _score_runs(
     options: PredictOptions,
     tta: str,
     manager: pluggy.PluginManager | None,
-) -> tuple[list[dict[str, float]], list[tuple[str, str]]]:
-    """Per run: image_id -> score; plus the images no run could preprocess."""
+) -> tuple[list[dict[str, float]], list[tuple[str, str]], dict[str, str]]:
+    """Per run: image_id -> score; the images no run could preprocess; and image_id -> the
+    side preprocessing found (``index.csv``'s laterality, which fills an unknown one)."""
     per_run: list[dict[str, float]] = []
     failures: dict[str, str] = {}
+    found: dict[str, str] = {}
     for info in infos:
         folder, result = preprocess_for_run(
             info, images_dir, frame, cache, workers=options.workers,
@@ -362,7 +391,9 @@ def _score_runs(
             info, paths, batch_size=options.batch_size, tta=tta, progress=options.progress
         )
         per_run.append(dict(zip(index["image_id"].astype(str), scores.tolist(), strict=True)))
-    return per_run, sorted(failures.items())
+        for image_id, side in zip(index["image_id"], index.get("laterality", ()), strict=False):
+            found.setdefault(str(image_id), str(side))
+    return per_run, sorted(failures.items()), found
 
 
 def _breast_scores(
