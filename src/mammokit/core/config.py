@@ -97,6 +97,8 @@ OutputDtype = Literal["uint8", "uint16"]
 FlipSide = Literal["left", "right", "none"]
 #: Which source of the chest-wall side is trusted first (see ``PreprocessConfig.side_policy``).
 SidePolicy = Literal["header", "table", "pixels"]
+#: What is done with a FOR PROCESSING image (see ``PreprocessConfig.for_processing``).
+ForProcessing = Literal["refuse", "window"]
 
 
 @attrs.frozen
@@ -118,6 +120,12 @@ class PreprocessConfig:
             (the pixel rule always, e.g. for a dataset already flipped so that every chest
             wall is on the left whatever its laterality). Every disagreement is recorded
             in ``index.csv`` (``laterality_conflict``) and counted at the end of a run.
+        for_processing: what to do with a ``FOR PROCESSING`` image (PresentationIntentType:
+            raw detector values, meant for a vendor's own image processing, common in
+            research archives): "refuse" (default: the image fails with a message naming
+            this option) or "window" (window it as a FOR PRESENTATION image: its header's
+            window if it has one, else the default window from its own values). The
+            intent and the Presentation LUT Shape of every image are in ``index.csv``.
         roi_margin: extra margin around the crop, as a fraction of its size.
         output_mask: also return the breast mask (``Preprocessed.mask``), aligned with
             the output pixels; only ROI extractors with a mask (``breast_mask``) give one.
@@ -138,6 +146,7 @@ class PreprocessConfig:
     aspect: float | None = attrs.field(default=None)
     flip: FlipSide = attrs.field(default="left", validator=one_of(FlipSide))
     side_policy: SidePolicy = attrs.field(default="header", validator=one_of(SidePolicy))
+    for_processing: ForProcessing = attrs.field(default="refuse", validator=one_of(ForProcessing))
     roi_margin: float = attrs.field(default=0.0, converter=float)
     output_mask: bool = attrs.field(default=False, converter=bool)
     max_pixels: int = attrs.field(

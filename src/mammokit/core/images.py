@@ -44,6 +44,10 @@ class ImageMeta:
         transfer_syntax: the transfer syntax UID ("" for ordinary images).
         rows, columns: the full-resolution size in the header.
         is_dicom: False for PNG/JPEG/TIFF input, which is treated as already windowed.
+        presentation_intent: PresentationIntentType, "FOR PRESENTATION" or "FOR PROCESSING"
+            (raw detector values), "" when absent.
+        presentation_lut_shape: Presentation LUT Shape, "IDENTITY" or "INVERSE", "" when
+            absent.
     """
 
     path: str = ""
@@ -72,6 +76,15 @@ class ImageMeta:
     rows: int = 0
     columns: int = 0
     is_dicom: bool = True
+    presentation_intent: str = ""
+    presentation_lut_shape: str = ""
+
+    @property
+    def inverted(self) -> bool:
+        """True when the display inverts the stored values: MONOCHROME1 (the lowest value
+        is white), or a Presentation LUT Shape of INVERSE (which a conformant MONOCHROME1
+        file carries too: the inversion is applied once)."""
+        return self.photometric == "MONOCHROME1" or self.presentation_lut_shape == "INVERSE"
 
 
 @attrs.frozen

@@ -271,6 +271,8 @@ def _preprocess(pipeline: Any, job: Job) -> dict[str, Any]:
         "laterality_source": str(result.laterality_source),
         "laterality_conflict": str(result.laterality_conflict),
         "laterality_found": str(result.laterality),
+        "presentation_intent": str(result.meta.presentation_intent),
+        "presentation_lut_shape": str(result.meta.presentation_lut_shape),
         "digest": job.digest,
     }
     png = encode_png(pixels)

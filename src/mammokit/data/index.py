@@ -31,6 +31,8 @@ __all__ = [
 #: Columns ``index.csv`` adds after the input table's columns. ``laterality_source`` says
 #: what decided the side ("header", "table" or "pixels"); ``laterality_conflict`` names the
 #: sources that disagree with it (e.g. "pixels R"), empty when they agree.
+#: ``presentation_intent`` and ``presentation_lut_shape`` are the header's
+#: PresentationIntentType and Presentation LUT Shape (empty when absent).
 INDEX_COLUMNS: tuple[str, ...] = (
     "path",
     "crop_y0",
@@ -44,6 +46,8 @@ INDEX_COLUMNS: tuple[str, ...] = (
     "decoder",
     "laterality_source",
     "laterality_conflict",
+    "presentation_intent",
+    "presentation_lut_shape",
 )
 #: Columns of ``failures.csv``.
 FAILURE_COLUMNS: tuple[str, ...] = ("image_id", "path", "error_type", "message")
@@ -58,6 +62,8 @@ _TEXT_COLUMNS = (
     "decoder",
     "laterality_source",
     "laterality_conflict",
+    "presentation_intent",
+    "presentation_lut_shape",
 )
 
 
@@ -148,7 +154,7 @@ def read_index(out_dir: str | Path) -> pd.DataFrame:
     missing = [c for c in ("image_id", *INDEX_COLUMNS) if c not in frame.columns]
     if missing:
         raise ConfigError(f"{path}: missing column(s) {', '.join(missing)}")
-    for column in ("roi_method", "decoder", "laterality_source", "laterality_conflict"):
+    for column in INDEX_COLUMNS[INDEX_COLUMNS.index("roi_method") :]:
         frame[column] = frame[column].fillna("").astype(str)
     return frame
 

@@ -208,7 +208,15 @@ def meta_from_dataset(path: Path, ds: Dataset) -> ImageMeta:
             rows=int(ds.Rows),
             columns=int(ds.Columns),
             is_dicom=True,
+            presentation_intent=_upper_text(ds, "PresentationIntentType"),
+            presentation_lut_shape=_upper_text(ds, "PresentationLUTShape"),
         )
+
+
+def _upper_text(ds: Dataset, keyword: str) -> str:
+    """A code string element, stripped and upper case ("" when absent or not text)."""
+    value = ds.get(keyword, "")
+    return str(value).strip().upper() if isinstance(value, str) else ""
 
 
 def _laterality(ds: Dataset) -> str:

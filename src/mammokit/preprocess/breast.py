@@ -96,7 +96,7 @@ def reduced_values(
     else:
         values = stored.astype(np.float64)
         pad = np.zeros(stored.shape, bool)
-    if meta.photometric == "MONOCHROME1":
+    if meta.inverted:  # MONOCHROME1, or a Presentation LUT Shape of INVERSE
         np.negative(values, out=values)
     weights = np.where(pad, 0, counts)
     if not weights.any():

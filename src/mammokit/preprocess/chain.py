@@ -44,7 +44,7 @@ import attrs
 import numpy as np
 from PIL import Image
 
-from mammokit.core.errors import ResourceLimitError
+from mammokit.core.errors import ImageReadError, ResourceLimitError
 from mammokit.core.images import CropBox, DecodedImage, Preprocessed, WindowedImage
 from mammokit.plugins.protocols import (
     CropWindowing,
@@ -268,6 +268,13 @@ def preprocess(stages: Stages, path: str | Path, laterality: str = "") -> Prepro
     config, aspect = stages.config, stages.aspect
     decoded = stages.decode(Path(path), first_min_shape(config.size, aspect))
     meta, frame, scale = decoded.meta, decoded.pixels.shape, decoded.scale
+    if meta.presentation_intent == "FOR PROCESSING" and config.for_processing == "refuse":
+        raise ImageReadError(
+            path,
+            "a FOR PROCESSING image (PresentationIntentType: raw detector values, for a "
+            "vendor's own processing); mammokit windows FOR PRESENTATION images. Set "
+            'for_processing = "window" (--for-processing window) to window it as one',
+        )
     source_shape = (
         (meta.rows, meta.columns)
         if meta.rows > 0 and meta.columns > 0

@@ -122,10 +122,11 @@ def _counts(index: np.ndarray, size: int) -> np.ndarray:
 
 
 def _table(meta: ImageMeta, norm: np.ndarray, pad: np.ndarray | None, dtype: str) -> np.ndarray:
-    """norm (N,) float in [0, 1] -> (N,) table in ``dtype``, MONOCHROME1 inverted, padding 0."""
+    """norm (N,) float in [0, 1] -> (N,) table in ``dtype``, inverted for MONOCHROME1 or a
+    Presentation LUT Shape of INVERSE (:attr:`ImageMeta.inverted`), padding 0."""
     out_dtype, out_max = _DTYPES[dtype]
     scaled = np.rint(np.clip(norm, 0.0, 1.0) * out_max)
-    if meta.photometric == "MONOCHROME1":
+    if meta.inverted:
         scaled = out_max - scaled
     table: np.ndarray = scaled.astype(out_dtype)
     if pad is not None:

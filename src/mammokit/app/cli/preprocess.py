@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 #: How many failures are printed on stderr before pointing at failures.csv.
@@ -25,6 +26,11 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--csv", required=True, metavar="CSV", help="train.csv or test.csv")
     parser.add_argument("--out", required=True, metavar="DIR", help="the output folder")
     parser.add_argument("--size", metavar="HxW", help="output size, e.g. 1024x512")
+    parser.add_argument(
+        "--for-processing", choices=("refuse", "window"),
+        help="FOR PROCESSING images (raw detector values): refuse (default) or window them "
+        "as FOR PRESENTATION ones",
+    )  # fmt: skip
     parser.add_argument(
         "--side-policy", choices=("header", "table", "pixels"),
         help="which source says where the chest wall is: header (default: the header, else "
@@ -103,6 +109,8 @@ def run(args: argparse.Namespace) -> int:
         settings["size"] = args.size
     if args.side_policy:
         settings["side_policy"] = args.side_policy
+    if args.for_processing:
+        settings["for_processing"] = args.for_processing
     if args.image_timeout < 0:
         raise ConfigError(f"--image-timeout must be >= 0, got {args.image_timeout}")
     if args.shard_size <= 0:
@@ -128,6 +136,7 @@ def run(args: argparse.Namespace) -> int:
         file=sys.stderr,
     )
     _report_side_conflicts(result.side_conflicts, config.side_policy)
+    _report_intents(result.out_dir, config.for_processing)
     if result.failures:
         print(f"{result.failed} image(s) failed:", file=sys.stderr)
         for failure in result.failures[:_LISTED]:
@@ -157,3 +166,21 @@ def _report_side_conflicts(conflicts: Sequence[tuple[str, str]], policy: str) ->
         "(laterality_source and laterality_conflict in index.csv)",
         file=sys.stderr,
     )
+
+
+def _report_intents(out_dir: Path, for_processing: str) -> None:
+    """How many images were FOR PROCESSING (and windowed as presentation), on stderr."""
+    from mammokit.core.errors import MammokitError
+    from mammokit.data import read_index
+
+    try:
+        intents = read_index(out_dir)["presentation_intent"].value_counts()
+    except MammokitError:  # no index: nothing preprocessed
+        return
+    raw = int(intents.get("FOR PROCESSING", 0))
+    if raw:
+        print(
+            f"{raw} FOR PROCESSING image(s) windowed as FOR PRESENTATION ones "
+            f"(--for-processing {for_processing}; presentation_intent in index.csv)",
+            file=sys.stderr,
+        )
