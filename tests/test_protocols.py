@@ -11,17 +11,7 @@ import mammokit
 from mammokit import Component, PluginError, hookimpl
 from mammokit.plugins import (
     build_component,
-    get_backbones,
-    get_decoders,
-    get_external_datasets,
-    get_losses,
-    get_metrics,
-    get_padders,
     get_plugin_manager,
-    get_roi_extractors,
-    get_sampling_strategies,
-    get_threshold_policies,
-    get_windowing_methods,
 )
 from mammokit.plugins.hookspecs import REGISTRY_HOOKS
 from mammokit.plugins.protocols import HOOK_PROTOCOLS, contract_problems
@@ -39,20 +29,20 @@ def test_every_registry_hook_has_a_protocol_named_in_its_spec() -> None:
 def test_typed_getters_give_each_hook_its_components() -> None:
     pm = get_plugin_manager(load_entry_points=False)
     getters = {
-        "mammokit_decoders": get_decoders,
-        "mammokit_windowing_methods": get_windowing_methods,
-        "mammokit_roi_extractors": get_roi_extractors,
-        "mammokit_padders": get_padders,
-        "mammokit_sampling_strategies": get_sampling_strategies,
-        "mammokit_external_datasets": get_external_datasets,
-        "mammokit_backbones": get_backbones,
-        "mammokit_losses": get_losses,
-        "mammokit_threshold_policies": get_threshold_policies,
-        "mammokit_metrics": get_metrics,
+        "mammokit_decoders": pm.decoders,
+        "mammokit_windowing_methods": pm.window_methods,
+        "mammokit_roi_extractors": pm.roi_extractors,
+        "mammokit_padders": pm.padders,
+        "mammokit_sampling_strategies": pm.sampling_strategies,
+        "mammokit_external_datasets": pm.external_datasets,
+        "mammokit_backbones": pm.backbones,
+        "mammokit_losses": pm.losses,
+        "mammokit_threshold_policies": pm.threshold_policies,
+        "mammokit_metrics": pm.metrics,
     }
     assert set(getters) == set(REGISTRY_HOOKS)
     for hook_name, getter in getters.items():
-        components = getter(pm)
+        components = getter()
         assert components and components.keys() == mammokit.get_components(pm, hook_name).keys()
         assert all(c.plugin.startswith("mammokit.") for c in components.values()), hook_name
 

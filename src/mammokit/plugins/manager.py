@@ -89,18 +89,8 @@ __all__ = [
     "build_record",
     "build_resolved",
     "check_component_options",
-    "get_backbones",
     "get_components",
-    "get_decoders",
-    "get_external_datasets",
-    "get_losses",
-    "get_metrics",
-    "get_padders",
     "get_plugin_manager",
-    "get_roi_extractors",
-    "get_sampling_strategies",
-    "get_threshold_policies",
-    "get_windowing_methods",
     "hookimpl",
     "list_plugins",
     "manager_or_shared",
@@ -689,56 +679,6 @@ def get_components(pm: pluggy.PluginManager, hook_name: str) -> dict[str, Compon
     if conflicts:
         raise PluginError("; ".join(conflicts))
     return {component.name: component for component in sorted(found, key=lambda c: c.name)}
-
-
-def get_decoders(pm: pluggy.PluginManager) -> dict[str, DecoderComponent]:
-    """The ``mammokit_decoders`` components (``pm.decoders()``)."""
-    return manager_or_shared(pm).decoders()
-
-
-def get_windowing_methods(pm: pluggy.PluginManager) -> dict[str, WindowingMethodComponent]:
-    """The ``mammokit_windowing_methods`` components (``pm.window_methods()``)."""
-    return manager_or_shared(pm).window_methods()
-
-
-def get_roi_extractors(pm: pluggy.PluginManager) -> dict[str, RoiExtractorComponent]:
-    """The ``mammokit_roi_extractors`` components (``pm.roi_extractors()``)."""
-    return manager_or_shared(pm).roi_extractors()
-
-
-def get_padders(pm: pluggy.PluginManager) -> dict[str, PadderComponent]:
-    """The ``mammokit_padders`` components (``pm.padders()``)."""
-    return manager_or_shared(pm).padders()
-
-
-def get_sampling_strategies(pm: pluggy.PluginManager) -> dict[str, SamplingStrategyComponent]:
-    """The ``mammokit_sampling_strategies`` components (``pm.sampling_strategies()``)."""
-    return manager_or_shared(pm).sampling_strategies()
-
-
-def get_external_datasets(pm: pluggy.PluginManager) -> dict[str, ExternalDatasetComponent]:
-    """The ``mammokit_external_datasets`` components (``pm.external_datasets()``)."""
-    return manager_or_shared(pm).external_datasets()
-
-
-def get_backbones(pm: pluggy.PluginManager) -> dict[str, BackboneComponent]:
-    """The ``mammokit_backbones`` components (``pm.backbones()``)."""
-    return manager_or_shared(pm).backbones()
-
-
-def get_losses(pm: pluggy.PluginManager) -> dict[str, LossComponent]:
-    """The ``mammokit_losses`` components (``pm.losses()``)."""
-    return manager_or_shared(pm).losses()
-
-
-def get_threshold_policies(pm: pluggy.PluginManager) -> dict[str, ThresholdPolicyComponent]:
-    """The ``mammokit_threshold_policies`` components (``pm.threshold_policies()``)."""
-    return manager_or_shared(pm).threshold_policies()
-
-
-def get_metrics(pm: pluggy.PluginManager) -> dict[str, MetricComponent]:
-    """The ``mammokit_metrics`` components (``pm.metrics()``)."""
-    return manager_or_shared(pm).metrics()
 
 
 def resolve_component(pm: pluggy.PluginManager, hook_name: str, name: str) -> Component[Any]:
