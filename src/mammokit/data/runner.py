@@ -9,7 +9,7 @@ import os
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import attrs
 import pandas as pd
@@ -75,6 +75,8 @@ class DatasetResult:
         side_conflicts: ``(image_id, conflict)`` of every preprocessed image whose side
             sources disagree (``laterality_conflict`` of ``index.csv``, e.g. "pixels L"),
             in image_id order.
+        for_processing: how many preprocessed images are FOR PROCESSING ones (raw detector
+            values, windowed as presentation ones: ``for_processing = "window"``).
     """
 
     out_dir: Path
@@ -87,6 +89,7 @@ class DatasetResult:
     worker_peak_rss: dict[int, int] = attrs.field(factory=dict)
     cpu_seconds: float = 0.0
     side_conflicts: tuple[tuple[str, str], ...] = ()
+    for_processing: int = 0
 
     @property
     def failed(self) -> int:
@@ -230,18 +233,19 @@ def preprocess_dataset(
             # of killed workers, and of those stopped mid-write when the run stops on an error
             # (a full disk): the pool has ended when _execute returns or raises
             sweep_temporaries(out, sorted({r["patient_id"] for r in rows}))
-        succeeded, failures, conflicts = _finish(out, frame, rows, format, opts.shard_bytes)
+        tables = _finish(out, frame, rows, format, opts.shard_bytes)
     return DatasetResult(
         out_dir=out,
         total=len(rows),
-        succeeded=succeeded,
-        failures=failures,
+        succeeded=tables.succeeded,
+        failures=tables.failures,
         skipped=len(rows) - len(jobs),
         processed=len(jobs),
         elapsed=time.perf_counter() - started,
         worker_peak_rss=peak,
         cpu_seconds=cpu,
-        side_conflicts=conflicts,
+        side_conflicts=tables.side_conflicts,
+        for_processing=tables.for_processing,
     )
 
 
@@ -277,11 +281,20 @@ def _pending(
     return sorted(jobs, key=lambda j: id_sort_key(j.image_id))
 
 
+class _Tables(NamedTuple):
+    """What the records of a run say, once its tables are written."""
+
+    succeeded: int
+    failures: tuple[Failure, ...]
+    side_conflicts: tuple[tuple[str, str], ...]
+    for_processing: int
+
+
 def _finish(
     out: Path, frame: pd.DataFrame, rows: list[dict[str, str]], format: str, shard_bytes: int
-) -> tuple[int, tuple[Failure, ...], tuple[tuple[str, str], ...]]:
-    """Build the shards (tfrecord) and the tables from the records; also the failures and
-    the side conflicts, in image_id order."""
+) -> _Tables:
+    """Build the shards (tfrecord) and the tables from the records; also the failures, the
+    side conflicts (in image_id order) and the count of FOR PROCESSING images."""
     records = _collect_records(out, rows)
     ordered = sorted(rows, key=lambda r: id_sort_key(r["image_id"]))
     shard_of = None
@@ -300,13 +313,14 @@ def _finish(
         for r in ordered
         if records[r["image_id"]]["status"] != "ok"
     )
+    done = [records[r["image_id"]] for r in ordered if records[r["image_id"]]["status"] == "ok"]
     conflicts = tuple(
-        (r["image_id"], str(records[r["image_id"]].get("laterality_conflict") or ""))
-        for r in ordered
-        if records[r["image_id"]]["status"] == "ok"
-        and records[r["image_id"]].get("laterality_conflict")
+        (str(r["image_id"]), str(r["laterality_conflict"]))
+        for r in done
+        if r.get("laterality_conflict")
     )
-    return succeeded, failures, conflicts
+    raw = sum(r.get("presentation_intent") == "FOR PROCESSING" for r in done)
+    return _Tables(succeeded, failures, conflicts, raw)
 
 
 def _load_table(table: str | Path | pd.DataFrame, kind: str) -> tuple[pd.DataFrame, Path | None]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 #: How many failures are printed on stderr before pointing at failures.csv.
@@ -136,7 +135,13 @@ def run(args: argparse.Namespace) -> int:
         file=sys.stderr,
     )
     _report_side_conflicts(result.side_conflicts, config.side_policy)
-    _report_intents(result.out_dir, config.for_processing)
+    if result.for_processing:
+        print(
+            f"{result.for_processing} FOR PROCESSING image(s) windowed as FOR PRESENTATION "
+            f"ones (--for-processing {config.for_processing}; presentation_intent in "
+            "index.csv)",
+            file=sys.stderr,
+        )
     if result.failures:
         print(f"{result.failed} image(s) failed:", file=sys.stderr)
         for failure in result.failures[:_LISTED]:
@@ -166,21 +171,3 @@ def _report_side_conflicts(conflicts: Sequence[tuple[str, str]], policy: str) ->
         "(laterality_source and laterality_conflict in index.csv)",
         file=sys.stderr,
     )
-
-
-def _report_intents(out_dir: Path, for_processing: str) -> None:
-    """How many images were FOR PROCESSING (and windowed as presentation), on stderr."""
-    from mammokit.core.errors import MammokitError
-    from mammokit.data import read_index
-
-    try:
-        intents = read_index(out_dir)["presentation_intent"].value_counts()
-    except MammokitError:  # no index: nothing preprocessed
-        return
-    raw = int(intents.get("FOR PROCESSING", 0))
-    if raw:
-        print(
-            f"{raw} FOR PROCESSING image(s) windowed as FOR PRESENTATION ones "
-            f"(--for-processing {for_processing}; presentation_intent in index.csv)",
-            file=sys.stderr,
-        )
