@@ -708,8 +708,8 @@ def _summary(result: DemoResult, say: Callable[[str], None]) -> None:
         say("note: the AUC is below the demo's 0.85 target; try a larger --minutes or --patients")
     if result.backbone == DEFAULT_BACKBONE:
         say(
-            "note: real runs should train ConvNeXtV2 with pretrained weights from a local file "
-            '(pretrained = "<file>"): see docs/quickstart.md'
+            "note: real runs should train ConvNeXtV2 with pretrained weights "
+            '(pretrained = "imagenet", or a local file): see docs/quickstart.md'
         )
     if over:
         print(
