@@ -50,7 +50,7 @@ from mammokit.dicom import decode_file
 from mammokit.dicom.decode import candidates
 from mammokit.dicom.decoders._dicomsdl_table import VERIFIED_TRANSFER_SYNTAXES
 from mammokit.dicom.header import read_checked
-from mammokit.dicom.limits import DEFAULT_LIMITS
+from mammokit.dicom.safety import DEFAULT_LIMITS
 from mammokit.plugins import get_components, get_plugin_manager
 from mammokit.plugins.components import DecoderComponent
 

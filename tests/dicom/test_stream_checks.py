@@ -28,7 +28,7 @@ from mammokit.dicom.codestream import check_frame_stream
 from mammokit.dicom.decoders._dicomsdl_table import dicomsdl_available
 from mammokit.dicom.decoders.imagecodecs import imagecodecs_available
 from mammokit.dicom.header import read_checked
-from mammokit.dicom.limits import DEFAULT_LIMITS
+from mammokit.dicom.safety import DEFAULT_LIMITS
 from mammokit.plugins import get_components, get_plugin_manager
 from mammokit.synthetic import SynthConfig, write_dataset
 from mammokit.synthetic.encoders.write import write_dicom

@@ -42,8 +42,7 @@ from mammokit import (
 )
 from mammokit.core.config import config_from_dict, config_to_dict
 from mammokit.dicom import read_meta
-from mammokit.dicom.header import BoundedFile
-from mammokit.dicom.limits import Limits
+from mammokit.dicom.safety import BoundedFile, Limits
 from mammokit.synthetic.encoders.write import dataset_for, write_dicom
 
 SIZE = (64, 32)

@@ -31,8 +31,8 @@ from pydicom.encaps import generate_frames
 from mammokit.core.errors import DicomDecodeError, ResourceLimitError
 from mammokit.core.images import ImageMeta
 from mammokit.dicom import _uids
-from mammokit.dicom._guard import guard
-from mammokit.dicom.header import BoundedFile, frame_count
+from mammokit.dicom.header import frame_count
+from mammokit.dicom.safety import BoundedFile, guard
 
 __all__ = [
     "JPEG_SOF_MARKERS",

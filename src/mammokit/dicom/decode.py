@@ -34,11 +34,10 @@ import numpy as np
 
 from mammokit.core.errors import ConfigError, DicomDecodeError, ImageReadError
 from mammokit.core.images import DecodedImage, ImageMeta
-from mammokit.dicom._guard import guard
 from mammokit.dicom.decoders.base import FrameDecoder, reduction_level
 from mammokit.dicom.header import read_checked
 from mammokit.dicom.imagefile import read_image, read_image_meta
-from mammokit.dicom.limits import DEFAULT_LIMITS, Limits
+from mammokit.dicom.safety import DEFAULT_LIMITS, Limits, guard
 from mammokit.plugins import build_record
 from mammokit.plugins.components import Component, DecoderComponent
 from mammokit.plugins.protocols import Decoder

@@ -9,9 +9,7 @@ frame to take (decoder option ``frame``).
 
 from __future__ import annotations
 
-import io
 import math
-import os
 import struct
 from pathlib import Path
 from typing import Any
@@ -22,17 +20,18 @@ from pydicom.dataset import Dataset
 
 from mammokit.core.errors import DicomDecodeError
 from mammokit.core.images import ImageMeta
-from mammokit.dicom._guard import guard
-from mammokit.dicom.limits import (
+from mammokit.dicom.safety import (
+    BoundedFile,
     Limits,
+    Step,
     check_dataset,
     check_file_size,
     check_inflated_size,
+    guard,
 )
 
 __all__ = [
     "MONOCHROME",
-    "BoundedFile",
     "check_image",
     "frame_count",
     "meta_from_dataset",
@@ -44,24 +43,6 @@ __all__ = [
 MONOCHROME = ("MONOCHROME1", "MONOCHROME2")
 
 _REQUIRED = ("Rows", "Columns", "BitsAllocated", "BitsStored", "PixelRepresentation")
-
-
-class BoundedFile(io.BufferedReader):
-    """A binary file whose ``read(n)`` never asks for more than what is left of it.
-
-    pydicom reads an element value with ``fp.read(length)``; a buffered read allocates
-    ``length`` bytes up front, so one flipped bit in a length field would make a 10 kB
-    file allocate up to 4 GiB. Pass this to ``pydicom.dcmread`` instead of a path.
-    """
-
-    def __init__(self, path: Path) -> None:
-        super().__init__(io.FileIO(path, "rb"))
-        self._end = os.fstat(self.fileno()).st_size
-
-    def read(self, size: int | None = -1) -> bytes:
-        if size is not None and size > io.DEFAULT_BUFFER_SIZE:
-            size = max(0, min(size, self._end - self.tell()))
-        return super().read(size)
 
 
 def read_header(path: Path) -> Dataset:
@@ -80,17 +61,24 @@ def read_checked(
 ) -> tuple[Dataset, ImageMeta]:
     """Read, check and describe a header: what every decoder does before touching pixels.
 
+    One guard covers the steps (read, check against ``limits``, check the image, describe
+    it), and a failure names the step: the same messages as :func:`read_header`,
+    :func:`check_image` and :func:`meta_from_dataset` give one by one.
+
     Raises:
         ResourceLimitError: the file or the image it claims exceeds ``limits``.
         DicomDecodeError: see :func:`read_header` and :func:`check_image`.
     """
-    check_file_size(path, limits)
-    check_inflated_size(path, limits)
-    ds = read_header(path)
-    with guard(path, "invalid image header"):
+    with guard(path, "cannot read the DICOM header") as step:
+        check_file_size(path, limits)
+        check_inflated_size(path, limits)
+        with BoundedFile(path) as handle:
+            ds = pydicom.dcmread(handle, stop_before_pixels=True)
+        step.what = "invalid image header"
         check_dataset(path, ds, limits)
-    check_image(path, ds, frame=frame)
-    return ds, meta_from_dataset(path, ds)
+        _check_image(path, ds, frame, step)
+        step.what = "invalid header value"
+        return ds, _meta(path, ds)
 
 
 def transfer_syntax(ds: Dataset) -> str:
@@ -129,14 +117,20 @@ def check_image(path: Path, ds: Dataset, *, frame: int | None = None) -> None:
         DicomDecodeError: no transfer syntax, no pixel data, a missing or invalid image
             tag, a non-monochrome image, or a multi-frame image without ``frame``.
     """
-    with guard(path, "invalid file meta"):
-        syntax = transfer_syntax(ds)
+    with guard(path, "invalid image header") as step:
+        _check_image(path, ds, frame, step)
+
+
+def _check_image(path: Path, ds: Dataset, frame: int | None, step: Step) -> None:
+    """:func:`check_image` inside the caller's guard; ``step`` names what it reads."""
+    step.what = "invalid file meta"
+    syntax = transfer_syntax(ds)
     if not syntax:
         raise DicomDecodeError(path, "missing Transfer Syntax UID (0002,0010) in the file meta")
-    with guard(path, "invalid image header"):
-        missing = [kw for kw in _REQUIRED if ds.get(kw) in (None, "")]
-        photometric = str(ds.get("PhotometricInterpretation", "") or "").strip().upper()
-        samples = int(ds.get("SamplesPerPixel", 1) or 1)
+    step.what = "invalid image header"
+    missing = [kw for kw in _REQUIRED if ds.get(kw) in (None, "")]
+    photometric = str(ds.get("PhotometricInterpretation", "") or "").strip().upper()
+    samples = int(ds.get("SamplesPerPixel", 1) or 1)
     if "FloatPixelData" in ds or "DoubleFloatPixelData" in ds:
         raise DicomDecodeError(path, "float pixel data is not supported (integer images only)")
     if missing:
@@ -149,10 +143,9 @@ def check_image(path: Path, ds: Dataset, *, frame: int | None = None) -> None:
             f"photometric interpretation {photometric} with {samples} sample(s) per pixel is "
             "not supported: only MONOCHROME1/MONOCHROME2 greyscale images are",
         )
-    with guard(path, "invalid image header"):
-        rows, cols = int(ds.Rows), int(ds.Columns)
-        allocated, stored = int(ds.BitsAllocated), int(ds.BitsStored)
-        representation = int(ds.PixelRepresentation)
+    rows, cols = int(ds.Rows), int(ds.Columns)
+    allocated, stored = int(ds.BitsAllocated), int(ds.BitsStored)
+    representation = int(ds.PixelRepresentation)
     if rows < 1 or cols < 1:
         raise DicomDecodeError(path, f"invalid image size {rows}x{cols}")
     if allocated not in (1, 8, 16, 32) or not 1 <= stored <= allocated:
@@ -182,35 +175,40 @@ def meta_from_dataset(path: Path, ds: Dataset) -> ImageMeta:
         DicomDecodeError: a LUT, window or padding tag cannot be interpreted.
     """
     with guard(path, "invalid header value"):
-        function = str(ds.get("VOILUTFunction", "") or "LINEAR").strip().upper() or "LINEAR"
-        return ImageMeta(
-            path=str(path),
-            patient_id=str(ds.get("PatientID", "") or ""),
-            image_id=path.stem,
-            laterality=_laterality(ds),
-            view=str(ds.get("ViewPosition", "") or "").strip().upper(),
-            photometric=str(ds.PhotometricInterpretation).strip().upper(),
-            bits_stored=int(ds.BitsStored),
-            bits_allocated=int(ds.BitsAllocated),
-            pixel_representation=int(ds.PixelRepresentation),
-            rescale_slope=_float_or(ds, "RescaleSlope", 1.0),
-            rescale_intercept=_float_or(ds, "RescaleIntercept", 0.0),
-            window_centers=_floats(ds, "WindowCenter"),
-            window_widths=_floats(ds, "WindowWidth"),
-            voi_lut_function=function,
-            voi_lut_sequence=tuple(
-                _lut(ds, item) for item in ds.get("VOILUTSequence") or () if _has_lut(item)
-            ),
-            modality_lut=_modality_lut(ds),
-            pixel_padding_value=_padding(ds, "PixelPaddingValue"),
-            pixel_padding_range_limit=_padding(ds, "PixelPaddingRangeLimit"),
-            transfer_syntax=transfer_syntax(ds),
-            rows=int(ds.Rows),
-            columns=int(ds.Columns),
-            is_dicom=True,
-            presentation_intent=_upper_text(ds, "PresentationIntentType"),
-            presentation_lut_shape=_upper_text(ds, "PresentationLUTShape"),
-        )
+        return _meta(path, ds)
+
+
+def _meta(path: Path, ds: Dataset) -> ImageMeta:
+    """:func:`meta_from_dataset` inside the caller's guard."""
+    function = str(ds.get("VOILUTFunction", "") or "LINEAR").strip().upper() or "LINEAR"
+    return ImageMeta(
+        path=str(path),
+        patient_id=str(ds.get("PatientID", "") or ""),
+        image_id=path.stem,
+        laterality=_laterality(ds),
+        view=str(ds.get("ViewPosition", "") or "").strip().upper(),
+        photometric=str(ds.PhotometricInterpretation).strip().upper(),
+        bits_stored=int(ds.BitsStored),
+        bits_allocated=int(ds.BitsAllocated),
+        pixel_representation=int(ds.PixelRepresentation),
+        rescale_slope=_float_or(ds, "RescaleSlope", 1.0),
+        rescale_intercept=_float_or(ds, "RescaleIntercept", 0.0),
+        window_centers=_floats(ds, "WindowCenter"),
+        window_widths=_floats(ds, "WindowWidth"),
+        voi_lut_function=function,
+        voi_lut_sequence=tuple(
+            _lut(ds, item) for item in ds.get("VOILUTSequence") or () if _has_lut(item)
+        ),
+        modality_lut=_modality_lut(ds),
+        pixel_padding_value=_padding(ds, "PixelPaddingValue"),
+        pixel_padding_range_limit=_padding(ds, "PixelPaddingRangeLimit"),
+        transfer_syntax=transfer_syntax(ds),
+        rows=int(ds.Rows),
+        columns=int(ds.Columns),
+        is_dicom=True,
+        presentation_intent=_upper_text(ds, "PresentationIntentType"),
+        presentation_lut_shape=_upper_text(ds, "PresentationLUTShape"),
+    )
 
 
 def _upper_text(ds: Dataset, keyword: str) -> str:

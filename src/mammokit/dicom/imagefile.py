@@ -15,8 +15,7 @@ from PIL import Image
 
 from mammokit.core.errors import ImageReadError, ResourceLimitError
 from mammokit.core.images import DecodedImage, ImageMeta
-from mammokit.dicom._guard import guard
-from mammokit.dicom.limits import DEFAULT_LIMITS, Limits, check_file_size, check_size
+from mammokit.dicom.safety import DEFAULT_LIMITS, Limits, check_file_size, check_size, guard
 
 __all__ = ["IMAGE_DECODER", "read_image", "read_image_meta"]
 

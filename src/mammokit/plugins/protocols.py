@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from mammokit.core.images import CropBox, DecodedImage, ImageMeta, WindowedImage
-    from mammokit.dicom.limits import Limits
+    from mammokit.dicom.safety import Limits
 
 __all__ = [
     "HOOK_PROTOCOLS",

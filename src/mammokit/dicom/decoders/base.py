@@ -10,7 +10,7 @@ import numpy as np
 from mammokit.core.errors import DicomDecodeError
 from mammokit.core.images import DecodedImage, ImageMeta
 from mammokit.dicom.header import read_checked
-from mammokit.dicom.limits import DEFAULT_LIMITS, Limits
+from mammokit.dicom.safety import DEFAULT_LIMITS, Limits
 
 __all__ = [
     "MAX_REDUCTION",

@@ -32,7 +32,6 @@ from typing import Any
 
 from mammokit.core.errors import DicomDecodeError
 from mammokit.core.images import DecodedImage, ImageMeta
-from mammokit.dicom._guard import guard
 from mammokit.dicom.codestream import check_frame_stream
 from mammokit.dicom.decoders._dicomsdl_table import (
     EXCLUDED_TRANSFER_SYNTAXES,
@@ -41,6 +40,7 @@ from mammokit.dicom.decoders._dicomsdl_table import (
     dicomsdl_available,
 )
 from mammokit.dicom.decoders.base import FrameDecoder, pydicom_dtype
+from mammokit.dicom.safety import guard
 
 __all__ = [
     "EXCLUDED_TRANSFER_SYNTAXES",

@@ -22,10 +22,10 @@ import numpy as np
 
 from mammokit.core.errors import DicomDecodeError
 from mammokit.core.images import DecodedImage, ImageMeta
-from mammokit.dicom._guard import guard
 from mammokit.dicom._uids import JPEG_LOSSLESS, JPEG_LOSSLESS_SV1
 from mammokit.dicom.codestream import checked_frame
 from mammokit.dicom.decoders.base import FrameDecoder, as_pydicom_values
+from mammokit.dicom.safety import guard
 
 __all__ = ["IMAGECODECS_TRANSFER_SYNTAXES", "ImagecodecsDecoder", "imagecodecs_available"]
 

@@ -50,7 +50,6 @@ from PIL import Image
 
 from mammokit.core.errors import DicomDecodeError
 from mammokit.core.images import DecodedImage, ImageMeta
-from mammokit.dicom._guard import guard
 from mammokit.dicom._uids import J2K, J2K_LOSSLESS
 from mammokit.dicom.codestream import Codestream, check_tiles, frame_bytes, parse_codestream
 from mammokit.dicom.decoders.base import (
@@ -59,6 +58,7 @@ from mammokit.dicom.decoders.base import (
     pydicom_dtype,
     reduction_level,
 )
+from mammokit.dicom.safety import guard
 
 __all__ = [
     "J2K_TRANSFER_SYNTAXES",
@@ -172,21 +172,20 @@ class J2kReducedDecoder(FrameDecoder):
                 path, f"transfer syntax {meta.transfer_syntax} is not JPEG 2000 (j2k_reduced)"
             )
         data = frame_bytes(path, self.frame)
-        with guard(path, "invalid JPEG 2000 codestream"):
+        with guard(path, "invalid JPEG 2000 codestream") as step:
             stream = parse_codestream(data)
-        self._check_stream(path, stream, meta)
-        level = min(
-            reduction_level(meta.rows, meta.columns, min_shape, self.max_reduction), stream.levels
-        )
-        if stream.signed != (meta.pixel_representation == 1):
-            # The codestream's signedness is wrong, so its wavelet averaged wrapped-around
-            # values: only a full decode (then pydicom's correction) gives the right image.
-            level = 0
-        with (
-            guard(path, f"cannot decode the JPEG 2000 codestream at 1/{1 << level}"),
-            openjpeg_threads(self.threads or decode_threads()),
-        ):
-            container = _pillow_decode(data, stream, level)
+            self._check_stream(path, stream, meta)
+            level = min(
+                reduction_level(meta.rows, meta.columns, min_shape, self.max_reduction),
+                stream.levels,
+            )
+            if stream.signed != (meta.pixel_representation == 1):
+                # The codestream's signedness is wrong, so its wavelet averaged wrapped-around
+                # values: only a full decode (then pydicom's correction) gives the right image.
+                level = 0
+            step.what = f"cannot decode the JPEG 2000 codestream at 1/{1 << level}"
+            with openjpeg_threads(self.threads or decode_threads()):
+                container = _pillow_decode(data, stream, level)
         expected = stream.reduced_size(level)
         if container.shape != expected:
             raise DicomDecodeError(

@@ -20,10 +20,9 @@ from pydicom.uid import UID
 from mammokit.core.errors import DicomDecodeError
 from mammokit.core.images import DecodedImage, ImageMeta
 from mammokit.dicom import _uids
-from mammokit.dicom._guard import guard
 from mammokit.dicom.codestream import check_codestream
 from mammokit.dicom.decoders.base import FrameDecoder
-from mammokit.dicom.header import BoundedFile
+from mammokit.dicom.safety import BoundedFile, guard
 
 __all__ = ["PydicomDecoder", "describe_uid", "native", "pydicom_can_decode"]
 

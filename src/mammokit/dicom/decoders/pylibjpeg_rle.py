@@ -26,10 +26,10 @@ import numpy as np
 
 from mammokit.core.errors import DicomDecodeError
 from mammokit.core.images import DecodedImage, ImageMeta
-from mammokit.dicom._guard import guard
 from mammokit.dicom._uids import RLE
 from mammokit.dicom.codestream import checked_frame
 from mammokit.dicom.decoders.base import FrameDecoder, as_pydicom_values
+from mammokit.dicom.safety import guard
 
 __all__ = ["PylibjpegRleDecoder"]
 

@@ -1,28 +1,50 @@
-"""Resource limits, checked from the header before any pixel buffer is allocated.
+"""Defences against untrusted files: resource limits, bounded reads, and one kind of error.
 
-A header that claims a huge image (a lying or malicious file) must fail fast with a
-:class:`~mammokit.ResourceLimitError`, not exhaust memory inside a decoder.
+- **Limits**, checked from the header before any pixel buffer is allocated: a header that
+  claims a huge image (a lying or malicious file) fails fast with a
+  :class:`~mammokit.ResourceLimitError`, not by exhausting memory inside a decoder.
+- **Bounded reads** (:class:`BoundedFile`): a lying element length never allocates more
+  than the file holds.
+- **The guard** (:func:`guard`): decoding untrusted files meets every kind of exception;
+  the guard maps them to :class:`~mammokit.DicomDecodeError` (or
+  :class:`~mammokit.ImageReadError` / :class:`~mammokit.ResourceLimitError`) with a
+  one-line cause naming the step that failed, and routes the warnings the libraries emit
+  on odd files to the ``mammokit.dicom`` logger instead of ``warnings``.
 """
 
 from __future__ import annotations
 
+import io
+import logging
 import os
 import struct
+import warnings
 import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import attrs
 from pydicom.dataset import Dataset
 
-from mammokit.core.errors import ResourceLimitError
+from mammokit.core.errors import (
+    DicomDecodeError,
+    ImageReadError,
+    MammokitError,
+    ResourceLimitError,
+)
 
 __all__ = [
     "DEFAULT_LIMITS",
+    "BoundedFile",
     "Limits",
+    "Step",
     "check_dataset",
     "check_file_size",
     "check_inflated_size",
     "check_size",
+    "guard",
+    "short",
 ]
 
 _DEFLATED = b"1.2.840.10008.1.2.1.99"
@@ -170,3 +192,98 @@ def check_inflated_size(path: Path, limits: Limits) -> None:
                     chunk = inflater.unconsumed_tail
     except (OSError, zlib.error):
         return  # the reader reports the unreadable file or bad stream with its own message
+
+
+class BoundedFile(io.BufferedReader):
+    """A binary file whose ``read(n)`` never asks for more than what is left of it.
+
+    pydicom reads an element value with ``fp.read(length)``; a buffered read allocates
+    ``length`` bytes up front, so one flipped bit in a length field would make a 10 kB
+    file allocate up to 4 GiB. Pass this to ``pydicom.dcmread`` instead of a path.
+    """
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(io.FileIO(path, "rb"))
+        self._end = os.fstat(self.fileno()).st_size
+
+    def read(self, size: int | None = -1) -> bytes:
+        if size is not None and size > io.DEFAULT_BUFFER_SIZE:
+            size = max(0, min(size, self._end - self.tell()))
+        return super().read(size)
+
+
+logger = logging.getLogger("mammokit.dicom")
+
+_MAX_CAUSE = 300
+
+
+def short(err: BaseException) -> str:
+    """``"TypeName: first line of the message"``, at most a few hundred characters."""
+    text = " ".join(str(err).split())
+    if len(text) > _MAX_CAUSE:
+        text = text[: _MAX_CAUSE - 3] + "..."
+    return f"{type(err).__name__}: {text}" if text else type(err).__name__
+
+
+class Step:
+    """What a guarded block is doing now: set :attr:`what` as the block moves from one step
+    to the next, and a failure is named after the step it happened in.
+
+    One guard over several steps replaces one guard per step (each guard is a context
+    manager entered and left; see docs/decisions.md).
+    """
+
+    __slots__ = ("what",)
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+
+
+@contextmanager
+def guard(
+    path: object, what: str, *, error: type[ImageReadError] = DicomDecodeError
+) -> Iterator[Step]:
+    """Run a block, re-raising any non-mammokit exception as ``error(path, ...)``.
+
+    Args:
+        path: the file, named in the error.
+        what: what the block does, e.g. ``"cannot read the header"``; it starts the cause.
+            The block may change it as it goes through the :class:`Step` it is given
+            (``with guard(path, "cannot read the header") as step: ...; step.what = ...``).
+        error: the error class for ordinary failures (DicomDecodeError by default).
+
+    Raises:
+        MammokitError subclasses unchanged; MemoryError as ResourceLimitError; anything
+        else (including a native decoder's panic) as ``error``; KeyboardInterrupt,
+        SystemExit and other BaseExceptions unchanged. Library warnings are logged (debug
+        level), never raised.
+
+    Note:
+        ``warnings.catch_warnings`` is process-global: decoding in several threads at once
+        may let a library warning through to the normal warning filters.
+    """
+    step = Step(what)
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            yield step
+        for item in caught:
+            logger.debug("%s: %s: %s", path, step.what, item.message)
+    except MammokitError:
+        raise
+    except MemoryError as err:
+        raise ResourceLimitError(path, f"{step.what}: out of memory") from err
+    except FileNotFoundError as err:
+        raise ImageReadError(path, f"{step.what}: no such file") from err
+    except IsADirectoryError as err:
+        raise ImageReadError(path, f"{step.what}: is a directory") from err
+    except PermissionError as err:
+        raise ImageReadError(path, f"{step.what}: permission denied") from err
+    except Exception as err:
+        raise error(path, f"{step.what}: {short(err)}") from err
+    except BaseException as err:
+        # A Rust decoder's panic (pyo3's PanicException, e.g. pylibjpeg-rle on a lying
+        # header) derives from BaseException; it is a decode failure, not an interrupt.
+        if type(err).__name__ != "PanicException":
+            raise
+        raise error(path, f"{step.what}: decoder panicked: {short(err)}") from err
