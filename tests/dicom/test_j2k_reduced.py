@@ -11,11 +11,8 @@ from pydicom.uid import JPEG2000, JPEG2000Lossless, RLELossless
 
 import mammokit
 from mammokit.dicom import decode_file
-from mammokit.dicom.decoders.j2k_reduced import (
-    J2K_TRANSFER_SYNTAXES,
-    J2kReducedDecoder,
-    parse_codestream,
-)
+from mammokit.dicom.codestream import parse_codestream
+from mammokit.dicom.decoders.j2k_reduced import J2K_TRANSFER_SYNTAXES, J2kReducedDecoder
 from mammokit.plugins import get_components, get_plugin_manager
 from mammokit.synthetic.encoders.write import write_dicom
 

@@ -14,6 +14,7 @@ from mammokit.preprocess.geometry import (
     mirror_output,
     to_source,
     unmirror,
+    view_to_frame,
 )
 from mammokit.preprocess.laterality import mirror
 
@@ -39,6 +40,20 @@ def test_scale_round_trip_keeps_the_box_inside() -> None:
     # rounded outwards, and clipped at the frame's edge
     assert box_at_scale(CropBox(1, 1, 507, 383), 4, (127, 96)) == CropBox(0, 0, 127, 96)
     assert to_source(CropBox(0, 0, 128, 96), 4, (509, 383)) == CropBox(0, 0, 509, 383)
+
+
+def test_view_to_frame_is_unmirror_then_to_source() -> None:
+    frame = (509, 383)
+    for box in (CropBox(10, 3, 101, 77), CropBox(0, 0, 128, 96), CropBox(5, 90, 6, 96)):
+        for on_right in (False, True):
+            local = unmirror(box, 96) if on_right else box
+            assert view_to_frame(box, 96, on_right, 4, frame) == to_source(local, 4, frame)
+
+
+def test_clipped_box_returns_a_box_inside_unchanged() -> None:
+    box = CropBox(1, 2, 9, 10)
+    assert clipped_box(box, 10, 10) is box
+    assert clipped_box(CropBox(1, 2, 12, 10), 10, 10) == CropBox(1, 2, 10, 10)
 
 
 def test_clipped_box_and_margin() -> None:

@@ -32,7 +32,7 @@ from mammokit.core.errors import DicomDecodeError, ResourceLimitError
 from mammokit.core.images import ImageMeta
 from mammokit.dicom import _uids
 from mammokit.dicom.header import frame_count
-from mammokit.dicom.safety import BoundedFile, guard
+from mammokit.dicom.safety import BoundedFile, guard, short
 
 __all__ = [
     "JPEG_SOF_MARKERS",
@@ -43,6 +43,7 @@ __all__ = [
     "check_frame_stream",
     "checked_frame",
     "check_tiles",
+    "checked_codestream",
     "frame_bytes",
     "frame_head",
     "jpeg_frame_header",
@@ -363,6 +364,35 @@ def frame_bytes(path: Path, frame: int | None) -> bytes:
             if i == index:
                 return _trim(data)
     raise DicomDecodeError(path, f"pixel data holds fewer than {index + 1} frame(s)")
+
+
+def checked_codestream(path: Path, meta: ImageMeta, frame: int | None) -> tuple[bytes, Codestream]:
+    """The JPEG 2000 frame ``frame`` (0 if None) and its main header, checked against ``meta``
+    before a codec sees it: one component, the header's size, a precision of 1-16 bits, and
+    no more tiles than :func:`check_tiles` allows.
+
+    Raises:
+        DicomDecodeError: unreadable pixel data, an unparsable main header ("invalid JPEG
+            2000 codestream: ..."), or one that disagrees with ``meta``.
+        ResourceLimitError: too many tiles.
+    """
+    data = frame_bytes(path, frame)
+    try:
+        stream = parse_codestream(data)
+    except (ValueError, IndexError, struct.error) as err:
+        raise DicomDecodeError(path, f"invalid JPEG 2000 codestream: {short(err)}") from err
+    if stream.components != 1:
+        raise DicomDecodeError(path, f"JPEG 2000 codestream has {stream.components} components")
+    if (stream.height, stream.width) != (meta.rows, meta.columns):
+        raise DicomDecodeError(
+            path,
+            f"JPEG 2000 codestream is {stream.height}x{stream.width} but the header says "
+            f"{meta.rows}x{meta.columns}",
+        )
+    if not 1 <= stream.precision <= 16:
+        raise DicomDecodeError(path, f"unsupported JPEG 2000 precision {stream.precision}")
+    check_tiles(path, stream)
+    return data, stream
 
 
 def _fewest(current: int | None, value: int) -> int:

@@ -37,7 +37,7 @@ from mammokit.core.images import DecodedImage, ImageMeta
 from mammokit.dicom.decoders.base import FrameDecoder, reduction_level
 from mammokit.dicom.header import read_checked
 from mammokit.dicom.imagefile import read_image, read_image_meta
-from mammokit.dicom.safety import DEFAULT_LIMITS, Limits, guard
+from mammokit.dicom.safety import DEFAULT_LIMITS, Limits, guard, open_error
 from mammokit.plugins import build_record
 from mammokit.plugins.components import Component, DecoderComponent
 from mammokit.plugins.protocols import Decoder
@@ -73,8 +73,11 @@ def sniff(path: Path) -> str:
     Raises:
         ImageReadError: the file cannot be opened.
     """
-    with guard(path, "cannot open the file", error=ImageReadError), open(path, "rb") as handle:
-        head = handle.read(132)
+    try:  # no guard: opening and reading 132 bytes fails only with an OSError
+        with open(path, "rb") as handle:
+            head = handle.read(132)
+    except OSError as err:
+        raise open_error(path, "cannot open the file", err) from err
     if head[128:132] == b"DICM":
         return "DICOM"
     for magic, kind in _MAGIC:

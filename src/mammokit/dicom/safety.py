@@ -44,6 +44,7 @@ __all__ = [
     "check_inflated_size",
     "check_size",
     "guard",
+    "open_error",
     "short",
 ]
 
@@ -239,6 +240,20 @@ class Step:
         self.what = what
 
 
+_OPEN_CAUSES: dict[type[OSError], str] = {
+    FileNotFoundError: "no such file",
+    IsADirectoryError: "is a directory",
+    PermissionError: "permission denied",
+}
+
+
+def open_error(path: object, what: str, err: OSError) -> ImageReadError:
+    """The error for a file that cannot be opened or read: ``"<what>: no such file"`` (or
+    ``is a directory``, ``permission denied``, else the OS's own message)."""
+    cause = next((text for kind, text in _OPEN_CAUSES.items() if isinstance(err, kind)), None)
+    return ImageReadError(path, f"{what}: {cause or short(err)}")
+
+
 @contextmanager
 def guard(
     path: object, what: str, *, error: type[ImageReadError] = DicomDecodeError
@@ -273,12 +288,8 @@ def guard(
         raise
     except MemoryError as err:
         raise ResourceLimitError(path, f"{step.what}: out of memory") from err
-    except FileNotFoundError as err:
-        raise ImageReadError(path, f"{step.what}: no such file") from err
-    except IsADirectoryError as err:
-        raise ImageReadError(path, f"{step.what}: is a directory") from err
-    except PermissionError as err:
-        raise ImageReadError(path, f"{step.what}: permission denied") from err
+    except (FileNotFoundError, IsADirectoryError, PermissionError) as err:
+        raise open_error(path, step.what, err) from err
     except Exception as err:
         raise error(path, f"{step.what}: {short(err)}") from err
     except BaseException as err:

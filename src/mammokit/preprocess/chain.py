@@ -64,6 +64,7 @@ from mammokit.preprocess.geometry import (
     padded_shape,
     to_source,
     unmirror,
+    view_to_frame,
 )
 from mammokit.preprocess.laterality import Side, breast_on_right, choose_side, mirror
 from mammokit.preprocess.resize import block_factors, block_mean, block_sum, resize, resize_placed
@@ -223,8 +224,7 @@ def find_on_values(
     if box is None:
         box, method = stages.roi_chain(view, start=1)
     box = box_with_margin(box, stages.config.roi_margin, height, width)
-    local = unmirror(box, width) if on_right else box
-    frame_box = to_source(local, step, decoded.pixels.shape)  # reduced copy -> decoded frame
+    frame_box = view_to_frame(box, width, on_right, step, decoded.pixels.shape)
     return Found(frame_box, method, side, mask=mask_view, mask_box=box)
 
 

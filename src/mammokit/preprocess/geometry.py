@@ -34,6 +34,7 @@ __all__ = [
     "padded_shape",
     "to_source",
     "unmirror",
+    "view_to_frame",
 ]
 
 
@@ -45,6 +46,8 @@ def clipped_box(box: CropBox | None, height: int, width: int) -> CropBox | None:
     y1, x1 = min(height, box.y1), min(width, box.x1)
     if y0 >= y1 or x0 >= x1:
         return None
+    if (y0, x0, y1, x1) == (box.y0, box.x0, box.y1, box.x1):
+        return box  # already inside: the same box, no copy
     return CropBox(y0, x0, y1, x1)
 
 
@@ -67,12 +70,26 @@ def unmirror(box: CropBox, width: int) -> CropBox:
 def to_source(box: CropBox, scale: int, source_shape: tuple[int, int]) -> CropBox:
     """A box at 1/``scale`` resolution in the ``scale`` times larger frame of
     ``source_shape``, clipped to it (reduced -> decoded, decoded -> source)."""
-    rows, cols = source_shape
+    return _scaled(box.y0, box.x0, box.y1, box.x1, scale, source_shape)
+
+
+def view_to_frame(
+    box: CropBox, view_width: int, on_right: bool, step: int, frame_shape: tuple[int, int]
+) -> CropBox:
+    """A box found in the breast-left view (``view_width`` columns, mirrored when
+    ``on_right``) of a 1/``step`` copy, in the ``frame_shape`` frame it was copied from:
+    :func:`unmirror` then :func:`to_source` in one step (mirrored reduced -> decoded)."""
+    x0, x1 = (view_width - box.x1, view_width - box.x0) if on_right else (box.x0, box.x1)
+    return _scaled(box.y0, x0, box.y1, x1, step, frame_shape)
+
+
+def _scaled(y0: int, x0: int, y1: int, x1: int, scale: int, shape: tuple[int, int]) -> CropBox:
+    rows, cols = shape
     return CropBox(
-        min(box.y0 * scale, rows - 1),
-        min(box.x0 * scale, cols - 1),
-        min(box.y1 * scale, rows),
-        min(box.x1 * scale, cols),
+        min(y0 * scale, rows - 1),
+        min(x0 * scale, cols - 1),
+        min(y1 * scale, rows),
+        min(x1 * scale, cols),
     )
 
 

@@ -51,7 +51,7 @@ from PIL import Image
 from mammokit.core.errors import DicomDecodeError
 from mammokit.core.images import DecodedImage, ImageMeta
 from mammokit.dicom._uids import J2K, J2K_LOSSLESS
-from mammokit.dicom.codestream import Codestream, check_tiles, frame_bytes, parse_codestream
+from mammokit.dicom.codestream import Codestream, checked_codestream
 from mammokit.dicom.decoders.base import (
     MAX_REDUCTION,
     FrameDecoder,
@@ -171,21 +171,19 @@ class J2kReducedDecoder(FrameDecoder):
             raise DicomDecodeError(
                 path, f"transfer syntax {meta.transfer_syntax} is not JPEG 2000 (j2k_reduced)"
             )
-        data = frame_bytes(path, self.frame)
-        with guard(path, "invalid JPEG 2000 codestream") as step:
-            stream = parse_codestream(data)
-            self._check_stream(path, stream, meta)
-            level = min(
-                reduction_level(meta.rows, meta.columns, min_shape, self.max_reduction),
-                stream.levels,
-            )
-            if stream.signed != (meta.pixel_representation == 1):
-                # The codestream's signedness is wrong, so its wavelet averaged wrapped-around
-                # values: only a full decode (then pydicom's correction) gives the right image.
-                level = 0
-            step.what = f"cannot decode the JPEG 2000 codestream at 1/{1 << level}"
-            with openjpeg_threads(self.threads or decode_threads()):
-                container = _pillow_decode(data, stream, level)
+        data, stream = checked_codestream(path, meta, self.frame)
+        level = min(
+            reduction_level(meta.rows, meta.columns, min_shape, self.max_reduction), stream.levels
+        )
+        if stream.signed != (meta.pixel_representation == 1):
+            # The codestream's signedness is wrong, so its wavelet averaged wrapped-around
+            # values: only a full decode (then pydicom's correction) gives the right image.
+            level = 0
+        with (
+            guard(path, f"cannot decode the JPEG 2000 codestream at 1/{1 << level}"),
+            openjpeg_threads(self.threads or decode_threads()),
+        ):
+            container = _pillow_decode(data, stream, level)
         expected = stream.reduced_size(level)
         if container.shape != expected:
             raise DicomDecodeError(
@@ -194,20 +192,6 @@ class J2kReducedDecoder(FrameDecoder):
         return DecodedImage(
             pixels=to_stored(container, stream, meta), meta=meta, decoder=NAME, scale=1 << level
         )
-
-    @staticmethod
-    def _check_stream(path: Path, stream: Codestream, meta: ImageMeta) -> None:
-        if stream.components != 1:
-            raise DicomDecodeError(path, f"JPEG 2000 codestream has {stream.components} components")
-        if (stream.height, stream.width) != (meta.rows, meta.columns):
-            raise DicomDecodeError(
-                path,
-                f"JPEG 2000 codestream is {stream.height}x{stream.width} but the header says "
-                f"{meta.rows}x{meta.columns}",
-            )
-        if not 1 <= stream.precision <= 16:
-            raise DicomDecodeError(path, f"unsupported JPEG 2000 precision {stream.precision}")
-        check_tiles(path, stream)
 
 
 def _pillow_decode(data: bytes, stream: Codestream, level: int) -> np.ndarray:
