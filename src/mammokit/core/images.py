@@ -48,6 +48,7 @@ class ImageMeta:
             (raw detector values), "" when absent.
         presentation_lut_shape: Presentation LUT Shape, "IDENTITY" or "INVERSE", "" when
             absent.
+        inverted: derived, not given: whether the display inverts the stored values.
     """
 
     path: str = ""
@@ -79,11 +80,14 @@ class ImageMeta:
     presentation_intent: str = ""
     presentation_lut_shape: str = ""
 
-    @property
-    def inverted(self) -> bool:
-        """True when the display inverts the stored values: MONOCHROME1 (the lowest value
-        is white), or a Presentation LUT Shape of INVERSE (which a conformant MONOCHROME1
-        file carries too: the inversion is applied once)."""
+    #: True when the display inverts the stored values: MONOCHROME1 (the lowest value is
+    #: white), or a Presentation LUT Shape of INVERSE (which a conformant MONOCHROME1 file
+    #: carries too: the inversion is applied once). Derived from the two fields when the
+    #: record is made (``attrs.evolve`` derives it again).
+    inverted: bool = attrs.field(init=False, eq=False, repr=False)
+
+    @inverted.default
+    def _inverted(self) -> bool:
         return self.photometric == "MONOCHROME1" or self.presentation_lut_shape == "INVERSE"
 
 

@@ -309,10 +309,14 @@ def _run(
         decoder = built.decoders[component.name] = build_record(
             DECODERS, component, options=options
         )
+    # A FrameDecoder for the same frame: the header was read and checked above, so it
+    # decodes the frame directly instead of reading the header again.
+    framed = decoder if isinstance(decoder, FrameDecoder) else None
+    if framed is not None and framed.frame != _frame(options):
+        framed = None
     with guard(path, f"decoder {component.name!r} failed"):
-        if isinstance(decoder, FrameDecoder) and decoder.frame == _frame(options):
-            # A built-in decoder: the header was read and checked above, skip doing it again.
-            result = decoder._decode(path, meta, min_shape)
+        if framed is not None:
+            result = framed.decode_frame(path, meta, min_shape)
         else:
             result = decoder.decode(path, min_shape=min_shape, limits=limits)
     if not isinstance(result, DecodedImage):

@@ -136,14 +136,14 @@ def _near(mask: np.ndarray, side: int) -> np.ndarray:
     A box mean (two running sums, whatever the size), computed only over ``mask``'s
     bounding box widened by half the square, beyond which it is zero.
     """
-    box = mask_box(mask)
+    bounds = _bounds(mask)
     near = np.zeros(mask.shape, bool)
-    if box is None:
+    if bounds is None:
         return near
     half = side // 2
     height, width = mask.shape
-    y0, x0 = max(0, box.y0 - half), max(0, box.x0 - half)
-    y1, x1 = min(height, box.y1 + half), min(width, box.x1 + half)
+    y0, x0 = max(0, bounds[0] - half), max(0, bounds[1] - half)
+    y1, x1 = min(height, bounds[2] + half), min(width, bounds[3] + half)
     # the widened box plus half a square of context, so the filter sees the same neighbours
     cy0, cx0 = max(0, y0 - half), max(0, x0 - half)
     cy1, cx1 = min(height, y1 + half), min(width, x1 + half)
@@ -316,11 +316,17 @@ def fill_holes(mask: np.ndarray) -> np.ndarray:
 
 def mask_box(mask: np.ndarray) -> CropBox | None:
     """The bounding box of an (h, w) bool mask, or None when it is empty."""
+    bounds = _bounds(mask)
+    return None if bounds is None else CropBox(*bounds)
+
+
+def _bounds(mask: np.ndarray) -> tuple[int, int, int, int] | None:
+    """:func:`mask_box` as ``(y0, x0, y1, x1)``, for the steps that only read it."""
     rows = np.flatnonzero(mask.any(axis=1))
     if rows.size == 0:
         return None
     cols = np.flatnonzero(mask.any(axis=0))
-    return CropBox(int(rows[0]), int(cols[0]), int(rows[-1]) + 1, int(cols[-1]) + 1)
+    return int(rows[0]), int(cols[0]), int(rows[-1]) + 1, int(cols[-1]) + 1
 
 
 def chest_wall_on_right(mask: np.ndarray, *, end_fraction: float = 0.1) -> bool:
@@ -330,14 +336,15 @@ def chest_wall_on_right(mask: np.ndarray, *, end_fraction: float = 0.1) -> bool:
     height of the outer ``end_fraction`` of the mask's columns is compared at each end,
     and a column touching the frame edge counts double. A tie counts as left.
     """
-    box = mask_box(mask)
-    if box is None:
+    bounds = _bounds(mask)
+    if bounds is None:
         return False
-    heights = mask[:, box.x0 : box.x1].sum(axis=0).astype(np.float64)
+    _, x0, _, x1 = bounds
+    heights = mask[:, x0:x1].sum(axis=0).astype(np.float64)
     n = max(1, int(len(heights) * end_fraction))
     left, right = heights[:n].mean(), heights[-n:].mean()
-    left *= 2.0 if box.x0 == 0 else 1.0
-    right *= 2.0 if box.x1 == mask.shape[1] else 1.0
+    left *= 2.0 if x0 == 0 else 1.0
+    right *= 2.0 if x1 == mask.shape[1] else 1.0
     return bool(right > left)
 
 

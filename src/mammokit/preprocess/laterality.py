@@ -40,9 +40,11 @@ class Side:
     laterality: str
     source: str
     conflict: str = ""
+    #: Derived: whether the chest wall is on the right of the stored image.
+    on_right: bool = attrs.field(init=False, eq=False, repr=False)
 
-    @property
-    def on_right(self) -> bool:
+    @on_right.default
+    def _on_right(self) -> bool:
         return self.laterality == "R"
 
 

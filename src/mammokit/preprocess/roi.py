@@ -176,9 +176,10 @@ def degenerate_reason(
     height, width = pixels.shape
     if box is None:
         return "empty"
-    if box.height < min_fraction * height or box.width < min_fraction * width:
+    box_height, box_width = box.y1 - box.y0, box.x1 - box.x0
+    if box_height < min_fraction * height or box_width < min_fraction * width:
         return "tiny"
-    if box.height >= full_fraction * height and box.width >= full_fraction * width:
+    if box_height >= full_fraction * height and box_width >= full_fraction * width:
         return "whole frame"
     total = float(pixels.sum(dtype=np.uint64))
     inside = float(pixels[box.y0 : box.y1, box.x0 : box.x1].sum(dtype=np.uint64))

@@ -7,7 +7,7 @@ transfer syntax), :mod:`~mammokit.dicom.decoders.dicomsdl` (native JPEG lossless
 Backends stay thin: the checks of a frame's own codestream against the header live in
 :mod:`mammokit.dicom.codestream`, and the header checks in :class:`FrameDecoder`.
 
-A plugin author's decoder subclasses :class:`FrameDecoder` and implements ``_decode(path,
+A plugin author's decoder subclasses :class:`FrameDecoder` and implements ``decode_frame(path,
 meta, min_shape) -> DecodedImage``; ``decode`` has then read and checked the header (size
 limits, monochrome, frame count) before any pixel data, and ``_result`` checks the decoded
 shape against it. Any object with the :class:`mammokit.plugins.protocols.Decoder` method works too.

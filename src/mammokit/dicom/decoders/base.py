@@ -92,7 +92,7 @@ class FrameDecoder:
         frame: the frame to take from a multi-frame file; None (default) rejects them.
 
     ``decode(path, *, min_shape=None, limits=None)`` reads and checks the header (limits,
-    monochrome, frames) before any pixel data, then calls ``_decode``.
+    monochrome, frames) before any pixel data, then calls :meth:`decode_frame`.
     """
 
     name: ClassVar[str] = ""
@@ -116,11 +116,14 @@ class FrameDecoder:
         """
         path = Path(path)
         _header, meta = read_checked(path, limits or DEFAULT_LIMITS, frame=self.frame)
-        return self._decode(path, meta, min_shape)
+        return self.decode_frame(path, meta, min_shape)
 
-    def _decode(
+    def decode_frame(
         self, path: Path, meta: ImageMeta, min_shape: tuple[int, int] | None
     ) -> DecodedImage:
+        """Decode ``path`` whose header was read and checked into ``meta``: what a
+        subclass implements. The automatic choice calls it directly after reading the
+        header once for every candidate decoder."""
         raise NotImplementedError
 
     def _result(self, path: Path, pixels: np.ndarray, meta: ImageMeta) -> DecodedImage:

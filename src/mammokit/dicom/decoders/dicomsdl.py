@@ -102,7 +102,7 @@ class DicomsdlDecoder(FrameDecoder):
 
     name = NAME
 
-    def _decode(
+    def decode_frame(
         self, path: Path, meta: ImageMeta, min_shape: tuple[int, int] | None
     ) -> DecodedImage:
         if meta.transfer_syntax not in VERIFIED_TRANSFER_SYNTAXES:

@@ -62,7 +62,7 @@ class ImagecodecsDecoder(FrameDecoder):
 
     name = NAME
 
-    def _decode(
+    def decode_frame(
         self, path: Path, meta: ImageMeta, min_shape: tuple[int, int] | None
     ) -> DecodedImage:
         if meta.transfer_syntax not in IMAGECODECS_TRANSFER_SYNTAXES:

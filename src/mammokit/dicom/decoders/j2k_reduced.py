@@ -164,7 +164,7 @@ class J2kReducedDecoder(FrameDecoder):
         self.max_reduction = max_reduction
         self.threads = threads
 
-    def _decode(
+    def decode_frame(
         self, path: Path, meta: ImageMeta, min_shape: tuple[int, int] | None
     ) -> DecodedImage:
         if meta.transfer_syntax not in J2K_TRANSFER_SYNTAXES:

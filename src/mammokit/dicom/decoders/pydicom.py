@@ -60,7 +60,7 @@ class PydicomDecoder(FrameDecoder):
 
     name = "pydicom"
 
-    def _decode(
+    def decode_frame(
         self, path: Path, meta: ImageMeta, min_shape: tuple[int, int] | None
     ) -> DecodedImage:
         if not pydicom_can_decode(meta.transfer_syntax):

@@ -49,7 +49,7 @@ class PylibjpegRleDecoder(FrameDecoder):
 
     name = NAME
 
-    def _decode(
+    def decode_frame(
         self, path: Path, meta: ImageMeta, min_shape: tuple[int, int] | None
     ) -> DecodedImage:
         from rle.rle import decode_frame
