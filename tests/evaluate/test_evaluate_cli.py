@@ -207,3 +207,44 @@ def test_an_ensemble_without_runs_only_reports_a_predictions_file(tmp_path: Path
         none.report(tmp_path / "rep")
     with pytest.raises(ConfigError, match="at least one run"):
         none.write_predictions(tmp_path, tmp_path / "labels.csv", tmp_path / "s.csv")
+
+
+def test_labels_of_unknown_side_take_the_side_predict_found(run_dir: Path, tmp_path: Path) -> None:
+    """An image labels table that does not know the side (empty cells, or no column): each
+    image belongs to the breast its prediction names; `mammokit evaluate` in its own
+    process, as a user runs it after `mammokit predict`."""
+    import subprocess
+    import sys
+
+    test = _images(12, seed=3)
+    test.drop(columns=["cancer"]).to_csv(tmp_path / "image_scores.csv", index=False)
+    blank = test.drop(columns=["score", "prediction_id"]).assign(laterality="")
+    blank.to_csv(tmp_path / "blank_side.csv", index=False)
+    blank.drop(columns=["laterality"]).to_csv(tmp_path / "no_side.csv", index=False)
+    expected = test.groupby("prediction_id").agg(cancer=("cancer", "max"), score=("score", "max"))
+    for labels in ("blank_side.csv", "no_side.csv"):
+        breasts, _ = join_labels(
+            read_predictions(tmp_path / "image_scores.csv"), read_labels(tmp_path / labels), "max"
+        )
+        indexed = breasts.set_index("prediction_id")
+        assert indexed["cancer"].equals(expected["cancer"].astype(int))
+        np.testing.assert_allclose(indexed["score"], expected["score"])
+    out = tmp_path / "report"
+    done = subprocess.run(
+        [sys.executable, "-m", "mammokit", "evaluate", "--run", str(run_dir),
+         "--predictions", str(tmp_path / "image_scores.csv"),
+         "--labels", str(tmp_path / "no_side.csv"), "--out", str(out), "--n-boot", "20"],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert json.loads((out / "metrics.json").read_text())["breasts"] == len(expected)
+    # breast-level predictions cannot name the side of an image: a clear error
+    test.drop_duplicates("prediction_id")[["prediction_id", "score"]].to_csv(
+        tmp_path / "breast_scores.csv", index=False
+    )
+    with pytest.raises(ConfigError, match="have no side"):
+        join_labels(
+            read_predictions(tmp_path / "breast_scores.csv"),
+            read_labels(tmp_path / "no_side.csv"),
+            "max",
+        )

@@ -102,7 +102,9 @@ def read_labels(path: str | Path, *, label: str = "cancer") -> pd.DataFrame:
     table (``prediction_id`` is then made from ``patient_id`` and ``laterality``).
 
     The ``label`` column becomes the working column ``cancer`` (any other ``cancer``
-    column is set aside), so the rest of the evaluation reads one name.
+    column is set aside), so the rest of the evaluation reads one name. In an image
+    table the side may be unknown (an empty ``laterality`` cell, or no column): the
+    evaluation then takes it from the image predictions (see :func:`join_labels`).
     """
     frame = _read_csv(path, "labels")
     if label not in frame.columns:
@@ -111,7 +113,55 @@ def read_labels(path: str | Path, *, label: str = "cancer") -> pd.DataFrame:
         )
     if label != "cancer":
         frame = frame.drop(columns=["cancer"], errors="ignore").rename(columns={label: "cancer"})
+    if "image_id" in frame.columns and "prediction_id" not in frame.columns:
+        return _image_labels(path, frame)
     return with_prediction_id(frame)
+
+
+def _known_side(values: pd.Series) -> pd.Series:
+    """Each laterality cell as "L" or "R", "" when unknown (blank, NaN, anything else)."""
+    text = values.fillna("").astype(str).str.strip().str.upper()
+    known: pd.Series = text.where(text.isin(["L", "R"]), "")
+    return known
+
+
+def _image_labels(path: str | Path, frame: pd.DataFrame) -> pd.DataFrame:
+    """An image labels table whose side may be unknown (an empty cell, or no column):
+    ``prediction_id`` is ``<patient>_<side>`` where the side is known, "" where not;
+    :func:`join_labels` takes those sides from the predictions (the side preprocessing
+    found)."""
+    if "patient_id" not in frame.columns:
+        raise ConfigError(f"{path}: image labels need a patient_id column (or prediction_id)")
+    out = frame.copy()
+    side = _known_side(out["laterality"]) if "laterality" in out else pd.Series("", out.index)
+    out["laterality"] = side
+    out["prediction_id"] = (out["patient_id"].astype(str) + "_" + side).where(side != "", "")
+    return cast("pd.DataFrame", out)
+
+
+def _sides_from_predictions(labels: pd.DataFrame, predictions: pd.DataFrame) -> pd.DataFrame:
+    """Labels whose side is unknown get the breast of the same image in ``predictions``
+    (``image_id`` -> ``prediction_id``, as ``mammokit predict`` wrote it from the side it
+    found). Raises ConfigError for labelled images whose side nothing names."""
+    unknown = labels["prediction_id"] == ""
+    if not unknown.any():
+        return labels
+    if "image_id" in predictions.columns:
+        found = with_prediction_id(predictions).drop_duplicates("image_id")
+        by_image = dict(zip(found["image_id"].astype(str), found["prediction_id"], strict=True))
+        labels = labels.copy()
+        named = labels.loc[unknown, "image_id"].astype(str).map(by_image)
+        labels.loc[unknown, "prediction_id"] = named.fillna("")
+        labels.loc[unknown, "laterality"] = named.fillna("").str.rsplit("_", n=1).str[-1]
+        unknown = labels["prediction_id"] == ""
+    if unknown.any():
+        examples = ", ".join(labels.loc[unknown, "image_id"].astype(str).head(5))
+        raise ConfigError(
+            f"{int(unknown.sum())} labelled image(s) have no side (laterality) and no "
+            f"image prediction names one, e.g. {examples}; give the side in the labels or "
+            "evaluate image predictions (mammokit predict writes the side it found)"
+        )
+    return labels
 
 
 def join_labels(
@@ -120,13 +170,15 @@ def join_labels(
     """Attach labels to scores; returns ``(breasts, images or None)``.
 
     Image-level predictions are labelled by ``image_id`` when the labels have it, else by
-    their breast; then aggregated. Metadata columns of the labels (site, machine, view,
-    density...) are copied where the predictions lack them.
+    their breast; then aggregated. A labelled image whose side is unknown belongs to the
+    breast its prediction names (the side preprocessing found). Metadata columns of the
+    labels (site, machine, view, density...) are copied where the predictions lack them.
 
     Raises:
         ConfigError: no prediction has a label. Predictions without a label are dropped
             with a warning; labelled breasts without a prediction are an error.
     """
+    labels = _sides_from_predictions(labels, predictions)
     breast_labels = aggregate_scores(
         labels.assign(score=0.0), "max", score_columns=("score",)
     ).drop(columns=["score", "n_images"])
