@@ -41,6 +41,7 @@ good each was; those figures never choose anything.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import math
 import os
@@ -476,9 +477,11 @@ def network_row(
     """Train, predict and score one network row of ``task``."""
     _, label = TASK_DATA[task]
     settings = train_settings(model, label, args, pretrain() if "fcmae" in model else None)
-    tag = f"{task}-{model}-{args.size}-n{args.limit or 'all'}-s{args.seed}-e{args.epochs}"
+    digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:8]
+    tag = f"{task}-{model}-{args.size}-n{args.limit or 'all'}-{digest}"  # same settings: reused
     run = args.workdir / "runs" / tag
-    if not (run / "model.keras").exists():
+    done = ["model.keras", "epochs.csv", *(["epoch_scores.csv"] if args.compare_smoothing else [])]
+    if not all((run / name).exists() for name in done):
         shutil.rmtree(run, ignore_errors=True)
         config = args.workdir / "runs" / f"{tag}.toml"
         config.parent.mkdir(parents=True, exist_ok=True)
@@ -491,7 +494,7 @@ def network_row(
     row = {
         "held-out AUC [95% CI]": _auc_text(breasts, args),
         "kept epoch": f"{kept} of {len(summary['values'])}",
-        "val AUC (kept)": _fmt(summary["best"] if summary["best"] is not None else math.nan),
+        "val AUC at kept epoch": _fmt(summary["best"] if summary["best"] is not None else math.nan),
         "s / epoch": f"{seconds.mean():.1f}",
     }
     if args.compare_smoothing:
@@ -529,60 +532,37 @@ def markdown(rows: list[dict[str, str]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+#: The command's options: flag, type ("append": repeatable text), default, help.
+OPTIONS: tuple[tuple[str, Any, Any, str], ...] = (
+    ("--tasks", str, ",".join(TASKS), f"comma-separated: {', '.join(TASKS)}"),
+    ("--models", str, "hist,simple_cnn,atto", f"comma-separated: {', '.join(MODELS)}"),
+    ("--epochs", int, 10, "training epochs of each network row"),
+    ("--size", str, "256x128", "preprocessed and model size HxW"),
+    ("--limit", int, 0, "about this many images per dataset (whole patients; 0: all)"),
+    ("--seed", int, 0, "the split's, subsample's, training's and bootstrap's seed"),
+    ("--workdir", Path, Path("quality-work"), "tables, preprocessed folders and runs, reused"),
+    ("--data", Path, DATA, "the real-labelled folder"),
+    ("--boot", int, 2000, "bootstrap resamples of the held-out patients"),
+    ("--monitor-smoothing", int, 1, "the runs' --monitor-smoothing"),
+    ("--compare-smoothing", int, 3, "also report the raw and mean-of-K choices (0: off)"),
+    ("--train-option", "append", None, "KEY=VALUE: more [train] settings (JSON, else text)"),
+    ("--pretrain-run", str, None, "a `mammokit pretrain` run for the fcmae rows"),
+    ("--pretrain-epochs", int, 20, "epochs of the pretraining made here"),
+    ("--mask-weight", float, 0.5, "the mask rows' --mask-weight"),
+    ("--mask-column", str, "lesion_mask", "the table column naming each image's mask files"),
+    ("--out", Path, None, "also write the markdown table here"),
+)
+
+
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__.splitlines()[0], formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument(
-        "--tasks", default=",".join(TASKS), help=f"comma-separated: {', '.join(TASKS)}"
-    )
-    parser.add_argument(
-        "--models", default="hist,simple_cnn,atto", help=f"comma-separated: {', '.join(MODELS)}"
-    )
-    parser.add_argument("--epochs", type=int, default=10)
-    parser.add_argument("--size", default="256x128", help="preprocessed and model size HxW")
-    parser.add_argument(
-        "--limit",
-        type=int,
-        default=0,
-        help="about this many images per dataset (whole patients; 0: all)",
-    )
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument(
-        "--workdir",
-        type=Path,
-        default=Path("quality-work"),
-        help="tables, preprocessed folders and runs, reused",
-    )
-    parser.add_argument("--data", type=Path, default=DATA, help="the real-labelled folder")
-    parser.add_argument("--boot", type=int, default=2000, help="bootstrap resamples of patients")
-    parser.add_argument(
-        "--monitor-smoothing", type=int, default=1, help="the runs' --monitor-smoothing"
-    )
-    parser.add_argument(
-        "--compare-smoothing",
-        type=int,
-        default=3,
-        help="also report the raw and mean-of-K choices (0: off)",
-    )
-    parser.add_argument(
-        "--train-option",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="more [train] settings (JSON values, else text)",
-    )
-    parser.add_argument(
-        "--pretrain-run", help="a `mammokit pretrain` run for the fcmae rows (default: made here)"
-    )
-    parser.add_argument("--pretrain-epochs", type=int, default=20)
-    parser.add_argument("--mask-weight", type=float, default=0.5)
-    parser.add_argument(
-        "--mask-column",
-        default="lesion_mask",
-        help="the table column naming each image's mask files",
-    )
-    parser.add_argument("--out", type=Path, help="also write the markdown table here")
+    for flag, kind, default, text in OPTIONS:
+        if kind == "append":
+            parser.add_argument(flag, action="append", default=[], help=text)
+        else:
+            parser.add_argument(flag, type=kind, default=default, help=text)
     args = parser.parse_args(argv)
     args.tasks = [t for t in args.tasks.split(",") if t]
     args.models = [m for m in args.models.split(",") if m]
@@ -620,7 +600,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     note = (
         f"\n`{command}` ({time.perf_counter() - started:.0f} s). Held-out AUC per breast (mean of "
         f"its images' scores), 95% CI from {args.boot} resamples of the held-out patients. "
-        "kept epoch and val AUC (kept): the run's own choice on its validation fold. "
+        "kept epoch, val AUC: the run's own choice on its validation fold (with "
+        "--monitor-smoothing K, the val AUC is the mean over the window). "
         "raw / mean of K / last: the epoch that choice keeps and its held-out AUC, scored "
         "after training; held-out range: over all epochs (never used to choose).\n"
     )
