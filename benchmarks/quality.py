@@ -317,11 +317,18 @@ def train_settings(
     return settings
 
 
-def write_toml(path: Path, settings: dict[str, Any]) -> None:
-    def value(v: Any) -> str:
-        return json.dumps(v)
+def toml_value(value: Any) -> str:
+    """``value`` (text, number, bool, list, dict) as a TOML value."""
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{json.dumps(k)} = {toml_value(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list):
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
+    return json.dumps(value)
 
-    lines = ["[train]", *(f"{k} = {value(v)}" for k, v in settings.items())]
+
+def write_toml(path: Path, settings: dict[str, Any]) -> None:
+    """``settings`` as the ``[train]`` table of the TOML file ``path``."""
+    lines = ["[train]", *(f"{k} = {toml_value(v)}" for k, v in settings.items())]
     path.write_text("\n".join(lines) + "\n")
 
 
