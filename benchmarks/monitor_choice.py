@@ -5,7 +5,9 @@ Makes a synthetic dataset (``mammokit synth``), holds out a patient-grouped test
 (``mammokit.split_table``), preprocesses both, then trains the same run (same seed, so the
 same weights every epoch) once per monitor. Each run's ``model.keras`` holds the epoch its
 monitor chose; the script prints that epoch and the held-out breast ROC AUC and
-best-threshold pF1 of that model. The finding is recorded in docs/decisions.md.
+best-threshold pF1 of that model, and the epoch the same monitor averaged over 3 epochs
+(``--monitor-smoothing 3``) would keep (benchmarks/quality.py scores both on real data).
+The finding is recorded in docs/decisions.md.
 
     python benchmarks/monitor_choice.py [--patients 48] [--epochs 8] [--seeds 0,1]
 """
@@ -43,6 +45,7 @@ def main() -> None:
     from mammokit.scoring.aggregate import aggregate_scores
     from mammokit.scoring.metrics import f1_curve, roc_auc
     from mammokit.train import TrainConfig, train
+    from mammokit.train.epochs import choose_epoch
 
     root = Path(tempfile.mkdtemp(prefix="monitor-choice-"))
     for seed in (int(s) for s in args.seeds.split(",")):
@@ -83,8 +86,12 @@ def main() -> None:
             s = breasts["score"].to_numpy(dtype=np.float64)
             _, f1 = f1_curve(y, s)
             values = ", ".join(f"{v:.3f}" for v in result.history["monitor"])
+            smoothed = choose_epoch(
+                list(result.history["monitor"]), config.resolved_monitor_mode, 3
+            )
             print(
-                f"seed {seed} {monitor:26s} epoch {result.best_epoch}/{args.epochs}  "
+                f"seed {seed} {monitor:26s} epoch {result.best_epoch}/{args.epochs} "
+                f"(mean of 3: {smoothed})  "
                 f"test breast AUC {roc_auc(y, s):.3f}  best-threshold pF1 {f1.max():.3f}  "
                 f"score range {s.min():.3f}-{s.max():.3f}  [{values}]",
                 flush=True,

@@ -14,7 +14,7 @@ import pytest
 from mammokit.core.errors import ConfigError
 from mammokit.train import Handler, TrainConfig, Trainer
 from mammokit.train.checkpoint import commit, stage_dir
-from mammokit.train.epochs import BestEpoch, History
+from mammokit.train.epochs import BestEpoch, History, choose_epoch, monitor_values, window_mean
 from mammokit.train.handlers import EVENTS, Events
 from mammokit.train.rundir import RunDir
 
@@ -74,6 +74,51 @@ def test_best_epoch_never_stops_on_the_last_epoch_and_takes_a_nan_first() -> Non
     assert not best.update(2, {"val_breast_auc": math.nan})
     assert not best.stop(2, last=True) and best.stopped_early is None
     assert best.update(3, {"val_breast_auc": 0.7}) and best.best_epoch == 3
+
+
+def test_a_smoothed_monitor_keeps_the_end_of_the_best_window_not_a_lucky_epoch() -> None:
+    values = [0.55, 0.9, 0.5, 0.7, 0.72, 0.74, 0.3]  # epoch 2: one lucky validation
+    assert choose_epoch(values, "max") == 2
+    # means of 3: epoch 3 0.65, 4 0.70, 5 0.64, 6 0.72, 7 0.587: the window ending at 6
+    assert choose_epoch(values, "max", smoothing=3) == 6
+    assert window_mean(values[:4], 3) == pytest.approx((0.9 + 0.5 + 0.7) / 3)
+    assert choose_epoch([0.2, 0.9], "max", smoothing=3) == 2  # no full window: the shorter
+    assert choose_epoch([0.9, 0.1, 0.1], "max", smoothing=3) == 3  # full beats shorter
+    assert choose_epoch([0.4, 0.3, 0.35, 0.2], "min", smoothing=2) == 4
+    assert choose_epoch([], "max", smoothing=3) is None
+
+
+def test_a_smoothed_best_epoch_logs_raw_and_mean_and_stops_on_the_mean() -> None:
+    best = BestEpoch(key="val_breast_auc", mode="max", patience=2, smoothing=2)
+    logs: dict[str, float | int | None] = {"val_breast_auc": 0.8}
+    assert best.update(1, logs) and logs["monitor"] == 0.8 and logs["monitor_smoothed"] == 0.8
+    logs = {"val_breast_auc": 0.6}
+    assert best.update(2, logs)  # the first full window (0.7) beats epoch 1's short one
+    assert logs["monitor"] == 0.6 and logs["best_monitor"] == pytest.approx(0.7)
+    assert not best.update(3, {"val_breast_auc": 0.7}) and not best.stop(3, last=False)
+    assert not best.update(4, {"val_breast_auc": 0.7}) and best.stop(4, last=False)
+    assert best.best_epoch == 2 and best.stopped_early == 4
+
+
+def test_a_resumed_best_epoch_reads_the_window_back_from_history() -> None:
+    values = [0.5, 0.7, 0.65, 0.9, 0.4]
+    whole = BestEpoch(key="val_loss", mode="max", patience=0, smoothing=3)
+    history = History()
+    for epoch, value in enumerate(values[:3], start=1):
+        logs: dict[str, float | int | None] = {"val_loss": value}
+        whole.update(epoch, logs)
+        history.add(epoch, logs)
+    assert monitor_values(history.lines) == values[:3]
+    resumed = BestEpoch(
+        key="val_loss", mode="max", patience=0, smoothing=3, best=whole.best,
+        best_epoch=whole.best_epoch, values=monitor_values(history.lines),
+    )  # fmt: skip
+    for epoch, value in enumerate(values[3:], start=4):
+        assert resumed.update(epoch, {"val_loss": value}) == whole.update(
+            epoch, {"val_loss": value}
+        )
+    assert resumed == whole and resumed.best_epoch == choose_epoch(values, "max", 3) == 4
+    assert monitor_values(history.lines[:1]) == []
 
 
 def test_history_numbers_epochs_from_one_and_keeps_a_resumed_header(tmp_path: Path) -> None:

@@ -182,3 +182,25 @@ def test_killed_convnextv2_with_ema_and_balanced_batches_resumes_exactly(root: P
     assert _state(run) == first
     train(root, run.name, "--resume")
     assert_same_run(root / "atto-a", run)
+
+
+def test_a_smoothed_monitor_resumes_to_the_uninterrupted_choice(root: Path) -> None:
+    """``--monitor-smoothing 3``: killed while validating epoch 3, whose choice needs the
+    raw values of epochs 1 and 2, then resumed; the same model, history and kept epoch as
+    an uninterrupted run, and that epoch is the one the mean of 3 picks from history.csv.
+
+    About 35 s: three training processes (the run, the kill, the resume)."""
+    from mammokit.train.epochs import choose_epoch
+
+    smoothed = [*SIMPLE, "--monitor-smoothing", "3"]
+    train(root, "smooth-a", *smoothed)
+    run = root / "smooth-k"
+    killed(root, run.name, "validation:5", like="smooth-a")  # two batches an epoch: epoch 3
+    state = _state(run)
+    assert state is not None and state["epoch"] == 2
+    train(root, run.name, "--resume")
+    assert_same_run(root / "smooth-a", run)
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["monitor_smoothing"] == 3
+    assert summary["best_epoch"] == choose_epoch(summary["values"], "min", 3)
+    assert "mean of 3 epochs" in summary["text"]

@@ -202,6 +202,11 @@ class TrainConfig:
             "val_loss". A bare metric name means the breast level ("auc" is "breast_auc");
             a ``val_`` prefix is accepted. See docs/decisions.md for the default.
         monitor_mode: "max", "min" or "auto" (min for val_loss, else max).
+        monitor_smoothing: the best epoch is chosen on the mean of the monitor over the
+            last this many epochs, not on one epoch's value: steadier on a small
+            validation fold. The weights kept are those of the window's last epoch; the
+            first epochs' shorter windows count only until the first full one; early
+            stopping follows the same mean. 1 = the raw value.
         early_stopping_patience: stop after this many epochs without a better ``monitor``
             value; 0 = never stop early.
         final_weights: which weights ``model.keras`` holds: "best" or "last".
@@ -246,6 +251,7 @@ class TrainConfig:
     cache: bool = False
     monitor: str = attrs.field(default=DEFAULT_MONITOR, converter=_monitor_name)
     monitor_mode: MonitorMode = attrs.field(default="auto", validator=one_of(MonitorMode))
+    monitor_smoothing: int = attrs.field(default=1, converter=int, validator=attrs.validators.ge(1))
     early_stopping_patience: int = attrs.field(default=0, converter=int, validator=_non_negative)
     final_weights: FinalWeights = attrs.field(default="best", validator=one_of(FinalWeights))
     steps_per_execution: int = attrs.field(default=1, converter=int)

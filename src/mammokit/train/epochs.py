@@ -4,7 +4,8 @@ lazily).
 - :class:`Validation`: predicts the validation rows (with the EMA weights when EMA is on)
   and adds ``val_loss`` (the configured loss), ``val_<level>_<metric>`` and
   ``val_breast_pf1_best_threshold`` to the epoch's logs; its metrics are built once;
-- :class:`BestEpoch`: the best monitored value and its epoch, and early stopping;
+- :class:`BestEpoch`: the best monitored value (raw, or its mean over the last epochs) and
+  its epoch, and early stopping;
 - :class:`History`: the rows of ``history.csv``;
 - :class:`EpochCommit`: writes ``last``/``best`` weights, the TF checkpoint, the new
   ``history.csv`` and ``state.json`` and commits them at once (:mod:`mammokit.train.checkpoint`);
@@ -17,8 +18,9 @@ Epochs are numbered from 1 here (Keras counts from 0).
 from __future__ import annotations
 
 import contextlib
+import io
 import math
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -40,9 +42,12 @@ __all__ = [
     "EpochEnd",
     "History",
     "Validation",
+    "choose_epoch",
     "ema_weights",
     "keras_callback",
+    "monitor_values",
     "predict_scores",
+    "window_mean",
 ]
 
 
@@ -128,20 +133,50 @@ class Validation:
         logs["val_breast_pf1_best_threshold"] = best_threshold_pf1(self.table, scores)
 
 
+def window_mean(values: Sequence[float], smoothing: int) -> float:
+    """The mean of the last ``smoothing`` of ``values`` (all of them when fewer); NaN when
+    one of them is NaN."""
+    window = np.asarray(values[-smoothing:], dtype=np.float64)
+    return float(window.mean()) if window.size else math.nan
+
+
+def monitor_values(history: Sequence[str]) -> list[float]:
+    """The raw ``monitor`` column of ``history.csv`` lines (header first, as
+    :func:`~mammokit.train.checkpoint.history_rows` gives them); [] without rows."""
+    if len(history) < 2:
+        return []
+    frame = pd.read_csv(io.StringIO("\n".join(history)), keep_default_na=False, dtype=str)
+    if "monitor" not in frame.columns:
+        raise ConfigError("history.csv has no monitor column: cannot resume its best epoch")
+    return [float(v) for v in frame["monitor"]]
+
+
 @attrs.define
 class BestEpoch:
     """The best value of the monitored log and its epoch; early stopping.
 
+    With ``smoothing`` K > 1 an epoch is judged on the mean of the monitor over its last K
+    epochs (:func:`window_mean`) and the weights kept are the window's last epoch's. The
+    first K-1 epochs, whose windows are shorter, count only until epoch K: a full window
+    beats any shorter one, so one lucky early epoch is not kept. The raw values of the
+    epochs done are ``values``; a resumed run reads them back from ``history.csv``
+    (:func:`monitor_values`), so it chooses as the uninterrupted run.
+
     Attributes:
         key: the ``logs`` key monitored; ``mode``: "min" or "max".
         patience: early-stopping patience in epochs (0: off).
-        best, best_epoch: the best value so far and its epoch (from a resumed state).
+        smoothing: epochs averaged (1: the raw value).
+        values: the raw monitored values of epochs 1, 2 ...
+        best, best_epoch: the best (smoothed) value so far and its epoch (from a resumed
+            state).
         stopped_early: the epoch after which training stopped early, or None.
     """
 
     key: str
     mode: str
     patience: int
+    smoothing: int = 1
+    values: list[float] = attrs.field(factory=list)
     best: float | None = None
     best_epoch: int | None = None
     stopped_early: int | None = None
@@ -154,13 +189,20 @@ class BestEpoch:
         return value < self.best if self.mode == "min" else value > self.best
 
     def update(self, epoch: int, logs: dict[str, Any]) -> bool:
-        """Read ``logs[key]`` of ``epoch``, add ``monitor``, ``best_monitor`` and
-        ``best_epoch`` to ``logs``; whether ``epoch`` is the new best."""
+        """Read ``logs[key]`` of ``epoch``, add ``monitor`` (raw), ``best_monitor`` and
+        ``best_epoch`` to ``logs`` (and ``monitor_smoothed`` when smoothing); whether
+        ``epoch`` is the new best."""
         current = float(logs[self.key])
-        better = self.improved(current)
+        self.values = [*self.values[: epoch - 1], current]
+        judged = window_mean(self.values, self.smoothing)
+        # the first full window beats every shorter one (the run's first K-1 epochs)
+        first_full = epoch >= self.smoothing > int(self.best_epoch or 0) and not math.isnan(judged)
+        better = first_full or self.improved(judged)
         if better:
-            self.best, self.best_epoch = current, epoch
+            self.best, self.best_epoch = judged, epoch
         logs["monitor"] = current
+        if self.smoothing > 1:
+            logs["monitor_smoothed"] = judged
         logs["best_monitor"] = self.best
         logs["best_epoch"] = self.best_epoch
         return better
@@ -171,6 +213,15 @@ class BestEpoch:
         if self.patience and not last and epoch - int(self.best_epoch or 0) >= self.patience:
             self.stopped_early = epoch
         return self.stopped_early is not None
+
+
+def choose_epoch(values: Sequence[float], mode: str, smoothing: int = 1) -> int | None:
+    """The epoch (from 1) that :class:`BestEpoch` keeps for the raw monitor ``values`` of
+    epochs 1, 2 ... (no early stopping); None for no values."""
+    best = BestEpoch(key="monitor", mode=mode, patience=0, smoothing=smoothing)
+    for epoch, value in enumerate(values, start=1):
+        best.update(epoch, {"monitor": value})
+    return best.best_epoch
 
 
 @attrs.define

@@ -17,6 +17,7 @@ import pluggy
 from mammokit.core.atomic import atomic_write_bytes
 from mammokit.train.aux_heads import AuxTarget
 from mammokit.train.config import TrainConfig
+from mammokit.train.epochs import window_mean
 from mammokit.train.rundir import OOF_COLUMNS, RunDir
 
 __all__ = ["TrainResult", "final_model", "summary", "write_model", "write_oof", "write_summary"]
@@ -53,16 +54,20 @@ class TrainResult:
 def summary(
     config: TrainConfig, history: pd.DataFrame, best_epoch: int | None, stopped: int | None
 ) -> dict[str, Any]:
-    """What ``summary.json`` holds: the monitor, its value per epoch, the chosen epoch and a
-    one-line reason (epochs from 1, as in ``history.csv``)."""
+    """What ``summary.json`` holds: the monitor, its value per epoch (raw, and averaged over
+    ``monitor_smoothing`` epochs as the choice saw it), the chosen epoch and a one-line
+    reason (epochs from 1, as in ``history.csv``)."""
     values = [float(v) for v in history["monitor"]] if "monitor" in history else []
-    best = values[best_epoch - 1] if best_epoch and best_epoch <= len(values) else math.nan
+    smoothing = config.monitor_smoothing
+    found = bool(best_epoch and best_epoch <= len(values))
+    best = window_mean(values[:best_epoch], smoothing) if found else math.nan
     mode = config.resolved_monitor_mode
     held = "best" if config.final_weights == "best" else "last"
     chosen = best_epoch if held == "best" else len(values) or None
+    judged = config.monitor if smoothing == 1 else f"{config.monitor} (mean of {smoothing} epochs)"
     text = (
         f"model.keras holds epoch {chosen} of {len(values)} ({held} weights): "
-        f"{'highest' if mode == 'max' else 'lowest'} {config.monitor} = {best:.4f} "
+        f"{'highest' if mode == 'max' else 'lowest'} {judged} = {best:.4f} "
         f"at epoch {best_epoch}"
     )
     if stopped:
@@ -78,6 +83,10 @@ def summary(
         "monitor": config.monitor,
         "mode": mode,
         "values": [finite(v) for v in values],
+        "monitor_smoothing": smoothing,
+        "smoothed_values": [
+            finite(window_mean(values[:epoch], smoothing)) for epoch in range(1, len(values) + 1)
+        ],
         "best_epoch": best_epoch,
         "best": finite(best),
         "model_epoch": chosen,

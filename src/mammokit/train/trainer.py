@@ -40,7 +40,14 @@ from mammokit.plugins import get_plugin_manager
 from mammokit.train.aux_heads import AuxTarget, aux_targets, masked_loss
 from mammokit.train.checkpoint import history_rows, recover
 from mammokit.train.config import TrainConfig
-from mammokit.train.epochs import BestEpoch, EpochCommit, EpochEnd, History, Validation
+from mammokit.train.epochs import (
+    BestEpoch,
+    EpochCommit,
+    EpochEnd,
+    History,
+    Validation,
+    monitor_values,
+)
 from mammokit.train.folds import split_fold
 from mammokit.train.handlers import Events
 from mammokit.train.outputs import (
@@ -356,10 +363,11 @@ class Trainer:
             run if info.is_chief else RunDir(tempfile.mkdtemp(prefix="mammokit-worker-"))
         )  # a worker commits its epochs into a scratch copy
         checkpoint = self._checkpoint(model, optimizer, inputs.first_epoch)
+        done = history_rows(run.history, inputs.first_epoch)
         end = EpochEnd(
             validation=Validation(inputs.val, data.val_rows, components.metrics, components.loss),
-            best=self._best_epoch(state),
-            history=History(history_rows(run.history, inputs.first_epoch)),
+            best=self._best_epoch(state, done),
+            history=History(done),
             commit=EpochCommit(commit_root.root, checkpoint, config.seed),
             events=self.events,
         )
@@ -390,13 +398,16 @@ class Trainer:
             checkpoint.read(str(self.run_dir.state_prefix)).assert_existing_objects_matched()
         return checkpoint
 
-    def _best_epoch(self, state: dict[str, Any]) -> BestEpoch:
-        """Best epoch and early stopping, from the committed ``state``."""
+    def _best_epoch(self, state: dict[str, Any], history: list[str]) -> BestEpoch:
+        """Best epoch and early stopping, from the committed ``state`` and ``history.csv``
+        lines (the raw monitor values the smoothing window needs)."""
         config = self.config
         return BestEpoch(
             key=config.monitor if config.monitor == "val_loss" else f"val_{config.monitor}",
             mode=config.resolved_monitor_mode,
             patience=config.early_stopping_patience,
+            smoothing=config.monitor_smoothing,
+            values=monitor_values(history),
             best=state.get("best"),
             best_epoch=state.get("best_epoch"),
             stopped_early=state.get("stopped_early"),
