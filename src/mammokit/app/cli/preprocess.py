@@ -135,6 +135,7 @@ def run(args: argparse.Namespace) -> int:
         file=sys.stderr,
     )
     _report_side_conflicts(result.side_conflicts, config.side_policy)
+    _report_unsure_sides(result.unsure_sides)
     if result.for_processing:
         print(
             f"{result.for_processing} FOR PROCESSING image(s) windowed as FOR PRESENTATION "
@@ -169,5 +170,18 @@ def _report_side_conflicts(conflicts: Sequence[tuple[str, str]], policy: str) ->
         f"{len(conflicts)} image(s) whose header, table and pixels disagree on the side, "
         f"e.g. {examples}; the side used follows --side-policy {policy} "
         "(laterality_source and laterality_conflict in index.csv)",
+        file=sys.stderr,
+    )
+
+
+def _report_unsure_sides(unsure: Sequence[tuple[str, str]]) -> None:
+    """Count the images whose side the pixels decided with a low confidence, on stderr."""
+    if not unsure:
+        return
+    examples = ", ".join(f"{image_id} ({value})" for image_id, value in unsure[:_EXAMPLES])
+    print(
+        f"{len(unsure)} image(s) whose side the pixels decided with a low confidence, "
+        f"e.g. {examples}: check them, or give their side in the table's laterality "
+        "(laterality_source and side_confidence in index.csv)",
         file=sys.stderr,
     )
