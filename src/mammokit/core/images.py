@@ -180,5 +180,5 @@ class Preprocessed:
     laterality: str = ""
     laterality_source: str = ""
     laterality_conflict: str = ""
-    side_confidence: float | None = None
     mask: np.ndarray | None = attrs.field(default=None, eq=False)
+    side_confidence: float | None = None

@@ -47,6 +47,7 @@ __all__ = [
     "chest_wall_on_right",
     "edge_strips",
     "fill_holes",
+    "largest_component",
     "mask_box",
     "reduced_values",
     "thresholds",
@@ -152,7 +153,7 @@ def _near(mask: np.ndarray, side: int) -> np.ndarray:
     return near
 
 
-def _largest(mask: np.ndarray) -> np.ndarray | None:
+def largest_component(mask: np.ndarray) -> np.ndarray | None:
     """The largest 8-connected component of ``mask`` (H, W) bool, or None if empty."""
     from scipy.ndimage import label
 
@@ -282,12 +283,12 @@ def breast_mask(
         return None
     otsu, li, triangle = thresholds(inside)
     opening = _odd(open_fraction * side)
-    core = _largest(_dilate(_erode((values > otsu) & keep, opening), opening))
+    core = largest_component(_dilate(_erode((values > otsu) & keep, opening), opening))
     if core is None:
         return None
     tissue = (values > li) & _near(core, 2 * _odd(grow_fraction * side) + 1)
     skin = (values > triangle) & _near(core, 2 * _odd(skin_fraction * side) + 1)
-    grown = _largest((tissue | skin) & keep)
+    grown = largest_component((tissue | skin) & keep)
     if grown is None:  # pragma: no cover - the core is inside ``low``
         return None
     return fill_holes(grown | core)

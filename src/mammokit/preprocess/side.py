@@ -36,7 +36,7 @@ from __future__ import annotations
 import attrs
 import numpy as np
 
-from mammokit.preprocess.breast import edge_strips, fill_holes, thresholds
+from mammokit.preprocess.breast import edge_strips, fill_holes, largest_component, thresholds
 
 __all__ = [
     "CONFIDENT",
@@ -85,18 +85,6 @@ def _box_mean(mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return result
 
 
-def _largest(mask: np.ndarray) -> np.ndarray | None:
-    from scipy.ndimage import label
-
-    labels, count = label(mask, structure=np.ones((3, 3), bool))
-    if count == 0:
-        return None
-    sizes = np.bincount(labels.ravel())
-    sizes[0] = 0
-    largest: np.ndarray = labels == int(np.argmax(sizes))
-    return largest
-
-
 def _drop_bands(
     mask: np.ndarray, band_fraction: float, tall: float = 0.97, alone: float = 0.25
 ) -> None:
@@ -142,7 +130,7 @@ def side_mask(
     _drop_bands(mask, band_fraction)
     line = max(3, round(line_fraction * values.shape[1])) | 1
     mask = _box_mean(_box_mean(mask, (1, line)) > 1 - 1e-3, (1, line)) > 1e-3
-    largest = _largest(mask)
+    largest = largest_component(mask)
     return None if largest is None else fill_holes(largest)
 
 

@@ -161,27 +161,30 @@ def run(args: argparse.Namespace) -> int:
 _EXAMPLES = 5
 
 
+def _report_examples(found: Sequence[tuple[str, str]], what: str, then: str) -> None:
+    """On stderr: how many images ``what`` says, a few ``(image_id, detail)`` examples and
+    ``then``; nothing when ``found`` is empty."""
+    if not found:
+        return
+    examples = ", ".join(f"{image_id} ({detail})" for image_id, detail in found[:_EXAMPLES])
+    print(f"{len(found)} image(s) {what}, e.g. {examples}; {then}", file=sys.stderr)
+
+
 def _report_side_conflicts(conflicts: Sequence[tuple[str, str]], policy: str) -> None:
     """Count the images whose side sources disagree, with a few examples, on stderr."""
-    if not conflicts:
-        return
-    examples = ", ".join(f"{image_id} ({what})" for image_id, what in conflicts[:_EXAMPLES])
-    print(
-        f"{len(conflicts)} image(s) whose header, table and pixels disagree on the side, "
-        f"e.g. {examples}; the side used follows --side-policy {policy} "
+    _report_examples(
+        conflicts,
+        "whose header, table and pixels disagree on the side",
+        f"the side used follows --side-policy {policy} "
         "(laterality_source and laterality_conflict in index.csv)",
-        file=sys.stderr,
     )
 
 
 def _report_unsure_sides(unsure: Sequence[tuple[str, str]]) -> None:
     """Count the images whose side the pixels decided with a low confidence, on stderr."""
-    if not unsure:
-        return
-    examples = ", ".join(f"{image_id} ({value})" for image_id, value in unsure[:_EXAMPLES])
-    print(
-        f"{len(unsure)} image(s) whose side the pixels decided with a low confidence, "
-        f"e.g. {examples}: check them, or give their side in the table's laterality "
+    _report_examples(
+        unsure,
+        "whose side the pixels decided with a low confidence",
+        "check them, or give their side in the table's laterality "
         "(laterality_source and side_confidence in index.csv)",
-        file=sys.stderr,
     )
