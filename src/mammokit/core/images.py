@@ -164,9 +164,12 @@ class Preprocessed:
         decoder: the decoder that was used.
         laterality: "L" or "R", the side the chest wall is on in the source ("" if the
             pipeline did not decide one).
-        laterality_source: "header", "table" or "pixels": what decided ``laterality``.
+        laterality_source: "header", "table" or "pixels": what decided ``laterality``
+            ("pixels (low confidence)" when the pixels decided with a low confidence).
         laterality_conflict: "" when the header, the table and the pixels agree, else the
             sources that disagree with the one used (e.g. "pixels R").
+        side_confidence: the pixel side rule's confidence in [0, 1], whichever source
+            decided; None when the rule gives none (display-value ROI extractors).
         mask: with ``PreprocessConfig.output_mask``, the breast as an (H, W) bool array
             aligned with ``pixels``; None otherwise (or when no mask was found).
     """
@@ -182,3 +185,4 @@ class Preprocessed:
     laterality_source: str = ""
     laterality_conflict: str = ""
     mask: np.ndarray | None = attrs.field(default=None, eq=False)
+    side_confidence: float | None = None

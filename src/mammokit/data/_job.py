@@ -270,6 +270,9 @@ def _preprocess(pipeline: Any, job: Job) -> dict[str, Any]:
         "decoder": str(result.decoder),
         "laterality_source": str(result.laterality_source),
         "laterality_conflict": str(result.laterality_conflict),
+        "side_confidence": (
+            "" if result.side_confidence is None else f"{result.side_confidence:.3f}"
+        ),
         "laterality_found": str(result.laterality),
         "presentation_intent": str(result.meta.presentation_intent),
         "presentation_lut_shape": str(result.meta.presentation_lut_shape),

@@ -29,8 +29,11 @@ __all__ = [
 ]
 
 #: Columns ``index.csv`` adds after the input table's columns. ``laterality_source`` says
-#: what decided the side ("header", "table" or "pixels"); ``laterality_conflict`` names the
-#: sources that disagree with it (e.g. "pixels R"), empty when they agree.
+#: what decided the side ("header", "table" or "pixels"; "pixels (low confidence)" when the
+#: pixel rule was unsure); ``side_confidence`` is the pixel rule's confidence in [0, 1]
+#: whichever source decided (empty when the ROI extractor works on display values and the
+#: published edge-sum rule gave the side); ``laterality_conflict`` names the sources that
+#: disagree with the side used (e.g. "pixels R"), empty when they agree.
 #: ``presentation_intent`` and ``presentation_lut_shape`` are the header's
 #: PresentationIntentType and Presentation LUT Shape (empty when absent).
 INDEX_COLUMNS: tuple[str, ...] = (
@@ -45,6 +48,7 @@ INDEX_COLUMNS: tuple[str, ...] = (
     "roi_method",
     "decoder",
     "laterality_source",
+    "side_confidence",
     "laterality_conflict",
     "presentation_intent",
     "presentation_lut_shape",

@@ -77,6 +77,9 @@ class DatasetResult:
             in image_id order.
         for_processing: how many preprocessed images are FOR PROCESSING ones (raw detector
             values, windowed as presentation ones: ``for_processing = "window"``).
+        unsure_sides: ``(image_id, side_confidence)`` of every preprocessed image whose side
+            the pixels decided with a low confidence (``laterality_source`` "pixels (low
+            confidence)" in ``index.csv``), in image_id order.
     """
 
     out_dir: Path
@@ -90,6 +93,7 @@ class DatasetResult:
     cpu_seconds: float = 0.0
     side_conflicts: tuple[tuple[str, str], ...] = ()
     for_processing: int = 0
+    unsure_sides: tuple[tuple[str, str], ...] = ()
 
     @property
     def failed(self) -> int:
@@ -246,6 +250,7 @@ def preprocess_dataset(
         cpu_seconds=cpu,
         side_conflicts=tables.side_conflicts,
         for_processing=tables.for_processing,
+        unsure_sides=tables.unsure_sides,
     )
 
 
@@ -288,6 +293,7 @@ class _Tables(NamedTuple):
     failures: tuple[Failure, ...]
     side_conflicts: tuple[tuple[str, str], ...]
     for_processing: int
+    unsure_sides: tuple[tuple[str, str], ...]
 
 
 def _finish(
@@ -320,7 +326,12 @@ def _finish(
         if r.get("laterality_conflict")
     )
     raw = sum(r.get("presentation_intent") == "FOR PROCESSING" for r in done)
-    return _Tables(succeeded, failures, conflicts, raw)
+    unsure = tuple(
+        (str(r["image_id"]), str(r.get("side_confidence", "")))
+        for r in done
+        if r.get("laterality_source") == "pixels (low confidence)"
+    )
+    return _Tables(succeeded, failures, conflicts, raw, unsure)
 
 
 def _load_table(table: str | Path | pd.DataFrame, kind: str) -> tuple[pd.DataFrame, Path | None]:

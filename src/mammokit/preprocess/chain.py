@@ -53,7 +53,7 @@ from mammokit.plugins.protocols import (
     RoiExtractor,
     ValuesRoiExtractor,
 )
-from mammokit.preprocess.breast import chest_wall_on_right
+from mammokit.preprocess.breast import LOW_CONFIDENCE, chest_wall_side
 from mammokit.preprocess.geometry import (
     box_at_scale,
     box_with_margin,
@@ -211,9 +211,13 @@ def find_on_values(
     from its reduced modality values and breast mask; the fallbacks run on the same copy."""
     values, step = extractor.reduce(decoded)
     mask = extractor.mask(values)
-    pixels_right = chest_wall_on_right(mask) if mask is not None else breast_on_right(values)
+    estimate = chest_wall_side(values)
     side = choose_side(
-        decoded.meta.laterality, table_laterality, pixels_right, stages.config.side_policy
+        decoded.meta.laterality,
+        table_laterality,
+        estimate.on_right,
+        stages.config.side_policy,
+        confidence=estimate.confidence,
     )
     on_right = side.on_right
     view = mirror(values) if on_right else values
@@ -394,7 +398,8 @@ def window_crop(
             max_value = 255 if table.dtype == np.uint8 else 65535
             return table[index], max_value, (ky, kx), placement
     windowed = window(stages, attrs.evolve(decoded, pixels=stored, meta=meta))
-    return block_mean(windowed.pixels, ky, kx), windowed.max_value, (ky, kx), placement
+    display = windowed.pixels if ky == kx == 1 else block_mean(windowed.pixels, ky, kx)
+    return display, windowed.max_value, (ky, kx), placement
 
 
 def finish(
@@ -449,14 +454,21 @@ class SideFields(TypedDict):
     laterality: str
     laterality_source: str
     laterality_conflict: str
+    side_confidence: float | None
 
 
 def side_fields(side: Side) -> SideFields:
-    """The :class:`Preprocessed` fields that record ``side``."""
+    """The :class:`Preprocessed` fields that record ``side``: a side that the pixels decided
+    with a confidence below :data:`~mammokit.preprocess.breast.LOW_CONFIDENCE` has the
+    source "pixels (low confidence)"."""
+    source = side.source
+    if source == "pixels" and side.confidence is not None and side.confidence < LOW_CONFIDENCE:
+        source = "pixels (low confidence)"
     return {
         "laterality": side.laterality,
-        "laterality_source": side.source,
+        "laterality_source": source,
         "laterality_conflict": side.conflict,
+        "side_confidence": side.confidence,
     }
 
 

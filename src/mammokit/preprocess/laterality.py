@@ -35,11 +35,14 @@ class Side:
         source: "header", "table" or "pixels", whichever decided.
         conflict: "" when every present source agrees, else each disagreeing source and its
             side, e.g. ``"pixels R"`` or ``"table R; pixels R"``.
+        confidence: the pixel rule's confidence in [0, 1] (whichever source decided), or
+            None when the pixel rule gives none (the published edge-sum rule).
     """
 
     laterality: str
     source: str
     conflict: str = ""
+    confidence: float | None = None
     #: Derived: whether the chest wall is on the right of the stored image.
     on_right: bool = attrs.field(init=False, eq=False, repr=False)
 
@@ -53,11 +56,19 @@ def _side(value: str) -> str:
     return text if text in ("L", "R") else ""
 
 
-def choose_side(header: str, table: str, pixels_on_right: bool, policy: str = "header") -> Side:
+def choose_side(
+    header: str,
+    table: str,
+    pixels_on_right: bool,
+    policy: str = "header",
+    *,
+    confidence: float | None = None,
+) -> Side:
     """The side from the first source that ``policy`` trusts and that knows it (by
     default the ``header`` laterality, else the ``table``'s, else the pixels).
 
-    ``header`` and ``table`` are "L", "R" or "" (anything else counts as absent).
+    ``header`` and ``table`` are "L", "R" or "" (anything else counts as absent);
+    ``confidence`` is the pixel rule's, kept in :attr:`Side.confidence`.
     """
     found = {
         "header": _side(header),
@@ -69,7 +80,7 @@ def choose_side(header: str, table: str, pixels_on_right: bool, policy: str = "h
     conflict = "; ".join(
         f"{name} {value}" for name, value in found.items() if value and value != used
     )
-    return Side(used, source, conflict)
+    return Side(used, source, conflict, confidence)
 
 
 def breast_on_right(pixels: np.ndarray, *, edge_fraction: float = 0.1) -> bool:

@@ -90,6 +90,11 @@ class Traits:
         edge_strip: a bright film-edge strip down the whole far edge (away from the chest
             wall), brighter than the breast: it also makes the published edge-sum rule
             put the breast on the wrong side.
+        far_line: a thin bright vertical line (a film edge) down the whole height near the
+            far edge, with dark canvas beyond it (not on the frame edge).
+        tilt: degrees (-25 - 25) by which the drawn film and its canvas are turned about
+            the frame's centre (a film scanned askew): the chest wall is then a slanted
+            straight edge, and the corners left bare are background.
     """
 
     no_window: bool = False
@@ -101,11 +106,18 @@ class Traits:
     canvas: float = attrs.field(default=0.0, converter=float)
     labels: bool = False
     edge_strip: bool = False
+    far_line: bool = False
+    tilt: float = attrs.field(default=0.0, converter=float)
 
     @canvas.validator
     def _check_canvas(self, attribute: attrs.Attribute[float], value: float) -> None:
         if not 0 <= value <= 0.3:
             raise ValueError(f"canvas must be in [0, 0.3], got {value}")
+
+    @tilt.validator
+    def _check_tilt(self, attribute: attrs.Attribute[float], value: float) -> None:
+        if not -25 <= value <= 25:
+            raise ValueError(f"tilt must be in [-25, 25] degrees, got {value}")
 
 
 @attrs.frozen
@@ -385,6 +397,18 @@ def _shift_canvas(
     lesion_mask[:, :shift] = False
 
 
+def _turn(
+    image: np.ndarray, breast: np.ndarray, lesion_mask: np.ndarray, degrees: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The picture and its masks turned by ``degrees`` about the centre (bare corners are
+    background): (H, W) float32, bool, bool."""
+    from scipy.ndimage import rotate
+
+    turned = rotate(image, degrees, reshape=False, order=1, cval=BACKGROUND)
+    masks = (rotate(m, degrees, reshape=False, order=0, cval=False) for m in (breast, lesion_mask))
+    return turned.astype(np.float32, copy=False), *masks
+
+
 def _add_hard_cases(
     rng: np.random.Generator,
     traits: Traits,
@@ -406,6 +430,11 @@ def _add_hard_cases(
         )
         breast[:, width - strip :] = False
         lesion_mask[:, width - strip :] = False
+    if traits.far_line:
+        left, thick = int(0.93 * width), max(1, round(0.008 * width))
+        image[:, left : left + thick] = 0.95
+        breast[:, left : left + thick] = False
+        lesion_mask[:, left : left + thick] = False
     if traits.bright_band == "paddle":
         band = max(2, int(0.03 * height))
         image[:band, :] = level + 0.02 * rng.standard_normal((band, width)).astype(np.float32)
@@ -479,6 +508,8 @@ def make_phantom(
     level = float(min(0.98, image[breast].max() + 0.08)) if breast.any() else 0.9
     if traits.canvas:
         _shift_canvas(image, breast, lesion_mask, traits.canvas)
+    if traits.tilt:
+        image, breast, lesion_mask = _turn(image, breast, lesion_mask, traits.tilt)
     _add_hard_cases(rng, traits, image, breast, lesion_mask, level)
     np.clip(image, 0, 1, out=image)
     if breast_on_right:

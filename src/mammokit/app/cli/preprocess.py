@@ -135,6 +135,7 @@ def run(args: argparse.Namespace) -> int:
         file=sys.stderr,
     )
     _report_side_conflicts(result.side_conflicts, config.side_policy)
+    _report_unsure_sides(result.unsure_sides)
     if result.for_processing:
         print(
             f"{result.for_processing} FOR PROCESSING image(s) windowed as FOR PRESENTATION "
@@ -160,14 +161,30 @@ def run(args: argparse.Namespace) -> int:
 _EXAMPLES = 5
 
 
+def _report_examples(found: Sequence[tuple[str, str]], what: str, then: str) -> None:
+    """On stderr: how many images ``what`` says, a few ``(image_id, detail)`` examples and
+    ``then``; nothing when ``found`` is empty."""
+    if not found:
+        return
+    examples = ", ".join(f"{image_id} ({detail})" for image_id, detail in found[:_EXAMPLES])
+    print(f"{len(found)} image(s) {what}, e.g. {examples}; {then}", file=sys.stderr)
+
+
 def _report_side_conflicts(conflicts: Sequence[tuple[str, str]], policy: str) -> None:
     """Count the images whose side sources disagree, with a few examples, on stderr."""
-    if not conflicts:
-        return
-    examples = ", ".join(f"{image_id} ({what})" for image_id, what in conflicts[:_EXAMPLES])
-    print(
-        f"{len(conflicts)} image(s) whose header, table and pixels disagree on the side, "
-        f"e.g. {examples}; the side used follows --side-policy {policy} "
+    _report_examples(
+        conflicts,
+        "whose header, table and pixels disagree on the side",
+        f"the side used follows --side-policy {policy} "
         "(laterality_source and laterality_conflict in index.csv)",
-        file=sys.stderr,
+    )
+
+
+def _report_unsure_sides(unsure: Sequence[tuple[str, str]]) -> None:
+    """Count the images whose side the pixels decided with a low confidence, on stderr."""
+    _report_examples(
+        unsure,
+        "whose side the pixels decided with a low confidence",
+        "check them, or give their side in the table's laterality "
+        "(laterality_source and side_confidence in index.csv)",
     )
