@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from mammokit.preprocess.pipeline import ImagePipeline
 from mammokit.core.errors import ImageReadError
 from mammokit.preprocess.lesion import read_lesion_mask
+from mammokit.preprocess.pipeline import ImagePipeline
 from mammokit.synthetic import Lesion, make_phantom
 
 

@@ -17,8 +17,8 @@ import pandas as pd
 from mammokit.core.config import config_to_dict, options_with
 from mammokit.core.errors import ConfigError, OutputWriteError
 from mammokit.data._job import (
-    Job,
     MASKS_DIR,
+    Job,
     Outcome,
     PipelineSpec,
     mask_path,

@@ -149,9 +149,7 @@ def run(args: argparse.Namespace) -> int:
         file=sys.stderr,
     )
     if result.masks:
-        print(
-            f"{result.masks} lesion mask(s) written (mask_path in index.csv)", file=sys.stderr
-        )
+        print(f"{result.masks} lesion mask(s) written (mask_path in index.csv)", file=sys.stderr)
     _report_side_conflicts(result.side_conflicts, config.side_policy)
     if result.for_processing:
         print(
