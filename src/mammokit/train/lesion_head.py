@@ -2,7 +2,7 @@
 
 With ``TrainConfig.mask_weight > 0`` the model gets one more output, last: a 1x1
 convolution with a sigmoid on the backbone's final feature map (``lesion_mask``, (B, h, w,
-1) float32; stride 32 for ConvNeXtV2, 8 for ``simple_cnn``). It learns the preprocessed
+1) float32; stride 32 for ConvNeXtV2, 16 for ``simple_cnn``). It learns the preprocessed
 lesion masks of ``index.csv``'s ``mask_path`` (``mammokit preprocess`` with a mask column):
 each mask, augmented with its image, is brought to the feature map's grid in the loss
 (:func:`mask_loss`: a cell is lesion when any pixel of it is), then scored by soft Dice or
