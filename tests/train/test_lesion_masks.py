@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from test_processes import mammokit
 from test_resume import assert_same_run, killed, train
 
 from mammokit.core.config import load_toml
@@ -28,16 +29,12 @@ def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """8 synthetic patients with large, clear masses and their masks, preprocessed to
     128x64 by the CLI (the folder is named ``prep``, as test_resume's helpers expect)."""
     root = tmp_path_factory.mktemp("lesion-masks")
-    for args in (
-        ["synth", "--out", "data", "--patients", "8", "--size", "256x208",
-         "--lesion-contrast", "0.5", "--lesion-size", "0.2", "--positive-fraction", "0.5",
-         "--lesion-masks"],
-        ["preprocess", "--images", "data/train_images", "--csv", "data/train.csv",
-         "--out", "prep", "--size", "128x64", "--workers", "1", "--quiet"],
-    ):  # fmt: skip
-        done = subprocess.run([sys.executable, "-m", "mammokit", *args], cwd=root,
-                              capture_output=True, text=True)  # fmt: skip
-        assert done.returncode == 0, done.stderr
+    mammokit("synth", "--out", "data", "--patients", "8", "--size", "256x208",
+             "--lesion-contrast", "0.5", "--lesion-size", "0.2", "--positive-fraction", "0.5",
+             "--lesion-masks", cwd=root)  # fmt: skip
+    done = mammokit("preprocess", "--images", "data/train_images", "--csv", "data/train.csv",
+                    "--out", "prep", "--size", "128x64", "--workers", "1", "--quiet",
+                    cwd=root)  # fmt: skip
     assert "32 lesion mask(s) written" in done.stderr
     return root
 
@@ -95,13 +92,9 @@ def test_a_killed_mask_run_resumes_bit_identically(root: Path) -> None:
 
 
 def test_mask_weight_without_masks_is_refused(root: Path) -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "mammokit", "preprocess", "--images", "data/train_images",
-         "--csv", "data/train.csv", "--out", "plain", "--size", "64x32", "--workers", "0",
-         "--mask-column", "", "--quiet"],
-        cwd=root, capture_output=True, text=True,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr
+    mammokit("preprocess", "--images", "data/train_images", "--csv", "data/train.csv",
+             "--out", "plain", "--size", "64x32", "--workers", "0", "--mask-column", "",
+             "--quiet", cwd=root)  # fmt: skip
     done = subprocess.run(
         [sys.executable, "-m", "mammokit", "train", "--data", "plain", "--out", "none",
          *SIMPLE, "--epochs", "1", "--mask-weight", "1"],
