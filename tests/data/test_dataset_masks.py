@@ -12,6 +12,7 @@ from PIL import Image
 
 from mammokit import ConfigError, Pipeline
 from mammokit.data import read_index
+from mammokit.preprocess.geometry import crop_offset, padded_shape
 from mammokit.synthetic import SynthConfig, write_dataset
 
 
@@ -109,3 +110,43 @@ def test_mask_options_are_checked(synth: Path, tmp_path: Path):
     )
     assert result.ok and result.masks == 0
     assert "mask_path" not in read_index(out).columns and not (out / "masks").exists()
+
+
+#: The shared real data beside the project (absent in a bare clone).
+CBIS = Path(__file__).parents[3] / "shared" / "data" / "real-labelled" / "cbis-ddsm-mass-256"
+
+
+@pytest.mark.skipif(not CBIS.is_dir(), reason="the shared CBIS-DDSM set is not beside the repo")
+def test_cbis_ddsm_masks_follow_their_crops(tmp_path: Path):
+    """40 real mammograms with their ROI masks (chest wall already on the left: the table
+    says L): each preprocessed mask holds its lesion where the crop box of index.csv, the
+    padding and a nearest-neighbour resize put it (centre within 1.5 pixels, area within
+    about its outline)."""
+    labels = pd.read_csv(CBIS / "labels.csv").query("split == 'train'").head(40)
+    images = tmp_path / "images"
+    rows = []
+    for row in labels.itertuples():
+        image_id = Path(row.file).stem
+        patient_id = row.case.split("_")[2]
+        (images / patient_id).mkdir(parents=True, exist_ok=True)
+        (images / patient_id / f"{image_id}.png").write_bytes((CBIS / row.file).read_bytes())
+        rows.append({"patient_id": patient_id, "image_id": image_id, "laterality": "L",
+                     "view": row.view, "lesion_mask": row.mask_files})  # fmt: skip
+    out = tmp_path / "prep"
+    result = Pipeline(size=(128, 64)).preprocess_dataset(
+        images, pd.DataFrame(rows), out, workers=0, quiet=True, mask_root=CBIS
+    )
+    assert result.ok and result.masks == len(rows)
+    for row in read_index(out).itertuples():
+        mask = np.asarray(Image.open(out / row.mask_path)) > 0
+        source = np.asarray(Image.open(CBIS / row.lesion_mask)) > 0
+        crop = source[row.crop_y0 : row.crop_y1, row.crop_x0 : row.crop_x1]
+        frame = padded_shape(*crop.shape, 2.0)  # the default padder: right, and centred
+        y = crop_offset("center", frame[0] - crop.shape[0])
+        padded = np.zeros(frame, np.uint8)
+        padded[y : y + crop.shape[0], : crop.shape[1]] = crop
+        expected = np.asarray(Image.fromarray(padded).resize((64, 128), Image.NEAREST)) > 0
+        centre = np.argwhere(mask).mean(axis=0)
+        assert np.abs(centre - np.argwhere(expected).mean(axis=0)).max() < 1.5
+        area = crop.sum() * mask.size / padded.size  # the lesion's area at the output scale
+        assert abs(mask.sum() - area) < 2 * np.sqrt(area) + 2, (mask.sum(), area)
