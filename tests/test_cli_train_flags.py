@@ -55,11 +55,17 @@ GIVEN: dict[str, tuple[list[str], Any]] = {
     "early_stopping_patience": (["2"], 2),
     "final_weights": (["last"], "last"),
     "steps_per_execution": (["2"], 2),
+    "mask_weight": (["0.5"], 0.5),
+    "mask_loss": (["bce"], "bce"),
+    "save_mask_model": ([], True),
 }
 
 
 #: Fields that are valid only together with another one.
-NEEDS: dict[str, dict[str, Any]] = {"aux_weights": {"aux": {"x": "binary"}}}
+NEEDS: dict[str, dict[str, Any]] = {
+    "aux_weights": {"aux": {"x": "binary"}},
+    "save_mask_model": {"mask_weight": 0.5},
+}
 
 
 def _train_args(*extra: str) -> argparse.Namespace:

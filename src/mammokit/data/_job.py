@@ -28,11 +28,13 @@ from mammokit.core.atomic import atomic_write_bytes
 from mammokit.core.errors import ConfigError, ImageReadError, MammokitError, PluginError
 
 __all__ = [
+    "MASKS_DIR",
     "STATE_DIR",
     "Job",
     "Outcome",
     "PipelineSpec",
     "crash_outcome",
+    "mask_path",
     "payload_path",
     "read_record",
     "record_path",
@@ -43,6 +45,8 @@ __all__ = [
 
 #: mammokit's private bookkeeping folder inside an output folder.
 STATE_DIR = ".mammokit"
+#: The folder of the preprocessed lesion masks: ``<out>/masks/<patient_id>/<image_id>.png``.
+MASKS_DIR = "masks"
 
 
 @attrs.frozen
@@ -142,6 +146,9 @@ class Job:
         laterality: the row's ``laterality`` ("" when the table has none); the header's
             wins, and a disagreement is recorded.
         extension: the input file extension ("png"...); "" searches the known ones.
+        with_masks: the table names lesion masks: a mask is written for this image
+            (all background when ``masks`` is empty).
+        masks: the lesion mask files of this image (absolute paths), united.
     """
 
     images_dir: str
@@ -153,6 +160,8 @@ class Job:
     digest: str = ""
     laterality: str = ""
     extension: str = ""
+    with_masks: bool = False
+    masks: tuple[str, ...] = ()
 
 
 @attrs.frozen
@@ -190,6 +199,29 @@ def record_path(out_dir: Path, patient_id: str, image_id: str) -> Path:
 def payload_path(out_dir: Path, patient_id: str, image_id: str) -> Path:
     """Where a tfrecord job leaves its framed record until the shards are built."""
     return out_dir / STATE_DIR / "payloads" / patient_id / f"{image_id}.tfrecord"
+
+
+def mask_path(patient_id: str, image_id: str) -> str:
+    """Where an image's preprocessed lesion mask goes, relative to the output folder."""
+    return f"{MASKS_DIR}/{patient_id}/{image_id}.png"
+
+
+def _write_mask(pipeline: Any, job: Job, result: Any, source: Path) -> str:
+    """Write the image's preprocessed lesion mask (uint8 0/255 PNG); its relative path.
+
+    Raises:
+        ImageReadError: a mask file missing, unreadable or of another size than its
+            image, naming the image and the mask file.
+    """
+    from mammokit.data.writers import encode_png
+
+    try:
+        mask = pipeline.lesion_mask(result, job.masks)
+    except ImageReadError as err:
+        raise ImageReadError(source, f"lesion mask {err.path}: {err.cause}") from err
+    relative = mask_path(job.patient_id, job.image_id)
+    atomic_write_bytes(Path(job.out_dir) / relative, encode_png(mask.astype(np.uint8) * 255))
+    return relative
 
 
 def read_record(out_dir: Path, patient_id: str, image_id: str) -> dict[str, Any] | None:
@@ -278,6 +310,8 @@ def _preprocess(pipeline: Any, job: Job) -> dict[str, Any]:
         "presentation_lut_shape": str(result.meta.presentation_lut_shape),
         "digest": job.digest,
     }
+    if job.with_masks:
+        record["mask_path"] = _write_mask(pipeline, job, result, source)
     png = encode_png(pixels)
     if job.format == "png":
         record["path"] = f"{job.patient_id}/{job.image_id}.png"

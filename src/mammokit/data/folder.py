@@ -6,6 +6,7 @@ Layout::
 
     <out>/preprocess.toml           [preprocess] = the PreprocessConfig (written first)
     <out>/<patient_id>/<image_id>.png        format "png"
+    <out>/masks/<patient_id>/<image_id>.png  lesion masks, when the table names them (0/255)
     <out>/shards/shard-KKKKK-of-NNNNN.tfrecord  format "tfrecord" (+ shards/features.json)
     <out>/index.csv                 table columns + path, crop box, flip, source shape...
     <out>/failures.csv              image_id, path, error_type, message
@@ -32,7 +33,7 @@ from typing import Any
 from mammokit.core.atomic import atomic_write_bytes
 from mammokit.core.config import PreprocessConfig, config_from_dict, load_toml, save_toml
 from mammokit.core.errors import ConfigError, OutputWriteError
-from mammokit.data._job import STATE_DIR
+from mammokit.data._job import MASKS_DIR, STATE_DIR
 from mammokit.data._shards import MANIFEST
 
 __all__ = [
@@ -131,6 +132,7 @@ def sweep_temporaries(out: Path, patients: Iterable[str]) -> None:
     folders = [out, out / "shards", state]
     for patient in patients:
         folders += [out / patient, state / "records" / patient, state / "payloads" / patient]
+        folders.append(out / MASKS_DIR / patient)
     for folder in folders:
         try:
             entries = list(os.scandir(folder))
@@ -186,7 +188,9 @@ def clear_outputs(out: Path) -> None:
             png.unlink(missing_ok=True)
             with contextlib.suppress(OSError):
                 png.parent.rmdir()
-    for folder in (out / STATE_DIR / "records", out / STATE_DIR / "payloads", out / "shards"):
+    for folder in (
+        out / STATE_DIR / "records", out / STATE_DIR / "payloads", out / "shards", out / MASKS_DIR,
+    ):  # fmt: skip
         shutil.rmtree(folder, ignore_errors=True)
     for path in (*(out / n for n in OWN_FILES), out / STATE_DIR / RUN_FILE):
         path.unlink(missing_ok=True)

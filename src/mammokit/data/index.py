@@ -22,6 +22,7 @@ from mammokit.data.folder import FAILURES_CSV, INDEX_CSV
 __all__ = [
     "FAILURE_COLUMNS",
     "INDEX_COLUMNS",
+    "MASK_COLUMN",
     "id_sort_key",
     "read_failures",
     "read_index",
@@ -53,6 +54,9 @@ INDEX_COLUMNS: tuple[str, ...] = (
     "presentation_intent",
     "presentation_lut_shape",
 )
+#: The column ``index.csv`` adds last when the table named lesion masks: each image's
+#: preprocessed mask (``masks/<patient_id>/<image_id>.png``, 0/255, aligned with the image).
+MASK_COLUMN = "mask_path"
 #: Columns of ``failures.csv``.
 FAILURE_COLUMNS: tuple[str, ...] = ("image_id", "path", "error_type", "message")
 _TEXT_COLUMNS = (
@@ -68,6 +72,7 @@ _TEXT_COLUMNS = (
     "laterality_conflict",
     "presentation_intent",
     "presentation_lut_shape",
+    MASK_COLUMN,
 )
 
 
@@ -108,6 +113,9 @@ def write_tables(
         (number of index rows, number of failures).
     """
     columns = [str(c) for c in table.columns]
+    added = list(INDEX_COLUMNS)
+    if any(MASK_COLUMN in record for record in records.values()):
+        added.append(MASK_COLUMN)
     index_rows: list[tuple[tuple[int, int, str], list[Any]]] = []
     failure_rows: list[tuple[tuple[int, int, str], list[Any]]] = []
     for values in table.itertuples(index=False, name=None):
@@ -122,13 +130,13 @@ def write_tables(
             if row.get("laterality") == "" and extra.get("laterality_found"):
                 row["laterality"] = extra["laterality_found"]  # unknown in the table: as found
             values = tuple(row[c] for c in columns)
-            index_rows.append((key, [*values, *(extra.get(c, "") for c in INDEX_COLUMNS)]))
+            index_rows.append((key, [*values, *(extra.get(c, "") for c in added)]))
         else:
             failure_rows.append((key, [record[c] for c in FAILURE_COLUMNS]))
     index_rows.sort(key=lambda item: item[0])
     failure_rows.sort(key=lambda item: item[0])
     atomic_write_bytes(
-        out_dir / INDEX_CSV, _csv_bytes([*columns, *INDEX_COLUMNS], (r for _, r in index_rows))
+        out_dir / INDEX_CSV, _csv_bytes([*columns, *added], (r for _, r in index_rows))
     )
     atomic_write_bytes(
         out_dir / FAILURES_CSV, _csv_bytes(FAILURE_COLUMNS, (r for _, r in failure_rows))
@@ -147,7 +155,8 @@ def _read_csv(path: Path) -> pd.DataFrame:
 def read_index(out_dir: str | Path) -> pd.DataFrame:
     """The ``index.csv`` of a preprocessed folder.
 
-    Ids, laterality, view and path are str; numeric table columns are parsed (empty cells
+    Ids, laterality, view, path and ``mask_path`` (when the table named lesion masks)
+    are str; numeric table columns are parsed (empty cells
     become NaN); ``crop_*``, ``flipped``, ``source_rows`` and ``source_cols`` are int.
 
     Raises:
@@ -160,6 +169,8 @@ def read_index(out_dir: str | Path) -> pd.DataFrame:
         raise ConfigError(f"{path}: missing column(s) {', '.join(missing)}")
     for column in INDEX_COLUMNS[INDEX_COLUMNS.index("roi_method") :]:
         frame[column] = frame[column].fillna("").astype(str)
+    if MASK_COLUMN in frame.columns:
+        frame[MASK_COLUMN] = frame[MASK_COLUMN].fillna("").astype(str)
     return frame
 
 

@@ -17,9 +17,11 @@ import pandas as pd
 from mammokit.core.config import config_to_dict, options_with
 from mammokit.core.errors import ConfigError, OutputWriteError
 from mammokit.data._job import (
+    MASKS_DIR,
     Job,
     Outcome,
     PipelineSpec,
+    mask_path,
     payload_path,
     read_record,
     record_path,
@@ -34,7 +36,13 @@ from mammokit.data.folder import (
     sweep_temporaries,
     write_errors,
 )
-from mammokit.data.index import FAILURE_COLUMNS, INDEX_COLUMNS, id_sort_key, write_tables
+from mammokit.data.index import (
+    FAILURE_COLUMNS,
+    INDEX_COLUMNS,
+    MASK_COLUMN,
+    id_sort_key,
+    write_tables,
+)
 from mammokit.data.tables import read_table, validate_table
 from mammokit.data.writers import DEFAULT_SHARD_BYTES, infer_column_types, write_features_file
 from mammokit.dicom.decoders.j2k_reduced import cpus
@@ -43,6 +51,9 @@ __all__ = ["DatasetOptions", "DatasetResult", "Failure", "OutputWriteError", "pr
 
 FORMATS = ("png", "tfrecord")
 EXECUTORS = ("process", "dask")
+#: ``mask_column`` "auto" takes this column when the table has one.
+LESION_MASK_COLUMN = "lesion_mask"
+AUTO_MASK = "auto"
 #: Default seconds one image may take in a pool worker (a 4096x3328 image takes ~1 s).
 DEFAULT_IMAGE_TIMEOUT = 300.0
 
@@ -80,6 +91,8 @@ class DatasetResult:
         unsure_sides: ``(image_id, side_confidence)`` of every preprocessed image whose side
             the pixels decided with a low confidence (``laterality_source`` "pixels (low
             confidence)" in ``index.csv``), in image_id order.
+        masks: how many preprocessed images have a lesion mask (``mask_path``; those
+            without lesion, all background, included).
     """
 
     out_dir: Path
@@ -94,6 +107,7 @@ class DatasetResult:
     side_conflicts: tuple[tuple[str, str], ...] = ()
     for_processing: int = 0
     unsure_sides: tuple[tuple[str, str], ...] = ()
+    masks: int = 0
 
     @property
     def failed(self) -> int:
@@ -129,6 +143,14 @@ class DatasetOptions:
         table_kind: how the table is checked (:func:`mammokit.data.validate_table`): "auto"
             (by its columns), "train", "test", "any", or "external" (ids only; a blank
             laterality or view means unknown, as external datasets may have).
+        mask_column: the table column naming each image's lesion mask files (drawn on the
+            source image; several separated by ``;`` are united; an empty cell is an
+            image without lesion, all background): a mask is written beside each image
+            through the same geometry (``masks/<patient_id>/<image_id>.png``, the
+            ``mask_path`` column of ``index.csv``). "auto" takes the ``lesion_mask``
+            column when the table has one; "" writes no masks.
+        mask_root: the folder relative mask paths start from; None = the table's folder
+            (the images folder for a DataFrame table).
     """
 
     workers: int | None = None
@@ -141,6 +163,8 @@ class DatasetOptions:
     image_timeout: float | None = DEFAULT_IMAGE_TIMEOUT
     extension: str | None = None
     table_kind: str = "auto"
+    mask_column: str = AUTO_MASK
+    mask_root: str | Path | None = None
 
     def check(self) -> int:
         """The number of workers to start (0: this process).
@@ -211,13 +235,18 @@ def preprocess_dataset(
     images = _existing_dir(images_dir, "images folder")
     out = Path(os.path.abspath(out_dir))
     _check_overlap(images, out, table_path)
-    clash = sorted(set(frame.columns) & set(INDEX_COLUMNS))
+    clash = sorted(set(frame.columns) & {*INDEX_COLUMNS, MASK_COLUMN})
     if clash:
         raise ConfigError(f"table column(s) {', '.join(clash)} clash with index.csv columns")
 
     columns = [str(c) for c in frame.columns]
     rows = [dict(zip(columns, values, strict=True)) for values in frame.itertuples(False, None)]
     run_info: dict[str, Any] = {"format": format}
+    masks = _mask_files(frame, table_path, images, opts)
+    if masks is not None:
+        if format != "png":
+            raise ConfigError("lesion masks are written with the png format only")
+        run_info["mask_column"] = _mask_column(frame, opts.mask_column)
     column_types: dict[str, str] = {}
     if format == "tfrecord":
         column_types = infer_column_types(columns, ([r[c] for c in columns] for r in rows))
@@ -230,7 +259,7 @@ def preprocess_dataset(
         if format == "tfrecord":
             bits = 16 if pipeline.config.output_dtype == "uint16" else 8
             write_features_file(out / "shards", column_types, bits)
-        jobs = _pending(out, images, rows, format, column_types, opts.extension or "")
+        jobs = _pending(out, images, rows, format, column_types, opts.extension or "", masks)
         try:
             peak, cpu = _execute(pipeline, jobs, n_workers, opts, len(rows))
         finally:
@@ -251,6 +280,7 @@ def preprocess_dataset(
         side_conflicts=tables.side_conflicts,
         for_processing=tables.for_processing,
         unsure_sides=tables.unsure_sides,
+        masks=tables.masks,
     )
 
 
@@ -261,15 +291,17 @@ def _pending(
     format: str,
     column_types: dict[str, str],
     extension: str = "",
+    masks: list[tuple[str, ...]] | None = None,
 ) -> list[Job]:
-    """The jobs of the rows not finished yet, in image_id order."""
+    """The jobs of the rows not finished yet, in image_id order (``masks``: each row's
+    lesion mask files, None when the table names none)."""
     packed: set[str] = set()
     if format == "tfrecord":
         from mammokit.data._shards import has_packed
 
         packed = has_packed(out)
     jobs: list[Job] = []
-    for row in rows:
+    for i, row in enumerate(rows):
         job = Job(
             images_dir=str(images),
             out_dir=str(out),
@@ -280,6 +312,8 @@ def _pending(
             digest=row_digest(row),
             laterality=row.get("laterality", ""),
             extension=extension,
+            with_masks=masks is not None,
+            masks=() if masks is None else masks[i],
         )
         if not _finished(out, job, packed):
             jobs.append(job)
@@ -294,13 +328,14 @@ class _Tables(NamedTuple):
     side_conflicts: tuple[tuple[str, str], ...]
     for_processing: int
     unsure_sides: tuple[tuple[str, str], ...]
+    masks: int
 
 
 def _finish(
     out: Path, frame: pd.DataFrame, rows: list[dict[str, str]], format: str, shard_bytes: int
 ) -> _Tables:
     """Build the shards (tfrecord) and the tables from the records; also the failures, the
-    side conflicts (in image_id order) and the count of FOR PROCESSING images."""
+    side conflicts (in image_id order), the count of FOR PROCESSING images and of masks."""
     records = _collect_records(out, rows)
     ordered = sorted(rows, key=lambda r: id_sort_key(r["image_id"]))
     shard_of = None
@@ -331,7 +366,48 @@ def _finish(
         for r in done
         if r.get("laterality_source") == "pixels (low confidence)"
     )
-    return _Tables(succeeded, failures, conflicts, raw, unsure)
+    masks = sum(bool(r.get(MASK_COLUMN)) for r in done)
+    return _Tables(succeeded, failures, conflicts, raw, unsure, masks)
+
+
+def _mask_column(frame: pd.DataFrame, option: str) -> str:
+    """The table column of the lesion masks ("" for none).
+
+    Raises:
+        ConfigError: a named column the table lacks.
+    """
+    if option == AUTO_MASK:
+        return LESION_MASK_COLUMN if LESION_MASK_COLUMN in frame.columns else ""
+    if option and option not in frame.columns:
+        raise ConfigError(
+            f"mask column {option!r}: no such column in the table; "
+            f"choose one of: {', '.join(map(str, frame.columns))}"
+        )
+    return option
+
+
+def _mask_files(
+    frame: pd.DataFrame, table_path: Path | None, images: Path, opts: DatasetOptions
+) -> list[tuple[str, ...]] | None:
+    """Each row's lesion mask files (absolute; ``;``-separated in the cell, blanks
+    dropped), or None when the table names no masks.
+
+    Raises:
+        ConfigError: an unknown mask column, or a patient_id that is the masks folder.
+    """
+    column = _mask_column(frame, opts.mask_column)
+    if not column:
+        return None
+    if MASKS_DIR in set(frame["patient_id"]):
+        raise ConfigError(
+            f"patient_id {MASKS_DIR!r} would share its folder with the lesion masks; "
+            "rename that patient or write no masks"
+        )
+    root = Path(os.path.abspath(opts.mask_root or (table_path.parent if table_path else images)))
+    return [
+        tuple(str(root / part.strip()) for part in str(cell).split(";") if part.strip())
+        for cell in frame[column]
+    ]
 
 
 def _load_table(table: str | Path | pd.DataFrame, kind: str) -> tuple[pd.DataFrame, Path | None]:
@@ -370,6 +446,11 @@ def _check_overlap(images: Path, out: Path, table_path: Path | None) -> None:
 def _finished(out: Path, job: Job, packed: set[str]) -> bool:
     record = read_record(out, job.patient_id, job.image_id)
     if record is None or record.get("status") != "ok":
+        return False
+    if job.with_masks and (
+        record.get("digest") != job.digest  # the mask cell may have changed
+        or not (out / mask_path(job.patient_id, job.image_id)).exists()
+    ):
         return False
     if job.format == "png":
         return (out / job.patient_id / f"{job.image_id}.png").exists()

@@ -127,6 +127,7 @@ def preprocess_for_run(
         format="png",
         quiet=quiet,
         extension=extension,
+        mask_column="",  # predictions need no lesion masks, even if the table names them
     )
     return out, result
 

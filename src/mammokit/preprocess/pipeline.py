@@ -7,9 +7,11 @@ datasets, training and prediction on top (ARCHITECTURE.md, "Layers").
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pluggy
 
 from mammokit.core.config import PreprocessConfig, config_from_dict, config_with
@@ -167,3 +169,15 @@ class ImagePipeline:
         from mammokit.preprocess.chain import preprocess
 
         return preprocess(self.stages, path, laterality)
+
+    def lesion_mask(self, result: Preprocessed, mask_files: Sequence[str | Path]) -> np.ndarray:
+        """The union of the lesion masks ``mask_files`` (drawn on the source image that
+        gave ``result``) through ``result``'s geometry: -> ``config.size`` bool, aligned
+        with ``result.pixels``; no file gives an all-background mask.
+
+        Raises:
+            ImageReadError: a mask file missing, unreadable or not of the source's size.
+        """
+        from mammokit.preprocess.lesion import lesion_mask, read_lesion_mask
+
+        return lesion_mask(self.stages, result, read_lesion_mask(mask_files, result.source_shape))

@@ -9,6 +9,10 @@ Layout written under ``root``:
   cancer, lesion_type``: the hidden labels, for evaluation; ``lesion_type`` is the
   lesion's kind, "mass" or "calcification", or "none", so a report breaks results down by
   it);
+- with ``lesion_masks``: ``train_masks/<patient_id>/<image_id>.png`` (0/255, the lesion
+  in source pixels) for each image with a lesion, and a ``lesion_mask`` column in
+  ``train.csv`` naming it relative to ``root`` (empty for an image without lesion), as
+  ``mammokit preprocess`` reads lesion masks;
 - ``synth.toml``: the :class:`SynthConfig` it was made with.
 
 Each patient has four images (L/R x CC/MLO). A seeded ``positive_fraction`` of the breasts
@@ -105,6 +109,8 @@ class SynthConfig:
             encoding is drawn from.
         hard_case_fraction: fraction of images given one of :data:`HARD_CASES`.
         markers: burn marker blocks into the background.
+        lesion_masks: write each training image's lesion mask and the ``lesion_mask``
+            column of ``train.csv``.
     """
 
     patients: int = attrs.field(converter=int)
@@ -137,6 +143,7 @@ class SynthConfig:
     )
     hard_case_fraction: float = attrs.field(default=0.0, converter=float, validator=_fraction)
     markers: bool = True
+    lesion_masks: bool = False
 
     def __attrs_post_init__(self) -> None:
         if self.patients < 0 or self.test_patients < 0 or self.patients + self.test_patients < 1:
@@ -246,8 +253,16 @@ def _patient_rows(
 
 
 def _write_images(
-    root: Path, folder: str, rows: list[dict[str, Any]], size: tuple[int, int]
+    root: Path,
+    folder: str,
+    rows: list[dict[str, Any]],
+    size: tuple[int, int],
+    masks: str = "",
 ) -> None:
+    """Draw and write each row's DICOM; with ``masks`` (a folder name), also each lesion
+    image's mask as a PNG there, its path relative to ``root`` in ``row["lesion_mask"]``."""
+    from mammokit.data.writers import encode_png
+
     for row in rows:
         phantom = make_phantom(
             size,
@@ -269,6 +284,12 @@ def _write_images(
             age=row["age"],
             seed=row["_seed"],
         )
+        if masks:
+            row["lesion_mask"] = ""
+            if phantom.lesion_mask.any():
+                row["lesion_mask"] = f"{masks}/{row['patient_id']}/{row['image_id']}.png"
+                pixels = phantom.lesion_mask.astype(np.uint8) * 255
+                atomic_write_bytes(root / row["lesion_mask"], encode_png(pixels))
 
 
 def _write_csv(path: Path, rows: list[dict[str, Any]], columns: Iterable[str]) -> None:
@@ -295,8 +316,10 @@ def write_dataset(root: str | Path, cfg: SynthConfig) -> Path:
     train = _patient_rows(rng, train_ids, image_ids[: 4 * cfg.patients], cfg)
     test = _patient_rows(rng, test_ids, image_ids[4 * cfg.patients :], cfg)
     if train:
-        _write_images(root, "train_images", train, cfg.image_size)
-        _write_csv(root / "train.csv", train, TRAIN_COLUMNS)
+        masks = "train_masks" if cfg.lesion_masks else ""
+        _write_images(root, "train_images", train, cfg.image_size, masks)
+        columns = (*TRAIN_COLUMNS, "lesion_mask") if masks else TRAIN_COLUMNS
+        _write_csv(root / "train.csv", train, columns)
     if test:
         _write_images(root, "test_images", test, cfg.image_size)
         _write_csv(root / "test.csv", test, TEST_COLUMNS)

@@ -114,6 +114,8 @@ StrategyName = Literal["auto", "tpu", "mirrored", "multi_worker", "cpu"]
 MonitorMode = Literal["auto", "max", "min"]
 #: Which weights ``model.keras`` holds.
 FinalWeights = Literal["best", "last"]
+#: The loss of the lesion-mask head.
+MaskLoss = Literal["dice", "bce"]
 
 
 #: The monitor when none is configured (the reason is in docs/decisions.md).
@@ -211,6 +213,13 @@ class TrainConfig:
             value; 0 = never stop early.
         final_weights: which weights ``model.keras`` holds: "best" or "last".
         steps_per_execution: Keras steps per tf.function call.
+        mask_weight: the loss weight of the lesion-mask head on the backbone's feature map
+            (:mod:`mammokit.train.lesion_head`), trained on ``index.csv``'s ``mask_path``
+            (``mammokit preprocess`` with a lesion mask column); 0 = no head.
+        mask_loss: that head's loss, "dice" (soft Dice per image) or "bce" (binary
+            cross-entropy per cell).
+        save_mask_model: also write the head as ``mask_model.keras`` (image -> lesion
+            map at the backbone's stride); ``model.keras`` keeps the main head only.
     """
 
     backbone: str = "convnextv2_atto"
@@ -255,11 +264,16 @@ class TrainConfig:
     early_stopping_patience: int = attrs.field(default=0, converter=int, validator=_non_negative)
     final_weights: FinalWeights = attrs.field(default="best", validator=one_of(FinalWeights))
     steps_per_execution: int = attrs.field(default=1, converter=int)
+    mask_weight: float = attrs.field(default=0.0, converter=float, validator=_non_negative)
+    mask_loss: MaskLoss = attrs.field(default="dice", validator=one_of(MaskLoss))
+    save_mask_model: bool = False
 
     def __attrs_post_init__(self) -> None:
         self._check_counts()
         self._check_aux()
         self._check_metrics()
+        if self.save_mask_model and not self.mask_weight:
+            raise ValueError("save_mask_model needs a mask head: set mask_weight > 0")
         for item in self.external:
             if ":" not in item:
                 raise ValueError(f"external must be 'name:path', got {item!r}")

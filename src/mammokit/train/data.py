@@ -26,6 +26,7 @@ __all__ = [
     "TFRecordSource",
     "Targets",
     "augment_batch",
+    "augment_masks",
     "decode_png",
     "eval_dataset",
     "load_images",
@@ -181,11 +182,33 @@ class Targets:
         aux: one ``(N,)`` array per auxiliary target (-1 = missing); with them, a batch's
             labels and weights are tuples: the main label first, then each auxiliary
             target (weight 1).
+        masks: ``(N,)`` each row's preprocessed lesion mask PNG ("" = none), or None (no
+            mask head). With them, the labels end with the ``(B, H, W, 1)`` masks,
+            augmented as their images, and the weights with 1 where a row has a mask
+            file, 0 where not (left out of the mask loss).
     """
 
     labels: np.ndarray = attrs.field(converter=np.asarray, eq=False)
     weights: np.ndarray = attrs.field(converter=np.asarray, eq=False)
     aux: tuple[np.ndarray, ...] = attrs.field(default=(), converter=_arrays, eq=False)
+    masks: np.ndarray | None = attrs.field(default=None, converter=_array_or_none, eq=False)
+
+
+def _with_masks(pairs: Any, masks: np.ndarray, image_size: tuple[int, int] | None) -> Any:
+    """``(image, row)`` -> ``(image, row, mask (H, W, 1) float32 in [0, 1])``: the row's
+    mask PNG resized like its image, zeros where it has none."""
+    table = tf.constant([str(m) for m in masks])
+
+    def add(image: Any, row: Any) -> Any:
+        path = tf.gather(table, row)
+        mask = tf.cond(
+            tf.strings.length(path) > 0,
+            lambda: decode_png(path, bit_depth=8, image_size=image_size),
+            lambda: tf.zeros_like(image),
+        )
+        return image, row, mask
+
+    return pairs.map(add, num_parallel_calls=_AUTOTUNE, deterministic=True)
 
 
 def _source(rows: np.ndarray, source: ImageSource) -> Any:
@@ -266,8 +289,14 @@ def train_dataset(
     augmented with seeds ``(seed, step)`` where ``step`` counts from ``first_step``, so a
     resumed run sees the same augmentation. Images come from ``source`` (PNG files, in
     memory, or TFRecords streamed with ``epoch_size`` = rows per epoch); labels and
-    weights from ``targets``: ``(images (B, H, W, 1), labels (B, 1), weights (B,))``."""
+    weights from ``targets``: ``(images (B, H, W, 1), labels (B, 1), weights (B,))``.
+
+    Raises:
+        ValueError: lesion masks with TFRecords (masks are PNG files beside PNG images).
+    """
     rows = np.asarray(rows, dtype=np.int64)
+    if targets.masks is not None and source.tfrecords is not None:
+        raise ValueError("lesion masks need a PNG preprocessed folder, not TFRecords")
     if source.tfrecords is not None:
         pairs = _tfrecord_stream(
             source.tfrecords,
@@ -283,16 +312,22 @@ def train_dataset(
     label_table = tf.constant(np.asarray(targets.labels, dtype=np.float32))
     weight_table = tf.constant(np.asarray(targets.weights, dtype=np.float32))
     aux_tables = [tf.constant(np.asarray(a, dtype=np.float32)) for a in targets.aux]
+    if targets.masks is not None:
+        pairs = _with_masks(pairs, targets.masks, source.image_size)
+        has_mask = tf.constant(np.asarray([bool(m) for m in targets.masks], np.float32))
     dataset = pairs.batch(batch_size, drop_remainder=True)
     steps = tf.data.Dataset.range(first_step, first_step + len(rows) // batch_size)
 
     def augment_one(step: Any, batch: Any) -> Any:
-        image, row = batch
+        image, row = batch[:2]
         label = tf.gather(label_table, row)[:, None]
         weight = tf.gather(weight_table, row)
-        if aux_tables:
-            extra = tuple(tf.gather(t, row)[:, None] for t in aux_tables)
-            ones = tuple(tf.ones_like(weight) for _ in aux_tables)
+        extra = tuple(tf.gather(t, row)[:, None] for t in aux_tables)
+        ones = tuple(tf.ones_like(weight) for _ in aux_tables)
+        if targets.masks is not None:
+            extra += (augment_masks(batch[2], augment, seed=seed, step=step),)
+            ones += (tf.gather(has_mask, row),)
+        if extra:
             label, weight = (label, *extra), (weight, *ones)
         return augment_batch(image, augment, seed=seed, step=step), label, weight
 
@@ -358,13 +393,9 @@ def _affine_transforms(cfg: AugmentConfig, u: Any, height: Any, width: Any) -> A
     return tf.stack([a0, a1, a2, b0, b1, b2, zeros, zeros], axis=1)
 
 
-def augment_batch(images: Any, cfg: AugmentConfig, *, seed: int, step: Any) -> Any:
-    """``(B, H, W, 1) float32 in [0, 1]`` -> the same, randomly flipped, rotated/zoomed/
-    shifted (black fill), brightness/contrast/gamma-jittered and cut out, per image.
-    Deterministic in ``(seed, step)``."""
-    batch = tf.shape(images)[0]
-    height = tf.cast(tf.shape(images)[1], tf.float32)
-    width = tf.cast(tf.shape(images)[2], tf.float32)
+def _uniform_draws(seed: int, step: Any) -> Any:
+    """``uniform(salt, shape, low, high)``: stateless uniform values, the same for the same
+    ``(seed, step, salt)``, so images and their masks can be given the same transform."""
     base = tf.stack([tf.cast(seed, tf.int64), tf.cast(step, tf.int64)])
 
     def uniform(salt: int, shape: Any, low: float = 0.0, high: float = 1.0) -> Any:
@@ -372,14 +403,23 @@ def augment_batch(images: Any, cfg: AugmentConfig, *, seed: int, step: Any) -> A
             shape, seed=base + tf.constant([0, salt * 1000003], tf.int64), minval=low, maxval=high
         )
 
-    def where(mask: Any, a: Any, b: Any) -> Any:
-        return tf.where(tf.reshape(mask, [-1, 1, 1, 1]), a, b)
+    return uniform
 
-    x = images
+
+def _where(mask: Any, a: Any, b: Any) -> Any:
+    return tf.where(tf.reshape(mask, [-1, 1, 1, 1]), a, b)
+
+
+def _geometry(x: Any, cfg: AugmentConfig, uniform: Any) -> Any:
+    """``(B, H, W, C)`` flipped, rotated, zoomed and shifted (black fill) by ``uniform``'s
+    draws: the same for the images and the masks of one batch."""
+    batch = tf.shape(x)[0]
+    height = tf.cast(tf.shape(x)[1], tf.float32)
+    width = tf.cast(tf.shape(x)[2], tf.float32)
     if cfg.hflip > 0:
-        x = where(uniform(1, [batch]) < cfg.hflip, tf.reverse(x, axis=[2]), x)
+        x = _where(uniform(1, [batch]) < cfg.hflip, tf.reverse(x, axis=[2]), x)
     if cfg.vflip > 0:
-        x = where(uniform(2, [batch]) < cfg.vflip, tf.reverse(x, axis=[1]), x)
+        x = _where(uniform(2, [batch]) < cfg.vflip, tf.reverse(x, axis=[1]), x)
     if cfg.rotate_degrees > 0 or cfg.scale > 0 or cfg.translate > 0:
         transforms = _affine_transforms(cfg, uniform(3, [batch, 4], -1.0, 1.0), height, width)
         x = tf.raw_ops.ImageProjectiveTransformV3(
@@ -390,6 +430,18 @@ def augment_batch(images: Any, cfg: AugmentConfig, *, seed: int, step: Any) -> A
             interpolation="BILINEAR",
             fill_mode="CONSTANT",
         )
+    return x
+
+
+def augment_batch(images: Any, cfg: AugmentConfig, *, seed: int, step: Any) -> Any:
+    """``(B, H, W, 1) float32 in [0, 1]`` -> the same, randomly flipped, rotated/zoomed/
+    shifted (black fill), brightness/contrast/gamma-jittered and cut out, per image.
+    Deterministic in ``(seed, step)``."""
+    uniform = _uniform_draws(seed, step)
+    batch = tf.shape(images)[0]
+    height = tf.cast(tf.shape(images)[1], tf.float32)
+    width = tf.cast(tf.shape(images)[2], tf.float32)
+    x = _geometry(images, cfg, uniform)
     if cfg.contrast > 0:
         factor = tf.reshape(uniform(4, [batch], 1 - cfg.contrast, 1 + cfg.contrast), [-1, 1, 1, 1])
         mean = tf.reduce_mean(x, axis=[1, 2, 3], keepdims=True)
@@ -414,3 +466,10 @@ def augment_batch(images: Any, cfg: AugmentConfig, *, seed: int, step: Any) -> A
         apply = (uniform(9, [batch]) < cfg.cutout)[:, None, None]
         x = tf.where((inside & apply)[..., None], 0.0, x)
     return tf.clip_by_value(x, 0.0, 1.0)
+
+
+def augment_masks(masks: Any, cfg: AugmentConfig, *, seed: int, step: Any) -> Any:
+    """``(B, H, W, 1)`` masks given the flips, rotation, zoom and shift that
+    :func:`augment_batch` gives their images for the same ``(seed, step)`` (no intensity
+    change; a cut-out lesion stays a lesion)."""
+    return _geometry(masks, cfg, _uniform_draws(seed, step))

@@ -10,6 +10,7 @@ import pluggy
 from mammokit.plugins import manager_or_shared
 from mammokit.train.aux_heads import AuxTarget, head_name
 from mammokit.train.config import TrainConfig
+from mammokit.train.lesion_head import mask_head
 
 __all__ = ["build_model"]
 
@@ -25,8 +26,9 @@ def build_model(
 
     With ``aux`` targets, the model has one more output per target after the main one, a
     dense layer (``aux_<column>``: 1 sigmoid unit, or one softmax unit per class) on the
-    pooled features; they are created after the main head so the main head's weights are
-    initialised as without them.
+    pooled features; with ``config.mask_weight``, the lesion-mask head comes last, on the
+    backbone's feature map (:mod:`mammokit.train.lesion_head`). They are created after the
+    main head so the main head's weights are initialised as without them.
 
     Inside the model: :class:`~mammokit.train.layers.InputStem` turns the grey channel
     into 3 channels, the configured backbone gives a feature map, then global average
@@ -46,7 +48,7 @@ def build_model(
     )
     inputs = keras.Input((height, width, 1), name="image", dtype="float32")
     x = InputStem(mode=config.resolved_input_mode, name="input_stem")(inputs)
-    x = backbone(x)
+    x = features = backbone(x)
     x = keras.layers.GlobalAveragePooling2D(name="head_pool")(x)
     pooled = x
     if config.head_hidden:
@@ -54,8 +56,6 @@ def build_model(
     if config.head_dropout:
         x = keras.layers.Dropout(config.head_dropout, name="head_dropout")(x)
     outputs = keras.layers.Dense(1, activation="sigmoid", dtype="float32", name="head_out")(x)
-    if not aux:
-        return keras.Model(inputs, outputs, name=f"mammokit_{config.backbone}")
     heads = [
         keras.layers.Dense(
             target.units,
@@ -65,4 +65,8 @@ def build_model(
         )(pooled)
         for target in aux
     ]
+    if config.mask_weight:
+        heads.append(mask_head(features))
+    if not heads:
+        return keras.Model(inputs, outputs, name=f"mammokit_{config.backbone}")
     return keras.Model(inputs, [outputs, *heads], name=f"mammokit_{config.backbone}")

@@ -108,8 +108,11 @@ def final_model(
     aux: Sequence[AuxTarget],
     weights: Path,
     manager: pluggy.PluginManager,
+    *,
+    heads: bool = False,
 ) -> Any:
-    """A clean, uncompiled float32 model with ``weights``, its main head only."""
+    """A clean, uncompiled float32 model with ``weights``, its main head only (every
+    head with ``heads``)."""
     from mammokit.core.tf import import_keras
     from mammokit.train.model import build_model
 
@@ -119,17 +122,18 @@ def final_model(
     try:
         model = build_model(config, image_size, manager=manager, aux=aux)
         model.load_weights(str(weights))
-        if aux:  # predictions come from the main head alone
+        if len(model.outputs) > 1 and not heads:  # predictions: the main head alone
             model = keras.Model(model.inputs, model.outputs[0], name=model.name)
     finally:
         keras.mixed_precision.set_global_policy(policy)
     return model
 
 
-def write_model(run: RunDir, model: Any) -> None:
-    """Save ``model`` as ``model.keras`` (written beside it, then renamed into place)."""
+def write_model(run: RunDir, model: Any, path: Path | None = None) -> None:
+    """Save ``model`` as ``model.keras`` (or ``path`` in the run), written beside it, then
+    renamed into place."""
     model.save(str(run.model_partial), save_format="keras")
-    run.model_partial.replace(run.model)
+    run.model_partial.replace(path or run.model)
 
 
 def write_oof(run: RunDir, label: str, val_rows: pd.DataFrame, scores: np.ndarray) -> None:

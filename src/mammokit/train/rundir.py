@@ -58,6 +58,11 @@ class RunDir:
         return self.root / "model.keras"
 
     @property
+    def mask_model(self) -> Path:
+        """The lesion-mask head alone (``save_mask_model``)."""
+        return self.root / "mask_model.keras"
+
+    @property
     def model_partial(self) -> Path:
         """Where ``model.keras`` is written before it is renamed into place."""
         return self.root / ".model.keras.tmp.keras"

@@ -50,6 +50,7 @@ from mammokit.train.epochs import (
 )
 from mammokit.train.folds import split_fold
 from mammokit.train.handlers import Events
+from mammokit.train.lesion_head import mask_files, mask_loss, mask_model, mask_stats
 from mammokit.train.outputs import (
     TrainResult,
     final_model,
@@ -193,10 +194,13 @@ def _inputs(
         source = ImageSource(images=images, bit_depth=bit_depth, image_size=image_size)
     else:
         source = ImageSource(paths=paths, bit_depth=bit_depth, image_size=image_size)
+    masks = mask_files(rows_table, data_dir) if config.mask_weight else None
+    if masks is not None and use_records:
+        raise ConfigError("lesion masks need a PNG preprocessed folder, not TFRecords")
     train_ds = train_dataset(
         rows,
         source,
-        Targets(labels, sample_weights(labels, sampler.class_weight), aux_values),
+        Targets(labels, sample_weights(labels, sampler.class_weight), aux_values, masks),
         batch_size=config.batch_size,
         augment=config.augment,
         seed=config.seed,
@@ -233,11 +237,16 @@ def _compiled_model(
         model = build_model(config, inputs.image_size, manager=manager, aux=aux)
         optimizer = build_optimizer(config, steps_per_epoch=inputs.steps_per_epoch, model=model)
         main_metrics = [keras.metrics.AUC(name="auc"), keras_pf1(name="pf1")]
+        losses = [masked_loss(t.kind) for t in aux]
+        weights = [t.weight for t in aux]
+        if config.mask_weight:
+            losses.append(mask_loss(config.mask_loss))
+            weights.append(config.mask_weight)
         model.compile(
             optimizer=optimizer,
-            loss=[components.loss, *(masked_loss(t.kind) for t in aux)] if aux else components.loss,
-            loss_weights=[1.0, *(t.weight for t in aux)] if aux else None,
-            metrics=[main_metrics, *([] for _ in aux)] if aux else main_metrics,
+            loss=[components.loss, *losses] if losses else components.loss,
+            loss_weights=[1.0, *weights] if losses else None,
+            metrics=[main_metrics, *([] for _ in losses)] if losses else main_metrics,
             steps_per_execution=config.steps_per_execution,
             jit_compile=False,
         )
@@ -351,6 +360,8 @@ class Trainer:
         model, optimizer = _compiled_model(
             config, inputs, data.aux, components, info.strategy, self.manager
         )
+        if config.mask_weight:
+            stats["masks"] = mask_stats(model, data.train_rows)
         # config.toml only once every component is built: a bad config leaves no run behind
         if info.is_chief:
             run.root.mkdir(parents=True, exist_ok=True)
@@ -453,6 +464,12 @@ class Trainer:
         if prepared.is_chief:
             write_model(run, model)
             write_oof(run, config.label, validation.table, scores)
+            if config.save_mask_model:
+                full = final_model(
+                    config, prepared.inputs.image_size, prepared.data.aux, weights, self.manager,
+                    heads=True,
+                )  # fmt: skip
+                write_model(run, mask_model(full), run.mask_model)
         else:
             shutil.rmtree(root.root, ignore_errors=True)
         history = pd.read_csv(run.history) if run.history.exists() else pd.DataFrame()

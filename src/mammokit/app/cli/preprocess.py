@@ -89,6 +89,18 @@ def register(subparsers: Any) -> None:
         ".pgm, .jpg, .jpeg, .tif or .tiff; two files for one id is a failure naming both)",
     )  # fmt: skip
     parser.add_argument(
+        "--mask-column", metavar="COLUMN", default="auto",
+        help="the table column naming each image's lesion mask files (drawn on the source "
+        "image; several joined by ';' are united; an empty cell = no lesion): a mask is "
+        "written beside each image through the same crop, flip, padding and resize "
+        "(masks/<patient_id>/<image_id>.png, index.csv's mask_path); default: the "
+        "lesion_mask column if the table has one; '' for none",
+    )  # fmt: skip
+    parser.add_argument(
+        "--mask-root", metavar="DIR",
+        help="the folder relative mask paths start from (default: the table's folder)",
+    )  # fmt: skip
+    parser.add_argument(
         "--quiet", action="store_true",
         help="no progress bar (the closing summary and any failures are still printed)",
     )  # fmt: skip
@@ -128,12 +140,16 @@ def run(args: argparse.Namespace) -> int:
         shard_bytes=max(1, int(args.shard_size * 1024 * 1024)),
         image_timeout=args.image_timeout or None,
         extension=args.extension,
+        mask_column=args.mask_column,
+        mask_root=args.mask_root,
     )
     print(
         f"{result.succeeded} of {result.total} images preprocessed into {result.out_dir} "
         f"({result.skipped} already done, {result.failed} failed)",
         file=sys.stderr,
     )
+    if result.masks:
+        print(f"{result.masks} lesion mask(s) written (mask_path in index.csv)", file=sys.stderr)
     _report_side_conflicts(result.side_conflicts, config.side_policy)
     _report_unsure_sides(result.unsure_sides)
     if result.for_processing:

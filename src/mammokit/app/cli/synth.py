@@ -36,6 +36,11 @@ def register(subparsers: Any) -> None:
         help="fraction of images with a hard-case trait (no window, bright band, partial "
         "view, film border)",
     )
+    parser.add_argument(
+        "--lesion-masks", action="store_true",
+        help="also write each training image's lesion mask (train_masks/) and the "
+        "lesion_mask column of train.csv, which `mammokit preprocess` reads",
+    )  # fmt: skip
     parser.set_defaults(func=run)
 
 
@@ -53,6 +58,7 @@ def run(args: argparse.Namespace) -> int:
             lesion_contrast=args.lesion_contrast,
             lesion_size=args.lesion_size,
             hard_case_fraction=args.hard_case_fraction,
+            lesion_masks=args.lesion_masks,
         )
     except (TypeError, ValueError) as err:
         raise ConfigError(f"invalid synth options: {err}") from err
