@@ -20,7 +20,7 @@ import contextlib
 import math
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import attrs
 import numpy as np
@@ -38,6 +38,7 @@ __all__ = [
     "BestEpoch",
     "EpochCommit",
     "EpochEnd",
+    "EpochEndStep",
     "History",
     "Validation",
     "ema_weights",
@@ -262,7 +263,16 @@ class EpochEnd:
         return stop
 
 
-def keras_callback(keras: Any, end: EpochEnd, events: Events) -> Any:
+class EpochEndStep(Protocol):
+    """What ends an epoch for :func:`keras_callback`: :class:`EpochEnd`, or a pretraining
+    run's own end (:mod:`mammokit.train.pretrain.runner`)."""
+
+    def run(self, model: Any, epoch: int, logs: dict[str, Any], *, last: bool) -> bool:
+        """End ``epoch`` (from 1); whether training stops early."""
+        ...
+
+
+def keras_callback(keras: Any, end: EpochEndStep, events: Events) -> Any:
     """A Keras callback handing batches to ``events`` and epoch ends to ``end``."""
 
     class Bridge(keras.callbacks.Callback):  # type: ignore[misc]

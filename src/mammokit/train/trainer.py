@@ -34,11 +34,11 @@ import numpy as np
 import pandas as pd
 import pluggy
 
-from mammokit.core.config import PredictConfig, PreprocessConfig, config_to_dict
+from mammokit.core.config import PredictConfig, PreprocessConfig
 from mammokit.core.errors import ConfigError
 from mammokit.plugins import get_plugin_manager
 from mammokit.train.aux_heads import AuxTarget, aux_targets, masked_loss
-from mammokit.train.checkpoint import history_rows, recover
+from mammokit.train.checkpoint import history_rows, start_state
 from mammokit.train.config import TrainConfig
 from mammokit.train.epochs import BestEpoch, EpochCommit, EpochEnd, History, Validation
 from mammokit.train.folds import split_fold
@@ -51,8 +51,8 @@ from mammokit.train.outputs import (
     write_oof,
     write_summary,
 )
-from mammokit.train.rundir import RunDir, read_run_config, write_run_config
-from mammokit.train.sampling import epoch_mix, epoch_rng, pad_to_batches, sample_weights
+from mammokit.train.rundir import RunDir, check_resume_config, write_run_config
+from mammokit.train.sampling import epoch_mix, epoch_plans, sample_weights
 from mammokit.train.table import read_dataset, run_stats
 
 __all__ = ["Trainer"]
@@ -85,61 +85,16 @@ class _Inputs:
     image_size: tuple[int, int]
 
 
-def _plans(
-    strategy_obj: Any, labels: np.ndarray, config: TrainConfig, first_epoch: int
-) -> tuple[np.ndarray, int]:
-    """Concatenated row plans of epochs ``first_epoch .. epochs-1`` (0-based, as the
-    sampling strategies count them) and steps per epoch."""
-    plans = []
-    steps = None
-    for epoch in range(config.epochs):
-        plan = strategy_obj.plan(
-            labels, epoch=epoch, seed=config.seed, batch_size=config.batch_size
-        )
-        plan = pad_to_batches(plan, config.batch_size, epoch_rng(config.seed, epoch, salt=1))
-        if steps is None:
-            steps = len(plan) // config.batch_size
-        # every epoch gets the first epoch's length, so steps_per_epoch is constant
-        plan = np.resize(plan, steps * config.batch_size)
-        if epoch >= first_epoch:
-            plans.append(plan)
-    rows = np.concatenate(plans) if plans else np.zeros(0, np.int64)
-    return rows, int(steps or 1)
-
-
-def _check_resume(run: RunDir, config: TrainConfig) -> None:
-    if not run.config.exists():
-        raise ConfigError(f"{run.root}: nothing to resume (no config.toml)")
-    _, saved, _ = read_run_config(run.root)
-    mine = {k: v for k, v in config_to_dict(config).items() if k != "epochs"}
-    theirs = {k: v for k, v in config_to_dict(saved).items() if k != "epochs"}
-    diff = sorted(k for k in set(mine) | set(theirs) if mine.get(k) != theirs.get(k))
-    if diff:
-        raise ConfigError(
-            f"{run.config}: --resume with a different training config ({', '.join(diff)}); "
-            "resume with the saved config or start a new run directory"
-        )
-
-
 def _start_state(run: RunDir, config: TrainConfig, resume: bool) -> dict[str, Any]:
-    """The committed state to start from (``{}`` = no epoch done), after finishing or
-    dropping an interrupted commit. A run killed before its first commit resumes from
-    the start.
+    """The committed state to start from (see :func:`~mammokit.train.checkpoint.start_state`).
 
     Raises:
-        ConfigError: resume without a run, or a run without ``--resume``.
+        ConfigError: resume without a run or with another config, or a run without
+            ``--resume``.
     """
-    if run.checkpoints.exists():
-        recover(run.root)
-    state = run.read_state()
-    if resume:
-        _check_resume(run, config)
-        return state or {}
-    if state is not None or run.model.exists():
-        raise ConfigError(
-            f"{run.root} already holds a run; use --resume to continue it or choose a new --out"
-        )
-    return {}
+    return start_state(
+        run, resume=resume, check=lambda: check_resume_config(run.root, "train", config)
+    )
 
 
 def _read_data(data_dir: Path, config: TrainConfig) -> _Data:
@@ -171,7 +126,10 @@ def _inputs(
     rows_table = data.train_rows
     labels = rows_table["cancer"].to_numpy().astype(np.int64)
     _, aux_values = aux_targets(config.aux, config.aux_weights, data.table, rows_table)
-    rows, steps_per_epoch = _plans(sampler, labels, config, first_epoch)
+    rows, steps_per_epoch = epoch_plans(
+        sampler, labels, epochs=config.epochs, seed=config.seed,
+        batch_size=config.batch_size, first_epoch=first_epoch,
+    )  # fmt: skip
     use_records = bool(data.table["path"].str.endswith(".tfrecord").all())
     if use_records and data.external:
         raise ConfigError("external datasets need a PNG preprocessed folder, not TFRecords")
@@ -294,6 +252,11 @@ class Trainer:
 
     def __repr__(self) -> str:
         return f"Trainer({str(self.data_dir)!r}, {str(self.run_dir.root)!r})"
+
+    @property
+    def model(self) -> Any:
+        """The compiled Keras model :meth:`prepare` built (and restored, when resumed)."""
+        return self._ready.model
 
     @property
     def _ready(self) -> _Prepared:
