@@ -42,6 +42,7 @@ __all__ = [
     "History",
     "Validation",
     "ema_weights",
+    "fit_epochs",
     "keras_callback",
     "predict_scores",
 ]
@@ -296,3 +297,34 @@ def keras_callback(keras: Any, end: EpochEndStep, events: Events) -> Any:
                 self.model.stop_training = True
 
     return Bridge()
+
+
+def fit_epochs(
+    model: Any,
+    dataset: Any,
+    *,
+    end: EpochEndStep,
+    events: Events,
+    epochs: range,
+    steps_per_epoch: int,
+    log_dir: Path,
+    verbose: int,
+) -> int:
+    """Keras ``fit`` of ``model`` over ``epochs`` (0-based, e.g. ``range(first, last)``),
+    each epoch ended by ``end`` (:func:`keras_callback`) and logged to TensorBoard in
+    ``log_dir``; the number of epochs trained."""
+    from mammokit.core.tf import import_keras
+
+    keras = import_keras()
+    tensorboard = keras.callbacks.TensorBoard(
+        log_dir=str(log_dir), write_graph=False, profile_batch=0
+    )
+    fitted = model.fit(
+        dataset,
+        epochs=epochs.stop,
+        initial_epoch=epochs.start,
+        steps_per_epoch=steps_per_epoch,
+        callbacks=[keras_callback(keras, end, events), tensorboard],
+        verbose=verbose,
+    )
+    return len(fitted.epoch)

@@ -1,5 +1,6 @@
 """The built-in training plugin: sampling strategies, external datasets, backbones,
-losses and pretraining methods. Listing these components never imports TensorFlow; their factories do."""
+losses and pretraining methods. Listing these components never imports TensorFlow; their
+factories do."""
 
 from __future__ import annotations
 

@@ -369,25 +369,16 @@ class Trainer:
         """Train the epochs left (none after an early stop); the number trained (fewer
         than left when early stopping ends the run)."""
         prepared, config = self._ready, self.config
-        from mammokit.core.tf import import_keras
-        from mammokit.train.epochs import keras_callback
+        from mammokit.train.epochs import fit_epochs
 
-        keras = import_keras()
         first = prepared.inputs.first_epoch
         if prepared.end.best.stopped_early or first >= config.epochs:
             return 0
-        tensorboard = keras.callbacks.TensorBoard(
-            log_dir=str(prepared.commit_root.tensorboard), write_graph=False, profile_batch=0
-        )
-        fitted = prepared.model.fit(
-            prepared.inputs.train,
-            epochs=config.epochs,
-            initial_epoch=first,
-            steps_per_epoch=prepared.inputs.steps_per_epoch,
-            callbacks=[keras_callback(keras, prepared.end, self.events), tensorboard],
-            verbose=self.verbose,
-        )
-        self.epochs_run = len(fitted.epoch)
+        self.epochs_run = fit_epochs(
+            prepared.model, prepared.inputs.train, end=prepared.end, events=self.events,
+            epochs=range(first, config.epochs), steps_per_epoch=prepared.inputs.steps_per_epoch,
+            log_dir=prepared.commit_root.tensorboard, verbose=self.verbose,
+        )  # fmt: skip
         return self.epochs_run
 
     def finish(self) -> TrainResult:

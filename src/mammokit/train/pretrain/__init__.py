@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from mammokit.train.pretrain.config import PretrainConfig, load_pretrain_config
 from mammokit.train.pretrain.fcmae import Fcmae
-from mammokit.train.pretrain.runner import PretrainResult, Pretrainer, pretrain
+from mammokit.train.pretrain.runner import Pretrainer, PretrainResult, pretrain
 
 __all__ = [
     "Fcmae",

@@ -26,9 +26,20 @@ PretrainStrategy = Literal["auto", "tpu", "mirrored", "cpu"]
 #: Input modes a pretraining run may use ("auto" is a fine-tuning choice only).
 PretrainInputMode = Literal["imagenet", "contrast", "grey"]
 
-_at_least_zero = attrs.validators.ge(0)
-_positive = attrs.validators.gt(0)
-_fraction = [attrs.validators.ge(0.0), attrs.validators.le(1.0)]
+
+def _at_least_zero(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if value < 0:
+        raise ValueError(f"{attribute.name} must be >= 0, got {value}")
+
+
+def _positive(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if value is not None and not value > 0:
+        raise ValueError(f"{attribute.name} must be > 0, got {value}")
+
+
+def _fraction(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(f"{attribute.name} must be in [0, 1], got {value}")
 
 
 def _options(value: Any) -> dict[str, Any]:

@@ -9,6 +9,7 @@ would be loaded into layers they were not learnt for, or fed other input values.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from mammokit.core.config import config_from_dict, load_toml
 from mammokit.core.errors import ConfigError
@@ -55,6 +56,10 @@ def pretrained_file(pretrained: str | Path) -> Path:
     return run.encoder
 
 
+def _without_drop_path(options: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in options.items() if key != "drop_path_rate"}
+
+
 def check_fine_tuning(config: TrainConfig) -> None:
     """Refuse to fine-tune from a pretraining run with another backbone or input mode.
 
@@ -68,19 +73,17 @@ def check_fine_tuning(config: TrainConfig) -> None:
         return
     table = load_toml(run.config)[PRETRAIN_TABLE]
     saved = config_from_dict(PretrainConfig, table, where=f"{run.config}[{PRETRAIN_TABLE}]")
-    mine = {
+    # stochastic depth is a training choice, not part of the weights
+    mine: dict[str, object] = {
         "backbone": config.backbone,
-        "backbone_options": dict(config.backbone_options),
+        "backbone_options": _without_drop_path(config.backbone_options),
         "input_mode": config.resolved_input_mode,
     }
-    theirs = {
+    theirs: dict[str, object] = {
         "backbone": saved.backbone,
-        "backbone_options": dict(saved.backbone_options),
+        "backbone_options": _without_drop_path(saved.backbone_options),
         "input_mode": saved.input_mode,
     }
-    # stochastic depth is a training choice, not part of the weights
-    for options in (mine["backbone_options"], theirs["backbone_options"]):
-        options.pop("drop_path_rate", None)
     diff = [key for key in mine if mine[key] != theirs[key]]
     if diff:
         shown = "; ".join(f"{key}: {theirs[key]!r} there, {mine[key]!r} here" for key in diff)

@@ -5,9 +5,10 @@ import this module lazily).
 layer, calling the backbone's own layer objects, and multiplies every 4-D activation by
 the visible mask at that activation's resolution: the image going into the stem, and the
 output of every layer (the stem, each block's depthwise convolution, LayerNorm, MLP and
-GRN, each downsampling layer; zero padding aside, which only adds zeros). A masked site therefore holds zero at every layer, as if it
-did not exist: the dense equivalent of the sparse convolutions of ConvNeXt V2 (§3.1), with
-GRN's global norm taken over the visible sites only, as the sparse GRN takes it. No masked
+GRN, each downsampling layer; zero padding aside, which only adds zeros). A masked site
+therefore holds zero at every layer, as if it did not exist: the dense equivalent of the
+sparse convolutions of ConvNeXt V2 (§3.1), with GRN's global norm taken over the visible
+sites only, as the sparse GRN takes it. No masked
 pixel reaches a visible site (tests/train/test_pretrain_masking.py checks it).
 """
 

@@ -238,24 +238,17 @@ class Pretrainer:
 
     def fit(self) -> int:
         """Train the epochs left; the number trained."""
-        from mammokit.core.tf import import_keras
-        from mammokit.train.epochs import keras_callback
+        from mammokit.train.epochs import fit_epochs
 
-        prepared, keras = self._ready, import_keras()
+        prepared = self._ready
         if prepared.first_epoch >= self.config.epochs:
             return 0
-        tensorboard = keras.callbacks.TensorBoard(
-            log_dir=str(self.run_dir.tensorboard), write_graph=False, profile_batch=0
-        )
-        fitted = prepared.model.fit(
-            prepared.dataset,
-            epochs=self.config.epochs,
-            initial_epoch=prepared.first_epoch,
-            steps_per_epoch=prepared.steps_per_epoch,
-            callbacks=[keras_callback(keras, prepared.end, self.events), tensorboard],
+        self.epochs_run = fit_epochs(
+            prepared.model, prepared.dataset, end=prepared.end, events=self.events,
+            epochs=range(prepared.first_epoch, self.config.epochs),
+            steps_per_epoch=prepared.steps_per_epoch, log_dir=self.run_dir.tensorboard,
             verbose=self.verbose,
-        )
-        self.epochs_run = len(fitted.epoch)
+        )  # fmt: skip
         return self.epochs_run
 
     def finish(self) -> PretrainResult:
@@ -272,22 +265,13 @@ class Pretrainer:
 
 
 def pretrain(
-    data_dirs: Sequence[str | Path],
-    run_dir: str | Path,
-    config: PretrainConfig,
-    *,
-    resume: bool = False,
-    manager: pluggy.PluginManager | None = None,
-    verbose: int = 2,
-    handlers: Iterable[object] = (),
+    data_dirs: Sequence[str | Path], run_dir: str | Path, config: PretrainConfig, **options: Any
 ) -> PretrainResult:
-    """Pretrain ``config``'s encoder on the images of ``data_dirs``, writing ``run_dir``
-    (arguments as :class:`Pretrainer`).
+    """Pretrain ``config``'s encoder on the images of ``data_dirs``, writing ``run_dir``;
+    ``options`` are :class:`Pretrainer`'s (``resume``, ``manager``, ``verbose``,
+    ``handlers``).
 
     Raises:
         ConfigError: invalid data, config, handler or run folder.
     """
-    return Pretrainer(
-        data_dirs, run_dir, config, resume=resume, manager=manager, verbose=verbose,
-        handlers=handlers,
-    ).run()  # fmt: skip
+    return Pretrainer(data_dirs, run_dir, config, **options).run()
