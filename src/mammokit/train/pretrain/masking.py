@@ -62,7 +62,7 @@ def random_patch_masks(batch: Any, grid: tuple[int, int], ratio: float, seed: An
 def _is_feature_map(value: Any) -> bool:
     """A 4-D tensor with a spatial extent (global statistics, ``(B, 1, 1, C)``, are not)."""
     shape = getattr(value, "shape", None)
-    return shape is not None and shape.rank == 4 and tuple(shape[1:3]) != (1, 1)
+    return shape is not None and len(shape) == 4 and tuple(shape[1:3]) != (1, 1)
 
 
 class MaskedEncoder:
@@ -135,6 +135,7 @@ class MaskedEncoder:
         depth, each layer called with its recorded arguments.
         """
         model = self.backbone
+        inputs, visible = tf.convert_to_tensor(inputs), tf.convert_to_tensor(visible)
         counts = model._tensor_usage_count
         tensors: dict[str, list[Any]] = {}
         for reference, value in zip(model.inputs, [inputs], strict=True):
