@@ -37,7 +37,7 @@ def test_folders_are_pooled_and_must_match(
 
     toml = other / "preprocess.toml"
     data = load_toml(toml)
-    (data["preprocess"] if "preprocess" in data else data)["size"] = [256, 128]
+    data.get("preprocess", data)["size"] = [256, 128]
     save_toml(data, toml)
     with pytest.raises(ConfigError, match="pool folders preprocessed to the same size"):
         read_image_folders([preprocessed_dir, other])

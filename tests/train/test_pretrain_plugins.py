@@ -3,8 +3,8 @@ run's encoder is what fine-tuning starts from, for another ConvNeXtV2 size (issu
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
@@ -15,49 +15,20 @@ from mammokit import ConfigError, PretrainConfig, PretrainingMethodComponent
 pytestmark = pytest.mark.train
 
 
-class BrightnessMethod:
-    """A third-party method: the encoder learns each image's mean brightness."""
-
-    def __init__(self, scale: float = 1.0) -> None:
-        self.scale = scale
-
-    def build(self, encoder: Any, stem: Any, /, *, seed: int) -> Any:
-        from mammokit.core.tf import import_keras, import_tf
-
-        tf, keras = import_tf(), import_keras()
-        scale = self.scale
-
-        class Brightness(keras.Model):  # type: ignore[misc,name-defined]
-            def __init__(self) -> None:
-                super().__init__(name="brightness")
-                self.encoder, self.stem = encoder, stem
-                self.pool = keras.layers.GlobalAveragePooling2D()
-                self.head = keras.layers.Dense(1)
-                self.tracker = keras.metrics.Mean(name="loss")
-                self(tf.zeros((1, *encoder.input_shape[1:3], 1)))
-
-            @property
-            def metrics(self) -> list[Any]:
-                return [self.tracker]
-
-            def call(self, images: Any, training: Any = None) -> Any:
-                return self.head(self.pool(self.encoder(self.stem(images))))
-
-            def train_step(self, images: Any) -> dict[str, Any]:
-                target = scale * tf.reduce_mean(images, axis=[1, 2])
-                with tf.GradientTape() as tape:
-                    loss = tf.reduce_mean(tf.square(self(images, training=True) - target))
-                grads = tape.gradient(loss, self.trainable_variables)
-                self.optimizer.apply_gradients(zip(grads, self.trainable_variables, strict=True))
-                self.tracker.update_state(loss)
-                return {"loss": self.tracker.result()}
-
-        return Brightness()
+TESTKIT = Path(__file__).resolve().parents[1] / "plugins" / "testkit"
 
 
 class BrightnessPlugin:
+    """A third-party plugin registering the test kit's method (it learns each image's mean
+    brightness from the pooled encoder features) as ``brightness``."""
+
     @mammokit.hookimpl
     def mammokit_pretraining_methods(self) -> list[PretrainingMethodComponent]:
+        sys.path.insert(0, str(TESTKIT))
+        try:
+            from mammokit_testkit import BrightnessMethod
+        finally:
+            sys.path.remove(str(TESTKIT))
         return [PretrainingMethodComponent("brightness", "Learn the mean", BrightnessMethod)]
 
 
