@@ -33,6 +33,7 @@ BUILTINS: dict[str, set[str]] = {
     "mammokit_losses": {"bce", "bce_smooth", "focal"},
     "mammokit_threshold_policies": {"prior_quantile", "fixed", "best_pf1", "none"},
     "mammokit_metrics": {"pf1", "auc", "pr_auc", "f1", "sensitivity", "specificity"},
+    "mammokit_pretraining_methods": {"fcmae"},
 }
 NO_TF_FACTORIES = (
     "mammokit_windowing_methods",
@@ -40,6 +41,7 @@ NO_TF_FACTORIES = (
     "mammokit_padders",
     "mammokit_sampling_strategies",
     "mammokit_metrics",
+    "mammokit_pretraining_methods",
 )
 
 

@@ -22,6 +22,7 @@ PINNED_HOOKS: dict[str, tuple[str, ...]] = {
     "mammokit_losses": (),
     "mammokit_threshold_policies": (),
     "mammokit_metrics": (),
+    "mammokit_pretraining_methods": (),
 }
 
 

@@ -39,6 +39,7 @@ def test_typed_getters_give_each_hook_its_components() -> None:
         "mammokit_losses": pm.losses,
         "mammokit_threshold_policies": pm.threshold_policies,
         "mammokit_metrics": pm.metrics,
+        "mammokit_pretraining_methods": pm.pretraining_methods,
     }
     assert set(getters) == set(REGISTRY_HOOKS)
     for hook_name, getter in getters.items():
@@ -65,6 +66,7 @@ def test_typed_getters_give_each_hook_its_components() -> None:
         ("mammokit_metrics", "auc", (), {}),
         ("mammokit_metrics", "f1", (), {"threshold": 0.5}),
         ("mammokit_decoders", "pydicom", (), {}),
+        ("mammokit_pretraining_methods", "fcmae", (), {}),
     ],
 )
 def test_every_builtin_satisfies_its_protocol(

@@ -57,6 +57,7 @@ def test_the_entry_point_registers_one_component_of_every_kind() -> None:
         ("mammokit_external_datasets", "testkit_folder", (".",), {}),
         ("mammokit_threshold_policies", "testkit_median", (None,), {}),
         ("mammokit_metrics", "testkit_mean_score", (), {}),
+        ("mammokit_pretraining_methods", "testkit_brightness", (), {}),
     ],
 )
 def test_every_testkit_component_builds_and_meets_its_protocol(

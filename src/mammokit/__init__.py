@@ -44,6 +44,7 @@ from mammokit.plugins.components import (
     LossComponent,
     MetricComponent,
     PadderComponent,
+    PretrainingMethodComponent,
     RoiExtractorComponent,
     SamplingStrategyComponent,
     ThresholdPolicyComponent,
@@ -59,6 +60,7 @@ from mammokit.plugins.protocols import (
     Metric,
     Padder,
     PlacingPadder,
+    PretrainingMethod,
     RoiExtractor,
     SamplingStrategy,
     ThresholdPolicy,
@@ -69,6 +71,7 @@ from mammokit.preprocess.windowing import apply_voi_lut
 from mammokit.scoring.metrics import pfbeta
 from mammokit.synthetic import SynthConfig, write_dataset
 from mammokit.train.config import AugmentConfig, TrainConfig
+from mammokit.train.pretrain.config import PretrainConfig
 
 __version__ = VERSION
 
@@ -108,6 +111,9 @@ __all__ = [
     "PredictOptions",
     "PreprocessConfig",
     "Preprocessed",
+    "PretrainConfig",
+    "PretrainingMethod",
+    "PretrainingMethodComponent",
     "ReportOptions",
     "ResourceLimitError",
     "RoiExtractor",

@@ -51,18 +51,28 @@ class KillAt(Handler):
         self._pass("commit")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
+def add_kill_arguments(parser: argparse.ArgumentParser) -> None:
+    """``DATA RUN POINT:N (--like OTHER_RUN | --resume)``."""
     parser.add_argument("data")
     parser.add_argument("run")
     parser.add_argument("kill", help="POINT:N")
     start = parser.add_mutually_exclusive_group(required=True)
     start.add_argument("--like", metavar="OTHER_RUN")
     start.add_argument("--resume", action="store_true")
-    args = parser.parse_args()
+
+
+def kill_handler(args: argparse.Namespace) -> KillAt:
+    """The handler of ``args.kill`` (``POINT:N``)."""
     point, _, count = args.kill.partition(":")
+    return KillAt(point, int(count or 1))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    add_kill_arguments(parser)
+    args = parser.parse_args()
     _, config, _ = read_run_config(args.run if args.resume else args.like)
-    handler = KillAt(point, int(count or 1))
+    handler = kill_handler(args)
     train(args.data, args.run, config, resume=args.resume, verbose=0, handlers=[handler])
     raise SystemExit(f"{args.kill} was never reached")
 

@@ -52,6 +52,7 @@ if TYPE_CHECKING:
     from mammokit.evaluate.predict import PredictResult
     from mammokit.evaluate.report import ReportFiles
     from mammokit.train.fit import TrainResult
+    from mammokit.train.pretrain import PretrainConfig, PretrainResult
 
 __all__ = ["Ensemble", "Pipeline", "Run", "RunEvaluation"]
 
@@ -231,6 +232,56 @@ class Pipeline(ImagePipeline):
             verbose=0 if quiet else 2,
             predict=self.predict_config,
         )
+
+    def pretrain(
+        self,
+        data_dirs: str | Path | Sequence[str | Path],
+        run_dir: str | Path,
+        config: PretrainConfig | None = None,
+        *,
+        resume: bool = False,
+        quiet: bool = False,
+        handlers: Sequence[object] = (),
+        **options: Any,
+    ) -> PretrainResult:
+        """Pretrain the backbone self-supervised on unlabelled preprocessed images:
+        ``mammokit pretrain``. The run writes ``encoder.h5``; ``train`` with
+        ``pretrained=run_dir`` fine-tunes from it.
+
+        Args:
+            data_dirs: one or more preprocessed folders (PNG), pooled; no labels needed.
+            run_dir: the run folder to write.
+            config: the :class:`~mammokit.PretrainConfig`; None: one with this pipeline's
+                ``backbone``, ``backbone_options``, ``image_size`` and ``seed``.
+            resume: continue an interrupted run (its saved ``[pretrain]`` must equal this
+                one, ``epochs`` aside).
+            quiet: no per-epoch lines.
+            handlers: told of the run's events (:class:`mammokit.train.Handler`).
+            options: :class:`~mammokit.PretrainConfig` fields to change (``epochs=50``).
+
+        Returns:
+            :class:`mammokit.train.pretrain.PretrainResult` (needs the ``train`` extra).
+
+        Raises:
+            MammokitError: invalid input, config or run folder.
+        """
+        from mammokit.train.pretrain import PretrainConfig
+        from mammokit.train.pretrain.runner import pretrain
+
+        if config is None:
+            own = self.train_config
+            config = PretrainConfig(
+                backbone=own.backbone,
+                backbone_options=own.backbone_options,
+                image_size=own.image_size,
+                seed=own.seed,
+            )
+        config = config_with(PretrainConfig, config, options, where="pretrain")
+        folders = [data_dirs] if isinstance(data_dirs, (str, Path)) else list(data_dirs)
+        return pretrain(
+            folders, run_dir, config, resume=resume, manager=self.manager,
+            verbose=0 if quiet else 2, handlers=handlers,
+        )  # fmt: skip
 
     def fit(
         self,

@@ -30,6 +30,7 @@ from mammokit.plugins.protocols import (
     Loss,
     Metric,
     Padder,
+    PretrainingMethod,
     RoiExtractor,
     SamplingStrategy,
     ThresholdPolicy,
@@ -53,6 +54,8 @@ __all__ = [
     "MetricFactory",
     "PadderComponent",
     "PadderFactory",
+    "PretrainingMethodComponent",
+    "PretrainingMethodFactory",
     "RoiExtractorComponent",
     "RoiExtractorFactory",
     "SamplingStrategyComponent",
@@ -161,6 +164,12 @@ class MetricFactory(Protocol):
     ``factory(threshold=T, **metric_options)`` for a metric that needs a threshold."""
 
     def __call__(self, *args: Any, **options: Any) -> Metric: ...
+
+
+class PretrainingMethodFactory(Protocol):
+    """``mammokit_pretraining_methods``: ``factory(**method_options) -> PretrainingMethod``."""
+
+    def __call__(self, *args: Any, **options: Any) -> PretrainingMethod: ...
 
 
 @attrs.frozen
@@ -336,3 +345,14 @@ class ThresholdPolicyComponent(Component[ThresholdPolicy]):
     """
 
     factory: ThresholdPolicyFactory = attrs.field(validator=attrs.validators.is_callable())
+
+
+@attrs.frozen
+class PretrainingMethodComponent(Component[PretrainingMethod]):
+    """``mammokit_pretraining_methods``: a self-supervised pretraining method.
+
+    Attributes:
+        factory: builds the method (:class:`PretrainingMethodFactory`).
+    """
+
+    factory: PretrainingMethodFactory = attrs.field(validator=attrs.validators.is_callable())

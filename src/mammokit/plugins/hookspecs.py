@@ -25,6 +25,7 @@ if TYPE_CHECKING:
         Loss,
         Metric,
         Padder,
+        PretrainingMethod,
         RoiExtractor,
         SamplingStrategy,
         ThresholdPolicy,
@@ -52,6 +53,7 @@ REGISTRY_HOOKS: dict[str, str] = {
     "mammokit_losses": "loss",
     "mammokit_threshold_policies": "threshold policy",
     "mammokit_metrics": "metric",
+    "mammokit_pretraining_methods": "pretraining method",
 }
 
 
@@ -326,4 +328,35 @@ def mammokit_metrics() -> Sequence[Component[Metric]]:
         def mammokit_metrics():
             return [MetricComponent("brier", "Brier score", lambda: brier_score,
                                     label="Brier score")]
+    """
+
+
+@_hookspec
+def mammokit_pretraining_methods() -> Sequence[Component[PretrainingMethod]]:
+    """Register self-supervised pretraining methods (``mammokit pretrain --method NAME``).
+
+    Calling mode: all results are collected; names must be unique across plugins.
+
+    Contract: the built component is a :class:`mammokit.plugins.protocols.PretrainingMethod`,
+    checked when it is first built (a mismatch is a :class:`~mammokit.PluginError`).
+
+    Arguments: none yet (a hook may gain keyword arguments, never lose them).
+
+    Returns:
+        A list of :class:`~mammokit.PretrainingMethodComponent` (or plain
+        :class:`~mammokit.Component`). ``factory(**method_options)`` returns an object with
+        ``build(encoder, stem, *, seed)``: a built Keras model around ``encoder`` (the
+        backbone, ``(B, H, W, 3) -> (B, h, w, F)``; ``stem`` turns ``(B, H, W, 1)`` images
+        in [0, 1] into its input) whose ``train_step`` takes a batch of images ``(B, H, W,
+        1) float32``, computes its own loss and returns ``{"loss": ...}``, its randomness
+        drawn from ``(seed, optimizer.iterations)`` so that a resumed run is exact. The
+        encoder's weights are what the run writes. TensorFlow is imported inside ``build``.
+
+    .. versionadded:: 0.1.0
+
+    Example::
+
+        @mammokit.hookimpl
+        def mammokit_pretraining_methods():
+            return [PretrainingMethodComponent("simclr", "SimCLR contrastive", SimCLR)]
     """

@@ -35,6 +35,7 @@ from mammokit.plugins.components import (
     LossComponent,
     MetricComponent,
     PadderComponent,
+    PretrainingMethodComponent,
     RoiExtractorComponent,
     SamplingStrategyComponent,
     ThresholdPolicyComponent,
@@ -49,6 +50,7 @@ from mammokit.plugins.protocols import (
     Loss,
     Metric,
     Padder,
+    PretrainingMethod,
     RoiExtractor,
     SamplingStrategy,
     ThresholdPolicy,
@@ -63,6 +65,7 @@ from mammokit.plugins.types import (
     LOSSES,
     METRICS,
     PADDERS,
+    PRETRAINING_METHODS,
     ROI_EXTRACTORS,
     SAMPLING_STRATEGIES,
     THRESHOLD_POLICIES,
@@ -255,6 +258,10 @@ class MammokitPluginManager(pluggy.PluginManager):
         """The ``mammokit_metrics`` components."""
         return self.registered(METRICS)
 
+    def pretraining_methods(self) -> dict[str, PretrainingMethodComponent]:
+        """The ``mammokit_pretraining_methods`` components."""
+        return self.registered(PRETRAINING_METHODS)
+
     # --- one component, by name ---------------------------------------------------------
 
     def resolve(self, hook: HookType[R, Any], name: str) -> R:
@@ -378,6 +385,11 @@ class MammokitPluginManager(pluggy.PluginManager):
         given ``threshold`` (passed only when not None; errors as :meth:`build_decoder`)."""
         context = {} if threshold is None else {"threshold": threshold}
         return self.build(METRICS, name, options=options, **context)
+
+    def build_pretraining_method(self, name: str, /, **options: Any) -> PretrainingMethod:
+        """Build the pretraining method ``name`` with its options (errors as
+        :meth:`build_decoder`)."""
+        return self.build(PRETRAINING_METHODS, name, options=options)
 
 
 def _normalise(name: str) -> str:

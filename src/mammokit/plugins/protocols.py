@@ -41,6 +41,7 @@ __all__ = [
     "Metric",
     "Padder",
     "PlacingPadder",
+    "PretrainingMethod",
     "RoiExtractor",
     "SamplingStrategy",
     "ThresholdPolicy",
@@ -237,6 +238,19 @@ class Metric(Protocol):
         ...
 
 
+@runtime_checkable
+class PretrainingMethod(Protocol):
+    """``mammokit_pretraining_methods``: a self-supervised objective around an encoder."""
+
+    def build(self, encoder: Any, stem: Any, /, *, seed: int) -> Any:
+        """The self-supervised Keras model around ``encoder`` (the backbone, ``(B, H, W, 3)
+        -> (B, h, w, F)``), built; ``stem`` is the layer ``(B, H, W, 1) -> (B, H, W, 3)``
+        that fine-tuning puts in front of it. Its ``train_step`` takes ``(B, H, W, 1)
+        float32`` images in [0, 1] and returns ``{"loss": ...}``; its randomness comes from
+        ``(seed, optimizer.iterations)``."""
+        ...
+
+
 #: The Protocol the built component of each registry hook must satisfy.
 HOOK_PROTOCOLS: dict[str, type] = {
     "mammokit_decoders": Decoder,
@@ -249,6 +263,7 @@ HOOK_PROTOCOLS: dict[str, type] = {
     "mammokit_losses": Loss,
     "mammokit_threshold_policies": ThresholdPolicy,
     "mammokit_metrics": Metric,
+    "mammokit_pretraining_methods": PretrainingMethod,
 }
 
 

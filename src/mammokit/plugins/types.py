@@ -24,6 +24,7 @@ from mammokit.plugins.components import (
     LossComponent,
     MetricComponent,
     PadderComponent,
+    PretrainingMethodComponent,
     RoiExtractorComponent,
     SamplingStrategyComponent,
     ThresholdPolicyComponent,
@@ -38,6 +39,7 @@ from mammokit.plugins.protocols import (
     Loss,
     Metric,
     Padder,
+    PretrainingMethod,
     RoiExtractor,
     SamplingStrategy,
     ThresholdPolicy,
@@ -52,6 +54,7 @@ __all__ = [
     "LOSSES",
     "METRICS",
     "PADDERS",
+    "PRETRAINING_METHODS",
     "ROI_EXTRACTORS",
     "SAMPLING_STRATEGIES",
     "THRESHOLD_POLICIES",
@@ -109,6 +112,9 @@ THRESHOLD_POLICIES: HookType[ThresholdPolicyComponent, ThresholdPolicy] = HookTy
     "mammokit_threshold_policies", ThresholdPolicyComponent
 )
 METRICS: HookType[MetricComponent, Metric] = HookType("mammokit_metrics", MetricComponent)
+PRETRAINING_METHODS: HookType[PretrainingMethodComponent, PretrainingMethod] = HookType(
+    "mammokit_pretraining_methods", PretrainingMethodComponent
+)
 
 #: Every registry hook's :class:`HookType`, by hook name.
 HOOK_TYPES: dict[str, HookType[Any, Any]] = {
@@ -124,5 +130,6 @@ HOOK_TYPES: dict[str, HookType[Any, Any]] = {
         LOSSES,
         THRESHOLD_POLICIES,
         METRICS,
+        PRETRAINING_METHODS,
     )
 }

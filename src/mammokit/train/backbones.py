@@ -19,6 +19,7 @@ from typing import Any
 from mammokit.core.errors import ConfigError
 from mammokit.plugins.components import BackboneComponent, Component
 from mammokit.plugins.protocols import Backbone
+from mammokit.train.pretrain.encoder import pretrained_file
 from mammokit.train.weights import named_weights, weights_file
 
 __all__ = [
@@ -98,15 +99,22 @@ def _layers_in_file(path: Path) -> set[str]:
 
 def _is_path(pretrained: str | Path) -> bool:
     text = str(pretrained)
-    return isinstance(pretrained, Path) or "/" in text or os.sep in text or Path(text).suffix != ""
+    return (
+        isinstance(pretrained, Path)
+        or "/" in text
+        or os.sep in text
+        or Path(text).suffix != ""
+        or Path(text).is_dir()
+    )
 
 
 def load_weights(
     model: Any, pretrained: str | Path | None, *, weights_dir: str | Path | None = None
 ) -> None:
-    """Load ``pretrained`` into ``model``: a local weights file, or a name kecam publishes
-    for ``model.name`` (found in ``weights_dir`` or the Keras cache, downloaded only when
-    absent; see :mod:`mammokit.train.weights`).
+    """Load ``pretrained`` into ``model``: a local weights file, a pretraining run (its
+    ``encoder.h5``; :mod:`mammokit.train.pretrain.encoder`), or a name kecam
+    publishes for ``model.name`` (found in ``weights_dir`` or the Keras cache, downloaded
+    only when absent; see :mod:`mammokit.train.weights`).
 
     Raises:
         ConfigError: unknown name, missing or mismatched file (naming the URL and the path to
@@ -115,7 +123,7 @@ def load_weights(
     if pretrained is None or str(pretrained) == "":
         return
     if _is_path(pretrained):
-        load_local_weights(model, pretrained)
+        load_local_weights(model, pretrained_file(pretrained))
         return
     height = int(model.input_shape[1] or 224)
     weights = named_weights(model.name, str(pretrained), height)

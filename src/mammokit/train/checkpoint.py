@@ -27,9 +27,10 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from mammokit.core.errors import ConfigError
 from mammokit.train.rundir import RunDir
 
-__all__ = ["commit", "history_rows", "history_text", "recover", "stage_dir"]
+__all__ = ["commit", "history_rows", "history_text", "recover", "stage_dir", "start_state"]
 
 _MANIFEST = "MANIFEST.json"
 
@@ -77,6 +78,29 @@ def recover(root: Path) -> None:
     if run.committing.exists():
         _roll_forward(run)
     shutil.rmtree(run.staging, ignore_errors=True)
+
+
+def start_state(run: RunDir, *, resume: bool, check: Callable[[], None]) -> dict[str, Any]:
+    """The committed state of ``run`` to start from (``{}`` = no epoch done), after
+    finishing or dropping an interrupted commit; a run killed before its first commit
+    resumes from the start. ``check()`` is called to compare the saved config when
+    resuming (it raises on a difference).
+
+    Raises:
+        ConfigError: a run folder that holds a run (a state, a model or an encoder), without
+            ``resume``.
+    """
+    if run.checkpoints.exists():
+        recover(run.root)
+    state = run.read_state()
+    if resume:
+        check()
+        return state or {}
+    if state is not None or run.model.exists() or run.encoder.exists():
+        raise ConfigError(
+            f"{run.root} already holds a run; use --resume to continue it or choose a new --out"
+        )
+    return {}
 
 
 def stage_dir(root: Path) -> Path:

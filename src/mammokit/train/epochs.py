@@ -22,7 +22,7 @@ import io
 import math
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import attrs
 import numpy as np
@@ -40,10 +40,12 @@ __all__ = [
     "BestEpoch",
     "EpochCommit",
     "EpochEnd",
+    "EpochEndStep",
     "History",
     "Validation",
     "choose_epoch",
     "ema_weights",
+    "fit_epochs",
     "keras_callback",
     "monitor_values",
     "predict_scores",
@@ -313,7 +315,16 @@ class EpochEnd:
         return stop
 
 
-def keras_callback(keras: Any, end: EpochEnd, events: Events) -> Any:
+class EpochEndStep(Protocol):
+    """What ends an epoch for :func:`keras_callback`: :class:`EpochEnd`, or a pretraining
+    run's own end (:mod:`mammokit.train.pretrain.runner`)."""
+
+    def run(self, model: Any, epoch: int, logs: dict[str, Any], *, last: bool) -> bool:
+        """End ``epoch`` (from 1); whether training stops early."""
+        ...
+
+
+def keras_callback(keras: Any, end: EpochEndStep, events: Events) -> Any:
     """A Keras callback handing batches to ``events`` and epoch ends to ``end``."""
 
     class Bridge(keras.callbacks.Callback):  # type: ignore[misc]
@@ -337,3 +348,34 @@ def keras_callback(keras: Any, end: EpochEnd, events: Events) -> Any:
                 self.model.stop_training = True
 
     return Bridge()
+
+
+def fit_epochs(
+    model: Any,
+    dataset: Any,
+    *,
+    end: EpochEndStep,
+    events: Events,
+    epochs: range,
+    steps_per_epoch: int,
+    log_dir: Path,
+    verbose: int,
+) -> int:
+    """Keras ``fit`` of ``model`` over ``epochs`` (0-based, e.g. ``range(first, last)``),
+    each epoch ended by ``end`` (:func:`keras_callback`) and logged to TensorBoard in
+    ``log_dir``; the number of epochs trained."""
+    from mammokit.core.tf import import_keras
+
+    keras = import_keras()
+    tensorboard = keras.callbacks.TensorBoard(
+        log_dir=str(log_dir), write_graph=False, profile_batch=0
+    )
+    fitted = model.fit(
+        dataset,
+        epochs=epochs.stop,
+        initial_epoch=epochs.start,
+        steps_per_epoch=steps_per_epoch,
+        callbacks=[keras_callback(keras, end, events), tensorboard],
+        verbose=verbose,
+    )
+    return len(fitted.epoch)

@@ -16,11 +16,37 @@ from weight decay.
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Protocol
 
-from mammokit.train.config import TrainConfig
+__all__ = [
+    "OptimizerSettings",
+    "WarmupCosine",
+    "build_optimizer",
+    "decay_excluded",
+    "set_mixed_precision",
+]
 
-__all__ = ["WarmupCosine", "build_optimizer", "decay_excluded", "set_mixed_precision"]
+
+class OptimizerSettings(Protocol):
+    """What :func:`build_optimizer` reads: a :class:`~mammokit.TrainConfig` or a
+    :class:`~mammokit.PretrainConfig`."""
+
+    @property
+    def learning_rate(self) -> float: ...
+    @property
+    def keras_weight_decay(self) -> float: ...
+    @property
+    def warmup_epochs(self) -> float: ...
+    @property
+    def epochs(self) -> int: ...
+    @property
+    def min_lr_ratio(self) -> float: ...
+    @property
+    def clipnorm(self) -> float | None: ...
+    @property
+    def ema(self) -> bool: ...
+    @property
+    def ema_momentum(self) -> float: ...
 
 
 def _schedule_class() -> type:
@@ -79,7 +105,7 @@ def decay_excluded(variables: Any) -> list[Any]:
     return [v for v in variables if len(v.shape) <= 1]
 
 
-def build_optimizer(config: TrainConfig, *, steps_per_epoch: int, model: Any) -> Any:
+def build_optimizer(config: OptimizerSettings, *, steps_per_epoch: int, model: Any) -> Any:
     """Keras AdamW for ``config``, with the schedule, EMA and clipping, and decay excluded
     from :func:`decay_excluded` variables of ``model`` (which must be built)."""
     from mammokit.core.tf import import_keras

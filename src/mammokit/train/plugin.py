@@ -1,14 +1,22 @@
-"""The built-in training plugin: sampling strategies, external datasets, backbones and
-losses. Listing these components never imports TensorFlow; their factories do."""
+"""The built-in training plugin: sampling strategies, external datasets, backbones,
+losses and pretraining methods. Listing these components never imports TensorFlow; their
+factories do."""
 
 from __future__ import annotations
 
 from mammokit.plugins.components import Component
 from mammokit.plugins.hookspecs import hookimpl
-from mammokit.plugins.protocols import Backbone, ExternalDataset, Loss, SamplingStrategy
+from mammokit.plugins.protocols import (
+    Backbone,
+    ExternalDataset,
+    Loss,
+    PretrainingMethod,
+    SamplingStrategy,
+)
 from mammokit.train.backbones import backbone_components
 from mammokit.train.external import external_components
 from mammokit.train.losses import loss_components
+from mammokit.train.pretrain.fcmae import pretraining_components
 from mammokit.train.sampling import sampling_components
 
 
@@ -30,3 +38,8 @@ def mammokit_backbones() -> list[Component[Backbone]]:
 @hookimpl
 def mammokit_losses() -> list[Component[Loss]]:
     return loss_components()
+
+
+@hookimpl
+def mammokit_pretraining_methods() -> list[Component[PretrainingMethod]]:
+    return pretraining_components()

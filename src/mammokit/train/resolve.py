@@ -15,6 +15,7 @@ import pluggy
 from mammokit.plugins import manager_or_shared
 from mammokit.train.config import TrainConfig
 from mammokit.train.external import parse_external
+from mammokit.train.pretrain.encoder import check_fine_tuning
 
 if TYPE_CHECKING:
     from mammokit.scoring.metricset import MetricSet
@@ -43,8 +44,9 @@ def check_train_components(
 ) -> tuple[MetricSet, Any]:
     """Everything about ``config``'s components that needs no TensorFlow: the validation
     metrics (built), the backbone (its name, and its options against the factory's
-    signature; it is built with the model), each external dataset (its name and options),
-    and the sampling strategy (built).
+    signature; it is built with the model), a pretraining run given as ``pretrained`` (its
+    backbone and input mode), each external dataset (its name and options), and the
+    sampling strategy (built).
 
     Returns:
         ``(metrics, sampler)``.
@@ -62,6 +64,7 @@ def check_train_components(
         allow_threshold=False,
         where="train.metrics",
     )
+    check_fine_tuning(config)  # a pretraining run's backbone and input mode
     plugins = manager_or_shared(manager)
     plugins.check_backbone(
         config.backbone, (32, 32, 3), pretrained=config.pretrained, **config.backbone_options

@@ -14,7 +14,21 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["seed_random_layers"]
+__all__ = ["seed_random_layers", "step_seed"]
+
+
+def step_seed(seed: int, step: Any, salt: int) -> Any:
+    """A stateless-op seed ``(2,) int64`` made from ``(seed, step)``, the replica and
+    ``salt`` (one salt per random consumer), traced into the graph: ``step`` is read at
+    each call."""
+    from mammokit.core.tf import import_tf
+
+    tf = import_tf()
+    base = tf.stack([tf.constant(int(seed), tf.int64), tf.cast(step, tf.int64)])
+    replica = tf.distribute.get_replica_context()
+    replica_id = replica.replica_id_in_sync_group if replica is not None else 0
+    base = tf.random.experimental.stateless_fold_in(base, tf.cast(replica_id, tf.int32))
+    return tf.random.experimental.stateless_fold_in(base, salt)
 
 
 def _is_generator(value: Any) -> bool:
@@ -40,19 +54,12 @@ def seed_random_layers(model: Any, step: Any, seed: int) -> int:
     Returns:
         How many layers were seeded.
     """
-    from mammokit.core.tf import import_tf
-
-    tf = import_tf()
     layers = _random_layers(model)
     for index, layer in enumerate(layers):
         generator = layer._random_generator
 
         def make_seed(salt: int = index) -> Any:
-            base = tf.stack([tf.constant(int(seed), tf.int64), tf.cast(step, tf.int64)])
-            replica = tf.distribute.get_replica_context()
-            replica_id = replica.replica_id_in_sync_group if replica is not None else 0
-            base = tf.random.experimental.stateless_fold_in(base, tf.cast(replica_id, tf.int32))
-            return tf.random.experimental.stateless_fold_in(base, salt)
+            return step_seed(seed, step, salt)
 
         generator._rng_type = generator.RNG_STATELESS
         generator._built = True

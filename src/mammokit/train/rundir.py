@@ -35,6 +35,7 @@ from mammokit.train.config import TrainConfig
 
 __all__ = [
     "RunDir",
+    "check_resume_config",
     "read_oof",
     "read_run_config",
     "write_run_config",
@@ -66,6 +67,13 @@ class RunDir:
     def model_partial(self) -> Path:
         """Where ``model.keras`` is written before it is renamed into place."""
         return self.root / ".model.keras.tmp.keras"
+
+    @property
+    def encoder(self) -> Path:
+        """``encoder.h5``: a pretraining run's encoder (the backbone's weights in Keras's
+        HDF5 format, by layer name, as ``--pretrained`` loads them), committed with each
+        epoch."""
+        return self.root / "encoder.h5"
 
     @property
     def checkpoints(self) -> Path:
@@ -156,6 +164,28 @@ def read_run_config(run_dir: str | Path) -> tuple[PreprocessConfig, TrainConfig,
     preprocess = config_from_dict(PreprocessConfig, data["preprocess"], where=f"{path}[preprocess]")
     train = config_from_dict(TrainConfig, data["train"], where=f"{path}[train]")
     return preprocess, train, dict(data.get("stats", {}))
+
+
+def check_resume_config(run_dir: str | Path, table: str, config: Any) -> None:
+    """Refuse to resume run ``run_dir`` with a ``config`` (an attrs config) other than the
+    one its ``config.toml`` holds in ``[table]`` (``epochs`` aside: a run may be extended).
+
+    Raises:
+        ConfigError: nothing to resume, or the fields that differ.
+    """
+    path = RunDir(run_dir).config
+    if not path.exists():
+        raise ConfigError(f"{RunDir(run_dir).root}: nothing to resume (no config.toml)")
+    data = load_toml(path)
+    saved = config_from_dict(type(config), data.get(table, {}), where=f"{path}[{table}]")
+    mine = {k: v for k, v in config_to_dict(config).items() if k != "epochs"}
+    theirs = {k: v for k, v in config_to_dict(saved).items() if k != "epochs"}
+    diff = sorted(k for k in set(mine) | set(theirs) if mine.get(k) != theirs.get(k))
+    if diff:
+        raise ConfigError(
+            f"{path}: --resume with a different {table} config ({', '.join(diff)}); "
+            "resume with the saved config or start a new run directory"
+        )
 
 
 def write_run_config(

@@ -24,6 +24,7 @@ __all__ = [
     "NoSampling",
     "Undersample",
     "epoch_mix",
+    "epoch_plans",
     "epoch_rng",
     "pad_to_batches",
     "sampling_components",
@@ -201,6 +202,32 @@ def sample_weights(labels: np.ndarray, class_weight: Mapping[int, float] | None)
         return np.ones(labels.size, dtype=np.float32)
     table = np.array([class_weight.get(0, 1.0), class_weight.get(1, 1.0)], dtype=np.float32)
     return cast("np.ndarray", table[labels])
+
+
+def epoch_plans(
+    sampler: SamplingStrategy,
+    labels: np.ndarray,
+    *,
+    epochs: int,
+    seed: int,
+    batch_size: int,
+    first_epoch: int = 0,
+) -> tuple[np.ndarray, int]:
+    """The concatenated row plans ``(M,) int64`` of epochs ``first_epoch .. epochs-1``
+    (0-based, as the strategies count them) and the steps per epoch. Every epoch is padded
+    to whole batches and given the first epoch's length, so steps per epoch are constant."""
+    plans = []
+    steps = None
+    for epoch in range(epochs):
+        plan = sampler.plan(labels, epoch=epoch, seed=seed, batch_size=batch_size)
+        plan = pad_to_batches(plan, batch_size, epoch_rng(seed, epoch, salt=1))
+        if steps is None:
+            steps = len(plan) // batch_size
+        plan = np.resize(plan, steps * batch_size)
+        if epoch >= first_epoch:
+            plans.append(plan)
+    rows = np.concatenate(plans) if plans else np.zeros(0, np.int64)
+    return rows, int(steps or 1)
 
 
 def sampling_components() -> list[Component[SamplingStrategy]]:

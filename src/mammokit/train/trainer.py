@@ -34,11 +34,11 @@ import numpy as np
 import pandas as pd
 import pluggy
 
-from mammokit.core.config import PredictConfig, PreprocessConfig, config_to_dict
+from mammokit.core.config import PredictConfig, PreprocessConfig
 from mammokit.core.errors import ConfigError
 from mammokit.plugins import get_plugin_manager
 from mammokit.train.aux_heads import AuxTarget, aux_targets, masked_loss
-from mammokit.train.checkpoint import history_rows, recover
+from mammokit.train.checkpoint import history_rows, start_state
 from mammokit.train.config import TrainConfig
 from mammokit.train.epochs import (
     BestEpoch,
@@ -59,8 +59,8 @@ from mammokit.train.outputs import (
     write_oof,
     write_summary,
 )
-from mammokit.train.rundir import RunDir, read_run_config, write_run_config
-from mammokit.train.sampling import epoch_mix, epoch_rng, pad_to_batches, sample_weights
+from mammokit.train.rundir import RunDir, check_resume_config, write_run_config
+from mammokit.train.sampling import epoch_mix, epoch_plans, sample_weights
 from mammokit.train.table import read_dataset, run_stats
 
 __all__ = ["Trainer"]
@@ -93,61 +93,16 @@ class _Inputs:
     image_size: tuple[int, int]
 
 
-def _plans(
-    strategy_obj: Any, labels: np.ndarray, config: TrainConfig, first_epoch: int
-) -> tuple[np.ndarray, int]:
-    """Concatenated row plans of epochs ``first_epoch .. epochs-1`` (0-based, as the
-    sampling strategies count them) and steps per epoch."""
-    plans = []
-    steps = None
-    for epoch in range(config.epochs):
-        plan = strategy_obj.plan(
-            labels, epoch=epoch, seed=config.seed, batch_size=config.batch_size
-        )
-        plan = pad_to_batches(plan, config.batch_size, epoch_rng(config.seed, epoch, salt=1))
-        if steps is None:
-            steps = len(plan) // config.batch_size
-        # every epoch gets the first epoch's length, so steps_per_epoch is constant
-        plan = np.resize(plan, steps * config.batch_size)
-        if epoch >= first_epoch:
-            plans.append(plan)
-    rows = np.concatenate(plans) if plans else np.zeros(0, np.int64)
-    return rows, int(steps or 1)
-
-
-def _check_resume(run: RunDir, config: TrainConfig) -> None:
-    if not run.config.exists():
-        raise ConfigError(f"{run.root}: nothing to resume (no config.toml)")
-    _, saved, _ = read_run_config(run.root)
-    mine = {k: v for k, v in config_to_dict(config).items() if k != "epochs"}
-    theirs = {k: v for k, v in config_to_dict(saved).items() if k != "epochs"}
-    diff = sorted(k for k in set(mine) | set(theirs) if mine.get(k) != theirs.get(k))
-    if diff:
-        raise ConfigError(
-            f"{run.config}: --resume with a different training config ({', '.join(diff)}); "
-            "resume with the saved config or start a new run directory"
-        )
-
-
 def _start_state(run: RunDir, config: TrainConfig, resume: bool) -> dict[str, Any]:
-    """The committed state to start from (``{}`` = no epoch done), after finishing or
-    dropping an interrupted commit. A run killed before its first commit resumes from
-    the start.
+    """The committed state to start from (see :func:`~mammokit.train.checkpoint.start_state`).
 
     Raises:
-        ConfigError: resume without a run, or a run without ``--resume``.
+        ConfigError: resume without a run or with another config, or a run without
+            ``--resume``.
     """
-    if run.checkpoints.exists():
-        recover(run.root)
-    state = run.read_state()
-    if resume:
-        _check_resume(run, config)
-        return state or {}
-    if state is not None or run.model.exists():
-        raise ConfigError(
-            f"{run.root} already holds a run; use --resume to continue it or choose a new --out"
-        )
-    return {}
+    return start_state(
+        run, resume=resume, check=lambda: check_resume_config(run.root, "train", config)
+    )
 
 
 def _read_data(data_dir: Path, config: TrainConfig) -> _Data:
@@ -179,7 +134,10 @@ def _inputs(
     rows_table = data.train_rows
     labels = rows_table["cancer"].to_numpy().astype(np.int64)
     _, aux_values = aux_targets(config.aux, config.aux_weights, data.table, rows_table)
-    rows, steps_per_epoch = _plans(sampler, labels, config, first_epoch)
+    rows, steps_per_epoch = epoch_plans(
+        sampler, labels, epochs=config.epochs, seed=config.seed,
+        batch_size=config.batch_size, first_epoch=first_epoch,
+    )  # fmt: skip
     use_records = bool(data.table["path"].str.endswith(".tfrecord").all())
     if use_records and data.external:
         raise ConfigError("external datasets need a PNG preprocessed folder, not TFRecords")
@@ -312,6 +270,11 @@ class Trainer:
         return f"Trainer({str(self.data_dir)!r}, {str(self.run_dir.root)!r})"
 
     @property
+    def model(self) -> Any:
+        """The compiled Keras model :meth:`prepare` built (and restored, when resumed)."""
+        return self._ready.model
+
+    @property
     def _ready(self) -> _Prepared:
         if self._prepared is None:
             raise RuntimeError(f"{self!r}: call prepare() first")  # a caller's mistake
@@ -428,25 +391,16 @@ class Trainer:
         """Train the epochs left (none after an early stop); the number trained (fewer
         than left when early stopping ends the run)."""
         prepared, config = self._ready, self.config
-        from mammokit.core.tf import import_keras
-        from mammokit.train.epochs import keras_callback
+        from mammokit.train.epochs import fit_epochs
 
-        keras = import_keras()
         first = prepared.inputs.first_epoch
         if prepared.end.best.stopped_early or first >= config.epochs:
             return 0
-        tensorboard = keras.callbacks.TensorBoard(
-            log_dir=str(prepared.commit_root.tensorboard), write_graph=False, profile_batch=0
-        )
-        fitted = prepared.model.fit(
-            prepared.inputs.train,
-            epochs=config.epochs,
-            initial_epoch=first,
-            steps_per_epoch=prepared.inputs.steps_per_epoch,
-            callbacks=[keras_callback(keras, prepared.end, self.events), tensorboard],
-            verbose=self.verbose,
-        )
-        self.epochs_run = len(fitted.epoch)
+        self.epochs_run = fit_epochs(
+            prepared.model, prepared.inputs.train, end=prepared.end, events=self.events,
+            epochs=range(first, config.epochs), steps_per_epoch=prepared.inputs.steps_per_epoch,
+            log_dir=prepared.commit_root.tensorboard, verbose=self.verbose,
+        )  # fmt: skip
         return self.epochs_run
 
     def finish(self) -> TrainResult:

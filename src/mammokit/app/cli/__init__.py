@@ -25,6 +25,7 @@ COMMANDS: tuple[str, ...] = (
     "inspect",
     "synth",
     "split",
+    "pretrain",
     "train",
     "predict",
     "evaluate",

@@ -234,3 +234,46 @@ def config_overrides(args: argparse.Namespace, cls: type) -> dict[str, Any]:
             value = None
         given[field.name] = tuple(value) if isinstance(value, list) else value
     return given
+
+
+def add_run_flags(parser: argparse.ArgumentParser, cls: type, table: str, title: str) -> None:
+    """The flags of a command that writes a run folder: ``--out``, ``--config``, one per
+    field of ``cls`` (the ``[table]`` of ``--config``) in a group named ``title``,
+    ``--resume`` and ``--quiet``."""
+    parser.add_argument("--out", required=True, metavar="RUN_DIR", help="run directory")
+    parser.add_argument("--config", metavar="TOML", help=f"a TOML with a [{table}] table")
+    options = parser.add_argument_group(
+        title,
+        f"one flag per [{table}] field (generated from {cls.__name__}); dict options take "
+        "key=value[,key=value...] (values read as TOML, dotted keys nest) or a JSON object",
+    )
+    add_config_flags(options, cls)
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue RUN_DIR from its last checkpoint with its saved config",
+    )
+    parser.add_argument("--quiet", action="store_true", help="no per-epoch progress")
+
+
+def run_config_source(
+    args: argparse.Namespace, cls: type
+) -> tuple[str | None, dict[str, Any], bool]:
+    """Where a run command's config comes from: ``(config file or None, overrides, resume)``.
+
+    Resuming without the run's own options given again reads the run's ``config.toml`` (the
+    command then refuses any that differ, ``--epochs`` aside); a run killed before its
+    config was saved trained nothing, so with options given it starts afresh.
+    """
+    from mammokit.train.rundir import RunDir
+
+    overrides = config_overrides(args, cls)
+    config_path, resume = args.config, bool(args.resume)
+    if resume:
+        saved = RunDir(args.out).config
+        given = bool(args.config) or any(k != "epochs" for k in overrides)
+        if saved.exists():
+            config_path = config_path if given else str(saved)
+        elif given:
+            resume = False
+    return config_path, overrides, resume

@@ -16,46 +16,20 @@ def register(subparsers: Any) -> None:
         "override the [train] table of --config. One line of progress per epoch.",
     )
     parser.add_argument("--data", required=True, metavar="DIR", help="preprocessed folder")
-    parser.add_argument("--out", required=True, metavar="RUN_DIR", help="run directory")
-    parser.add_argument("--config", metavar="TOML", help="a TOML with a [train] table")
-    from mammokit.app.cli._options import add_config_flags
+    from mammokit.app.cli._options import add_run_flags
     from mammokit.train.config import TrainConfig
 
-    options = parser.add_argument_group(
-        "training options",
-        "one flag per [train] field (generated from TrainConfig); dict options take "
-        "key=value[,key=value...] (values read as TOML, dotted keys nest) or a JSON object",
-    )
-    add_config_flags(options, TrainConfig)
-    parser.add_argument(
-        "--resume",
-        action="store_true",
-        help="continue RUN_DIR from its last checkpoint with its saved config",
-    )
-    parser.add_argument("--quiet", action="store_true", help="no per-epoch progress")
+    add_run_flags(parser, TrainConfig, "train", "training options")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from mammokit.app.cli._options import config_overrides
+    from mammokit.app.cli._options import run_config_source
     from mammokit.train.config import TrainConfig, load_train_config
-    from mammokit.train.rundir import RunDir
 
-    overrides = config_overrides(args, TrainConfig)
-    config_path = args.config
-    resume = bool(args.resume)
-    if resume:
-        saved = RunDir(Path(args.out)).config
-        given = bool(args.config) or any(k != "epochs" for k in overrides)
-        if saved.exists():
-            # the saved config, unless the run's own options are given again (train()
-            # refuses any that differ from the saved ones, --epochs aside)
-            config_path = config_path if given else str(saved)
-        elif given:
-            # killed before its config was saved: nothing was trained, so start afresh
-            resume = False
+    config_path, overrides, resume = run_config_source(args, TrainConfig)
     config = load_train_config(config_path, overrides=overrides)
     from mammokit.app.run import Pipeline
 

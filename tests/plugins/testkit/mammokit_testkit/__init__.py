@@ -27,6 +27,7 @@ from mammokit import (
     Loss,
     Metric,
     Padder,
+    PretrainingMethod,
     RoiExtractor,
     SamplingStrategy,
     ThresholdPolicy,
@@ -215,5 +216,57 @@ def mammokit_metrics() -> list[Component[Metric]]:
     return [
         mammokit.MetricComponent(
             "testkit_mean_score", "Test metric: the mean score", lambda: mean_score
+        )
+    ]
+
+
+class BrightnessMethod:
+    """Test pretraining method: the encoder learns each image's mean brightness (times
+    ``scale``) through a pooled dense head."""
+
+    def __init__(self, scale: float = 1.0) -> None:
+        self.scale = float(scale)
+
+    def build(self, encoder: Any, stem: Any, /, *, seed: int) -> Any:
+        """A built Keras model around ``encoder`` whose ``train_step`` fits the brightness."""
+        from mammokit.core.tf import import_keras, import_tf
+
+        tf, keras = import_tf(), import_keras()
+        scale = self.scale
+
+        class Brightness(keras.Model):  # type: ignore[misc,name-defined]
+            def __init__(self) -> None:
+                super().__init__(name="brightness")
+                self.encoder, self.stem = encoder, stem
+                self.pool = keras.layers.GlobalAveragePooling2D()
+                self.head = keras.layers.Dense(1)
+                self.tracker = keras.metrics.Mean(name="loss")
+                self(tf.zeros((1, *encoder.input_shape[1:3], 1)))
+
+            @property
+            def metrics(self) -> list[Any]:
+                return [self.tracker]
+
+            def call(self, images: Any, training: Any = None) -> Any:
+                return self.head(self.pool(self.encoder(self.stem(images))))
+
+            def train_step(self, images: Any) -> dict[str, Any]:
+                target = scale * tf.reduce_mean(images, axis=[1, 2])
+                with tf.GradientTape() as tape:
+                    loss = tf.reduce_mean(tf.square(self(images, training=True) - target))
+                variables = self.trainable_variables
+                grads = tape.gradient(loss, variables)
+                self.optimizer.apply_gradients(zip(grads, variables, strict=True))
+                self.tracker.update_state(loss)
+                return {"loss": self.tracker.result()}
+
+        return Brightness()
+
+
+@mammokit.hookimpl
+def mammokit_pretraining_methods() -> list[Component[PretrainingMethod]]:
+    return [
+        mammokit.PretrainingMethodComponent(
+            "testkit_brightness", "Test pretraining: learn the mean brightness", BrightnessMethod
         )
     ]
