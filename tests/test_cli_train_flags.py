@@ -51,7 +51,7 @@ GIVEN: dict[str, tuple[list[str], Any]] = {
     "cache": ([], True),
     "monitor": (["val_loss"], "val_loss"),
     "monitor_mode": (["min"], "min"),
-    "monitor_smoothing": (["3"], 3),
+    "monitor_smoothing": (["5"], 5),
     "early_stopping_patience": (["2"], 2),
     "final_weights": (["last"], "last"),
     "steps_per_execution": (["2"], 2),

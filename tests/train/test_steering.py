@@ -19,6 +19,7 @@ BASE: dict[str, Any] = {
     "backbone": "simple_cnn", "image_size": (64, 32), "batch_size": 8, "strategy": "cpu",
     "sampling": "none", "augment": {"hflip": 0, "rotate_degrees": 0, "scale": 0,
     "translate": 0, "brightness": 0, "contrast": 0, "gamma": 0},
+    "monitor_smoothing": 1,  # the raw monitor (the smoothed one: test_handlers, test_resume)
 }  # fmt: skip
 
 
