@@ -134,7 +134,16 @@ def plugin(session: nox.Session) -> None:
         session.run(
             "python", "-m", "build", "--installer=uv", "--wheel", "--outdir", wheel_dir, project
         )
-    session.install("--find-links", wheel_dir, "mammokit", "mammokit-clahe", "pytest", "mypy")
+    # Both wheels are 0.1.0 at the same path on every run, and uv keeps a find-links wheel in
+    # its cache by name and version: without a refresh a persistent cache hands back the wheel
+    # of an older commit (CI once type-checked the test plugin against a mammokit without
+    # PretrainingMethod). --reinstall-package implies --refresh-package.
+    session.install(
+        "--find-links", wheel_dir,
+        "--reinstall-package", "mammokit",
+        "--reinstall-package", "mammokit-clahe",
+        "mammokit", "mammokit-clahe", "pytest", "mypy",
+    )  # fmt: skip
     # The plugin-author kit: both plugins type-check against the installed Protocols.
     session.run("mypy", "--strict", "plugins/mammokit-clahe/src", "plugins/mammokit-clahe/tests")
     session.run(
