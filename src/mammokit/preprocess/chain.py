@@ -45,10 +45,11 @@ import numpy as np
 from PIL import Image
 
 from mammokit.core.errors import ImageReadError, ResourceLimitError
-from mammokit.core.images import CropBox, DecodedImage, Preprocessed, WindowedImage
+from mammokit.core.images import CropBox, DecodedImage, ImageMeta, Preprocessed, WindowedImage
 from mammokit.plugins.protocols import (
     CropWindowing,
     MeanTableWindowing,
+    PaddingWindowing,
     PlacingPadder,
     RoiExtractor,
     ValuesRoiExtractor,
@@ -85,8 +86,10 @@ __all__ = [
     "finish",
     "locate",
     "mirror_crop",
+    "padded_blocks",
     "preprocess",
     "side_fields",
+    "table_of_block_means",
     "window",
     "window_crop",
 ]
@@ -383,23 +386,89 @@ def window_crop(
         and stored.dtype.kind in "iu"
         and stored.dtype.itemsize <= 2
     ):
-        sums = block_sum(stored, ky, kx)
-        count = ky * kx
-        low, high = int(sums.min()), int(sums.max())
-        if high - low >= MAX_TABLE:  # a wide range in large blocks: integer means
-            half = count // 2
-            sums += half
-            sums //= count
-            low, high, count = (low + half) // count, (high + half) // count, 1
-        first = 0 if low >= 0 and high < 4 * (high - low + 1) else low
-        table = method.table_of_means(meta, np.arange(first, high + 1) / count)
-        if table is not None:
-            index = sums if first == 0 else sums - first
-            max_value = 255 if table.dtype == np.uint8 else 65535
-            return table[index], max_value, (ky, kx), placement
+        padding = method.padding_range(meta) if isinstance(method, PaddingWindowing) else None
+        display = table_of_block_means(method, meta, stored, (ky, kx), padding)
+        if display is not None:
+            max_value = 255 if display.dtype == np.uint8 else 65535
+            return display, max_value, (ky, kx), placement
     windowed = window(stages, attrs.evolve(decoded, pixels=stored, meta=meta))
     display = windowed.pixels if ky == kx == 1 else block_mean(windowed.pixels, ky, kx)
     return display, windowed.max_value, (ky, kx), placement
+
+
+def table_of_block_means(
+    method: MeanTableWindowing,
+    meta: ImageMeta,
+    stored: np.ndarray,
+    factors: tuple[int, int],
+    padding: tuple[int, int] | None = None,
+) -> np.ndarray | None:
+    """(h, w) integer stored values of at most 16 bits -> (h // ky, w // kx) display values:
+    the block means windowed through ``method``'s table over the block sums (at most
+    ``MAX_TABLE`` entries; the means rounded to integers beyond that), or None when the
+    method has no table for them.
+
+    With ``padding`` (the stored values ``(low, high)`` the method shows as 0, from a
+    :class:`~mammokit.plugins.protocols.PaddingWindowing`), blocks of padding only are 0
+    and blocks mixing padding and tissue get the exact order's value (each pixel
+    windowed, padding 0, the rounded mean), as :func:`padded_blocks` computes.
+    """
+    ky, kx = factors
+    sums = block_sum(stored, ky, kx)
+    count = ky * kx
+    low, high = int(sums.min()), int(sums.max())
+    if high - low >= MAX_TABLE:  # a wide range in large blocks: integer means
+        half = count // 2
+        sums += half
+        sums //= count
+        low, high, count = (low + half) // count, (high + half) // count, 1
+    first = 0 if low >= 0 and high < 4 * (high - low + 1) else low
+    table = method.table_of_means(meta, np.arange(first, high + 1) / count)
+    if table is None:
+        return None
+    display: np.ndarray = table[sums if first == 0 else sums - first]
+    if padding is not None:
+        display = padded_blocks(method, meta, stored, factors, padding, display)
+    return display
+
+
+def padded_blocks(
+    method: MeanTableWindowing,
+    meta: ImageMeta,
+    stored: np.ndarray,
+    factors: tuple[int, int],
+    padding: tuple[int, int],
+    display: np.ndarray,
+) -> np.ndarray:
+    """``display`` (the block means of (h, w) ``stored`` windowed through the table) with
+    the blocks holding padding values (``padding`` = (low, high), both included) replaced:
+    0 for padding only, and for a block mixing padding and tissue the exact order's value,
+    the rounded mean of its pixels windowed one by one (padding 0)."""
+    ky, kx = factors
+    low, high = padding
+    height, width = display.shape
+    whole = stored[: height * ky, : width * kx]
+    pad = (whole == low if low == high else (whole >= low) & (whole <= high)).view(np.uint8)
+    pad_count = np.zeros((height, width), np.int32)
+    for dy in range(ky):
+        for dx in range(kx):
+            pad_count += pad[dy::ky, dx::kx]
+    count = ky * kx
+    display[pad_count == count] = 0
+    rows, cols = np.nonzero((pad_count > 0) & (pad_count < count))
+    if rows.size == 0:
+        return display
+    pixels = np.stack(
+        [whole[rows * ky + dy, cols * kx + dx] for dy in range(ky) for dx in range(kx)]
+    )  # (ky * kx, M): the pixels of each mixed block
+    values, index = np.unique(pixels, return_inverse=True)
+    table = method.table_of_means(meta, values.astype(np.float64))
+    if table is None:  # pragma: no cover - it gave a table for the means
+        raise ValueError("table_of_means gave a table for block means but not for pixels")
+    shown = table[index.reshape(pixels.shape)].astype(np.int64)
+    shown[(pixels >= low) & (pixels <= high)] = 0
+    display[rows, cols] = (shown.sum(axis=0) + count // 2) // count
+    return display
 
 
 def finish(
