@@ -172,6 +172,42 @@ def test_padded_blocks_are_the_exact_order() -> None:
 
 
 @pytest.mark.parametrize(
+    ("padding", "value"),
+    [((0, 0), 0), ((4095, 4095), 4095), ((3900, 4095), 3950), ((1000, 1200), 1100)],
+    ids=["zero", "top value", "top range", "inside the values"],
+)
+def test_padding_at_either_end_or_inside_is_found_per_block(
+    padding: tuple[int, int], value: int
+) -> None:
+    """Whichever way the blocks holding padding are found (a block's smallest or largest
+    value when the padding range is an end of the stored range, else a pixel count), the
+    blocks come out as the exact order's."""
+    rng = np.random.default_rng(1)
+    stored = rng.integers(100, 3800, (12, 18)).astype(np.uint16)
+    stored[(stored >= padding[0]) & (stored <= padding[1])] = 1500  # no padding by chance
+    stored[:6, :6] = value
+    stored[5, 7] = stored[9, 2] = stored[11, 17] = value
+    meta = ImageMeta(
+        path="x.dcm",
+        is_dicom=True,
+        bits_stored=12,
+        window_centers=(2000.0,),
+        window_widths=(1500.0,),
+        voi_lut_function="SIGMOID",
+        pixel_padding_value=padding[0],
+        pixel_padding_range_limit=None if padding[0] == padding[1] else padding[1],
+    )
+    method = VoiLut()
+    assert method.padding_range(meta) == padding
+    fast = table_of_block_means(method, meta, stored, (3, 3), padding)
+    exact = block_mean(method(DecodedImage(pixels=stored, meta=meta, decoder="test")).pixels, 3, 3)
+    assert fast is not None
+    assert (fast[:2, :2] == 0).all()
+    for y, x in [(1, 2), (3, 0), (3, 5)]:
+        assert fast[y, x] == exact[y, x] != 0
+
+
+@pytest.mark.parametrize(
     ("shape", "factors"),
     [
         ((2047, 1023), (1, 1)),

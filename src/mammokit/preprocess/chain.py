@@ -69,7 +69,7 @@ from mammokit.preprocess.geometry import (
 )
 from mammokit.preprocess.laterality import Side, breast_on_right, choose_side, mirror
 from mammokit.preprocess.resize import block_factors, block_mean, block_sum, resize, resize_placed
-from mammokit.preprocess.windowing import as_windowed
+from mammokit.preprocess.windowing import as_windowed, stored_range
 
 if TYPE_CHECKING:
     from mammokit.plugins import MammokitPluginManager
@@ -448,14 +448,9 @@ def padded_blocks(
     low, high = padding
     height, width = display.shape
     whole = stored[: height * ky, : width * kx]
-    pad = (whole == low if low == high else (whole >= low) & (whole <= high)).view(np.uint8)
-    pad_count = np.zeros((height, width), np.int32)
-    for dy in range(ky):
-        for dx in range(kx):
-            pad_count += pad[dy::ky, dx::kx]
-    count = ky * kx
-    display[pad_count == count] = 0
-    rows, cols = np.nonzero((pad_count > 0) & (pad_count < count))
+    only_padding, mixed = _padding_in_blocks(whole, factors, padding, stored_range(meta))
+    np.copyto(display, 0, where=only_padding)
+    rows, cols = np.nonzero(mixed)
     if rows.size == 0:
         return display
     pixels = np.stack(
@@ -465,10 +460,55 @@ def padded_blocks(
     table = method.table_of_means(meta, values.astype(np.float64))
     if table is None:  # pragma: no cover - it gave a table for the means
         raise ValueError("table_of_means gave a table for block means but not for pixels")
+    count = ky * kx
     shown = table[index.reshape(pixels.shape)].astype(np.int64)
     shown[(pixels >= low) & (pixels <= high)] = 0
     display[rows, cols] = (shown.sum(axis=0) + count // 2) // count
     return display
+
+
+def _padding_in_blocks(
+    whole: np.ndarray,
+    factors: tuple[int, int],
+    padding: tuple[int, int],
+    value_range: tuple[int, int],
+) -> tuple[np.ndarray, np.ndarray]:
+    """The ky x kx blocks of (H, W) stored values ``whole`` (whole blocks only) that hold
+    padding values only, and those that mix padding and tissue: two (H // ky, W // kx) bool.
+
+    Padding at the bottom or the top of the stored ``value_range`` (the usual case: 0, or
+    the largest value of MONOCHROME1) is read from each block's smallest and largest value,
+    a few strided passes over the crop; a padding range inside the values is counted pixel
+    by pixel.
+    """
+    ky, kx = factors
+    low, high = padding
+    if low <= value_range[0] or high >= value_range[1]:
+        smallest = _block_extreme(np.minimum, whole, ky, kx)
+        largest = _block_extreme(np.maximum, whole, ky, kx)
+        if low <= value_range[0]:  # padding is every value up to ``high``
+            has_padding, has_tissue = smallest <= high, largest > high
+        else:  # every value from ``low`` up
+            has_padding, has_tissue = largest >= low, smallest < low
+        return has_padding & ~has_tissue, has_padding & has_tissue
+    pad = (whole == low if low == high else (whole >= low) & (whole <= high)).view(np.uint8)
+    pad_count = np.zeros((whole.shape[0] // ky, whole.shape[1] // kx), np.int32)
+    for dy in range(ky):
+        for dx in range(kx):
+            pad_count += pad[dy::ky, dx::kx]
+    return pad_count == ky * kx, (pad_count > 0) & (pad_count < ky * kx)
+
+
+def _block_extreme(extreme: np.ufunc, whole: np.ndarray, ky: int, kx: int) -> np.ndarray:
+    """``np.minimum`` or ``np.maximum`` over each ky x kx block of (H, W) ``whole`` (H, W
+    multiples of the factors) -> (H // ky, W // kx), through strided views."""
+    rows = whole[0::ky]
+    for i in range(1, ky):
+        rows = extreme(rows, whole[i::ky])
+    blocks = rows[:, 0::kx]
+    for j in range(1, kx):
+        blocks = extreme(blocks, rows[:, j::kx])
+    return blocks
 
 
 def finish(
