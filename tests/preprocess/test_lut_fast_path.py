@@ -17,6 +17,7 @@ from pydicom.sequence import Sequence
 from skimage.metrics import structural_similarity
 
 from mammokit import DecodedImage, ImageMeta, PaddingWindowing, Pipeline
+from mammokit.preprocess import chain
 from mammokit.preprocess.chain import padded_blocks, table_of_block_means
 from mammokit.preprocess.resize import block_factors, block_mean
 from mammokit.preprocess.windowing import VoiLut
@@ -220,3 +221,22 @@ def test_block_factors_start_at_twice_the_output(
     shape: tuple[int, int], factors: tuple[int, int]
 ) -> None:
     assert block_factors(shape, (1024, 512)) == factors
+
+
+@pytest.mark.parametrize("windowing", ["voi_lut", "minmax"], ids=["block table", "exact"])
+def test_a_partial_last_block_is_not_background(windowing: str) -> None:
+    """A crop of 2k + 1 rows reduced by 2x2 blocks: its last half-block row is the crop,
+    not the zero canvas, so the output's last row is as bright as the rest (it once came
+    out 40% darker on a real GE file)."""
+    stored = np.full((259, 120), 3000, np.uint16)
+    meta = ImageMeta(
+        path="x.dcm", is_dicom=True, bits_stored=12, window_centers=(2048.0,),
+        window_widths=(4096.0,), voi_lut_function="LINEAR",
+    )  # fmt: skip
+    stages = Pipeline(size=(128, 64), window=windowing).stages
+    decoded = DecodedImage(pixels=stored, meta=meta, decoder="test")
+    display, max_value, factors, placement = chain.window_crop(stages, decoded, stored, 2.0)
+    assert factors == (2, 2) and display.shape == (130, 60)
+    pixels, _ = chain.finish(stages, display, max_value, False, factors, placement)
+    body = pixels[:, :50]  # the crop's columns (the padding is beyond them)
+    assert abs(int(body[-1].mean()) - int(body[64].mean())) <= 1

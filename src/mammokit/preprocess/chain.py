@@ -354,7 +354,7 @@ def window_crop(
     as display values, box-reduced when the padder can place a reduced crop.
 
     Returns:
-        ``(display (h // ky, w // kx), max_value, (ky, kx), placement)``: the factors are
+        ``(display (ceil(h / ky), ceil(w / kx)), max_value, (ky, kx), placement)``: the factors are
         :func:`~mammokit.preprocess.resize.block_factors` of the padded frame when the
         padder is a :class:`~mammokit.plugins.protocols.PlacingPadder` (``placement`` is then its
         answer for this crop), else ``(1, 1)`` and None.
@@ -390,10 +390,20 @@ def window_crop(
         display = table_of_block_means(method, meta, stored, (ky, kx), padding)
         if display is not None:
             max_value = 255 if display.dtype == np.uint8 else 65535
-            return display, max_value, (ky, kx), placement
+            return _partial_blocks(display, stored.shape, ky, kx), max_value, (ky, kx), placement
     windowed = window(stages, attrs.evolve(decoded, pixels=stored, meta=meta))
-    display = windowed.pixels if ky == kx == 1 else block_mean(windowed.pixels, ky, kx)
+    if ky == kx == 1:
+        return windowed.pixels, windowed.max_value, (1, 1), placement
+    display = _partial_blocks(block_mean(windowed.pixels, ky, kx), stored.shape, ky, kx)
     return display, windowed.max_value, (ky, kx), placement
+
+
+def _partial_blocks(display: np.ndarray, shape: tuple[int, ...], ky: int, kx: int) -> np.ndarray:
+    """(h // ky, w // kx) means of the whole blocks of an (h, w) crop -> (ceil(h / ky),
+    ceil(w / kx)): the last, partial block row and column (when the crop has one) repeat
+    the last whole one, so the crop's edge is not left as background on the canvas."""
+    extra = (int(shape[0] % ky > 0), int(shape[1] % kx > 0))
+    return np.pad(display, ((0, extra[0]), (0, extra[1])), mode="edge") if any(extra) else display
 
 
 def table_of_block_means(

@@ -204,7 +204,8 @@ def resize_placed(
     goes into a zero canvas at 1/ky, 1/kx, and the filter reads exactly the frame's area
     of it (a fractional box), so the crop keeps its place to a fraction of a pixel. The
     canvas has one more row and column on every side, copied from its edge (Pillow clips
-    its kernel at the image edge; the copy does nearly the same at the frame's edge).
+    its kernel at the image edge; the copy does nearly the same at a frame edge that falls
+    inside a block; a frame edge on a block edge is the canvas's edge).
     """
     ky, kx = factors
     (rows, cols), (y, x) = frame, offset
@@ -215,7 +216,15 @@ def resize_placed(
     canvas[0], canvas[-1] = canvas[1], canvas[-2]
     canvas[:, 0], canvas[:, -1] = canvas[:, 1], canvas[:, -2]
     y0, x0 = top - y / ky, left - x / kx
-    box = (x0, y0, x0 + cols / kx, y0 + rows / ky)
+    y1, x1 = y0 + rows / ky, x0 + cols / kx
+    # Where the frame's edge falls on a canvas pixel's edge (the usual case: a whole number
+    # of blocks), the canvas ends there, so Pillow clips its kernel at the frame's edge, as
+    # the exact order does; the copied row or column is only for a fractional edge.
+    r0, c0 = (int(y0) if y0.is_integer() else 0), (int(x0) if x0.is_integer() else 0)
+    r1 = int(y1) if y1.is_integer() else canvas.shape[0]
+    c1 = int(x1) if x1.is_integer() else canvas.shape[1]
+    canvas = canvas[r0:r1, c0:c1]
+    box = (x0 - c0, y0 - r0, x1 - c0, y1 - r0)
     height, width = size
     image = Image.fromarray(canvas, mode="F").resize((width, height), RESAMPLE[resample], box=box)
     return to_dtype(np.asarray(image), max_value, dtype)
