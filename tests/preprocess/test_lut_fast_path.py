@@ -138,20 +138,26 @@ def test_sequence_item_is_chosen_and_interpolated_between_entries(tmp_path: Path
     assert int(second[0]) == round(int(meta.voi_lut_sequence[1][1][0]) / 4095 * 65535)
 
 
-def test_padded_blocks_are_the_exact_order() -> None:
-    rng = np.random.default_rng(0)
-    stored = rng.integers(100, 4000, (12, 18)).astype(np.uint16)
-    stored[:6, :6] = 0  # whole blocks of padding
-    stored[5, 7] = stored[9, 2] = 0  # blocks mixing padding and tissue
-    meta = ImageMeta(
+def _sigmoid_meta(padding: tuple[int, int]) -> ImageMeta:
+    """A 12-bit SIGMOID header with the Pixel Padding Value (and range limit) ``padding``."""
+    return ImageMeta(
         path="x.dcm",
         is_dicom=True,
         bits_stored=12,
         window_centers=(2000.0,),
         window_widths=(1500.0,),
         voi_lut_function="SIGMOID",
-        pixel_padding_value=0,
+        pixel_padding_value=padding[0],
+        pixel_padding_range_limit=None if padding[0] == padding[1] else padding[1],
     )
+
+
+def test_padded_blocks_are_the_exact_order() -> None:
+    rng = np.random.default_rng(0)
+    stored = rng.integers(100, 4000, (12, 18)).astype(np.uint16)
+    stored[:6, :6] = 0  # whole blocks of padding
+    stored[5, 7] = stored[9, 2] = 0  # blocks mixing padding and tissue
+    meta = _sigmoid_meta((0, 0))
     method = VoiLut()
     assert isinstance(method, PaddingWindowing)
     assert method.padding_range(meta) == (0, 0)
@@ -188,16 +194,7 @@ def test_padding_at_either_end_or_inside_is_found_per_block(
     stored[(stored >= padding[0]) & (stored <= padding[1])] = 1500  # no padding by chance
     stored[:6, :6] = value
     stored[5, 7] = stored[9, 2] = stored[11, 17] = value
-    meta = ImageMeta(
-        path="x.dcm",
-        is_dicom=True,
-        bits_stored=12,
-        window_centers=(2000.0,),
-        window_widths=(1500.0,),
-        voi_lut_function="SIGMOID",
-        pixel_padding_value=padding[0],
-        pixel_padding_range_limit=None if padding[0] == padding[1] else padding[1],
-    )
+    meta = _sigmoid_meta(padding)
     method = VoiLut()
     assert method.padding_range(meta) == padding
     fast = table_of_block_means(method, meta, stored, (3, 3), padding)
