@@ -194,7 +194,8 @@ def test_windowing_only_the_crop_matches_the_exact_order(tmp_path: Path, window:
     ph = make_phantom((640, 512), view="MLO", seed=3, traits=Traits(labels=True))
     encoding = Encoding(photometric="MONOCHROME1", voi_function="SIGMOID", window=window)
     path = dicom(tmp_path / "1.dcm", ph, encoding)
-    pipe = Pipeline(size=(256, 128))
+    size = (384, 192)  # less than twice smaller than the crop: no block reduction
+    pipe = Pipeline(size=size)
     out = pipe.preprocess(path)
     # The exact order: window the whole image, then crop the same box, pad, resize.
     whole = pipe.window(pipe.decode(path)).pixels
@@ -202,7 +203,7 @@ def test_windowing_only_the_crop_matches_the_exact_order(tmp_path: Path, window:
     crop = whole[box.y0 : box.y1, box.x0 : box.x1]
     crop = mirror(crop) if out.flipped else crop
     padded = pipe.stages.pad(crop, pipe.config.target_aspect, 0)
-    exact = resize(padded, (256, 128), max_value=65535)
+    exact = resize(padded, size, max_value=65535)
     assert structural_similarity(out.pixels, exact, data_range=255) >= 0.99
     if window:  # a window from the header is pointwise: the same pixels
         assert np.abs(out.pixels.astype(int) - exact).max() <= 1

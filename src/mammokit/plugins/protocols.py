@@ -10,7 +10,8 @@ against.
 Besides the hook contracts, a component may declare a *capability*: a further Protocol
 that the image chain (:mod:`mammokit.preprocess.chain`) tests with ``isinstance`` and then
 uses, for a faster or different order of the stages: :class:`ValuesRoiExtractor`,
-:class:`CropWindowing`, :class:`MeanTableWindowing`, :class:`PlacingPadder`. The built-ins
+:class:`CropWindowing`, :class:`MeanTableWindowing`, :class:`PaddingWindowing`,
+:class:`PlacingPadder`. The built-ins
 declare them exactly as a plugin would; a component that declares none gets the exact order.
 
 These are contracts only; this module imports no image or training library.
@@ -40,6 +41,7 @@ __all__ = [
     "MeanTableWindowing",
     "Metric",
     "Padder",
+    "PaddingWindowing",
     "PlacingPadder",
     "PretrainingMethod",
     "RoiExtractor",
@@ -152,6 +154,21 @@ class MeanTableWindowing(Protocol):
     def table_of_means(self, meta: ImageMeta, means: np.ndarray, /) -> np.ndarray | None:
         """``(N,) float`` mean stored values -> ``(N,)`` uint8 (max 255) or uint16 (max
         65535) display values, or None when it cannot (the chain windows the pixels)."""
+        ...
+
+
+@runtime_checkable
+class PaddingWindowing(Protocol):
+    """A :class:`MeanTableWindowing` method that names the stored values it shows as 0
+    (Pixel Padding Value: background).
+
+    Then its ``table_of_means`` windows the means of blocks without padding (it need not
+    return None for a file with padding), and the chain sets blocks of padding only to 0 and
+    windows the blocks that mix padding and tissue pixel by pixel, in the exact order.
+    """
+
+    def padding_range(self, meta: ImageMeta, /) -> tuple[int, int] | None:
+        """The stored values ``(low, high)``, both included, shown as 0; None when none is."""
         ...
 
 

@@ -91,14 +91,25 @@ def reduction_factors(shape: tuple[int, int], size: tuple[int, int]) -> tuple[in
 BLOCK_REDUCING_GAP = 1.5
 
 
+#: The smallest reduction that is box-reduced at all (2x2 blocks) by :func:`block_factors`.
+MIN_BLOCK_REDUCTION = 2.0
+
+
+def _block_factor(reduction: float) -> int:
+    if reduction < MIN_BLOCK_REDUCTION:
+        return 1
+    return max(2, int(reduction / BLOCK_REDUCING_GAP))
+
+
 def block_factors(shape: tuple[int, int], size: tuple[int, int]) -> tuple[int, int]:
     """The integer block factors ``(ky, kx)`` for bringing ``shape`` towards ``size`` before
-    the filter: ``floor(reduction / BLOCK_REDUCING_GAP)`` a side (at least 1), as Pillow's
+    the filter, a side: ``floor(reduction / BLOCK_REDUCING_GAP)``, as Pillow's
     ``reducing_gap``, so that Lanczos still does a 1.5x - 3x reduction (SSIM >= 0.999
-    against the exact filter on the benchmark's phantoms)."""
-    ky = max(1, int(shape[0] / size[0] / BLOCK_REDUCING_GAP))
-    kx = max(1, int(shape[1] / size[1] / BLOCK_REDUCING_GAP))
-    return ky, kx
+    against the exact filter on the benchmark's phantoms); but 2 from a reduction of
+    ``MIN_BLOCK_REDUCTION`` (2x) on, where Lanczos is then left 1x - 1.5x (a 2294 - 3062 row
+    crop to 1024 rows: the filter at full resolution was most of the time after decoding),
+    and 1 below it."""
+    return _block_factor(shape[0] / size[0]), _block_factor(shape[1] / size[1])
 
 
 def block_sum(pixels: np.ndarray, ky: int, kx: int) -> np.ndarray:
@@ -193,7 +204,8 @@ def resize_placed(
     goes into a zero canvas at 1/ky, 1/kx, and the filter reads exactly the frame's area
     of it (a fractional box), so the crop keeps its place to a fraction of a pixel. The
     canvas has one more row and column on every side, copied from its edge (Pillow clips
-    its kernel at the image edge; the copy does nearly the same at the frame's edge).
+    its kernel at the image edge; the copy does nearly the same at a frame edge that falls
+    inside a block; a frame edge on a block edge is the canvas's edge).
     """
     ky, kx = factors
     (rows, cols), (y, x) = frame, offset
@@ -204,7 +216,15 @@ def resize_placed(
     canvas[0], canvas[-1] = canvas[1], canvas[-2]
     canvas[:, 0], canvas[:, -1] = canvas[:, 1], canvas[:, -2]
     y0, x0 = top - y / ky, left - x / kx
-    box = (x0, y0, x0 + cols / kx, y0 + rows / ky)
+    y1, x1 = y0 + rows / ky, x0 + cols / kx
+    # Where the frame's edge falls on a canvas pixel's edge (the usual case: a whole number
+    # of blocks), the canvas ends there, so Pillow clips its kernel at the frame's edge, as
+    # the exact order does; the copied row or column is only for a fractional edge.
+    r0, c0 = (int(y0) if y0.is_integer() else 0), (int(x0) if x0.is_integer() else 0)
+    r1 = int(y1) if y1.is_integer() else canvas.shape[0]
+    c1 = int(x1) if x1.is_integer() else canvas.shape[1]
+    canvas = canvas[r0:r1, c0:c1]
+    box = (x0 - c0, y0 - r0, x1 - c0, y1 - r0)
     height, width = size
     image = Image.fromarray(canvas, mode="F").resize((width, height), RESAMPLE[resample], box=box)
     return to_dtype(np.asarray(image), max_value, dtype)

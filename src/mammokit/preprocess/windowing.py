@@ -205,7 +205,12 @@ def _window(
 
 
 def _sequence_lut(path: str, meta: ImageMeta, index: int, values: np.ndarray) -> np.ndarray:
-    """The VOI LUT Sequence item ``index`` on modality values -> (N,) float in [0, 1]."""
+    """The VOI LUT Sequence item ``index`` on modality values -> (N,) float in [0, 1].
+
+    An integer value takes its entry (the first or last beyond the table, PS3.3
+    C.11.2.1.1); a value between two integers (a block mean) is interpolated linearly
+    between their entries, which is the table's own value at whole numbers.
+    """
     if index >= len(meta.voi_lut_sequence):
         raise DicomDecodeError(
             path,
@@ -213,8 +218,12 @@ def _sequence_lut(path: str, meta: ImageMeta, index: int, values: np.ndarray) ->
             f"{len(meta.voi_lut_sequence)} item(s)",
         )
     (entries, first, bits), data = meta.voi_lut_sequence[index]
-    position = np.clip(np.trunc(values - first), 0, entries - 1).astype(np.int64)
-    return cast("np.ndarray", data[position] / float((1 << bits) - 1))
+    offsets = values - first
+    if np.array_equal(offsets, np.trunc(offsets)):
+        position = np.clip(offsets, 0, entries - 1).astype(np.int64)
+        return cast("np.ndarray", data[position] / float((1 << bits) - 1))
+    entry = np.interp(offsets, np.arange(entries, dtype=np.float64), data.astype(np.float64))
+    return cast("np.ndarray", entry / float((1 << bits) - 1))
 
 
 def _weighted_percentiles(
@@ -286,8 +295,9 @@ class VoiLut:
         padding: set Pixel Padding Value pixels to 0 (background).
 
     Call: (H, W) integer stored values -> WindowedImage (H, W) uint16/uint8. It declares
-    the capabilities :class:`~mammokit.plugins.protocols.CropWindowing` (:meth:`whole_image_meta`)
-    and :class:`~mammokit.plugins.protocols.MeanTableWindowing` (:meth:`table_of_means`).
+    the capabilities :class:`~mammokit.plugins.protocols.CropWindowing` (:meth:`whole_image_meta`),
+    :class:`~mammokit.plugins.protocols.MeanTableWindowing` (:meth:`table_of_means`) and
+    :class:`~mammokit.plugins.protocols.PaddingWindowing` (:meth:`padding_range`).
     """
 
     window_index: int = attrs.field(default=0, validator=_non_negative)
@@ -347,15 +357,14 @@ class VoiLut:
 
         A :class:`~mammokit.plugins.protocols.MeanTableWindowing`: what the chain uses to window a
         box-reduced crop instead of the full-resolution crop: the same steps as
-        :meth:`__call__` (rescale, window, MONOCHROME1 inversion) on the means. None (window
-        the pixels instead) when the file has a Modality LUT (defined on integers only),
-        when the Pixel Padding Value applies (a block mixing padding and tissue has no
-        single display value), or when the window must come from the pixels (no window in
-        the header and the ``minmax`` or ``percentile`` default).
+        :meth:`__call__` (rescale, the window or VOI LUT Sequence item, SIGMOID included,
+        MONOCHROME1 or INVERSE inversion) on the means, padding aside: the chain shows the
+        blocks holding Pixel Padding Value itself (:meth:`padding_range`). None (window the
+        pixels instead) when the file has a Modality LUT (defined on integers only) or when
+        the window must come from the pixels (no window in the header and the ``minmax``
+        or ``percentile`` default).
         """
         if not meta.is_dicom or meta.modality_lut is not None:
-            return None
-        if self.padding and meta.pixel_padding_value is not None:
             return None
         with np.errstate(over="ignore", invalid="ignore"):
             modality = modality_values(meta, means)
@@ -363,6 +372,17 @@ class VoiLut:
             return None  # __call__ on the pixels reports it
         norm = self._header_window(meta, modality)
         return None if norm is None else _table(meta, norm, None, self.dtype)
+
+    def padding_range(self, meta: ImageMeta) -> tuple[int, int] | None:
+        """The stored values ``(low, high)`` that :meth:`__call__` sets to 0: the Pixel
+        Padding Value (to the Pixel Padding Range Limit), or None (no padding, or
+        ``padding`` off). A :class:`~mammokit.plugins.protocols.PaddingWindowing`."""
+        value, limit = meta.pixel_padding_value, meta.pixel_padding_range_limit
+        if not self.padding or not meta.is_dicom or value is None:
+            return None
+        if limit is None:
+            return value, value
+        return min(value, limit), max(value, limit)
 
     def whole_image_meta(self, decoded: DecodedImage) -> ImageMeta:
         """The header, with the default window of the *whole* image filled in when the file
