@@ -24,7 +24,8 @@ as ``mammokit train --config ROW.toml``, plus a handler that copies each epoch's
 - ``atto_fcmae``: Atto fine-tuned from ``mammokit pretrain`` (FCMAE) on the pooled
   training-split images of every task (never a held-out image), or ``--pretrain-run``;
 - ``atto_mask``: Atto with the lesion-mask auxiliary target (``--mask-weight``; the mask
-  files in the table's ``--mask-column``); ``atto_fcmae_mask``: both.
+  files in the table's ``--mask-column``); ``atto_fcmae_mask``: both; ``simple_cnn_mask``:
+  ``simple_cnn`` with the mask target.
 
 A row whose feature this mammokit lacks stops with a message naming the missing command or
 option. The held-out split is used once per configuration: the model a run keeps is chosen
@@ -68,10 +69,19 @@ TASK_DATA = {
     "cbis-density": ("cbis", "dense"),
     "cesm-density": ("cesm", "dense"),
 }
-MODELS = ("hist", "simple_cnn", "atto", "atto_fcmae", "atto_mask", "atto_fcmae_mask")
+MODELS = (
+    "hist",
+    "simple_cnn",
+    "simple_cnn_mask",
+    "atto",
+    "atto_fcmae",
+    "atto_mask",
+    "atto_fcmae_mask",
+)
 #: model row -> its [train] settings
 ROW_TRAIN = {
     "simple_cnn": {"backbone": "simple_cnn"},
+    "simple_cnn_mask": {"backbone": "simple_cnn"},
     "atto": {"backbone": "convnextv2_atto"},
     "atto_fcmae": {"backbone": "convnextv2_atto"},
     "atto_mask": {"backbone": "convnextv2_atto"},
