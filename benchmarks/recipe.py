@@ -24,15 +24,24 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import attrs
+import numpy as np
 import pandas as pd
-from quality import DATA, TASK_DATA, TASKS, dataset_split, preprocess, train_settings, trained_run
+from quality import (
+    DATA,
+    TASK_DATA,
+    TASKS,
+    breast_auc,
+    dataset_split,
+    preprocess,
+    train_settings,
+    trained_run,
+)
 
-#: Every AugmentConfig fraction and the rotation at 0.
-AUGMENT_OFF = dict.fromkeys(
-    ("hflip", "vflip", "rotate_degrees", "scale", "translate", "brightness", "contrast",
-     "gamma", "cutout"),
-    0.0,
-)  # fmt: skip
+from mammokit.train.config import AugmentConfig
+
+#: No augmentation: ``AugmentConfig.off()``, every probability and range at 0.
+AUGMENT_OFF = attrs.asdict(AugmentConfig.off())
 #: Twice the defaults' rotation, zoom and contrast, more shift, and a cutout (15% of H and W)
 #: on a quarter of the images.
 AUGMENT_STRONG = {"rotate_degrees": 10.0, "scale": 0.1, "translate": 0.05, "contrast": 0.2,
@@ -87,6 +96,40 @@ def validation_row(run: Path, smoothing: int) -> dict[str, str]:
     }
 
 
+def validation_breasts(run: Path, label: str) -> pd.DataFrame:
+    """The run's validation breasts (``oof.csv``: the kept model's scores) by
+    ``prediction_id``: ``patient_id``, ``label``, ``score`` (the mean of its images')."""
+    oof = pd.read_csv(run / "oof.csv", dtype={"patient_id": str, "prediction_id": str})
+    return oof.groupby("prediction_id").agg(
+        patient_id=("patient_id", "first"), label=(label, "max"), score=("score", "mean")
+    )
+
+
+def paired_difference(run: Path, base: Path, label: str, n_boot: int = 2000, seed: int = 0) -> str:
+    """``run``'s validation breast AUC minus ``base``'s (same fold, each run's kept model)
+    with a 95% interval over ``n_boot`` paired resamples of the validation patients."""
+    both = validation_breasts(run, label).join(
+        validation_breasts(base, label)["score"].rename("base")
+    )
+    groups = [g.index.to_numpy() for _, g in both.groupby("patient_id")]
+    rng = np.random.default_rng(seed)
+
+    def difference(rows: pd.DataFrame) -> float:
+        labels = rows["label"].to_numpy()
+        return breast_auc(labels, rows["score"].to_numpy()) - breast_auc(
+            labels, rows["base"].to_numpy()
+        )
+
+    values = []
+    for _ in range(n_boot):
+        pick = rng.integers(0, len(groups), len(groups))
+        value = difference(both.loc[np.concatenate([groups[i] for i in pick])])
+        if not np.isnan(value):
+            values.append(value)
+    low, high = np.percentile(values, [2.5, 97.5]) if values else (np.nan, np.nan)
+    return f"{difference(both):+.3f} [{low:+.3f}, {high:+.3f}]"
+
+
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__.splitlines()[0], formatter_class=argparse.RawDescriptionHelpFormatter
@@ -123,23 +166,33 @@ def main(argv: Sequence[str] | None = None) -> None:
         dataset_split(dataset, folder, args)
         train_prep = preprocess(folder, "train", args.size)
     smoothing = default_smoothing()
-    started, rows = time.perf_counter(), []
+    started, rows, runs = time.perf_counter(), [], {}
     for spec in args.configs:
         print(f"{args.task}: {spec} ...", file=sys.stderr, flush=True)
         settings = {**train_settings("atto", label, args, None), **overrides(spec)}
-        run = trained_run(args.task, "atto", settings, train_prep, args, score=None)
+        run = runs[spec] = trained_run(args.task, "atto", settings, train_prep, args, score=None)
         changed = json.dumps(overrides(spec)) if spec != "baseline" else "the defaults"
         rows.append({"configuration": spec, "[train] overrides": changed,
                      **validation_row(run, smoothing)})  # fmt: skip
         print(rows[-1], file=sys.stderr, flush=True)
-    columns = list(rows[0])
+    against = "kept model - baseline, val AUC [95% CI]"
+    for row in rows if "baseline" in runs else []:
+        spec = row["configuration"]
+        row[against] = (
+            paired_difference(runs[spec], runs["baseline"], label) if spec != "baseline" else ""
+        )
+    fold = validation_breasts(next(iter(runs.values())), label)
+    columns = list(dict.fromkeys(c for row in rows for c in row))
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    lines += ["| " + " | ".join(row[c] for c in columns) + " |" for row in rows]
+    lines += ["| " + " | ".join(row.get(c, "") for c in columns) + " |" for row in rows]
     command = "python benchmarks/recipe.py " + " ".join(sys.argv[1:] if argv is None else argv)
     note = (
         f"\n`{command}` ({time.perf_counter() - started:.0f} s). ConvNeXtV2 Atto, {args.task}, "
-        f"validation fold only (fold 0 of 5 of the training split, seed {args.seed}); breast "
-        f"ROC AUC. kept epoch: the one monitor_smoothing = {smoothing} keeps.\n"
+        f"validation fold only (fold 0 of 5 of the training split, seed {args.seed}: "
+        f"{len(fold)} breasts, {int(fold['label'].sum())} positive); breast ROC AUC. kept "
+        f"epoch: the one monitor_smoothing = {smoothing} keeps. {against}: each run's "
+        "model.keras (the epoch of the best raw value) against the baseline's, on the same "
+        "breasts, with a 95% interval from 2000 paired resamples of the validation patients.\n"
     )
     text = "\n".join(lines) + "\n" + note
     print(text)
