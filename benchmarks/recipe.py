@@ -51,6 +51,7 @@ CONFIGS: dict[str, dict[str, Any]] = {
     "baseline": {},
     "lr-1e-3": {"learning_rate": 1e-3},
     "lr-2e-4": {"learning_rate": 2e-4},
+    "lr-1e-4": {"learning_rate": 1e-4},
     "augment-off": {"augment": AUGMENT_OFF},
     "augment-strong": {"augment": AUGMENT_STRONG},
     "input-imagenet": {"input_mode": "imagenet"},
@@ -111,23 +112,31 @@ def paired_difference(run: Path, base: Path, label: str, n_boot: int = 2000, see
     both = validation_breasts(run, label).join(
         validation_breasts(base, label)["score"].rename("base")
     )
-    groups = [g.index.to_numpy() for _, g in both.groupby("patient_id")]
+    labels, scores, bases = (both[c].to_numpy(dtype=np.float64) for c in ("label", "score", "base"))
+    groups = [
+        np.flatnonzero(both["patient_id"].to_numpy() == p) for p in both["patient_id"].unique()
+    ]
+
+    def difference(rows: np.ndarray) -> float:
+        return breast_auc(labels[rows], scores[rows]) - breast_auc(labels[rows], bases[rows])
+
     rng = np.random.default_rng(seed)
-
-    def difference(rows: pd.DataFrame) -> float:
-        labels = rows["label"].to_numpy()
-        return breast_auc(labels, rows["score"].to_numpy()) - breast_auc(
-            labels, rows["base"].to_numpy()
-        )
-
     values = []
     for _ in range(n_boot):
         pick = rng.integers(0, len(groups), len(groups))
-        value = difference(both.loc[np.concatenate([groups[i] for i in pick])])
+        value = difference(np.concatenate([groups[i] for i in pick]))
         if not np.isnan(value):
             values.append(value)
     low, high = np.percentile(values, [2.5, 97.5]) if values else (np.nan, np.nan)
-    return f"{difference(both):+.3f} [{low:+.3f}, {high:+.3f}]"
+    return f"{difference(np.arange(len(both))):+.3f} [{low:+.3f}, {high:+.3f}]"
+
+
+def describe(spec: str) -> str:
+    """``spec``'s overrides as JSON, ``AugmentConfig.off()`` by that name."""
+    if spec == "baseline":
+        return "the defaults"
+    text = json.dumps(overrides(spec))
+    return text.replace(json.dumps(AUGMENT_OFF), "AugmentConfig.off()")
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -171,8 +180,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(f"{args.task}: {spec} ...", file=sys.stderr, flush=True)
         settings = {**train_settings("atto", label, args, None), **overrides(spec)}
         run = runs[spec] = trained_run(args.task, "atto", settings, train_prep, args, score=None)
-        changed = json.dumps(overrides(spec)) if spec != "baseline" else "the defaults"
-        rows.append({"configuration": spec, "[train] overrides": changed,
+        rows.append({"configuration": spec, "[train] overrides": describe(spec),
                      **validation_row(run, smoothing)})  # fmt: skip
         print(rows[-1], file=sys.stderr, flush=True)
     against = "kept model - baseline, val AUC [95% CI]"
