@@ -453,7 +453,27 @@ def trained_run(
         config.parent.mkdir(parents=True, exist_ok=True)
         write_toml(config, settings)
         run_training(config, train_prep, run, score)
+    check_defaults(run, settings)
     return run
+
+
+def check_defaults(run: Path, settings: dict[str, Any]) -> None:
+    """Stop when ``run`` (found by its settings) was trained with other values of the
+    settings it left to the defaults, i.e. mammokit's defaults changed since."""
+    from mammokit.core.config import load_toml
+    from mammokit.train.config import load_train_config
+
+    now = load_train_config(None, settings).to_dict()
+    then = load_toml(run / "config.toml")["train"]
+    changed = sorted(
+        k for k in now.keys() & then.keys() if json.dumps(now[k]) != json.dumps(then[k])
+    )
+    if changed:
+        raise SystemExit(
+            f"{run}: trained with other defaults ({', '.join(f'{k} = {then[k]}' for k in changed)}"
+            f"; now {', '.join(str(now[k]) for k in changed)}): use a new --workdir, or name "
+            "those settings"
+        )
 
 
 # --- one row ----------------------------------------------------------------------------
