@@ -446,6 +446,46 @@ def heldout_scores(run: Path, folder: Path, args: argparse.Namespace) -> pd.Seri
     return images.set_index("image_id")["score"]
 
 
+def trained_run(
+    task: str, model: str, settings: dict[str, Any], train_prep: Path,
+    args: argparse.Namespace, score: Path | None,
+) -> Path:  # fmt: skip
+    """The run folder of ``settings`` under ``args.workdir/runs``, trained on ``train_prep``
+    unless a finished run with the same settings is there already (with ``score``, each
+    epoch's scores of those held-out images are kept too, never used to choose)."""
+    digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:8]
+    tag = f"{task}-{model}-{args.size}-n{args.limit or 'all'}-{digest}"  # same settings: reused
+    run = args.workdir / "runs" / tag
+    done = ["model.keras", "epochs.csv", *(["epoch_scores.csv"] if score is not None else [])]
+    if not all((run / name).exists() for name in done):
+        shutil.rmtree(run, ignore_errors=True)
+        config = args.workdir / "runs" / f"{tag}.toml"
+        config.parent.mkdir(parents=True, exist_ok=True)
+        write_toml(config, settings)
+        run_training(config, train_prep, run, score)
+    check_defaults(run, settings)
+    return run
+
+
+def check_defaults(run: Path, settings: dict[str, Any]) -> None:
+    """Stop when ``run`` (found by its settings) was trained with other values of the
+    settings it left to the defaults, i.e. mammokit's defaults changed since."""
+    from mammokit.core.config import load_toml
+    from mammokit.train.config import load_train_config
+
+    now = load_train_config(None, settings).to_dict()
+    then = load_toml(run / "config.toml")["train"]
+    changed = sorted(
+        k for k in now.keys() & then.keys() if json.dumps(now[k]) != json.dumps(then[k])
+    )
+    if changed:
+        raise SystemExit(
+            f"{run}: trained with other defaults ({', '.join(f'{k} = {then[k]}' for k in changed)}"
+            f"; now {', '.join(str(now[k]) for k in changed)}): use a new --workdir, or name "
+            "those settings"
+        )
+
+
 # --- one row ----------------------------------------------------------------------------
 
 
@@ -494,16 +534,8 @@ def network_row(
     """Train, predict and score one network row of ``task``."""
     _, label = TASK_DATA[task]
     settings = train_settings(model, label, args, pretrain() if "fcmae" in model else None)
-    digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:8]
-    tag = f"{task}-{model}-{args.size}-n{args.limit or 'all'}-{digest}"  # same settings: reused
-    run = args.workdir / "runs" / tag
-    done = ["model.keras", "epochs.csv", *(["epoch_scores.csv"] if args.compare_smoothing else [])]
-    if not all((run / name).exists() for name in done):
-        shutil.rmtree(run, ignore_errors=True)
-        config = args.workdir / "runs" / f"{tag}.toml"
-        config.parent.mkdir(parents=True, exist_ok=True)
-        write_toml(config, settings)
-        run_training(config, preps["train"], run, preps["test"] if args.compare_smoothing else None)
+    score = preps["test"] if args.compare_smoothing else None
+    run = trained_run(task, model, settings, preps["train"], args, score)
     summary = json.loads((run / "summary.json").read_text())
     breasts = per_breast(test, label, heldout_scores(run, folder, args))
     seconds = pd.read_csv(run / "epochs.csv")["seconds"]

@@ -179,7 +179,8 @@ class TrainConfig:
             threshold are refused.
         metric_options: metric name -> options for its factory (e.g. ``{"pf1": {"beta":
             2}}``).
-        learning_rate: peak learning rate after warmup.
+        learning_rate: peak learning rate after warmup (2e-4: chosen on real validation
+            folds, docs/decisions.md).
         weight_decay: decoupled weight decay in tensorflow-addons' convention, i.e. the
             fraction of each weight removed per step at the peak learning rate. Keras's
             AdamW multiplies its decay by the learning rate, so it is given
@@ -247,7 +248,7 @@ class TrainConfig:
     metric_options: dict[str, dict[str, Any]] = attrs.field(
         factory=dict, converter=_options_by_name
     )
-    learning_rate: float = attrs.field(default=5e-4, converter=float)
+    learning_rate: float = attrs.field(default=2e-4, converter=float)
     weight_decay: float = attrs.field(default=2.5e-5, converter=float, validator=_non_negative)
     warmup_epochs: float = attrs.field(default=1.0, converter=float, validator=_non_negative)
     min_lr_ratio: float = attrs.field(default=0.01, converter=float, validator=_fraction)
