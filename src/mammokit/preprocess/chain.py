@@ -501,11 +501,7 @@ def _padding_in_blocks(
         else:  # every value from ``low`` up
             has_padding, has_tissue = largest >= low, smallest < low
         return has_padding & ~has_tissue, has_padding & has_tissue
-    pad = (whole == low if low == high else (whole >= low) & (whole <= high)).view(np.uint8)
-    pad_count = np.zeros((whole.shape[0] // ky, whole.shape[1] // kx), np.int32)
-    for dy in range(ky):
-        for dx in range(kx):
-            pad_count += pad[dy::ky, dx::kx]
+    pad_count = block_sum((whole >= low) & (whole <= high), ky, kx)
     return pad_count == ky * kx, (pad_count > 0) & (pad_count < ky * kx)
 
 
