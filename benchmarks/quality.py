@@ -237,26 +237,37 @@ def breast_auc(labels: np.ndarray, scores: np.ndarray) -> float:
     return float(roc_auc_score(labels, scores)) if len(set(labels)) == 2 else math.nan
 
 
-def bootstrap_auc(breasts: pd.DataFrame, n_boot: int, seed: int) -> tuple[float, float, float]:
-    """AUC of ``breasts`` (``patient_id``, ``label``, ``score``) and its 95% percentile
-    interval over ``n_boot`` resamples of the patients (resamples with one class skipped)."""
-    groups = [g for _, g in breasts.groupby("patient_id")]
-    labels = [g["label"].to_numpy() for g in groups]
-    scores = [g["score"].to_numpy(dtype=np.float64) for g in groups]
+def bootstrap_interval(
+    patients: np.ndarray, statistic: Callable[[np.ndarray], float], n_boot: int, seed: int
+) -> tuple[float, float, float]:
+    """``statistic`` of the rows (it takes their indices) and its 95% percentile interval
+    over ``n_boot`` resamples of the ``patients`` (one id per row, drawn in sorted order;
+    resamples where the statistic is NaN, e.g. one class only, are skipped)."""
+    groups = [np.flatnonzero(patients == p) for p in np.unique(patients)]
     rng = np.random.default_rng(seed)
     values = []
     for _ in range(n_boot):
         pick = rng.integers(0, len(groups), len(groups))
-        value = breast_auc(
-            np.concatenate([labels[i] for i in pick]), np.concatenate([scores[i] for i in pick])
-        )
+        value = statistic(np.concatenate([groups[i] for i in pick]))
         if not math.isnan(value):
             values.append(value)
-    point = breast_auc(breasts["label"].to_numpy(), breasts["score"].to_numpy(dtype=np.float64))
+    point = statistic(np.arange(len(patients)))
     if not values:
         return point, math.nan, math.nan
     low, high = np.percentile(values, [2.5, 97.5])
     return point, float(low), float(high)
+
+
+def bootstrap_auc(breasts: pd.DataFrame, n_boot: int, seed: int) -> tuple[float, float, float]:
+    """AUC of ``breasts`` (``patient_id``, ``label``, ``score``) and its 95% percentile
+    interval over ``n_boot`` resamples of the patients (resamples with one class skipped)."""
+    labels, scores = breasts["label"].to_numpy(), breasts["score"].to_numpy(dtype=np.float64)
+    return bootstrap_interval(
+        breasts["patient_id"].to_numpy(),
+        lambda rows: breast_auc(labels[rows], scores[rows]),
+        n_boot,
+        seed,
+    )
 
 
 def per_breast(test: pd.DataFrame, label: str, image_scores: pd.Series) -> pd.DataFrame:

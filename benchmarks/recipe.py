@@ -31,6 +31,7 @@ from quality import (
     DATA,
     TASK_DATA,
     TASKS,
+    bootstrap_interval,
     breast_auc,
     dataset_split,
     preprocess,
@@ -114,22 +115,12 @@ def paired_difference(run: Path, base: Path, label: str, n_boot: int = 2000, see
         validation_breasts(base, label)["score"].rename("base")
     )
     labels, scores, bases = (both[c].to_numpy(dtype=np.float64) for c in ("label", "score", "base"))
-    groups = [
-        np.flatnonzero(both["patient_id"].to_numpy() == p) for p in both["patient_id"].unique()
-    ]
 
     def difference(rows: np.ndarray) -> float:
         return breast_auc(labels[rows], scores[rows]) - breast_auc(labels[rows], bases[rows])
 
-    rng = np.random.default_rng(seed)
-    values = []
-    for _ in range(n_boot):
-        pick = rng.integers(0, len(groups), len(groups))
-        value = difference(np.concatenate([groups[i] for i in pick]))
-        if not np.isnan(value):
-            values.append(value)
-    low, high = np.percentile(values, [2.5, 97.5]) if values else (np.nan, np.nan)
-    return f"{difference(np.arange(len(both))):+.3f} [{low:+.3f}, {high:+.3f}]"
+    point, low, high = bootstrap_interval(both["patient_id"].to_numpy(), difference, n_boot, seed)
+    return f"{point:+.3f} [{low:+.3f}, {high:+.3f}]"
 
 
 def describe(spec: str) -> str:
