@@ -635,6 +635,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     if not args.data.is_dir():
         parser.error(f"{args.data}: no real-labelled data folder (see --data)")
     args.workdir = args.workdir.resolve()
+    args.data = args.data.resolve()  # the tables name mask files; mammokit reads them from
+    # the table's folder, so a path relative to the shell's folder would not be found
     return args
 
 

@@ -257,8 +257,15 @@ def test_thresholds_and_fill_holes_match_skimage_and_scipy() -> None:
 
     ph = make_phantom((600, 480), view="CC", seed=1)
     values = np.rint(ph.image * 60000 + 100).astype(np.uint16)
-    expected = (threshold_otsu(values), threshold_li(values), threshold_triangle(values))
+    occurring, ranks = np.unique(values, return_inverse=True)  # the triangle's bins
+    triangle = occurring[int(threshold_triangle(ranks.reshape(values.shape)))]
+    expected = (threshold_otsu(values), threshold_li(values), triangle)
     assert thresholds(values.ravel()) == pytest.approx(expected, abs=1e-9)
+    # a comb (8-bit values stretched to 16 bits): the triangle is past the fog, not in it
+    grey = np.random.default_rng(1)
+    fog, tissue = np.rint(grey.normal(15, 3, 5000)), np.rint(grey.uniform(60, 255, 3000))
+    comb = (np.concatenate([fog, tissue]) * 257).astype(np.uint16)
+    assert thresholds(comb)[2] > np.percentile(fog, 90) * 257
     rng = np.random.default_rng(0)
     noisy = rng.random((120, 90)) > 0.45
     assert np.array_equal(fill_holes(noisy), binary_fill_holes(noisy))

@@ -212,9 +212,14 @@ def edge_strips(
 def thresholds(values: np.ndarray) -> tuple[float, float, float]:
     """Otsu's, Li's and the triangle threshold of (N,) integer values, from one histogram.
 
-    The same numbers as ``skimage.filters.threshold_otsu``, ``threshold_li`` and
-    ``threshold_triangle`` on ``values`` (which histogram integers with one bin a value),
-    without their three histograms and Li's copy of the values.
+    Otsu's and Li's are the same numbers as ``skimage.filters.threshold_otsu`` and
+    ``threshold_li`` on ``values`` (which histogram integers with one bin a value), without
+    their histograms and Li's copy of the values. The triangle is ``threshold_triangle``
+    over the values that occur, one bin each (the empty bins between them left out): the
+    reduced values of an 8-bit or 12-bit source are stretched to 16 bits, a comb of occupied
+    bins 16 - 257 apart, and on a comb the triangle's knee is the first empty bin after the
+    background's peak, whatever the background's noise (a film scan's background was then
+    half "tissue"). On a histogram without gaps it is skimage's number.
     """
     from skimage.filters import threshold_otsu
 
@@ -222,7 +227,8 @@ def thresholds(values: np.ndarray) -> tuple[float, float, float]:
     counts = np.bincount(values.ravel() - values.dtype.type(low) if low else values.ravel())
     centers = np.arange(low, low + counts.size)
     otsu = float(threshold_otsu(hist=(counts, centers)))
-    return otsu, _li(counts, low), _triangle(counts, centers)
+    occupied = np.flatnonzero(counts)
+    return otsu, _li(counts, low), _triangle(counts[occupied], centers[occupied])
 
 
 def _li(counts: np.ndarray, low: int) -> float:
