@@ -141,12 +141,15 @@ def test_a_pgm_film_scan_without_header(tmp_path: Path) -> None:
     pipe = Pipeline(size=(128, 64))
     for seed in range(4):
         ph = film("askew_line_label", seed)
-        path = tmp_path / f"{seed}.pgm"
-        Image.fromarray(as_film_scan(ph)).save(path)
-        out = pipe.preprocess(path)
-        assert out.laterality == ("R" if ph.breast_on_right else "L")
-        assert out.laterality_source == "pixels"
-        assert out.side_confidence is not None and out.side_confidence >= LOW_CONFIDENCE
+        for name, scan in (("clean", as_film_scan(ph)), ("fogged", noisy_film_scan(ph, seed))):
+            path = tmp_path / f"{name}{seed}.pgm"
+            Image.fromarray(scan).save(path)
+            out = pipe.preprocess(path)
+            assert out.laterality == ("R" if ph.breast_on_right else "L"), (name, seed)
+            assert out.laterality_source == "pixels"
+            assert out.side_confidence is not None and out.side_confidence >= LOW_CONFIDENCE
+            width = ph.breast_mask.any(axis=0).sum()  # the crop holds the breast, not the fog
+            assert out.crop_box.x1 - out.crop_box.x0 < 1.15 * width, (name, seed, out.crop_box)
 
 
 def test_a_frame_full_of_tissue_is_a_low_confidence_pixel_side(tmp_path: Path) -> None:
