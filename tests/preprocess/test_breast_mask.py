@@ -89,6 +89,56 @@ def test_default_box_keeps_the_breast_tightly_where_the_profile_crop_fails(
     assert old_failures >= 1, f"the {mode} phantoms do not fail the published crop"
 
 
+def _mlo_with_a_fatty_tail(height: int = 400, width: int = 260) -> tuple[np.ndarray, np.ndarray]:
+    """An MLO-like breast whose dense tissue is low and whose fatty upper part (the axillary
+    tail, above the Li threshold but below Otsu's) runs to the top of the frame, more than
+    a tenth of the frame from the dense core: (values (h, w) uint16, breast (h, w) bool)."""
+    rows, cols = np.mgrid[0:height, 0:width]
+    breast = (cols / (0.75 * width)) ** 2 + ((rows - 0.62 * height) / (0.62 * height)) ** 2 < 1
+    values = np.where(breast, 18000, 0).astype(np.float64)  # fat: above Li, below Otsu
+    dense = ((cols - 0.3 * width) / (0.2 * width)) ** 2 + (
+        (rows - 0.7 * height) / (0.18 * height)
+    ) ** 2 < 1
+    values[dense & breast] = 60000
+    values += np.random.default_rng(0).normal(0, 300, values.shape) * breast
+    return np.clip(values, 0, 65535).astype(np.uint16), breast
+
+
+def test_the_fatty_upper_part_of_an_mlo_view_is_kept(tmp_path: Path) -> None:
+    # The Li tissue was once kept only within 8.5% of the Otsu core: the upper third of
+    # CDD-CESM MLO views (fat, the axillary tail) was cut, 12% of the breast on average.
+    values, breast = _mlo_with_a_fatty_tail()
+    mask = breast_mask(values)
+    assert mask is not None and kept(breast, mask_box(mask)) >= 0.995
+    path = tmp_path / "mlo.png"
+    Image.fromarray(values).save(path)
+    out = Pipeline(size=(128, 64)).preprocess(path, laterality="L")
+    assert kept(breast, out.crop_box) >= 0.995, out.crop_box
+
+
+def test_the_shared_mlo_views_keep_their_upper_part() -> None:
+    data = _shared_cesm()
+    if data is None:
+        pytest.skip("no ../shared/data/real-labelled/cdd-cesm-512 here")
+    pipe = Pipeline(size=(128, 64))
+    lost = []
+    for path in sorted(data.glob("*_DM_MLO*"))[::3]:
+        pixels = np.asarray(Image.open(path).convert("L"))
+        tissue = pixels > 0.04 * int(pixels.max())
+        box = pipe.preprocess(path, laterality=path.name.split("_")[1]).crop_box
+        if kept(tissue, box) < 0.98:
+            lost.append((path.name, round(kept(tissue, box), 3)))
+    assert not lost, lost
+
+
+def _shared_cesm() -> Path | None:
+    for root in (Path(__file__).parents[3] / "shared", Path("/work/shared")):
+        folder = root / "data" / "real-labelled" / "cdd-cesm-512" / "images"
+        if folder.is_dir():
+            return folder
+    return None
+
+
 def test_the_nipple_and_skin_line_are_kept(tmp_path: Path) -> None:
     ph, path = _case(tmp_path, "faint_skin", 0)
     # The faint rim: breast pixels within 0.06 of the background (display values).
@@ -325,8 +375,8 @@ def test_reduced_values_are_modality_values_inverted_for_monochrome1() -> None:
 
 
 def test_breast_mask_options_are_checked() -> None:
-    with pytest.raises(ValueError, match="grow_fraction"):
-        BreastMask(grow_fraction=0.5)
+    with pytest.raises(ValueError, match="edge_fraction"):
+        BreastMask(edge_fraction=0.5)
     with pytest.raises(ValueError, match="percentiles"):
         BreastMask(percentiles=(50, 10))
 

@@ -83,7 +83,11 @@ def test_default_box_keeps_the_breast_tightly(cases: list[Path]) -> None:
         kept = reference[box.y0 : box.y1, box.x0 : box.x1].sum() / reference.sum()
         area = box.height * box.width / (own.height * own.width)
         assert kept >= 0.995, (path.name, kept, box, own)
-        assert area <= 1.2, (path.name, area, box, own)
+        # 1.25: the mask reaches the skin line a few pixels beyond this reference (Li on
+        # the smoothed values), and since it follows the Li tissue wherever it connects
+        # (issue 26's CDD-CESM MLO views lost their axillary tail), the nipple side of one
+        # RCC view (1-132) came out at 1.24 of the reference box (was 1.18).
+        assert area <= 1.25, (path.name, area, box, own)
         # The side: from the header (Laterality), and the breast mask agrees.
         assert out.roi_method == "breast_mask"
         assert (out.laterality, out.laterality_source) == (str(ds.Laterality), "header")

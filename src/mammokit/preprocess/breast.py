@@ -13,10 +13,15 @@ rescale, negated for MONOCHROME1 so the breast is bright), on a strided copy abo
    edges (:func:`edge_strips`: film borders, paddle edges), opened with a square of
    ``open_fraction`` of the long side (thin film-edge strips, ruler marks and text strokes
    disappear), and the largest component kept (labels and markers are separate components);
-3. the rest of the breast: pixels above the lower Li threshold within ``grow_fraction``
-   (0.085) of the core (the lower fold, the anterior fat), and above the still lower
-   triangle threshold within ``skin_fraction`` (0.04) of it (the skin line, the nipple);
-   the largest connected part kept and its holes filled;
+3. the rest of the breast: the pixels above the lower Li threshold that are connected to
+   the core (the lower fold, the anterior fat, the axillary tail and the pectoral muscle of
+   an MLO view, however far they reach from the core), and above the still lower triangle
+   threshold within ``skin_fraction`` (0.04 of the long side) of that (the skin line, the
+   nipple); the largest connected part kept and its holes filled. The connection is sought
+   away from the frame edges (``edge_fraction``, 0.04): a film's edge glow runs along a
+   whole frame edge above the Li threshold and touches the breast at the chest wall, and
+   would carry the mask to the frame's corners; within those zones, Li pixels are kept
+   within ``grow_fraction`` (0.03) of the breast found away from them;
 4. the box of that mask, plus ``margin`` of the frame (but not past the chest-wall edge).
 
 Black canvas and film borders are below both thresholds, so the box never keeps them.
@@ -128,11 +133,15 @@ def reduced_values(
     return (table if index is None else table[index]), step
 
 
-def _square_mean(mask: np.ndarray, side: int) -> np.ndarray:
+def _box_mean(mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     from scipy.ndimage import uniform_filter
 
-    result: np.ndarray = uniform_filter(mask.astype(np.float32), side, mode="constant")
+    result: np.ndarray = uniform_filter(mask.astype(np.float32), size, mode="constant")
     return result
+
+
+def _square_mean(mask: np.ndarray, side: int) -> np.ndarray:
+    return _box_mean(mask, (side, side))
 
 
 def _erode(mask: np.ndarray, side: int) -> np.ndarray:
@@ -145,25 +154,27 @@ def _dilate(mask: np.ndarray, side: int) -> np.ndarray:
     return _square_mean(mask, side) > 1e-3
 
 
-def _near(mask: np.ndarray, side: int) -> np.ndarray:
-    """Where a ``side`` x ``side`` square around a pixel holds at least 0.1% of ``mask``
-    pixels (at least one for squares up to 31 px): the reach of a large mask, (h, w) bool.
+def _near(mask: np.ndarray, side: int | tuple[int, int]) -> np.ndarray:
+    """Where a ``side`` x ``side`` square (or a ``(rows, cols)`` window) around a pixel holds
+    at least 0.1% of ``mask`` pixels (at least one for squares up to 31 px): the reach of a
+    large mask, (h, w) bool.
 
     A box mean (two running sums, whatever the size), computed only over ``mask``'s
-    bounding box widened by half the square, beyond which it is zero.
+    bounding box widened by half the window, beyond which it is zero.
     """
     bounds = _bounds(mask)
     near = np.zeros(mask.shape, bool)
     if bounds is None:
         return near
-    half = side // 2
+    size = (side, side) if isinstance(side, int) else side
+    half_y, half_x = size[0] // 2, size[1] // 2
     height, width = mask.shape
-    y0, x0 = max(0, bounds[0] - half), max(0, bounds[1] - half)
-    y1, x1 = min(height, bounds[2] + half), min(width, bounds[3] + half)
-    # the widened box plus half a square of context, so the filter sees the same neighbours
-    cy0, cx0 = max(0, y0 - half), max(0, x0 - half)
-    cy1, cx1 = min(height, y1 + half), min(width, x1 + half)
-    mean = _square_mean(mask[cy0:cy1, cx0:cx1], side)
+    y0, x0 = max(0, bounds[0] - half_y), max(0, bounds[1] - half_x)
+    y1, x1 = min(height, bounds[2] + half_y), min(width, bounds[3] + half_x)
+    # the widened box plus half a window of context, so the filter sees the same neighbours
+    cy0, cx0 = max(0, y0 - half_y), max(0, x0 - half_x)
+    cy1, cx1 = min(height, y1 + half_y), min(width, x1 + half_x)
+    mean = _box_mean(mask[cy0:cy1, cx0:cx1], size)
     near[y0:y1, x0:x1] = mean[y0 - cy0 : y1 - cy0, x0 - cx0 : x1 - cx0] > 1e-3
     return near
 
@@ -179,6 +190,20 @@ def largest_component(mask: np.ndarray) -> np.ndarray | None:
     sizes[0] = 0
     largest: np.ndarray = labels == int(np.argmax(sizes))
     return largest
+
+
+def connected_to(mask: np.ndarray, seed: np.ndarray) -> np.ndarray:
+    """The 8-connected components of (h, w) bool ``mask`` that hold a pixel of ``seed``."""
+    from scipy.ndimage import label
+
+    labels, count = label(mask, structure=np.ones((3, 3), bool))
+    if count == 0:
+        return np.zeros(mask.shape, bool)
+    touched = np.zeros(count + 1, bool)
+    touched[labels[seed]] = True
+    touched[0] = False
+    found: np.ndarray = touched[labels]
+    return found
 
 
 def edge_strips(
@@ -287,7 +312,8 @@ def breast_mask(
     values: np.ndarray,
     *,
     open_fraction: float = 0.02,
-    grow_fraction: float = 0.085,
+    edge_fraction: float = 0.04,
+    grow_fraction: float = 0.03,
     skin_fraction: float = 0.04,
 ) -> np.ndarray | None:
     """The breast in reduced values ``(h, w)`` uint16 (breast bright) -> ``(h, w)`` bool.
@@ -307,9 +333,14 @@ def breast_mask(
     core = largest_component(_dilate(_erode((values > otsu) & keep, opening), opening))
     if core is None:
         return None
-    tissue = (values > li) & _near(core, 2 * _odd(grow_fraction * side) + 1)
-    skin = (values > triangle) & _near(core, 2 * _odd(skin_fraction * side) + 1)
-    grown = largest_component((tissue | skin) & keep)
+    tissue = (values > li) & keep
+    edge = max(1, round(edge_fraction * side))
+    away = tissue.copy()  # the Li pixels away from the frame edges
+    away[:edge], away[-edge:], away[:, :edge], away[:, -edge:] = False, False, False, False
+    inner = connected_to(away, core) | core
+    tissue &= _near(inner, 2 * _odd(grow_fraction * side) + 1)  # in the zones, near it only
+    skin = (values > triangle) & _near(inner, 2 * _odd(skin_fraction * side) + 1)
+    grown = largest_component((tissue | inner | skin) & keep)
     if grown is None:  # pragma: no cover - the core is inside ``low``
         return None
     return fill_holes(grown | core)
@@ -377,7 +408,8 @@ class BreastMask(CheckedExtractor):
     :class:`~mammokit.plugins.protocols.ValuesRoiExtractor`: the chain gives it the reduced
     modality values of :meth:`reduce` (:func:`reduced_values`), ``(h, w)`` uint16 with the
     breast bright, breast on the left. Options: ``max_side`` and ``percentiles`` of
-    :func:`reduced_values`; ``open_fraction``, ``grow_fraction`` and ``skin_fraction`` of
+    :func:`reduced_values`; ``open_fraction``, ``edge_fraction``, ``grow_fraction`` and
+    ``skin_fraction`` of
     :func:`breast_mask`;
     ``margin`` (0.006 of the frame; never added past column 0, the chest wall), the
     degeneracy checks of :func:`~mammokit.preprocess.roi.degenerate_reason` and
@@ -390,7 +422,8 @@ class BreastMask(CheckedExtractor):
         max_side: int = 640,
         percentiles: Sequence[float] = (0.5, 99.0),
         open_fraction: float = 0.02,
-        grow_fraction: float = 0.085,
+        edge_fraction: float = 0.04,
+        grow_fraction: float = 0.03,
         skin_fraction: float = 0.04,
         margin: float = 0.007,
         fallback: Sequence[str] = ("otsu",),
@@ -404,6 +437,7 @@ class BreastMask(CheckedExtractor):
             raise ValueError(f"max_side must be at least 64, got {max_side}")
         fractions = (
             ("open_fraction", open_fraction),
+            ("edge_fraction", edge_fraction),
             ("grow_fraction", grow_fraction),
             ("skin_fraction", skin_fraction),
         )
@@ -413,6 +447,7 @@ class BreastMask(CheckedExtractor):
         self.max_side = int(max_side)
         self.percentiles = (low, high)
         self.open_fraction = float(open_fraction)
+        self.edge_fraction = float(edge_fraction)
         self.grow_fraction = float(grow_fraction)
         self.skin_fraction = float(skin_fraction)
 
@@ -425,6 +460,7 @@ class BreastMask(CheckedExtractor):
         return breast_mask(
             values,
             open_fraction=self.open_fraction,
+            edge_fraction=self.edge_fraction,
             grow_fraction=self.grow_fraction,
             skin_fraction=self.skin_fraction,
         )
@@ -510,13 +546,6 @@ class SideEstimate:
     on_right: bool
     confidence: float
     cues: dict[str, float] = attrs.field(factory=dict, eq=False)
-
-
-def _box_mean(mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    from scipy.ndimage import uniform_filter
-
-    result: np.ndarray = uniform_filter(mask.astype(np.float32), size, mode="constant")
-    return result
 
 
 def _drop_bands(
