@@ -106,7 +106,7 @@ def _mlo_with_a_fatty_tail(height: int = 400, width: int = 260) -> tuple[np.ndar
 
 def test_the_fatty_upper_part_of_an_mlo_view_is_kept(tmp_path: Path) -> None:
     # The Li tissue was once kept only within 8.5% of the Otsu core: the upper third of
-    # CDD-CESM MLO views (fat, the axillary tail) was cut, 12% of the breast on average.
+    # CDD-CESM MLO views (fat, the axillary tail) was cut, 11% of the breast on average.
     values, breast = _mlo_with_a_fatty_tail()
     mask = breast_mask(values)
     assert mask is not None and kept(breast, mask_box(mask)) >= 0.995
