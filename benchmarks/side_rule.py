@@ -66,9 +66,15 @@ def _real(
     return sets
 
 
-def film_frame(pixels: np.ndarray, on_right: bool, rng: np.random.Generator) -> np.ndarray:
-    """(H, W) uint8/uint16 breast image -> (S, S) uint8, S = 1.25 max(H, W): the image as a
-    header-less film scan shows it (as mini-MIAS's 1024x1024 frames do).
+def film_frame(
+    pixels: np.ndarray,
+    on_right: bool,
+    rng: np.random.Generator,
+    breast: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """(H, W) uint8/uint16 breast image -> ((S, S) uint8, S = 1.25 max(H, W); ``breast``
+    (H, W) bool placed on the frame, or None): the image as a header-less film scan shows
+    it (as mini-MIAS's 1024x1024 frames do).
 
     On a dark, noisy film background (fog, which also replaces the image's own black
     background, not its darkest tissue): dark canvas between the chest wall and the frame edge
@@ -81,6 +87,7 @@ def film_frame(pixels: np.ndarray, on_right: bool, rng: np.random.Generator) -> 
     image = 255 * (image - image.min()) / max(1.0, float(image.max() - image.min()))
     if on_right:  # every frame is drawn breast-left, mirrored at the end
         image = image[:, ::-1]
+        breast = None if breast is None else breast[:, ::-1]
     height, width = image.shape
     side = int(1.25 * max(height, width))
     frame = rng.normal(rng.uniform(4, 24), rng.uniform(1, 5), (side, side))
@@ -90,6 +97,11 @@ def film_frame(pixels: np.ndarray, on_right: bool, rng: np.random.Generator) -> 
     picture = image[:, :w] >= 1  # the image's own black background takes the fog
     region = frame[y0 : y0 + height, x0 : x0 + w]
     region[picture] = np.maximum(region[picture], image[:, :w][picture])
+    placed = None
+    if breast is not None:
+        placed = np.zeros((side, side), bool)
+        placed[y0 : y0 + height, x0 : x0 + w] = breast[:, :w]
+        placed = placed[:, ::-1] if on_right else placed
     if rng.random() < 0.5:
         x = int(rng.uniform(0.85, 0.97) * side)
         top = int(rng.uniform(0, 0.2) * side)
@@ -106,7 +118,7 @@ def film_frame(pixels: np.ndarray, on_right: bool, rng: np.random.Generator) -> 
         band = slice(0, rows) if rng.random() < 0.5 else slice(side - rows, side)
         frame[band, :] = rng.uniform(220, 255)
     frame = np.clip(np.rint(frame), 0, 255).astype(np.uint8)
-    return np.ascontiguousarray(frame[:, ::-1]) if on_right else frame
+    return (np.ascontiguousarray(frame[:, ::-1]) if on_right else frame), placed
 
 
 def _time(rule, *args):  # type: ignore[no-untyped-def]
@@ -180,7 +192,7 @@ def main() -> None:
                 values, _ = reduced_values(attrs.evolve(decoded))
                 cases.append((values, truth))
                 if args.framed and name in ("cbis", "cesm"):
-                    pixels = film_frame(decoded.pixels, truth, rng)
+                    pixels, _ = film_frame(decoded.pixels, truth, rng)
                     values, _ = reduced_values(attrs.evolve(decoded, pixels=pixels))
                     framed.setdefault(f"framed {name}", []).append((values, truth))
             measure(name, cases)
