@@ -341,7 +341,7 @@ def breast_mask(
     tissue &= _near(inner, 2 * _odd(grow_fraction * side) + 1)  # in the zones, near it only
     skin = (values > triangle) & _near(inner, 2 * _odd(skin_fraction * side) + 1)
     grown = largest_component((tissue | inner | skin) & keep)
-    if grown is None:  # pragma: no cover - the core is inside ``low``
+    if grown is None:  # pragma: no cover - the core is inside ``inner``, so never empty
         return None
     return fill_holes(grown | core)
 
@@ -409,11 +409,10 @@ class BreastMask(CheckedExtractor):
     modality values of :meth:`reduce` (:func:`reduced_values`), ``(h, w)`` uint16 with the
     breast bright, breast on the left. Options: ``max_side`` and ``percentiles`` of
     :func:`reduced_values`; ``open_fraction``, ``edge_fraction``, ``grow_fraction`` and
-    ``skin_fraction`` of
-    :func:`breast_mask`;
-    ``margin`` (0.006 of the frame; never added past column 0, the chest wall), the
-    degeneracy checks of :func:`~mammokit.preprocess.roi.degenerate_reason` and
-    ``fallback`` (``("otsu",)``, run on the same reduced values).
+    ``skin_fraction`` of :func:`breast_mask`; ``margin`` (0.007 of the frame; never added
+    past column 0, the chest wall), the degeneracy checks of
+    :func:`~mammokit.preprocess.roi.degenerate_reason` and ``fallback`` (``("otsu",)``, run
+    on the same reduced values).
     """
 
     def __init__(
