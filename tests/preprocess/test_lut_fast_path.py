@@ -178,6 +178,25 @@ def test_padded_blocks_are_the_exact_order() -> None:
     assert np.array_equal(again, fast)
 
 
+@pytest.mark.parametrize("width", [18, 19, 20])
+def test_a_mirrored_crop_gives_the_blocks_of_its_copy(width: int) -> None:
+    """A right breast's crop is a mirrored view; it is blocked in memory order and the
+    result mirrored back, the far side's partial block (a width that is no multiple of
+    the factor) dropped as from a copy."""
+    rng = np.random.default_rng(2)
+    stored = rng.integers(100, 4000, (12, width)).astype(np.uint16)
+    stored[:6, :6] = 0
+    stored[5, 7] = stored[9, 2] = 0
+    meta = _sigmoid_meta((0, 0))
+    method = VoiLut()
+    view = stored[:, ::-1]
+    for padding in ((0, 0), None):
+        from_view = table_of_block_means(method, meta, view, (3, 3), padding)
+        from_copy = table_of_block_means(method, meta, np.ascontiguousarray(view), (3, 3), padding)
+        assert from_view is not None and from_copy is not None
+        assert np.array_equal(from_view, from_copy)
+
+
 @pytest.mark.parametrize(
     ("padding", "value"),
     [((0, 0), 0), ((4095, 4095), 4095), ((3900, 4095), 3950), ((1000, 1200), 1100)],

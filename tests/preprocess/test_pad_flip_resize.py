@@ -7,13 +7,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from phantom_helpers import display, phantom
+from PIL import Image
 
 from mammokit import Component, ConfigError, Pipeline, get_plugin_manager, hookimpl
 from mammokit.plugins import get_components
 from mammokit.preprocess.geometry import padded_shape
 from mammokit.preprocess.laterality import breast_on_right, mirror
 from mammokit.preprocess.pad import AspectPad, aspect_pad
-from mammokit.preprocess.resize import resize, to_dtype
+from mammokit.preprocess.resize import RESAMPLE, resize, separable_resize, to_dtype
 
 
 @pytest.mark.parametrize("seed", range(4))
@@ -151,6 +152,46 @@ def test_resize_keeps_sixteen_bit_precision() -> None:
     out = resize(ramp, (100, 100), max_value=65535, dtype="uint16")
     assert len(np.unique(out)) > 90
     assert np.all(np.diff(out[50].astype(np.int64)) >= 0)
+
+
+_PILLOW = {
+    "lanczos": Image.Resampling.LANCZOS,
+    "bicubic": Image.Resampling.BICUBIC,
+    "bilinear": Image.Resampling.BILINEAR,
+    "box": Image.Resampling.BOX,
+}
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    shape=st.tuples(st.integers(2, 300), st.integers(2, 300)),
+    size=st.tuples(st.integers(1, 200), st.integers(1, 200)),
+    corner=st.tuples(st.floats(0, 0.4), st.floats(0, 0.4)),
+    extent=st.tuples(st.floats(0.3, 1), st.floats(0.3, 1)),
+    whole=st.booleans(),
+    seed=st.integers(0, 9),
+)
+def test_separable_resize_is_pillows_filter(
+    shape: tuple[int, int],
+    size: tuple[int, int],
+    corner: tuple[float, float],
+    extent: tuple[float, float],
+    whole: bool,
+    seed: int,
+) -> None:
+    # Shrinking and enlarging, the whole image or a fractional box of it, every filter:
+    # Pillow's "F" resize to float32 rounding (of values 0-255).
+    image = (np.random.default_rng(seed).random(shape) * 255).astype(np.float32)
+    height, width = shape
+    x0, y0 = corner[1] * width, corner[0] * height
+    box = None
+    if not whole:
+        box = (x0, y0, x0 + extent[1] * (width - x0), y0 + extent[0] * (height - y0))
+    for name in RESAMPLE:
+        pillow = Image.fromarray(image, mode="F").resize(size[::-1], _PILLOW[name], box=box)
+        ours = separable_resize(image, size, box, name)
+        assert ours.shape == size and ours.dtype == np.float32
+        assert np.abs(ours - np.asarray(pillow)).max() < 0.02, name
 
 
 def test_resize_rejects_float_input() -> None:

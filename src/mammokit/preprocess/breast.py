@@ -239,21 +239,25 @@ def thresholds(values: np.ndarray) -> tuple[float, float, float]:
 
     Otsu's and Li's are the same numbers as ``skimage.filters.threshold_otsu`` and
     ``threshold_li`` on ``values`` (which histogram integers with one bin a value), without
-    their histograms and Li's copy of the values. The triangle is ``threshold_triangle``
-    over the values that occur, one bin each (the empty bins between them left out): the
-    reduced values of an 8-bit or 12-bit source are stretched to 16 bits, a comb of occupied
-    bins 16 - 257 apart, and on a comb the triangle's knee is the first empty bin after the
-    background's peak, whatever the background's noise (a film scan's background was then
-    half "tissue"). On a histogram without gaps it is skimage's number.
+    their histograms and Li's copy of the values. Otsu's runs over the occupied bins only
+    (a few thousand of 65536): an empty bin moves no pixel between the classes, so the
+    between-class variance is flat across it and the first maximum is the same bin. The
+    triangle is ``threshold_triangle`` over the values that occur, one bin each (the empty
+    bins between them left out): the reduced values of an 8-bit or 12-bit source are
+    stretched to 16 bits, a comb of occupied bins 16 - 257 apart, and on a comb the
+    triangle's knee is the first empty bin after the background's peak, whatever the
+    background's noise (a film scan's background was then half "tissue"). On a histogram
+    without gaps it is skimage's number.
     """
     from skimage.filters import threshold_otsu
 
     low = int(values.min())
     counts = np.bincount(values.ravel() - values.dtype.type(low) if low else values.ravel())
     centers = np.arange(low, low + counts.size)
-    otsu = float(threshold_otsu(hist=(counts, centers)))
     occupied = np.flatnonzero(counts)
-    return otsu, _li(counts, low), _triangle(counts[occupied], centers[occupied])
+    counts_on, centers_on = counts[occupied], centers[occupied]
+    otsu = float(threshold_otsu(hist=(counts_on, centers_on)))
+    return otsu, _li(counts, low), _triangle(counts_on, centers_on)
 
 
 def _li(counts: np.ndarray, low: int) -> float:
