@@ -73,6 +73,21 @@ RESAMPLE: dict[str, tuple[float, Callable[[np.ndarray], np.ndarray]]] = {
 #: Output lines per matrix product of a pass: a band of the weights, dense.
 CHUNK = 64
 
+_blas: Any = None
+
+
+def _one_blas_thread() -> Any:
+    """A context in which numpy's BLAS runs one thread: OpenBLAS's float32 products come out
+    a few ulp apart with one thread and with two, so a resize would depend on the CPUs and
+    on the workers (a batch worker runs one); one thread gives every caller the same
+    pixels. The controller (which reads the loaded libraries) is made once."""
+    global _blas
+    if _blas is None:
+        from threadpoolctl import ThreadpoolController
+
+        _blas = ThreadpoolController()
+    return _blas.limit(limits=1, user_api="blas")
+
 
 def _pass_weights(
     n_in: int, n_out: int, start: float, stop: float, kernel: str
@@ -117,8 +132,19 @@ def separable_resize(
 
     ``box`` is ``(x0, y0, x1, y1)`` in ``image``'s pixels (the area that is resized; the
     whole image when None). Columns first, on the rows the vertical filter reads, then
-    rows, as Pillow does; a pass that maps the lines onto themselves is skipped.
+    rows, as Pillow does; a pass that maps the lines onto themselves is skipped. The
+    products run on one BLAS thread (the same pixels whatever the CPUs).
     """
+    with _one_blas_thread():
+        return _separable(image, size, box, kernel)
+
+
+def _separable(
+    image: np.ndarray,
+    size: tuple[int, int],
+    box: tuple[float, float, float, float] | None,
+    kernel: str,
+) -> np.ndarray:
     height, width = image.shape
     x0, y0, x1, y1 = (0.0, 0.0, float(width), float(height)) if box is None else box
     out_h, out_w = size
