@@ -18,7 +18,7 @@ from skimage.metrics import structural_similarity
 
 from mammokit import DecodedImage, ImageMeta, PaddingWindowing, Pipeline
 from mammokit.preprocess import chain
-from mammokit.preprocess.chain import padded_blocks, table_of_block_means
+from mammokit.preprocess.block_table import padded_blocks, table_of_block_means
 from mammokit.preprocess.resize import block_factors, block_mean
 from mammokit.preprocess.windowing import VoiLut
 from mammokit.synthetic import Encoding, make_phantom
