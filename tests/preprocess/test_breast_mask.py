@@ -164,6 +164,24 @@ def test_edge_strips_are_found_on_whole_bright_edges_only() -> None:
     assert edge_strips(values)[:3].all()
 
 
+def test_a_flat_border_strip_a_little_darker_than_the_tissue_is_a_strip() -> None:
+    # A scanned film's unexposed border at 86% of the densest tissue, flat, across the top:
+    # below the 90% rule, but flat. Without it the strip was the breast mask's largest
+    # component and the whole frame was kept (a framed CDD-CESM image, docs/benchmarks.md).
+    rng = np.random.default_rng(0)
+    values = rng.normal(3000, 800, (200, 160)).clip(0, 65535).astype(np.uint16)
+    breast = np.hypot(*np.indices((200, 160)) - np.array([100, 0])[:, None, None]) < 90
+    tissue = rng.uniform(15000, 65535, (200, 160))  # textured, up to the maximum
+    values[breast] = tissue[breast].astype(np.uint16)
+    strips = edge_strips(values)
+    assert not strips.any()  # the textured breast rows are no strip, nor its chest wall
+    values[:8] = 56400  # flat, 0.86 of the maximum
+    strips = edge_strips(values)
+    assert strips[:8].all() and not strips[8:].any()
+    values[:8] += rng.integers(0, 1200, (8, 160)).astype(np.uint16)  # a little grain
+    assert edge_strips(values)[:8].all()
+
+
 def test_mask_side_beats_edge_sums_on_a_far_edge_strip() -> None:
     ph = make_phantom((320, 256), traits=Traits(edge_strip=True), seed=1)
     pixels = np.rint(ph.image * 65535).astype(np.uint16)

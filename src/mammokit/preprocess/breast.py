@@ -207,31 +207,52 @@ def connected_to(mask: np.ndarray, seed: np.ndarray) -> np.ndarray:
 
 
 def edge_strips(
-    values: np.ndarray, *, bright: float = 0.9, full: float = 0.9, reach: float = 0.1
+    values: np.ndarray,
+    *,
+    bright: float = 0.9,
+    even: float = 0.5,
+    band: float = 0.05,
+    full: float = 0.9,
+    reach: float = 0.1,
 ) -> np.ndarray:
     """Bright strips along the frame edges of ``values`` (h, w): -> (h, w) bool.
 
-    On each edge, the run of lines (rows or columns, up to ``reach`` of the size) with at
-    least ``full`` of their pixels at ``bright`` of the maximum or more: a film's unexposed
-    border, a bright film-edge strip or a paddle edge along the whole side. A breast's
-    chest-wall line is never that uniformly bright, so it is kept.
+    On each edge, the run of lines (rows or columns, up to ``reach`` of the size) that are
+    bright all along: at least ``full`` of their pixels at ``bright`` of the maximum or
+    more, or, for a flat strip below that, a median at ``even`` of the maximum or more with
+    ``full`` of the pixels within ``band`` of the maximum of it. A film's unexposed border,
+    a bright film-edge strip or a paddle edge along the whole side; a scanned border strip
+    is often a little darker than the densest tissue but flat. A breast's chest-wall line
+    is never that uniformly bright, nor its tissue that flat, so it is kept.
     """
-    strong = values >= bright * float(values.max())
+    top = float(values.max())
     strips = np.zeros(values.shape, bool)
     for axis in (0, 1):
-        fraction = strong.mean(axis=1 - axis)
-        limit = max(1, int(len(fraction) * reach))
-        for ordered, place in ((fraction, slice), (fraction[::-1], None)):
-            below = np.flatnonzero(ordered[:limit] < full)
-            run = int(below[0]) if below.size else limit
+        lines = values if axis == 0 else values.T
+        limit = max(1, int(len(lines) * reach))
+        for start, step in ((0, 1), (len(lines) - 1, -1)):
+            run = 0
+            while run < limit and _strip_line(
+                lines[start + step * run], top, bright, even, band, full
+            ):
+                run += 1
             if run == 0:
                 continue
-            where = slice(0, run) if place is slice else slice(len(fraction) - run, None)
+            where = slice(0, run) if step == 1 else slice(len(lines) - run, None)
             if axis == 0:
                 strips[where, :] = True
             else:
                 strips[:, where] = True
     return strips
+
+
+def _strip_line(
+    line: np.ndarray, top: float, bright: float, even: float, band: float, full: float
+) -> bool:
+    if np.mean(line >= bright * top) >= full:
+        return True
+    middle = float(np.median(line))
+    return middle >= even * top and np.mean(np.abs(line - middle) <= band * top) >= full
 
 
 def thresholds(values: np.ndarray) -> tuple[float, float, float]:

@@ -105,7 +105,7 @@ def _pass_weights(
     end = np.minimum(n_in, np.trunc(centers + reach + 0.5)).astype(np.intp)
     taps = np.arange(max(1, int((end - first).max())))
     inside = taps[None, :] < (end - first)[:, None]  # (n_out, taps)
-    offsets = (first[:, None] + taps - centers[:, None] + 0.5) / spread
+    offsets = (first[:, None] + taps - centers[:, None] + 0.5) * (1.0 / spread)  # as Pillow
     weights = np.where(inside, function(offsets), 0.0)
     total = weights.sum(axis=1, keepdims=True)
     total[total == 0.0] = 1.0
@@ -147,7 +147,9 @@ def _separable(
     kernel: str,
 ) -> np.ndarray:
     height, width = image.shape
-    x0, y0, x1, y1 = (0.0, 0.0, float(width), float(height)) if box is None else box
+    whole = (0.0, 0.0, float(width), float(height))
+    # Pillow passes the box to C as float32: rounded so, the tap ranges come out the same
+    x0, y0, x1, y1 = whole if box is None else (float(np.float32(v)) for v in box)
     out_h, out_w = size
     rows = _pass_weights(height, out_h, y0, y1, kernel)
     if (out_h, y0, y1) == (height, 0.0, float(height)):
