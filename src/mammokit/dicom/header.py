@@ -52,7 +52,13 @@ def read_header(path: Path) -> Dataset:
         DicomDecodeError: not a DICOM file, or its header cannot be parsed.
         ImageReadError: the file cannot be opened.
     """
-    with guard(path, "cannot read the DICOM header"), BoundedFile(path) as handle:
+    with guard(path, "cannot read the DICOM header"):
+        return _dataset(path)
+
+
+def _dataset(path: Path) -> Dataset:
+    """pydicom's header read through a :class:`BoundedFile` (no guard: the caller's)."""
+    with BoundedFile(path) as handle:
         return pydicom.dcmread(handle, stop_before_pixels=True)
 
 
@@ -72,8 +78,7 @@ def read_checked(
     with guard(path, "cannot read the DICOM header") as step:
         check_file_size(path, limits)
         check_inflated_size(path, limits)
-        with BoundedFile(path) as handle:
-            ds = pydicom.dcmread(handle, stop_before_pixels=True)
+        ds = _dataset(path)
         step.what = "invalid image header"
         check_dataset(path, ds, limits)
         _check_image(path, ds, frame, step)

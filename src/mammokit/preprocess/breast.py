@@ -252,7 +252,7 @@ def _strip_line(
     if np.mean(line >= bright * top) >= full:
         return True
     middle = float(np.median(line))
-    return middle >= even * top and np.mean(np.abs(line - middle) <= band * top) >= full
+    return middle >= even * top and bool(np.mean(np.abs(line - middle) <= band * top) >= full)
 
 
 def thresholds(values: np.ndarray) -> tuple[float, float, float]:
