@@ -182,6 +182,30 @@ def test_a_flat_border_strip_a_little_darker_than_the_tissue_is_a_strip() -> Non
     assert edge_strips(values)[:8].all()
 
 
+def test_a_flat_label_touching_the_breast_stays_out_of_the_mask() -> None:
+    # A scanned film's label block (flat, bright, with dark text strokes) drawn against the
+    # breast's skin line: the fat under it is above Li, so the label joined the breast
+    # through the connected tissue and the box took it in (framed images, docs/benchmarks.md).
+    rng = np.random.default_rng(3)
+    height, width = 400, 320
+    values = rng.normal(2500, 600, (height, width))
+    rows, cols = np.indices((height, width))
+    breast = ((rows - 200) / 170) ** 2 + (cols / 200) ** 2 < 1
+    depth = np.sqrt(np.clip(1 - ((rows - 200) / 170) ** 2 - (cols / 200) ** 2, 0, 1))
+    values[breast] = (9000 + 40000 * depth + rng.normal(0, 3000, (height, width)))[breast]
+    label = (slice(150, 230), slice(195, 300))  # over the skin line, out into the background
+    values[label] = 60000
+    for k in (170, 190, 210):
+        values[k, 200:295] = 2000  # text strokes
+    values = values.clip(0, 65535).astype(np.uint16)
+    mask = breast_mask(values)
+    assert mask is not None
+    box = mask_box(mask)
+    assert box is not None
+    assert box.x1 <= 205  # the breast reaches column 200; the label, column 300
+    assert mask[breast].mean() > 0.97
+
+
 def test_mask_side_beats_edge_sums_on_a_far_edge_strip() -> None:
     ph = make_phantom((320, 256), traits=Traits(edge_strip=True), seed=1)
     pixels = np.rint(ph.image * 65535).astype(np.uint16)

@@ -21,7 +21,9 @@ rescale, negated for MONOCHROME1 so the breast is bright), on a strided copy abo
    away from the frame edges (``edge_fraction``, 0.04): a film's edge glow runs along a
    whole frame edge above the Li threshold and touches the breast at the chest wall, and
    would carry the mask to the frame's corners; within those zones, Li pixels are kept
-   within ``grow_fraction`` (0.03) of the breast found away from them;
+   within ``grow_fraction`` (0.03) of the breast found away from them. Flat bright marks
+   outside the core (:func:`flat_marks`: a label block, a burned-in marker) are no
+   tissue, so a label touching the breast does not join it;
 4. the box of that mask, plus ``margin`` of the frame (but not past the chest-wall edge).
 
 Black canvas and film borders are below both thresholds, so the box never keeps them.
@@ -64,6 +66,7 @@ __all__ = [
     "chest_wall_side",
     "edge_strips",
     "fill_holes",
+    "flat_marks",
     "largest_component",
     "mask_box",
     "reduced_values",
@@ -358,6 +361,7 @@ def breast_mask(
     core = largest_component(_dilate(_erode((values > otsu) & keep, opening), opening))
     if core is None:
         return None
+    keep = keep & ~flat_marks(values, otsu, core)
     tissue = (values > li) & keep
     edge = max(1, round(edge_fraction * side))
     away = tissue.copy()  # the Li pixels away from the frame edges
@@ -369,6 +373,31 @@ def breast_mask(
     if grown is None:  # pragma: no cover - the core is inside ``inner``, so never empty
         return None
     return fill_holes(grown | core)
+
+
+def flat_marks(values: np.ndarray, level: float, core: np.ndarray) -> np.ndarray:
+    """Flat bright marks outside the breast core: (h, w) bool.
+
+    Pixels above ``level`` equal to their four neighbours, and their rim (one pixel around
+    them), outside ``core``: a label block or a burned-in marker drawn on the image is
+    flat, tissue and film grain are not. They are kept out of the breast's growth, so a
+    label touching the breast does not join it.
+    """
+    across = values[:, 1:] == values[:, :-1]  # (h, w - 1): equal to the right neighbour
+    down = values[1:] == values[:-1]  # (h - 1, w): equal to the one below
+    flat: np.ndarray = values > level
+    flat[:, 1:] &= across
+    flat[:, :-1] &= across
+    flat[1:] &= down
+    flat[:-1] &= down
+    marks: np.ndarray = flat.copy()  # and the rim: a 3x3 dilation, rows then columns
+    marks[1:] |= flat[:-1]
+    marks[:-1] |= flat[1:]
+    rows = marks.copy()
+    marks[:, 1:] |= rows[:, :-1]
+    marks[:, :-1] |= rows[:, 1:]
+    marks &= ~core
+    return marks
 
 
 def fill_holes(mask: np.ndarray) -> np.ndarray:
