@@ -182,11 +182,17 @@ def _near(mask: np.ndarray, side: int | tuple[int, int]) -> np.ndarray:
     return near
 
 
-def largest_component(mask: np.ndarray) -> np.ndarray | None:
-    """The largest 8-connected component of ``mask`` (H, W) bool, or None if empty."""
+def _components(mask: np.ndarray) -> tuple[np.ndarray, int]:
+    """The 8-connected components of (h, w) bool ``mask``: (labels (h, w), count)."""
     from scipy.ndimage import label
 
     labels, count = label(mask, structure=np.ones((3, 3), bool))
+    return labels, int(count)
+
+
+def largest_component(mask: np.ndarray) -> np.ndarray | None:
+    """The largest 8-connected component of ``mask`` (H, W) bool, or None if empty."""
+    labels, count = _components(mask)
     if count == 0:
         return None
     sizes = np.bincount(labels.ravel())
@@ -197,9 +203,7 @@ def largest_component(mask: np.ndarray) -> np.ndarray | None:
 
 def connected_to(mask: np.ndarray, seed: np.ndarray) -> np.ndarray:
     """The 8-connected components of (h, w) bool ``mask`` that hold a pixel of ``seed``."""
-    from scipy.ndimage import label
-
-    labels, count = label(mask, structure=np.ones((3, 3), bool))
+    labels, count = _components(mask)
     if count == 0:
         return np.zeros(mask.shape, bool)
     touched = np.zeros(count + 1, bool)

@@ -151,17 +151,18 @@ def _separable(
     # Pillow passes the box to C as float32: rounded so, the tap ranges come out the same
     x0, y0, x1, y1 = whole if box is None else (float(np.float32(v)) for v in box)
     out_h, out_w = size
-    rows = _pass_weights(height, out_h, y0, y1, kernel)
-    if (out_h, y0, y1) == (height, 0.0, float(height)):
-        rows = [(slice(0, height), slice(0, height), np.ones((0, 0), np.float32))]
-    top, bottom = rows[0][1].start, rows[-1][1].stop
+    rows = None
+    top, bottom = 0, height
+    if (out_h, y0, y1) != (height, 0.0, float(height)):
+        rows = _pass_weights(height, out_h, y0, y1, kernel)
+        top, bottom = rows[0][1].start, rows[-1][1].stop  # the rows the vertical pass reads
     work = np.ascontiguousarray(image[top:bottom], dtype=np.float32)
     if (out_w, x0, x1) != (width, 0.0, float(width)):
         across = np.empty((work.shape[0], out_w), np.float32)
         for outputs, inputs, weights in _pass_weights(width, out_w, x0, x1, kernel):
             np.matmul(work[:, inputs], weights.T, out=across[:, outputs])
         work = across
-    if rows[0][2].size == 0:
+    if rows is None:
         return work
     down = np.empty((out_h, work.shape[1]), np.float32)
     for outputs, inputs, weights in rows:
